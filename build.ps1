@@ -1,0 +1,143 @@
+#requires -Version 7.4
+<#
+.SYNOPSIS
+    The one entry point: dotnet tool restore; dotnet pwsh build.ps1 <Task>.
+.DESCRIPTION
+    Build    assembles an importable module at out/DeploymentRollback (psd1, Cmdlets dll, format file, en-US help, Dependencies/).
+    Test     Build, then xunit, then Pester against the built module in a child pwsh; ends with "N passed, N failed, N skipped".
+    Demo     Build, then the Git rollback demo (no cluster or server but its own).
+    Bench    Build, then the benchmarks; writes docs/BENCHMARKS.md.
+    Package  Build, then a .nupkg published to out/repository with Publish-PSResource, and an Azure Automation .zip.
+    Clean    Removes out/ and the bin/obj folders.
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Position = 0)]
+    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'Package', 'Clean')]
+    [string] $Task = 'Build',
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release'
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3.0
+$root = $PSScriptRoot
+$out = Join-Path $root 'out'
+$moduleOut = Join-Path $out 'DeploymentRollback'
+# Native libraries are kept for these platforms only (the others in the packages are for targets PowerShell 7 does not run on).
+$supportedRids = 'linux-x64', 'linux-arm64', 'linux-musl-x64', 'linux-musl-arm64', 'osx-x64', 'osx-arm64', 'win-x64', 'win-x86', 'win-arm64'
+
+function Invoke-Native([string] $File, [string[]] $Arguments) {
+    & $File @Arguments
+    if ($LASTEXITCODE -ne 0) { throw "$File $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
+}
+
+function Get-ModuleVersion {
+    ([xml](Get-Content -Raw (Join-Path $root 'Directory.Build.props'))).Project.PropertyGroup.ModuleVersion | Select-Object -First 1
+}
+
+function Get-NuGetPackagesFolder {
+    $line = dotnet nuget locals global-packages --list
+    ($line -replace '^global-packages:\s*', '').Trim()
+}
+
+function Invoke-Build {
+    $started = [Diagnostics.Stopwatch]::StartNew()
+    if (Test-Path $moduleOut) { Remove-Item $moduleOut -Recurse -Force }
+    $dependencies = Join-Path $moduleOut 'Dependencies'
+    Invoke-Native dotnet @('publish', (Join-Path $root 'src/Engine/DeploymentRollback.Engine.csproj'), '-c', $Configuration, '-o', $dependencies, '--nologo', '-v', 'quiet')
+    Invoke-Native dotnet @('build', (Join-Path $root 'src/Cmdlets/DeploymentRollback.Cmdlets.csproj'), '-c', $Configuration, '--nologo', '-v', 'quiet')
+    $cmdletsBin = Join-Path $root "src/Cmdlets/bin/$Configuration/net8.0"
+    Copy-Item (Join-Path $cmdletsBin 'DeploymentRollback.Cmdlets.dll') $moduleOut
+    Get-ChildItem (Join-Path $dependencies 'runtimes') -Directory | Where-Object Name -NotIn $supportedRids | Remove-Item -Recurse -Force
+    Get-ChildItem $dependencies -Filter '*.pdb' | Where-Object Name -NotLike 'DeploymentRollback.*' | Remove-Item -Force
+
+    Copy-Item (Join-Path $root 'module/DeploymentRollback.Format.ps1xml'), (Join-Path $root 'LICENSE') $moduleOut
+    $manifest = Get-Content -Raw (Join-Path $root 'module/DeploymentRollback.psd1')
+    $manifest = $manifest -replace "ModuleVersion(\s*)= '[^']*'", "ModuleVersion`$1= '$(Get-ModuleVersion)'"
+    Set-Content -Path (Join-Path $moduleOut 'DeploymentRollback.psd1') -Value $manifest -NoNewline
+
+    # Help: markdown in docs/ becomes MAML, merged with the compiled cmdlets' metadata, in a child pwsh so this process never loads the module.
+    Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'tools/New-ModuleHelp.ps1'),
+        '-ModulePath', (Join-Path $moduleOut 'DeploymentRollback.psd1'), '-DocsPath', (Join-Path $root 'docs'), '-OutputPath', (Join-Path $moduleOut 'en-US'))
+    Write-Host "Built $moduleOut in $([int]$started.Elapsed.TotalSeconds) s"
+}
+
+function Invoke-Test {
+    Invoke-Build
+    $results = Join-Path $out 'test-results'
+    New-Item -ItemType Directory -Force $results | Out-Null
+    $totals = [ordered]@{ passed = 0; failed = 0; skipped = 0 }
+
+    $trx = Join-Path $results 'unit.trx'
+    if (Test-Path $trx) { Remove-Item $trx }
+    & dotnet test (Join-Path $root 'tests/Unit/DeploymentRollback.Tests.Unit.csproj') -c $Configuration --nologo --logger "trx;LogFileName=$trx" --logger 'console;verbosity=normal'
+    $unitExit = $LASTEXITCODE
+    if (Test-Path $trx) {
+        $counters = ([xml](Get-Content -Raw $trx)).TestRun.ResultSummary.Counters
+        $totals.passed += [int]$counters.passed
+        $totals.failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout
+        $totals.skipped += [int]$counters.notExecuted
+        Write-Host "xunit: $($counters.passed) passed, $([int]$counters.failed + [int]$counters.error) failed, $($counters.notExecuted) skipped"
+    }
+    if ($unitExit -ne 0 -and $totals.failed -eq 0) { $totals.failed++; Write-Host 'xunit: the test run itself failed' }
+
+    Invoke-Native dotnet @('restore', (Join-Path $root 'tests/Pester/PesterDependencies.csproj'), '--nologo', '-v', 'quiet')
+    $pester = Join-Path (Get-NuGetPackagesFolder) 'pester/5.7.1/tools/Pester.psd1'
+    $counts = Join-Path $results 'pester-counts.json'
+    if (Test-Path $counts) { Remove-Item $counts }
+    & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/Pester/Invoke-PesterSuite.ps1') -PesterPath $pester -ModulePath (Join-Path $moduleOut 'DeploymentRollback.psd1') -CountsPath $counts -ResultsPath (Join-Path $results 'pester.xml')
+    if (Test-Path $counts) {
+        $pesterCounts = Get-Content -Raw $counts | ConvertFrom-Json
+        $totals.passed += $pesterCounts.passed
+        $totals.failed += $pesterCounts.failed
+        $totals.skipped += $pesterCounts.skipped
+        Write-Host "Pester: $($pesterCounts.passed) passed, $($pesterCounts.failed) failed, $($pesterCounts.skipped) skipped"
+    }
+    else {
+        $totals.failed++
+        Write-Host 'Pester: the run did not complete'
+    }
+
+    if ($totals.passed -eq 0) { $totals.failed++; Write-Host 'No test ran.' }
+    Write-Host ''
+    Write-Host "$($totals.passed) passed, $($totals.failed) failed, $($totals.skipped) skipped"
+    if ($totals.failed -gt 0) { exit 1 }
+}
+
+function Invoke-Demo {
+    Invoke-Build
+    Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'demo/Invoke-Demo.ps1'), '-ModulePath', (Join-Path $moduleOut 'DeploymentRollback.psd1'))
+}
+
+function Invoke-Bench {
+    Invoke-Build
+    Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'bench/Invoke-Benchmarks.ps1'),
+        '-ModulePath', (Join-Path $moduleOut 'DeploymentRollback.psd1'), '-OutputPath', (Join-Path $root 'docs/BENCHMARKS.md'))
+}
+
+function Invoke-Package {
+    Invoke-Build
+    $packages = Join-Path $out 'packages'
+    $repository = Join-Path $out 'repository'
+    foreach ($folder in $packages, $repository) {
+        if (Test-Path $folder) { Remove-Item $folder -Recurse -Force }
+        New-Item -ItemType Directory $folder | Out-Null
+    }
+    Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'tools/Publish-Module.ps1'),
+        '-ModuleFolder', $moduleOut, '-RepositoryPath', $repository, '-ZipPath', (Join-Path $packages "DeploymentRollback-$(Get-ModuleVersion).zip"))
+}
+
+switch ($Task) {
+    'Build' { Invoke-Build }
+    'Test' { Invoke-Test }
+    'Demo' { Invoke-Demo }
+    'Bench' { Invoke-Bench }
+    'Package' { Invoke-Package }
+    'Clean' {
+        foreach ($folder in @($out) + (Get-ChildItem $root -Recurse -Directory -Include bin, obj | Select-Object -ExpandProperty FullName)) {
+            if (Test-Path $folder) { Remove-Item $folder -Recurse -Force }
+        }
+    }
+}

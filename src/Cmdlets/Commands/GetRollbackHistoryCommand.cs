@@ -1,0 +1,42 @@
+using System.Management.Automation;
+using DeploymentRollback.Engine;
+
+namespace DeploymentRollback.Commands;
+
+/// <summary>Lists rollback attempts from the journal (newest first), or with -Verified the versions recorded verified-good.</summary>
+[Cmdlet(VerbsCommon.Get, "RollbackHistory", DefaultParameterSetName = AttemptsSet)]
+[OutputType(typeof(RollbackResult), ParameterSetName = new[] { AttemptsSet })]
+[OutputType(typeof(VerifiedVersion), ParameterSetName = new[] { VerifiedSet })]
+public sealed class GetRollbackHistoryCommand : RollbackCmdletBase
+{
+    private const string AttemptsSet = "Attempts";
+    private const string VerifiedSet = "Verified";
+
+    /// <summary>Only this target (e.g. git:/srv/app).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? TargetKey { get; set; }
+
+    [Parameter(ParameterSetName = AttemptsSet, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? AttemptId { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 100000)]
+    public int Last { get; set; } = 100;
+
+    /// <summary>List the versions recorded verified-good instead of attempts.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = VerifiedSet)]
+    public SwitchParameter Verified { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (Verified)
+        {
+            WriteObject(RunEngine(context => Task.FromResult(context.State.Journal.GetVerified(TargetKey, Last))), enumerateCollection: true);
+            return;
+        }
+
+        WriteObject(RunEngine(context => Task.FromResult(context.State.Journal.GetAttempts(TargetKey, AttemptId, limit: Last))), enumerateCollection: true);
+    }
+}

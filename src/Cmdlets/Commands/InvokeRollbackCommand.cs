@@ -1,0 +1,113 @@
+using System.Management.Automation;
+using System.Net;
+using DeploymentRollback.Engine;
+
+namespace DeploymentRollback.Commands;
+
+/// <summary>
+/// Phases 3 and 4: checkpoints the failed state, rolls back, restarts, verifies, records the attempt and signals the outcome.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "Rollback", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(RollbackResult))]
+public sealed class InvokeRollbackCommand : TargetedCmdletBase
+{
+    /// <summary>An assessment (with its checkpoint, from New-RollbackCheckpoint -PassThru) to act on.</summary>
+    [Parameter(ValueFromPipeline = true)]
+    public RollbackAssessment? Assessment { get; set; }
+
+    /// <summary>The version to roll back to (Git: a tag, branch or commit); the last verified-good version when not given.</summary>
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(GitTagCompleter))]
+    public string? Target { get; set; }
+
+    /// <summary>Git: Checkout puts the working tree at the target; Revert adds revert commits and keeps history.</summary>
+    [Parameter]
+    [ValidateSet("Checkout", "Revert", IgnoreCase = true)]
+    public string Mode { get; set; } = "Checkout";
+
+    /// <summary>Git -Mode Revert: revert only these commits instead of every commit after the target.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[] Commit { get; set; } = Array.Empty<string>();
+
+    /// <summary>Git -Mode Revert: push the branch to its remote afterwards.</summary>
+    [Parameter]
+    public SwitchParameter Push { get; set; }
+
+    /// <summary>Credentials for -Push; never logged or written.</summary>
+    [Parameter]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    /// <summary>Runs after the change and before verification: a script block, or a script or executable path.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public object? RestartScript { get; set; }
+
+    /// <summary>Why the rollback is happening; goes into the signals and the incident report.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Reason { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateSet("Unknown", "DeploymentNeverCompleted", "HealthCheckFailed", "SmokeTestFailed", "UserReportedIssues", IgnoreCase = true)]
+    public string? FailureType { get; set; }
+
+    /// <summary>Name of the pre-rollback checkpoint; pre-rollback-&lt;unix seconds&gt; when not given.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? CheckpointName { get; set; }
+
+    /// <summary>Also POST every signal of this rollback to this URL as a CloudEvent.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public Uri? WebhookUri { get; set; }
+
+    /// <summary>Seconds to wait for another rollback of the same target to finish.</summary>
+    [Parameter]
+    [ValidateRange(0, 86400)]
+    public int LockTimeoutSec { get; set; } = 60;
+
+    /// <summary>Failed attempts within this many minutes count toward escalation (the third one escalates).</summary>
+    [Parameter]
+    [ValidateRange(1, 10080)]
+    public int EscalationWindowMinutes { get; set; } = 60;
+
+    /// <summary>Proceeds despite uncommitted changes (stashed into the checkpoint first) or an earlier escalation.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var request = BuildRequest(r => r with
+        {
+            Target = Target,
+            GitMode = ParseEnum<GitRollbackMode>(Mode) ?? GitRollbackMode.Checkout,
+            Commits = Commit,
+            Push = Push,
+            UserName = Credential?.UserName,
+            Password = Credential is null ? null : new NetworkCredential("", Credential.Password).Password,
+            RestartScript = RestartScript is null ? null : ToScriptAction(RestartScript, "restart script"),
+            Reason = Reason ?? Assessment?.FailureReason,
+            FailureType = ParseEnum<FailureType>(FailureType),
+            CheckpointName = CheckpointName,
+            ExistingCheckpoint = Assessment?.Checkpoint,
+            WebhookUri = WebhookUri,
+            LockTimeout = TimeSpan.FromSeconds(LockTimeoutSec),
+            EscalationWindow = TimeSpan.FromMinutes(EscalationWindowMinutes),
+            Force = Force,
+        });
+        var result = RunEngine(context => RollbackEngine.InvokeAsync(request, context));
+        if (result is null)
+        {
+            return;
+        }
+
+        if (result.Outcome is RollbackOutcome.Failed or RollbackOutcome.Escalated)
+        {
+            WriteWarning($"Rollback of {result.TargetKey} {result.Outcome}: {result.Message}");
+        }
+
+        WriteObject(result);
+    }
+}

@@ -1,0 +1,51 @@
+using System.Management.Automation;
+using DeploymentRollback.Engine;
+
+namespace DeploymentRollback.Commands;
+
+/// <summary>Saves the current (failed) state for forensics under checkpoints/&lt;name&gt;/.</summary>
+[Cmdlet(VerbsCommon.New, "RollbackCheckpoint", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[OutputType(typeof(RollbackCheckpoint), typeof(RollbackAssessment))]
+public sealed class NewRollbackCheckpointCommand : RollbackCmdletBase
+{
+    /// <summary>An assessment from Get-RollbackAssessment; with -PassThru it is passed on, carrying the checkpoint.</summary>
+    [Parameter(ValueFromPipeline = true)]
+    public RollbackAssessment? Assessment { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateSet("Git", "Kubernetes", "Container", "DockerCompose", "Database", "FeatureFlag", "Config", IgnoreCase = true)]
+    public string Strategy { get; set; } = StrategyNames.Git;
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Path { get; set; }
+
+    /// <summary>The checkpoint's name; pre-rollback-&lt;unix seconds&gt; when not given.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Name { get; set; }
+
+    /// <summary>Outputs the piped assessment (with its Checkpoint set) instead of the checkpoint.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var request = new RollbackRequest { Strategy = Strategy, Path = ResolvePath(Path), CheckpointName = Name };
+        var checkpoint = RunEngine(context => RollbackEngine.CreateCheckpointAsync(request, context));
+        if (checkpoint is null)
+        {
+            return;
+        }
+
+        if (PassThru && Assessment is not null)
+        {
+            Assessment.Checkpoint = checkpoint;
+            WriteObject(Assessment);
+        }
+        else
+        {
+            WriteObject(checkpoint);
+        }
+    }
+}

@@ -1,0 +1,41 @@
+using System.Management.Automation;
+using DeploymentRollback.Engine;
+
+namespace DeploymentRollback.Commands;
+
+/// <summary>Writes the incident report of a rollback attempt as Markdown and JSON.</summary>
+[Cmdlet(VerbsCommon.New, "RollbackIncidentReport", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[OutputType(typeof(IncidentReport))]
+public sealed class NewRollbackIncidentReportCommand : RollbackCmdletBase
+{
+    /// <summary>The attempt to report on; the newest attempt (of -TargetKey, if given) when not given.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? AttemptId { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? TargetKey { get; set; }
+
+    /// <summary>Where to write the Markdown report (the JSON goes beside it); the state directory's reports/ folder when not given.</summary>
+    [Parameter(Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string? Path { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var output = ResolvePath(Path);
+        var report = RunEngine(async context =>
+        {
+            var attempt = IncidentReportWriter.FindAttempt(context.State, AttemptId, AttemptId is null ? TargetKey : null);
+            var where = output ?? context.State.ReportsDirectory;
+            return await context.Observer.ShouldProcessAsync(attempt.TargetKey, $"Write the incident report of attempt {attempt.AttemptId} to {where}").ConfigureAwait(false)
+                ? IncidentReportWriter.Write(context.State, attempt, output)
+                : null;
+        });
+        if (report is not null)
+        {
+            WriteObject(report);
+        }
+    }
+}

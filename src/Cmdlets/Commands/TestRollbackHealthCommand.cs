@@ -1,0 +1,55 @@
+using System.Management.Automation;
+using DeploymentRollback.Engine;
+
+namespace DeploymentRollback.Commands;
+
+/// <summary>Runs health checks and smoke tests; can record the current version as verified-good.</summary>
+[Cmdlet(VerbsDiagnostic.Test, "RollbackHealth", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[OutputType(typeof(HealthReport))]
+public sealed class TestRollbackHealthCommand : TargetedCmdletBase
+{
+    /// <summary>HTTP endpoints that must answer healthy (same as -HealthCheckUri).</summary>
+    [Parameter(Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string[] Uri { get => HealthCheckUri; set => HealthCheckUri = value; }
+
+    /// <summary>A rollback result from Invoke-Rollback: the checks become its post-rollback verification.</summary>
+    [Parameter(ValueFromPipeline = true)]
+    public RollbackResult? InputObject { get; set; }
+
+    /// <summary>When everything passes, record the target's current version as verified-good (the default rollback target from then on).</summary>
+    [Parameter]
+    public SwitchParameter RecordVerified { get; set; }
+
+    /// <summary>When a check fails, emit HEALTH_CHECK_FAILED for the target.</summary>
+    [Parameter]
+    public SwitchParameter SignalOnFailure { get; set; }
+
+    [Parameter]
+    [ValidateNotNull]
+    public Uri? WebhookUri { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var request = BuildRequest(r => r with
+        {
+            Strategy = InputObject?.Strategy ?? r.Strategy,
+            Path = InputObject?.Path ?? r.Path,
+            WebhookUri = WebhookUri,
+        });
+        if (request.HealthChecks.Count + request.SmokeTests.Count == 0)
+        {
+            ThrowTerminatingError(ToErrorRecord(new RollbackException(ErrorIds.HealthCheckUriInvalid, RollbackErrorKind.InvalidArgument,
+                "Nothing to check: pass -Uri (health endpoints) and/or -SmokeTest.")));
+        }
+
+        var targetGiven = Path is not null || InputObject is not null;
+        if ((RecordVerified || SignalOnFailure) && !targetGiven)
+        {
+            request = request with { Path = SessionState.Path.CurrentFileSystemLocation.ProviderPath };
+        }
+
+        var report = RunEngine(context => RollbackEngine.TestHealthAsync(request, InputObject?.AttemptId, RecordVerified, SignalOnFailure, context, targetGiven || RecordVerified || SignalOnFailure));
+        WriteObject(report);
+    }
+}

@@ -1,0 +1,108 @@
+using System.Management.Automation;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Runtime.Loader;
+
+namespace DeploymentRollback.Commands;
+
+/// <summary>
+/// Loads the Engine, and through it every third-party assembly, into a private load context from
+/// Dependencies/, so other modules' versions of YamlDotNet, Newtonsoft.Json or LibGit2Sharp never clash with ours.
+/// Only the Engine's name is bridged from the default context.
+/// </summary>
+public sealed class ModuleInitializer : IModuleAssemblyInitializer
+{
+    private const string EngineAssemblyName = "DeploymentRollback.Engine";
+
+    private static readonly string DependencyDirectory = Path.Combine(
+        Path.GetDirectoryName(typeof(ModuleInitializer).Assembly.Location)!, "Dependencies");
+
+    private static readonly EngineLoadContext LoadContext = new(DependencyDirectory);
+    private static int hooked;
+
+    public void OnImport()
+    {
+        if (Interlocked.Exchange(ref hooked, 1) == 0)
+        {
+            AssemblyLoadContext.Default.Resolving += ResolveEngine;
+        }
+    }
+
+    private static Assembly? ResolveEngine(AssemblyLoadContext context, AssemblyName name) =>
+        name.Name == EngineAssemblyName ? LoadContext.LoadFromAssemblyName(name) : null;
+}
+
+/// <summary>Resolves managed assemblies from Dependencies/ and native ones from Dependencies/runtimes/&lt;rid&gt;/native/.</summary>
+internal sealed class EngineLoadContext : AssemblyLoadContext
+{
+    private readonly string directory;
+    private readonly string[] nativeDirectories;
+
+    public EngineLoadContext(string directory)
+        : base("DeploymentRollback", isCollectible: false)
+    {
+        this.directory = directory;
+        nativeDirectories = RuntimeIdentifiers().Select(rid => Path.Combine(directory, "runtimes", rid, "native")).Where(Directory.Exists).ToArray();
+    }
+
+    protected override Assembly? Load(AssemblyName assemblyName)
+    {
+        var path = Path.Combine(directory, assemblyName.Name + ".dll");
+        return File.Exists(path) ? LoadFromAssemblyPath(path) : null;
+    }
+
+    protected override IntPtr LoadUnmanagedDll(string unmanagedDllName)
+    {
+        foreach (var folder in nativeDirectories)
+        {
+            foreach (var candidate in NativeFileNames(unmanagedDllName))
+            {
+                var path = Path.Combine(folder, candidate);
+                if (File.Exists(path))
+                {
+                    return LoadUnmanagedDllFromPath(path);
+                }
+            }
+        }
+
+        return IntPtr.Zero;
+    }
+
+    private static IEnumerable<string> NativeFileNames(string name)
+    {
+        yield return name;
+        if (OperatingSystem.IsWindows())
+        {
+            yield return name + ".dll";
+        }
+        else
+        {
+            var extension = OperatingSystem.IsMacOS() ? ".dylib" : ".so";
+            yield return name + extension;
+            yield return "lib" + name + extension;
+        }
+    }
+
+    private static IEnumerable<string> RuntimeIdentifiers()
+    {
+        var arch = RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
+        if (OperatingSystem.IsWindows())
+        {
+            yield return $"win-{arch}";
+        }
+        else if (OperatingSystem.IsMacOS())
+        {
+            yield return $"osx-{arch}";
+        }
+        else
+        {
+            // musl (Alpine) first where it is the C library, else glibc.
+            if (Directory.Exists("/lib") && Directory.EnumerateFiles("/lib", "ld-musl-*").Any())
+            {
+                yield return $"linux-musl-{arch}";
+            }
+
+            yield return $"linux-{arch}";
+        }
+    }
+}

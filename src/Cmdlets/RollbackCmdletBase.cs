@@ -1,0 +1,258 @@
+using System.Collections.Concurrent;
+using System.Management.Automation;
+using DeploymentRollback.Engine;
+
+namespace DeploymentRollback.Commands;
+
+/// <summary>
+/// What every cmdlet shares: cancellation from Ctrl+C, engine work run off the pipeline thread while
+/// progress, messages, ShouldProcess and script blocks are marshalled back to it, and error mapping.
+/// </summary>
+public abstract class RollbackCmdletBase : PSCmdlet
+{
+    private CancellationTokenSource? cancellation;
+    private BlockingCollection<Action>? pipelineQueue;
+
+    /// <summary>The state root: journal, checkpoints, signals, reports.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? StateDirectory { get; set; }
+
+    protected CancellationToken Cancellation => cancellation!.Token;
+
+    protected override void BeginProcessing()
+    {
+        cancellation = new CancellationTokenSource();
+    }
+
+    protected override void StopProcessing()
+    {
+        cancellation?.Cancel();
+    }
+
+    protected override void EndProcessing()
+    {
+        cancellation?.Dispose();
+        cancellation = null;
+    }
+
+    protected StateRoot OpenState() => StateRoot.Open(StateDirectory is null ? null : GetUnresolvedProviderPathFromPSPath(StateDirectory));
+
+    protected string? ResolvePath(string? path) => path is null ? null : GetUnresolvedProviderPathFromPSPath(path);
+
+    /// <summary>Runs engine work on a worker thread and services its requests on the pipeline thread until it ends.</summary>
+    protected T RunEngine<T>(Func<EngineContext, Task<T>> work, StateRoot? state = null)
+    {
+        var queue = new BlockingCollection<Action>();
+        pipelineQueue = queue;
+        var observer = new PipelineObserver(this, queue);
+        var context = new EngineContext(state ?? OpenState(), observer.ToEngineObserver(), Cancellation);
+        var task = Task.Run(() => work(context));
+        task.ContinueWith(_ => queue.CompleteAdding(), TaskScheduler.Default);
+        foreach (var action in queue.GetConsumingEnumerable())
+        {
+            action();
+        }
+
+        pipelineQueue = null;
+        observer.CloseProgress();
+        try
+        {
+            return task.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (Cancellation.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+        catch (RollbackException e)
+        {
+            ThrowTerminatingError(ToErrorRecord(e));
+            throw;
+        }
+    }
+
+    /// <summary>Runs a script block on the pipeline thread (where PowerShell requires it), from engine code on a worker thread.</summary>
+    protected ScriptAction ToScriptAction(object value, string what)
+    {
+        value = value is PSObject wrapped ? wrapped.BaseObject : value;
+        if (value is ScriptBlock block)
+        {
+            return new ScriptAction($"{what} {{ {Abbreviate(block.ToString())} }}", _ => OnPipelineThread(() => InvokeScript(block)));
+        }
+
+        if (value is string path && path.Length > 0)
+        {
+            var full = GetUnresolvedProviderPathFromPSPath(path);
+            if (full.EndsWith(".ps1", StringComparison.OrdinalIgnoreCase))
+            {
+                if (!File.Exists(full))
+                {
+                    throw new RollbackException(ErrorIds.SmokeTestNotFound, RollbackErrorKind.ObjectNotFound,
+                        $"The script '{full}' does not exist. Give the path of a script or executable, or a script block.");
+                }
+
+                var script = ScriptBlock.Create("& $args[0]");
+                return new ScriptAction(Path.GetFileName(full), _ => OnPipelineThread(() => InvokeScript(script, full)));
+            }
+
+            return ScriptAction.FromFile(full, workingDirectory: SessionState.Path.CurrentFileSystemLocation.ProviderPath);
+        }
+
+        throw new RollbackException(ErrorIds.SmokeTestNotFound, RollbackErrorKind.InvalidArgument,
+            $"The {what} must be a script block or the path of a script or executable, not '{value}'.");
+    }
+
+    /// <summary>
+    /// Enum parameters are declared as strings with ValidateSet: an engine enum as a field type would make
+    /// PowerShell load the engine while it scans this assembly, before the module's load context exists.
+    /// </summary>
+    protected static TEnum? ParseEnum<TEnum>(string? value)
+        where TEnum : struct, Enum => value is null ? null : Enum.Parse<TEnum>(value, ignoreCase: true);
+
+    protected ErrorRecord ToErrorRecord(RollbackException e) => new(e, e.ErrorId, e.Kind switch
+    {
+        RollbackErrorKind.InvalidArgument => ErrorCategory.InvalidArgument,
+        RollbackErrorKind.ObjectNotFound => ErrorCategory.ObjectNotFound,
+        RollbackErrorKind.ResourceBusy => ErrorCategory.ResourceBusy,
+        RollbackErrorKind.PermissionDenied => ErrorCategory.PermissionDenied,
+        RollbackErrorKind.ConnectionError => ErrorCategory.ConnectionError,
+        RollbackErrorKind.OperationTimeout => ErrorCategory.OperationTimeout,
+        RollbackErrorKind.NotImplemented => ErrorCategory.NotImplemented,
+        RollbackErrorKind.WriteError => ErrorCategory.WriteError,
+        _ => ErrorCategory.InvalidOperation,
+    }, e.TargetName);
+
+    private Task<ScriptOutcome> OnPipelineThread(Func<ScriptOutcome> action)
+    {
+        var completion = new TaskCompletionSource<ScriptOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var queue = pipelineQueue ?? throw new InvalidOperationException("Script blocks can only run while the engine is running.");
+        queue.Add(() =>
+        {
+            try
+            {
+                completion.SetResult(action());
+            }
+            catch (Exception e)
+            {
+                completion.SetException(e);
+            }
+        });
+        return completion.Task;
+    }
+
+    /// <summary>A script block passes unless it throws or returns $false; its output is kept.</summary>
+    private static ScriptOutcome InvokeScript(ScriptBlock block, params object[] arguments)
+    {
+        try
+        {
+            var output = block.Invoke(arguments);
+            var text = string.Join(Environment.NewLine, output.Select(o => o?.ToString()));
+            var last = output.Count > 0 ? output[^1]?.BaseObject : null;
+            return new ScriptOutcome(last is not false, text, null);
+        }
+        catch (RuntimeException e)
+        {
+            return new ScriptOutcome(false, e.Message, null);
+        }
+    }
+
+    private static string Abbreviate(string text)
+    {
+        var oneLine = string.Join(' ', text.Split(new[] { '\r', '\n' }, StringSplitOptions.RemoveEmptyEntries).Select(l => l.Trim()));
+        return oneLine.Length > 40 ? oneLine[..40] + "..." : oneLine;
+    }
+
+    /// <summary>Engine events, queued to the pipeline thread; progress throttled to about one record a second per activity.</summary>
+    private sealed class PipelineObserver
+    {
+        private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
+        private readonly RollbackCmdletBase cmdlet;
+        private readonly BlockingCollection<Action> queue;
+        private readonly Dictionary<string, (int Id, DateTime LastShown)> activities = new();
+
+        public PipelineObserver(RollbackCmdletBase cmdlet, BlockingCollection<Action> queue)
+        {
+            this.cmdlet = cmdlet;
+            this.queue = queue;
+        }
+
+        public IRollbackObserver ToEngineObserver() => new CallbackObserver(Progress, Verbose, Warning, ShouldProcessAsync);
+
+        public void Progress(ProgressUpdate update) => Post(() =>
+        {
+            var now = DateTime.UtcNow;
+            var known = activities.TryGetValue(update.Activity, out var entry);
+            if (!known)
+            {
+                entry = (activities.Count + 1, DateTime.MinValue);
+            }
+
+            if (update.Completed)
+            {
+                if (known)
+                {
+                    cmdlet.WriteProgress(new ProgressRecord(entry.Id, update.Activity, update.Status) { RecordType = ProgressRecordType.Completed });
+                    activities.Remove(update.Activity);
+                }
+
+                return;
+            }
+
+            if (now - entry.LastShown < ProgressInterval && known)
+            {
+                return;
+            }
+
+            activities[update.Activity] = (entry.Id, now);
+            cmdlet.WriteProgress(new ProgressRecord(entry.Id, update.Activity, update.Status)
+            {
+                PercentComplete = Math.Clamp(update.PercentComplete, -1, 100),
+                SecondsRemaining = update.SecondsRemaining,
+            });
+        });
+
+        public void Verbose(string message) => Post(() => cmdlet.WriteVerbose(message));
+
+        public void Warning(string message) => Post(() => cmdlet.WriteWarning(message));
+
+        public Task<bool> ShouldProcessAsync(string target, string action)
+        {
+            var answer = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Post(() =>
+            {
+                try
+                {
+                    answer.SetResult(cmdlet.ShouldProcess(target, action));
+                }
+                catch (Exception e)
+                {
+                    answer.SetException(e);
+                }
+            });
+            return answer.Task;
+        }
+
+        /// <summary>Every progress bar the engine opened is closed, even when it failed half-way.</summary>
+        public void CloseProgress()
+        {
+            foreach (var (activity, entry) in activities)
+            {
+                cmdlet.WriteProgress(new ProgressRecord(entry.Id, activity, "Done") { RecordType = ProgressRecordType.Completed });
+            }
+
+            activities.Clear();
+        }
+
+        private void Post(Action action)
+        {
+            try
+            {
+                queue.Add(action);
+            }
+            catch (InvalidOperationException)
+            {
+                // The engine finished and the queue is closed: a late message has nowhere to go.
+            }
+        }
+    }
+}

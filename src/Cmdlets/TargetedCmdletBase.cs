@@ -1,0 +1,88 @@
+using System.Management.Automation;
+using DeploymentRollback.Engine;
+
+namespace DeploymentRollback.Commands;
+
+/// <summary>Cmdlets that act on one deployment target (strategy + path) and can verify it with health checks and smoke tests.</summary>
+public abstract class TargetedCmdletBase : RollbackCmdletBase
+{
+    /// <summary>The rollback strategy; its name completes with Tab.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateSet("Git", "Kubernetes", "Container", "DockerCompose", "Database", "FeatureFlag", "Config", IgnoreCase = true)]
+    public string Strategy { get; set; } = StrategyNames.Git;
+
+    /// <summary>The target's folder (for Git, the repository); defaults to the current folder.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Path { get; set; }
+
+    /// <summary>HTTP endpoints that must answer healthy.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[] HealthCheckUri { get; set; } = Array.Empty<string>();
+
+    /// <summary>Status codes that count as healthy; any 2xx when not given.</summary>
+    [Parameter]
+    [ValidateRange(100, 599)]
+    public int[] ExpectedStatus { get; set; } = Array.Empty<int>();
+
+    /// <summary>A regular expression the health response body must match.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? HealthCheckBody { get; set; }
+
+    [Parameter]
+    [ValidateRange(0, 100)]
+    public int HealthCheckRetries { get; set; } = 3;
+
+    [Parameter]
+    [ValidateRange(0, 3600)]
+    public double HealthCheckRetryIntervalSec { get; set; } = 2;
+
+    [Parameter]
+    [ValidateRange(1, 3600)]
+    public double HealthCheckTimeoutSec { get; set; } = 10;
+
+    /// <summary>Accept any TLS certificate from the health endpoint. Off by default.</summary>
+    [Parameter]
+    public SwitchParameter SkipCertificateCheck { get; set; }
+
+    /// <summary>Smoke tests: script blocks (pass unless they throw or return $false) or script/executable paths (pass on exit code 0).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public object[] SmokeTest { get; set; } = Array.Empty<object>();
+
+    protected IReadOnlyList<HealthCheckOptions> BuildHealthChecks() => HealthCheckUri.Select(uri => new HealthCheckOptions
+    {
+        Uri = HealthCheckOptions.ParseUri(uri),
+        ExpectedStatus = ExpectedStatus,
+        BodyPattern = HealthCheckBody,
+        Retries = HealthCheckRetries,
+        Interval = TimeSpan.FromSeconds(HealthCheckRetryIntervalSec),
+        Timeout = TimeSpan.FromSeconds(HealthCheckTimeoutSec),
+        SkipCertificateCheck = SkipCertificateCheck,
+    }).ToList();
+
+    protected IReadOnlyList<ScriptAction> BuildSmokeTests() => SmokeTest.Select(s => ToScriptAction(s, "smoke test")).ToList();
+
+    /// <summary>Builds the engine request, turning argument errors into terminating errors before anything runs.</summary>
+    protected RollbackRequest BuildRequest(Func<RollbackRequest, RollbackRequest>? customise = null)
+    {
+        try
+        {
+            var request = new RollbackRequest
+            {
+                Strategy = Strategy,
+                Path = ResolvePath(Path),
+                HealthChecks = BuildHealthChecks(),
+                SmokeTests = BuildSmokeTests(),
+            };
+            return customise is null ? request : customise(request);
+        }
+        catch (RollbackException e)
+        {
+            ThrowTerminatingError(ToErrorRecord(e));
+            throw;
+        }
+    }
+}

@@ -1,0 +1,437 @@
+using System.Text;
+using LibGit2Sharp;
+
+namespace DeploymentRollback.Engine.Git;
+
+/// <summary>
+/// Strategy B: put a repository back at a verified-good version, by checkout (working tree at the target)
+/// or by revert commits (history kept), through LibGit2Sharp.
+/// </summary>
+public sealed class GitStrategy : IRollbackStrategy
+{
+    private const string StepStash = "Stash";
+    private const string StepCheckout = "Checkout";
+    private const string StepRevert = "Revert";
+    private const string StepPush = "Push";
+
+    public string Name => StrategyNames.Git;
+
+    public string ResolveTargetKey(RollbackRequest request)
+    {
+        using var repo = OpenRepository(request.Path);
+        return TargetKeyFor(WorkingDirectory(repo));
+    }
+
+    public static string TargetKeyFor(string workingDirectory) => "git:" + workingDirectory;
+
+    public Task<StrategyAssessment> AssessAsync(RollbackRequest request, EngineContext context)
+    {
+        using var repo = OpenRepository(request.Path);
+        var head = HeadCommit(repo);
+        var tags = TagIndex.Read(repo);
+        var current = tags.Describe(repo, head);
+        var lastGood = FindLastGood(repo, tags, head, current, context.State);
+        var changes = lastGood.Commit is null ? new List<string>() : CommitsBetween(repo, lastGood.Commit, head, limit: 50);
+        var dirty = IsDirty(repo);
+        var rationale = lastGood.Version is null
+            ? "No verified-good version is recorded and no earlier release tag exists; pass -Target with the version to go back to."
+            : $"Roll back the code to {lastGood.Version} ({lastGood.Source}) with a checkout" +
+              (changes.Count > 0 ? $", undoing {changes.Count} commit(s) since it" : "") +
+              (dirty ? "; the working tree has uncommitted changes, which -Force stashes into the checkpoint first." : ".");
+        return Task.FromResult(new StrategyAssessment
+        {
+            CurrentVersion = current,
+            CurrentCommit = head.Sha,
+            LastGoodVersion = lastGood.Version,
+            LastGoodSource = lastGood.Source,
+            Changes = changes,
+            AffectedComponents = new[] { WorkingDirectory(repo) },
+            HasUncommittedChanges = dirty,
+            Rationale = rationale,
+        });
+    }
+
+    public Task<(string? Version, string? Commit)> CaptureCheckpointAsync(RollbackRequest request, CheckpointWriter writer, EngineContext context)
+    {
+        using var repo = OpenRepository(request.Path);
+        var head = HeadCommit(repo);
+        var tags = TagIndex.Read(repo);
+        var version = tags.Describe(repo, head);
+        writer.Details["head"] = head.Sha;
+        writer.Details["branch"] = repo.Info.IsHeadDetached ? "(detached)" : repo.Head.FriendlyName;
+        writer.Details["version"] = version;
+        var remote = repo.Head.RemoteName is { } remoteName ? repo.Network.Remotes[remoteName] : repo.Network.Remotes.FirstOrDefault();
+        if (remote is not null)
+        {
+            writer.Details["remote"] = remote.Url;
+        }
+
+        var status = repo.RetrieveStatus(new StatusOptions { IncludeUntracked = true, RecurseUntrackedDirs = true });
+        var statusText = new StringBuilder();
+        foreach (var entry in status.Where(e => e.State != FileStatus.Ignored))
+        {
+            statusText.Append(entry.State).Append('\t').Append(entry.FilePath).Append('\n');
+        }
+
+        writer.AddText("git-status.txt", statusText.Length == 0 ? "clean\n" : statusText.ToString());
+        writer.AddText("git-log.txt", string.Join('\n', CommitsBetween(repo, null, head, limit: 50)) + "\n");
+        if (status.IsDirty)
+        {
+            var patch = repo.Diff.Compare<Patch>(head.Tree, DiffTargets.Index | DiffTargets.WorkingDirectory);
+            writer.AddText("uncommitted.patch", patch.Content);
+            writer.Details["uncommitted_files"] = status.Count(e => e.State != FileStatus.Ignored).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return Task.FromResult<(string?, string?)>((version, head.Sha));
+    }
+
+    public Task<RollbackPlan> PlanAsync(RollbackRequest request, EngineContext context)
+    {
+        using var repo = OpenRepository(request.Path);
+        var head = HeadCommit(repo);
+        var tags = TagIndex.Read(repo);
+        var current = tags.Describe(repo, head);
+        var location = WorkingDirectory(repo);
+        var targetKey = TargetKeyFor(location);
+
+        string targetName;
+        Commit target;
+        if (request.Target is { Length: > 0 } requested)
+        {
+            target = ResolveCommit(repo, requested, tags) ?? throw TargetNotFound(requested, tags);
+            targetName = requested;
+        }
+        else
+        {
+            var lastGood = FindLastGood(repo, tags, head, current, context.State);
+            if (lastGood.Commit is null)
+            {
+                throw new RollbackException(ErrorIds.GitTargetMissing, RollbackErrorKind.InvalidArgument,
+                    $"No verified-good version is recorded for {location} and no earlier release tag exists. Pass -Target with a tag, branch or commit to roll back to.")
+                { TargetName = targetKey };
+            }
+
+            target = lastGood.Commit;
+            targetName = lastGood.Version!;
+        }
+
+        var steps = new List<PlanStep>();
+        string? skip = null;
+        var dirty = IsDirty(repo);
+        if (request.GitMode == GitRollbackMode.Checkout)
+        {
+            if (head.Sha == target.Sha)
+            {
+                skip = $"HEAD is already at {targetName} ({Short(target)}).";
+            }
+            else
+            {
+                RefuseIfDirty(dirty, request, location);
+                if (dirty)
+                {
+                    steps.Add(new PlanStep { Action = StepStash, Target = location, Description = "Stash the uncommitted changes (including untracked files); the stash is recorded in the checkpoint" });
+                }
+
+                steps.Add(new PlanStep { Action = StepCheckout, Target = location, Description = $"Check out {targetName} ({Short(target)}) in place of {current} ({Short(head)}); HEAD becomes detached at the target" });
+            }
+        }
+        else
+        {
+            if (repo.Info.IsHeadDetached)
+            {
+                throw new RollbackException(ErrorIds.GitHeadDetached, RollbackErrorKind.InvalidOperation,
+                    $"HEAD in {location} is detached, so revert commits would belong to no branch. Check out the deployed branch first, or use -Mode Checkout.")
+                { TargetName = targetKey };
+            }
+
+            var toRevert = CommitsToRevert(repo, request, head, target);
+            if (toRevert.Count == 0 || head.Tree.Sha == target.Tree.Sha && request.Commits.Count == 0)
+            {
+                skip = request.Commits.Count > 0
+                    ? "Every commit named by -Commit is already reverted on this branch."
+                    : $"The branch already matches {targetName} ({Short(target)}): nothing to revert.";
+            }
+            else
+            {
+                RefuseIfDirty(dirty, request, location);
+                if (dirty)
+                {
+                    steps.Add(new PlanStep { Action = StepStash, Target = location, Description = "Stash the uncommitted changes (including untracked files); the stash is recorded in the checkpoint" });
+                }
+
+                foreach (var commit in toRevert)
+                {
+                    steps.Add(new PlanStep { Action = StepRevert, Target = commit.Sha, Description = $"Add a commit on {repo.Head.FriendlyName} that reverts {Short(commit)} \"{commit.MessageShort}\"" });
+                }
+
+                if (request.Push)
+                {
+                    var branch = repo.Head;
+                    if (!branch.IsTracking || branch.RemoteName is null)
+                    {
+                        throw new RollbackException(ErrorIds.GitNoRemote, RollbackErrorKind.InvalidOperation,
+                            $"-Push was given but branch '{branch.FriendlyName}' in {location} tracks no remote branch. Set one with 'git branch --set-upstream-to', or leave out -Push.")
+                        { TargetName = targetKey };
+                    }
+
+                    steps.Add(new PlanStep { Action = StepPush, Target = branch.RemoteName, Description = $"Push {branch.FriendlyName} to {branch.RemoteName}/{branch.TrackedBranch.FriendlyName.Split('/', 2).Last()}" });
+                }
+            }
+        }
+
+        for (var i = 0; i < steps.Count; i++)
+        {
+            steps[i] = new PlanStep { Order = i + 1, Action = steps[i].Action, Target = steps[i].Target, Description = steps[i].Description, Mutates = steps[i].Mutates };
+        }
+
+        return Task.FromResult(new RollbackPlan
+        {
+            Strategy = Name,
+            TargetKey = targetKey,
+            Path = location,
+            FromVersion = current,
+            ToVersion = targetName,
+            ToCommit = target.Sha,
+            SkipReason = skip,
+            Steps = steps,
+        });
+    }
+
+    public Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context)
+    {
+        using var repo = OpenRepository(plan.Path);
+        var result = new StepResult { Name = $"{step.Action} {step.Target}", StartedAt = DateTimeOffset.UtcNow, Status = StepStatus.Succeeded };
+        switch (step.Action)
+        {
+            case StepStash:
+                var stash = repo.Stashes.Add(Signature(repo), $"DeploymentRollback checkpoint {checkpoint.Name}", StashModifiers.IncludeUntracked);
+                if (stash is null)
+                {
+                    result.Status = StepStatus.Skipped;
+                    result.Message = "Nothing to stash.";
+                    break;
+                }
+
+                var note = $"Uncommitted changes were stashed as {stash.WorkTree.Sha} ({stash.Message}).\nRestore them with: git stash apply {stash.WorkTree.Sha}\n";
+                AtomicFile.WriteAllText(System.IO.Path.Combine(checkpoint.Folder, "stash.txt"), note);
+                result.Message = $"Stashed as {stash.WorkTree.Sha[..10]}; restore with 'git stash apply {stash.WorkTree.Sha}'.";
+                break;
+            case StepCheckout:
+                Commands.Checkout(repo, repo.Lookup<Commit>(plan.ToCommit!), new CheckoutOptions { CheckoutModifiers = CheckoutModifiers.None });
+                result.Message = $"HEAD is now at {plan.ToVersion} ({plan.ToCommit![..10]}).";
+                break;
+            case StepRevert:
+                var commit = repo.Lookup<Commit>(step.Target);
+                var originalHead = repo.Head.Tip;
+                var revert = repo.Revert(commit, Signature(repo), new RevertOptions { Mainline = commit.Parents.Count() > 1 ? 1 : 0, CommitOnSuccess = true });
+                if (revert.Status == RevertStatus.Conflicts)
+                {
+                    var conflicts = repo.Index.Conflicts.Select(c => (c.Ours ?? c.Theirs ?? c.Ancestor).Path).Distinct().ToList();
+                    repo.Reset(ResetMode.Hard, originalHead);
+                    throw new RollbackException(ErrorIds.GitRevertConflict, RollbackErrorKind.InvalidOperation,
+                        $"Reverting {Short(commit)} conflicts in {string.Join(", ", conflicts)}; the branch was reset to {Short(originalHead)}. Resolve it by hand (git revert {commit.Sha}), or use -Mode Checkout.")
+                    { TargetName = plan.TargetKey };
+                }
+
+                result.Message = revert.Status == RevertStatus.NothingToRevert ? $"{Short(commit)} was already undone." : $"Reverted {Short(commit)} in {Short(revert.Commit)}.";
+                if (revert.Status == RevertStatus.NothingToRevert)
+                {
+                    result.Status = StepStatus.Skipped;
+                }
+
+                break;
+            case StepPush:
+                var options = new PushOptions();
+                if (request.UserName is not null)
+                {
+                    options.CredentialsProvider = (_, _, _) => new UsernamePasswordCredentials { Username = request.UserName, Password = request.Password ?? "" };
+                }
+
+                try
+                {
+                    repo.Network.Push(repo.Head, options);
+                }
+                catch (LibGit2SharpException e)
+                {
+                    throw new RollbackException(ErrorIds.GitPushFailed, RollbackErrorKind.ConnectionError,
+                        $"The revert commits were made locally but the push to {step.Target} failed: {SecretRedactor.Redact(e.Message)}. Push by hand with 'git push', or fix the credentials (-Credential) and run again.", e)
+                    { TargetName = plan.TargetKey };
+                }
+
+                result.Message = $"Pushed {repo.Head.FriendlyName} to {step.Target}.";
+                break;
+            default:
+                throw new InvalidOperationException($"Unknown Git step '{step.Action}'.");
+        }
+
+        result.Duration = DateTimeOffset.UtcNow - result.StartedAt;
+        return Task.FromResult(result);
+    }
+
+    public Task<(string? Version, string? Commit)> GetCurrentVersionAsync(RollbackRequest request, EngineContext context)
+    {
+        using var repo = OpenRepository(request.Path);
+        var head = HeadCommit(repo);
+        return Task.FromResult<(string?, string?)>((TagIndex.Read(repo).Describe(repo, head), head.Sha));
+    }
+
+    /// <summary>Tag names for tab completion, newest version first.</summary>
+    public static IReadOnlyList<string> ListTags(string? path)
+    {
+        using var repo = OpenRepository(path);
+        return TagIndex.Read(repo).ByVersionDescending.Select(t => t.Name)
+            .Concat(repo.Tags.Select(t => t.FriendlyName).Where(n => VersionTag.TryParse(n) is null).Order(StringComparer.Ordinal))
+            .ToList();
+    }
+
+    internal static Repository OpenRepository(string? path)
+    {
+        var start = System.IO.Path.GetFullPath(string.IsNullOrWhiteSpace(path) ? Environment.CurrentDirectory : path);
+        var found = Directory.Exists(start) ? Repository.Discover(start) : null;
+        if (found is null)
+        {
+            throw new RollbackException(ErrorIds.GitRepositoryNotFound, RollbackErrorKind.ObjectNotFound,
+                $"'{start}' is not inside a git repository. Pass -Path with the folder of the deployed repository.")
+            { TargetName = start };
+        }
+
+        var repo = new Repository(found);
+        if (repo.Info.IsBare)
+        {
+            repo.Dispose();
+            throw new RollbackException(ErrorIds.GitRepositoryNotFound, RollbackErrorKind.InvalidArgument,
+                $"'{start}' is a bare repository: it has no working tree to roll back. Pass -Path with the deployed clone.")
+            { TargetName = start };
+        }
+
+        return repo;
+    }
+
+    private static Commit HeadCommit(Repository repo) => repo.Head.Tip ?? throw new RollbackException(ErrorIds.GitRepositoryEmpty, RollbackErrorKind.InvalidOperation,
+        $"The repository at {repo.Info.WorkingDirectory} has no commits yet, so there is nothing to roll back.");
+
+    private static bool IsDirty(Repository repo) => repo.RetrieveStatus(new StatusOptions { IncludeUntracked = true, RecurseUntrackedDirs = false }).IsDirty;
+
+    private static void RefuseIfDirty(bool dirty, RollbackRequest request, string location)
+    {
+        if (dirty && !request.Force)
+        {
+            throw new RollbackException(ErrorIds.GitWorkingTreeDirty, RollbackErrorKind.InvalidOperation,
+                $"The working tree at {location} has uncommitted changes. Commit or stash them, or pass -Force to have them stashed (and recorded in the checkpoint) before the rollback.")
+            { TargetName = TargetKeyFor(location) };
+        }
+    }
+
+    private static (string? Version, Commit? Commit, string? Source) FindLastGood(Repository repo, TagIndex tags, Commit head, string current, StateRoot state)
+    {
+        var targetKey = TargetKeyFor(WorkingDirectory(repo));
+        foreach (var verified in state.Journal.GetVerified(targetKey, limit: 20))
+        {
+            var commit = (verified.Commit is null ? null : repo.Lookup<Commit>(verified.Commit)) ?? ResolveCommit(repo, verified.Version, tags);
+            if (commit is not null && commit.Sha != head.Sha)
+            {
+                return (verified.Version, commit, $"verified-good at {verified.RecordedAt:u}");
+            }
+        }
+
+        var previous = tags.PreviousRelease(head, current);
+        return previous is null ? (null, null, null) : (previous.Value.Tag.Name, previous.Value.Commit, "previous release tag");
+    }
+
+    private static Commit? ResolveCommit(Repository repo, string name, TagIndex tags)
+    {
+        if (tags.TryGetCommit(name, out var tagged))
+        {
+            return tagged;
+        }
+
+        try
+        {
+            return repo.Lookup(name) switch
+            {
+                Commit commit => commit,
+                TagAnnotation annotation => annotation.Target.Peel<Commit>(),
+                _ => repo.Branches[name]?.Tip,
+            };
+        }
+        catch (Exception e) when (e is LibGit2SharpException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    private static RollbackException TargetNotFound(string requested, TagIndex tags)
+    {
+        var nearest = tags.Nearest(requested, 5);
+        var hint = nearest.Count > 0 ? $" The nearest tags are: {string.Join(", ", nearest)}." : " The repository has no tags.";
+        return new RollbackException(ErrorIds.GitTargetNotFound, RollbackErrorKind.ObjectNotFound,
+            $"'{requested}' is not a tag, branch or commit in this repository.{hint}")
+        { TargetName = requested };
+    }
+
+    private static List<Commit> CommitsToRevert(Repository repo, RollbackRequest request, Commit head, Commit target)
+    {
+        var since = repo.Commits.QueryBy(new CommitFilter { IncludeReachableFrom = head, ExcludeReachableFrom = target, SortBy = CommitSortStrategies.Topological }).ToList();
+        var alreadyReverted = since.Select(c => RevertedSha(c.Message)).Where(s => s is not null).ToHashSet(StringComparer.Ordinal);
+        if (request.Commits.Count == 0)
+        {
+            // Commits that revert, or were reverted by, a later commit in the range cancel out.
+            var revertCommits = since.Where(c => RevertedSha(c.Message) is not null).Select(c => c.Sha).ToHashSet(StringComparer.Ordinal);
+            return since.Where(c => !alreadyReverted.Contains(c.Sha) && !revertCommits.Contains(c.Sha)).ToList();
+        }
+
+        var named = new List<Commit>();
+        foreach (var name in request.Commits)
+        {
+            var commit = ResolveCommit(repo, name, TagIndex.Empty) ?? throw new RollbackException(ErrorIds.GitCommitNotFound, RollbackErrorKind.ObjectNotFound,
+                $"-Commit '{name}' is not a commit in this repository. Name commits by their id (see 'git log --oneline').")
+            { TargetName = name };
+            if (!repo.ObjectDatabase.FindMergeBase(commit, head)?.Sha.Equals(commit.Sha, StringComparison.Ordinal) ?? true)
+            {
+                throw new RollbackException(ErrorIds.GitCommitNotFound, RollbackErrorKind.InvalidArgument,
+                    $"-Commit '{name}' ({Short(commit)}) is not on the current branch, so there is nothing of it to revert.")
+                { TargetName = name };
+            }
+
+            if (!alreadyReverted.Contains(commit.Sha))
+            {
+                named.Add(commit);
+            }
+        }
+
+        // Newest first, as git revert expects for a range.
+        var order = since.Select((c, i) => (c.Sha, i)).ToDictionary(p => p.Sha, p => p.i, StringComparer.Ordinal);
+        return named.DistinctBy(c => c.Sha).OrderBy(c => order.GetValueOrDefault(c.Sha, int.MaxValue)).ToList();
+    }
+
+    private static string? RevertedSha(string message)
+    {
+        const string marker = "This reverts commit ";
+        var index = message.IndexOf(marker, StringComparison.Ordinal);
+        if (index < 0)
+        {
+            return null;
+        }
+
+        var sha = new string(message.AsSpan(index + marker.Length).ToArray().TakeWhile(Uri.IsHexDigit).ToArray());
+        return sha.Length == 40 ? sha : null;
+    }
+
+    private static List<string> CommitsBetween(Repository repo, Commit? from, Commit to, int limit)
+    {
+        var filter = new CommitFilter { IncludeReachableFrom = to, SortBy = CommitSortStrategies.Topological };
+        if (from is not null)
+        {
+            filter.ExcludeReachableFrom = from;
+        }
+
+        return repo.Commits.QueryBy(filter).Take(limit).Select(c => $"{Short(c)} {c.MessageShort}").ToList();
+    }
+
+    private static LibGit2Sharp.Signature Signature(Repository repo) =>
+        repo.Config.BuildSignature(DateTimeOffset.Now) ?? new LibGit2Sharp.Signature("DeploymentRollback", "deployment-rollback@localhost", DateTimeOffset.Now);
+
+    private static string Short(Commit commit) => commit.Sha[..7];
+
+    private static string WorkingDirectory(Repository repo) => repo.Info.WorkingDirectory.TrimEnd(System.IO.Path.DirectorySeparatorChar);
+}

@@ -1,0 +1,98 @@
+namespace DeploymentRollback.Engine;
+
+/// <summary>How the engine talks to its host (a cmdlet, a test): progress, messages, and consent for every change.</summary>
+public interface IRollbackObserver
+{
+    void Progress(ProgressUpdate update);
+    void Verbose(string message);
+    void Warning(string message);
+
+    /// <summary>Asked before every mutating step; false means the step must not run (-WhatIf, or the user said no).</summary>
+    Task<bool> ShouldProcessAsync(string target, string action);
+}
+
+public sealed record ProgressUpdate(string Activity, string Status, int PercentComplete = -1, int SecondsRemaining = -1, bool Completed = false);
+
+/// <summary>An observer that says yes to everything and discards messages (tests, the demo's quiet steps).</summary>
+public sealed class SilentObserver : IRollbackObserver
+{
+    public static readonly SilentObserver Instance = new();
+    public void Progress(ProgressUpdate update) { }
+    public void Verbose(string message) { }
+    public void Warning(string message) { }
+    public Task<bool> ShouldProcessAsync(string target, string action) => Task.FromResult(true);
+}
+
+/// <summary>What every engine entry point receives.</summary>
+public sealed class EngineContext
+{
+    public EngineContext(StateRoot state, IRollbackObserver observer, CancellationToken cancellation)
+    {
+        State = state;
+        Observer = observer;
+        Cancellation = cancellation;
+    }
+
+    public StateRoot State { get; }
+    public IRollbackObserver Observer { get; }
+    public CancellationToken Cancellation { get; }
+}
+
+/// <summary>A restart step or smoke test: a host script block or an executable, reduced to one delegate.</summary>
+public sealed class ScriptAction
+{
+    public ScriptAction(string name, Func<CancellationToken, Task<ScriptOutcome>> run)
+    {
+        Name = name;
+        Run = run;
+    }
+
+    public string Name { get; }
+    public Func<CancellationToken, Task<ScriptOutcome>> Run { get; }
+
+    /// <summary>An executable or script file run with an argument list (never through a shell string).</summary>
+    public static ScriptAction FromFile(string path, IReadOnlyList<string>? arguments = null, TimeSpan? timeout = null, string? workingDirectory = null)
+    {
+        if (!File.Exists(path))
+        {
+            throw new RollbackException(ErrorIds.SmokeTestNotFound, RollbackErrorKind.ObjectNotFound,
+                $"The script '{path}' does not exist. Give the full path of an executable or script, or a script block.");
+        }
+
+        var full = System.IO.Path.GetFullPath(path);
+        return new ScriptAction(System.IO.Path.GetFileName(full), async token =>
+        {
+            var run = await ProcessRunner.RunAsync(
+                new ProcessRequest(full, arguments ?? Array.Empty<string>()) { Timeout = timeout ?? TimeSpan.FromMinutes(5), WorkingDirectory = workingDirectory },
+                token).ConfigureAwait(false);
+            return new ScriptOutcome(run.ExitCode == 0 && !run.TimedOut, run.CombinedOutput, run.ExitCode);
+        });
+    }
+}
+
+public sealed record ScriptOutcome(bool Succeeded, string Output, int? ExitCode);
+
+/// <summary>
+/// An observer made of delegates. Hosts use it instead of implementing the interface, so their own types never
+/// derive from engine types (which would force the engine to load before the host has set up its load context).
+/// </summary>
+public sealed class CallbackObserver : IRollbackObserver
+{
+    private readonly Action<ProgressUpdate> progress;
+    private readonly Action<string> verbose;
+    private readonly Action<string> warning;
+    private readonly Func<string, string, Task<bool>> shouldProcess;
+
+    public CallbackObserver(Action<ProgressUpdate> progress, Action<string> verbose, Action<string> warning, Func<string, string, Task<bool>> shouldProcess)
+    {
+        this.progress = progress;
+        this.verbose = verbose;
+        this.warning = warning;
+        this.shouldProcess = shouldProcess;
+    }
+
+    public void Progress(ProgressUpdate update) => progress(update);
+    public void Verbose(string message) => verbose(message);
+    public void Warning(string message) => warning(message);
+    public Task<bool> ShouldProcessAsync(string target, string action) => shouldProcess(target, action);
+}

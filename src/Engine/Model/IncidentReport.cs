@@ -1,0 +1,40 @@
+namespace DeploymentRollback;
+
+/// <summary>Phase 4: the incident report, written as Markdown and JSON.</summary>
+public sealed class IncidentReport
+{
+    public string AttemptId { get; set; } = "";
+    public string Strategy { get; set; } = "";
+    public string TargetKey { get; set; } = "";
+    public RollbackOutcome Outcome { get; set; }
+    public string WhatFailed { get; set; } = "";
+    public string WhyItFailed { get; set; } = "";
+    public string WhatWasRolledBack { get; set; } = "";
+    public TimeSpan? TimeToRecovery { get; set; }
+    public List<string> RecommendedFixes { get; set; } = new();
+    public List<string> Timeline { get; set; } = new();
+    public string MarkdownPath { get; set; } = "";
+    public string JsonPath { get; set; } = "";
+    public DateTimeOffset GeneratedAt { get; set; }
+}
+
+/// <summary>One line of the spec's rollback checklist, ticked only when the journal proves it.</summary>
+public sealed class ChecklistItem
+{
+    public string Section { get; set; } = "";
+    public string Item { get; set; } = "";
+    public bool Done { get; set; }
+    public string? Evidence { get; set; }
+    public override string ToString() => $"- [{(Done ? "x" : " ")}] {Item}";
+}
+
+/// <summary>A version recorded as verified-good for a target.</summary>
+public sealed class VerifiedVersion
+{
+    public string TargetKey { get; set; } = "";
+    public string Strategy { get; set; } = "";
+    public string Version { get; set; } = "";
+    public string? Commit { get; set; }
+    public DateTimeOffset RecordedAt { get; set; }
+    public string Evidence { get; set; } = "";
+}

@@ -1,0 +1,62 @@
+namespace DeploymentRollback;
+
+/// <summary>How an error should be categorised by a host (mirrors PowerShell's ErrorCategory names).</summary>
+public enum RollbackErrorKind
+{
+    InvalidArgument,
+    ObjectNotFound,
+    InvalidOperation,
+    ResourceBusy,
+    PermissionDenied,
+    ConnectionError,
+    OperationTimeout,
+    NotImplemented,
+    WriteError,
+}
+
+/// <summary>An error the engine reports on purpose: a stable id, a kind and a message that says what to do.</summary>
+public class RollbackException : Exception
+{
+    public RollbackException(string errorId, RollbackErrorKind kind, string message, Exception? inner = null)
+        : base(message, inner)
+    {
+        ErrorId = errorId;
+        Kind = kind;
+    }
+
+    public string ErrorId { get; }
+    public RollbackErrorKind Kind { get; }
+    public string? TargetName { get; init; }
+}
+
+/// <summary>Every error id the module uses, in one place (named Noun + Condition).</summary>
+public static class ErrorIds
+{
+    public const string StrategyNotImplemented = "StrategyNotImplemented";
+    public const string StrategyParameterMissing = "StrategyParameterMissing";
+    public const string StateDirectoryUnusable = "StateDirectoryUnusable";
+    public const string RollbackLockTimeout = "RollbackLockTimeout";
+    public const string RollbackEscalated = "RollbackEscalated";
+    public const string RollbackTargetUnknown = "RollbackTargetUnknown";
+    public const string CheckpointNotFound = "CheckpointNotFound";
+    public const string CheckpointNameInvalid = "CheckpointNameInvalid";
+    public const string CheckpointExists = "CheckpointExists";
+    public const string SignalNameInvalid = "SignalNameInvalid";
+    public const string SignalDataInvalid = "SignalDataInvalid";
+    public const string SignalWebhookFailed = "SignalWebhookFailed";
+    public const string HealthCheckUriInvalid = "HealthCheckUriInvalid";
+    public const string SmokeTestNotFound = "SmokeTestNotFound";
+    public const string RestartScriptFailed = "RestartScriptFailed";
+    public const string AttemptNotFound = "AttemptNotFound";
+    public const string ReportPathInvalid = "ReportPathInvalid";
+    public const string GitRepositoryNotFound = "GitRepositoryNotFound";
+    public const string GitTargetNotFound = "GitTargetNotFound";
+    public const string GitTargetMissing = "GitTargetMissing";
+    public const string GitWorkingTreeDirty = "GitWorkingTreeDirty";
+    public const string GitRevertConflict = "GitRevertConflict";
+    public const string GitHeadDetached = "GitHeadDetached";
+    public const string GitCommitNotFound = "GitCommitNotFound";
+    public const string GitPushFailed = "GitPushFailed";
+    public const string GitNoRemote = "GitNoRemote";
+    public const string GitRepositoryEmpty = "GitRepositoryEmpty";
+}

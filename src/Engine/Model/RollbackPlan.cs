@@ -1,0 +1,25 @@
+namespace DeploymentRollback;
+
+/// <summary>The steps a rollback will take: exactly what -WhatIf shows.</summary>
+public sealed class RollbackPlan
+{
+    public string Strategy { get; init; } = "";
+    public string TargetKey { get; init; } = "";
+    public string Path { get; init; } = "";
+    public string? FromVersion { get; init; }
+    public string? ToVersion { get; init; }
+    public string? ToCommit { get; init; }
+    /// <summary>When set, there is nothing to do and the rollback is Skipped for this reason.</summary>
+    public string? SkipReason { get; init; }
+    public IReadOnlyList<PlanStep> Steps { get; init; } = Array.Empty<PlanStep>();
+}
+
+public sealed class PlanStep
+{
+    public int Order { get; init; }
+    public string Action { get; init; } = "";
+    public string Target { get; init; } = "";
+    public string Description { get; init; } = "";
+    public bool Mutates { get; init; } = true;
+    public override string ToString() => $"{Order}. {Action} {Target}: {Description}";
+}

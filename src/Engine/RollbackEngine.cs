@@ -1,0 +1,426 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace DeploymentRollback.Engine;
+
+/// <summary>The four phases, shared by every strategy: assess, checkpoint, execute and verify, signal.</summary>
+public static class RollbackEngine
+{
+    private const string CheckpointStepAction = "Checkpoint";
+
+    public static async Task<RollbackAssessment> AssessAsync(RollbackRequest request, EngineContext context)
+    {
+        var strategy = StrategyRegistry.Get(request.Strategy);
+        var targetKey = strategy.ResolveTargetKey(request);
+        context.Observer.Progress(new ProgressUpdate("Assessing", targetKey));
+        var found = await strategy.AssessAsync(request, context).ConfigureAwait(false);
+
+        HealthReport? health = null;
+        if (request.HealthChecks.Count + request.SmokeTests.Count > 0)
+        {
+            health = await HealthVerifier.VerifyAsync(request.HealthChecks, request.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false);
+            FillHealthTarget(health, strategy.Name, targetKey, found.AffectedComponents.FirstOrDefault() ?? "", context.State, found.CurrentVersion);
+        }
+
+        var failure = FailureContext.Resolve(context.State, targetKey, request.FailureType, request.Reason);
+        var type = failure.Type;
+        var errors = new List<string>(failure.Errors);
+        errors.AddRange(found.Errors);
+        var logs = new List<string>();
+        if (health is not null)
+        {
+            foreach (var check in health.Checks.Where(c => !c.Passed))
+            {
+                errors.Add($"Health check {check.Uri}: {check.Message}");
+            }
+
+            foreach (var smoke in health.SmokeTests.Where(s => !s.Passed))
+            {
+                errors.Add($"Smoke test {smoke.Name} failed (exit code {smoke.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "none"})");
+                logs.Add(Tail(smoke.Output, 20));
+            }
+
+            if (request.FailureType is null or FailureType.Unknown)
+            {
+                type = !health.HealthChecksPassed ? FailureType.HealthCheckFailed : !health.SmokeTestsPassed ? FailureType.SmokeTestFailed : type;
+            }
+        }
+
+        var reason = failure.Reason ?? (errors.Count > 0 ? errors[0] : null);
+        var rationale = health is { Healthy: true } && failure.InputSignal is null && request.FailureType is null
+            ? "The health checks and smoke tests pass now, so a rollback may not be needed. " + found.Rationale
+            : found.Rationale;
+        var assessment = new RollbackAssessment
+        {
+            Strategy = strategy.Name,
+            TargetKey = targetKey,
+            Path = found.AffectedComponents.FirstOrDefault() ?? request.Path ?? "",
+            StateDirectory = context.State.Directory,
+            AssessedAt = DateTimeOffset.UtcNow,
+            FailureType = type,
+            FailureReason = reason is null ? null : SecretRedactor.Redact(reason),
+            CurrentVersion = found.CurrentVersion,
+            CurrentCommit = found.CurrentCommit,
+            LastGoodVersion = found.LastGoodVersion,
+            LastGoodSource = found.LastGoodSource,
+            Errors = errors.Select(SecretRedactor.Redact).ToList(),
+            LogExcerpts = logs.Select(SecretRedactor.Redact).ToList(),
+            AffectedComponents = found.AffectedComponents,
+            Changes = found.Changes,
+            RecommendedStrategy = found.LastGoodVersion is null ? "Manual" : strategy.Name,
+            Rationale = rationale,
+            Health = health,
+            HasUncommittedChanges = found.HasUncommittedChanges,
+        };
+
+        var summary = new AssessmentSummary(assessment.FailureType, assessment.FailureReason, assessment.CurrentVersion, assessment.LastGoodVersion, assessment.Errors);
+        context.State.Journal.AddEvent(new JournalEvent(targetKey, null, assessment.AssessedAt, JournalEventKinds.Assessed, JsonSerializer.Serialize(summary, Journal.JsonOptions)));
+        context.Observer.Progress(new ProgressUpdate("Assessing", "Done", Completed: true));
+        return assessment;
+    }
+
+    public static async Task<RollbackCheckpoint?> CreateCheckpointAsync(RollbackRequest request, EngineContext context)
+    {
+        var strategy = StrategyRegistry.Get(request.Strategy);
+        var targetKey = strategy.ResolveTargetKey(request);
+        var store = new CheckpointStore(context.State);
+        var name = store.NewName(request.CheckpointName);
+        if (!await context.Observer.ShouldProcessAsync(targetKey, $"Create checkpoint '{name}' of the current state in {context.State.CheckpointsDirectory}").ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        return await store.CreateAsync(name, strategy.Name, targetKey, request.Path ?? "", writer => strategy.CaptureCheckpointAsync(request, writer, context)).ConfigureAwait(false);
+    }
+
+    /// <summary>Returns null when consent was not given for every step (-WhatIf, or a "no" at -Confirm): then nothing changed.</summary>
+    public static async Task<RollbackResult?> InvokeAsync(RollbackRequest request, EngineContext context)
+    {
+        var strategy = StrategyRegistry.Get(request.Strategy);
+        var targetKey = strategy.ResolveTargetKey(request);
+        var journal = context.State.Journal;
+        using var targetLock = await TargetLock.AcquireAsync(context.State, targetKey, request.LockTimeout, context.Observer, context.Cancellation).ConfigureAwait(false);
+
+        var now = DateTimeOffset.UtcNow;
+        var failures = journal.GetFailuresSinceLastSuccess(targetKey, request.EscalationWindow, now);
+        var escalated = failures.FirstOrDefault(f => f.Outcome == RollbackOutcome.Escalated);
+        if (escalated is not null && !request.Force)
+        {
+            throw new RollbackException(ErrorIds.RollbackEscalated, RollbackErrorKind.InvalidOperation,
+                $"The rollback of {targetKey} was escalated at {escalated.CompletedAt:u} after {failures.Count} failed attempt(s), and MANUAL_INTERVENTION_REQUIRED was signalled. " +
+                "Investigate by hand (Get-RollbackHistory, the checkpoints, the incident report); pass -Force to try again anyway.")
+            { TargetName = targetKey };
+        }
+
+        var plan = await strategy.PlanAsync(request, context).ConfigureAwait(false);
+        var failure = FailureContext.Resolve(context.State, targetKey, request.FailureType, request.Reason);
+        var result = new RollbackResult
+        {
+            AttemptId = Guid.NewGuid().ToString("N")[..12],
+            Strategy = strategy.Name,
+            TargetKey = targetKey,
+            Path = plan.Path,
+            StateDirectory = context.State.Directory,
+            FromVersion = plan.FromVersion,
+            ToVersion = plan.ToVersion,
+            Reason = failure.Reason is null ? null : SecretRedactor.Redact(failure.Reason),
+            FailureType = failure.Type,
+            FailureDetectedAt = failure.DetectedAt,
+            AttemptNumber = failures.Count + 1,
+            StartedAt = now,
+        };
+
+        if (plan.SkipReason is not null)
+        {
+            result.Outcome = RollbackOutcome.Skipped;
+            result.Message = plan.SkipReason;
+            result.AttemptNumber = 0;
+            result.CompletedAt = DateTimeOffset.UtcNow;
+            result.Duration = result.CompletedAt - result.StartedAt;
+            context.Observer.Verbose($"Nothing to do: {plan.SkipReason}");
+            return result;
+        }
+
+        var reuseCheckpoint = request.ExistingCheckpoint is { } existing && existing.TargetKey == targetKey ? existing : null;
+        var consentSteps = new List<string>();
+        if (reuseCheckpoint is null)
+        {
+            consentSteps.Add($"Create checkpoint of the failed state {plan.FromVersion} in {context.State.CheckpointsDirectory}");
+        }
+
+        consentSteps.AddRange(plan.Steps.Where(s => s.Mutates).Select(s => s.Description));
+        if (request.RestartScript is not null)
+        {
+            consentSteps.Add($"Run the restart script {request.RestartScript.Name}");
+        }
+
+        // Every step is put to the host before anything changes, so -WhatIf lists the whole plan and a "no" to any step changes nothing.
+        var consented = true;
+        foreach (var step in consentSteps)
+        {
+            consented &= await context.Observer.ShouldProcessAsync(targetKey, step).ConfigureAwait(false);
+        }
+
+        if (!consented)
+        {
+            return null;
+        }
+
+        journal.StartAttempt(result);
+        var activity = $"Rolling back {targetKey} to {plan.ToVersion}";
+        try
+        {
+            await EmitAsync(SignalNames.RollbackStarted, result, request, context, ("from_version", result.FromVersion), ("rolled_back_to", result.ToVersion)).ConfigureAwait(false);
+            var totalSteps = plan.Steps.Count + 2 + (request.RestartScript is null ? 0 : 1);
+            var done = 0;
+
+            context.Observer.Progress(new ProgressUpdate(activity, "Creating checkpoint", 0));
+            var checkpoint = reuseCheckpoint ?? await RunStepAsync(result, CheckpointStepAction, async () =>
+            {
+                var store = new CheckpointStore(context.State);
+                var created = await store.CreateAsync(store.NewName(request.CheckpointName), strategy.Name, targetKey, plan.Path,
+                    writer => strategy.CaptureCheckpointAsync(request, writer, context)).ConfigureAwait(false);
+                return (created, $"Checkpoint '{created.Name}' at {created.Folder}");
+            }).ConfigureAwait(false);
+            result.CheckpointName = checkpoint?.Name;
+            done++;
+
+            if (checkpoint is not null)
+            {
+                foreach (var step in plan.Steps)
+                {
+                    context.Cancellation.ThrowIfCancellationRequested();
+                    context.Observer.Progress(new ProgressUpdate(activity, step.Description, 100 * done++ / totalSteps));
+                    var stepResult = await strategy.ExecuteStepGuardedAsync(step, plan, request, checkpoint, context).ConfigureAwait(false);
+                    result.Steps.Add(stepResult);
+                    context.Observer.Verbose($"{stepResult.Name}: {stepResult.Status}. {stepResult.Message}");
+                    if (stepResult.Status == StepStatus.Failed)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            if (request.RestartScript is { } restart && result.Steps.All(s => s.Status != StepStatus.Failed))
+            {
+                context.Observer.Progress(new ProgressUpdate(activity, $"Restarting ({restart.Name})", 100 * done++ / totalSteps));
+                await RunStepAsync(result, $"Restart {restart.Name}", async () =>
+                {
+                    var outcome = await restart.Run(context.Cancellation).ConfigureAwait(false);
+                    if (!outcome.Succeeded)
+                    {
+                        throw new RollbackException(ErrorIds.RestartScriptFailed, RollbackErrorKind.InvalidOperation,
+                            $"The restart script {restart.Name} failed (exit code {outcome.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "none"}): {Tail(outcome.Output, 5)}");
+                    }
+
+                    return (true, Tail(outcome.Output, 20));
+                }).ConfigureAwait(false);
+            }
+
+            var changed = result.Steps.All(s => s.Status != StepStatus.Failed);
+            if (changed && request.HealthChecks.Count + request.SmokeTests.Count > 0)
+            {
+                context.Observer.Progress(new ProgressUpdate(activity, "Verifying", 100 * done / totalSteps));
+                var health = await HealthVerifier.VerifyAsync(request.HealthChecks, request.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false);
+                var (version, commit) = await strategy.GetCurrentVersionAsync(request, context).ConfigureAwait(false);
+                FillHealthTarget(health, strategy.Name, targetKey, plan.Path, context.State, version);
+                health.AttemptId = result.AttemptId;
+                result.Health = health;
+                result.Verification = health.Healthy ? VerificationOutcome.Passed : VerificationOutcome.Failed;
+                RecordHealth(context.State, health, commit, recordVerified: health.Healthy);
+            }
+
+            context.Observer.Progress(new ProgressUpdate(activity, "Done", Completed: true));
+            result.Outcome = changed && result.Verification != VerificationOutcome.Failed ? RollbackOutcome.Succeeded : RollbackOutcome.Failed;
+            result.Message = result.Outcome == RollbackOutcome.Succeeded
+                ? $"Rolled back from {result.FromVersion} to {result.ToVersion}" + (result.Verification == VerificationOutcome.Passed ? "; verified healthy." : "; not verified (no -HealthCheckUri or -SmokeTest given).")
+                : result.Steps.FirstOrDefault(s => s.Status == StepStatus.Failed)?.Message ?? "The rollback completed but verification failed: " + DescribeUnhealthy(result.Health);
+        }
+        catch (OperationCanceledException)
+        {
+            result.Outcome = RollbackOutcome.Failed;
+            result.Message = "Cancelled by the user before the rollback finished; see the steps for what ran.";
+            await FinishAsync(result, failures.Count, request, context, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
+        await FinishAsync(result, failures.Count, request, context, context.Cancellation).ConfigureAwait(false);
+        return result;
+    }
+
+    /// <summary>
+    /// Runs health checks and smoke tests. With a target, the verdict is journaled (after consent): as the verification
+    /// of attemptId when given, and the version recorded verified-good when healthy and asked (or verifying a successful attempt).
+    /// </summary>
+    public static async Task<HealthReport> TestHealthAsync(RollbackRequest request, string? attemptId, bool recordVerified, bool signalOnFailure, EngineContext context, bool identifyTarget)
+    {
+        var report = await HealthVerifier.VerifyAsync(request.HealthChecks, request.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false);
+        report.AttemptId = attemptId;
+        if (!identifyTarget)
+        {
+            return report;
+        }
+
+        var strategy = StrategyRegistry.Get(request.Strategy);
+        var targetKey = strategy.ResolveTargetKey(request);
+        var (version, commit) = await strategy.GetCurrentVersionAsync(request, context).ConfigureAwait(false);
+        FillHealthTarget(report, strategy.Name, targetKey, request.Path ?? "", context.State, version);
+
+        var attempt = attemptId is null ? null : context.State.Journal.GetAttempts(attemptId: attemptId).FirstOrDefault();
+        var record = report.Healthy && (recordVerified || attempt?.Outcome == RollbackOutcome.Succeeded);
+        var action = record ? $"Record {version} as verified-good (the default rollback target from now on)" : "Record the health verdict in the journal";
+        if (!await context.Observer.ShouldProcessAsync(targetKey, action).ConfigureAwait(false))
+        {
+            return report;
+        }
+
+        RecordHealth(context.State, report, commit, record);
+        if (attempt is not null)
+        {
+            attempt.Health = report;
+            attempt.Verification = report.Healthy ? VerificationOutcome.Passed : VerificationOutcome.Failed;
+            if (!report.Healthy && attempt.Outcome == RollbackOutcome.Succeeded)
+            {
+                attempt.Outcome = RollbackOutcome.Failed;
+                attempt.TimeToRecovery = null;
+                attempt.Message = "The post-rollback verification failed: " + DescribeUnhealthy(report);
+                await EmitAsync(SignalNames.RollbackFailed, attempt, request, context, ("error", attempt.Message)).ConfigureAwait(false);
+            }
+
+            context.State.Journal.CompleteAttempt(attempt);
+        }
+
+        if (!report.Healthy && signalOnFailure)
+        {
+            await new SignalStore(context.State).EmitAsync(SignalNames.HealthCheckFailed,
+                new Dictionary<string, object?> { ["reason"] = DescribeUnhealthy(report), ["version"] = report.Version, ["failure_type"] = (!report.HealthChecksPassed ? FailureType.HealthCheckFailed : FailureType.SmokeTestFailed).ToString() },
+                report.TargetKey, request.WebhookUri, context.Observer, context.Cancellation).ConfigureAwait(false);
+        }
+
+        return report;
+    }
+
+    private static void FillHealthTarget(HealthReport report, string strategy, string targetKey, string path, StateRoot state, string? version)
+    {
+        report.Strategy = strategy;
+        report.TargetKey = targetKey;
+        report.Path = path;
+        report.StateDirectory = state.Directory;
+        report.Version = version;
+    }
+
+    private static void RecordHealth(StateRoot state, HealthReport report, string? commit, bool recordVerified)
+    {
+        var evidence = $"{report.Checks.Count(c => c.Passed)}/{report.Checks.Count} health checks and {report.SmokeTests.Count(s => s.Passed)}/{report.SmokeTests.Count} smoke tests passed";
+        state.Journal.AddEvent(new JournalEvent(report.TargetKey, report.AttemptId, report.CheckedAt, JournalEventKinds.HealthChecked,
+            JsonSerializer.Serialize(new { report.Healthy, report.HealthChecksPassed, report.SmokeTestsPassed, HealthChecks = report.Checks.Count, SmokeTests = report.SmokeTests.Count, report.Version }, Journal.JsonOptions)));
+        if (recordVerified && report.Version is not null)
+        {
+            state.Journal.RecordVerified(new VerifiedVersion { TargetKey = report.TargetKey, Strategy = report.Strategy, Version = report.Version, Commit = commit, RecordedAt = DateTimeOffset.UtcNow, Evidence = evidence });
+            report.RecordedVerifiedVersion = report.Version;
+        }
+    }
+
+    private static async Task FinishAsync(RollbackResult result, int earlierFailures, RollbackRequest request, EngineContext context, CancellationToken cancellation)
+    {
+        result.CompletedAt = DateTimeOffset.UtcNow;
+        result.Duration = result.CompletedAt - result.StartedAt;
+        if (result.Outcome == RollbackOutcome.Failed && earlierFailures + 1 >= request.EscalationThreshold)
+        {
+            result.Outcome = RollbackOutcome.Escalated;
+            result.Message = $"Escalated after {earlierFailures + 1} failed attempts within {request.EscalationWindow.TotalMinutes:0} minutes. Last error: {result.Message}";
+        }
+
+        if (result.Outcome == RollbackOutcome.Succeeded)
+        {
+            result.TimeToRecovery = result.CompletedAt - (result.FailureDetectedAt ?? result.StartedAt);
+        }
+
+        var quiet = new EngineContext(context.State, context.Observer, cancellation);
+        if (result.Outcome == RollbackOutcome.Succeeded)
+        {
+            await EmitAsync(SignalNames.RollbackComplete, result, request, quiet, ("rolled_back_to", result.ToVersion), ("from_version", result.FromVersion),
+                ("verified", result.Verification == VerificationOutcome.Passed), ("time_to_recovery_seconds", Math.Round(result.TimeToRecovery!.Value.TotalSeconds, 1))).ConfigureAwait(false);
+        }
+        else
+        {
+            await EmitAsync(SignalNames.RollbackFailed, result, request, quiet, ("error", result.Message), ("rolled_back_to", null)).ConfigureAwait(false);
+            if (result.Outcome == RollbackOutcome.Escalated)
+            {
+                await EmitAsync(SignalNames.ManualInterventionRequired, result, request, quiet, ("error", result.Message),
+                    ("escalation", $"{result.AttemptNumber} failed rollback attempts")).ConfigureAwait(false);
+            }
+        }
+
+        context.State.Journal.CompleteAttempt(result);
+    }
+
+    private static async Task EmitAsync(string name, RollbackResult result, RollbackRequest request, EngineContext context, params (string Key, object? Value)[] extra)
+    {
+        var data = new Dictionary<string, object?>
+        {
+            ["reason"] = result.Reason ?? "not given",
+            ["strategy"] = result.Strategy,
+            ["target"] = result.TargetKey,
+            ["attempt_id"] = result.AttemptId,
+            ["attempt"] = result.AttemptNumber,
+        };
+        foreach (var (key, value) in extra)
+        {
+            data[key] = value;
+        }
+
+        var signal = await new SignalStore(context.State).EmitAsync(name, data, result.TargetKey, request.WebhookUri, context.Observer, context.Cancellation).ConfigureAwait(false);
+        result.Signals.Add(name);
+        if (signal.WebhookStatusCode is >= 200 and < 300)
+        {
+            context.State.Journal.AddEvent(new JournalEvent(result.TargetKey, result.AttemptId, signal.Time, JournalEventKinds.SignalEmitted, name + " delivered"));
+        }
+    }
+
+    private static async Task<T?> RunStepAsync<T>(RollbackResult result, string name, Func<Task<(T Value, string Message)>> action)
+    {
+        var step = new StepResult { Name = name, StartedAt = DateTimeOffset.UtcNow };
+        result.Steps.Add(step);
+        try
+        {
+            var (value, message) = await action().ConfigureAwait(false);
+            step.Status = StepStatus.Succeeded;
+            step.Message = message;
+            return value;
+        }
+        catch (RollbackException e)
+        {
+            step.Status = StepStatus.Failed;
+            step.Message = e.Message;
+            return default;
+        }
+        finally
+        {
+            step.Duration = DateTimeOffset.UtcNow - step.StartedAt;
+        }
+    }
+
+    private static async Task<StepResult> ExecuteStepGuardedAsync(this IRollbackStrategy strategy, PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context)
+    {
+        var started = DateTimeOffset.UtcNow;
+        try
+        {
+            return await strategy.ExecuteStepAsync(step, plan, request, checkpoint, context).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return new StepResult { Name = $"{step.Action} {step.Target}", Status = StepStatus.Failed, StartedAt = started, Duration = DateTimeOffset.UtcNow - started, Message = SecretRedactor.Redact(e.Message) };
+        }
+    }
+
+    private static string DescribeUnhealthy(HealthReport? report) => report is null ? "no report" : string.Join("; ",
+        report.Checks.Where(c => !c.Passed).Select(c => $"{c.Uri}: {c.Message}")
+            .Concat(report.SmokeTests.Where(s => !s.Passed).Select(s => $"smoke test {s.Name} failed (exit code {s.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "none"})")));
+
+    internal static string Tail(string text, int lines)
+    {
+        var all = text.TrimEnd().Split('\n');
+        return string.Join('\n', all.Skip(Math.Max(0, all.Length - lines)));
+    }
+}

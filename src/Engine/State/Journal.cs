@@ -1,0 +1,196 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Data.Sqlite;
+
+namespace DeploymentRollback.Engine;
+
+/// <summary>Kinds of event the journal keeps besides attempts; the checklist is ticked from them.</summary>
+public static class JournalEventKinds
+{
+    public const string Assessed = "Assessed";
+    public const string CheckpointCreated = "CheckpointCreated";
+    public const string SignalEmitted = "SignalEmitted";
+    public const string HealthChecked = "HealthChecked";
+    public const string ReportWritten = "ReportWritten";
+}
+
+public sealed record JournalEvent(string TargetKey, string? AttemptId, DateTimeOffset At, string Kind, string Detail);
+
+/// <summary>
+/// The SQLite journal: every rollback attempt (with its full result), every version recorded
+/// verified-good per target, and the events that prove checklist items.
+/// </summary>
+public sealed class Journal
+{
+    internal static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = false,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    private readonly string connectionString;
+    private bool initialised;
+
+    public Journal(string path)
+    {
+        Path = path;
+        connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+            DefaultTimeout = 30,
+        }.ToString();
+    }
+
+    public string Path { get; }
+
+    public void StartAttempt(RollbackResult attempt)
+    {
+        Execute(
+            "INSERT INTO attempts(id, target_key, strategy, started_at, outcome, attempt_number, from_version, to_version, result_json) VALUES ($id, $target, $strategy, $started, 'Running', $number, $from, $to, $json)",
+            ("$id", attempt.AttemptId), ("$target", attempt.TargetKey), ("$strategy", attempt.Strategy), ("$started", Stamp(attempt.StartedAt)),
+            ("$number", attempt.AttemptNumber), ("$from", attempt.FromVersion), ("$to", attempt.ToVersion), ("$json", JsonSerializer.Serialize(attempt, JsonOptions)));
+    }
+
+    public void CompleteAttempt(RollbackResult attempt)
+    {
+        Execute(
+            "UPDATE attempts SET completed_at = $completed, outcome = $outcome, from_version = $from, to_version = $to, result_json = $json WHERE id = $id",
+            ("$id", attempt.AttemptId), ("$completed", Stamp(attempt.CompletedAt)), ("$outcome", attempt.Outcome.ToString()),
+            ("$from", attempt.FromVersion), ("$to", attempt.ToVersion), ("$json", JsonSerializer.Serialize(attempt, JsonOptions)));
+    }
+
+    /// <summary>Attempts, newest first; an attempt whose process died mid-way stays 'Running' and is returned as Failed.</summary>
+    public IReadOnlyList<RollbackResult> GetAttempts(string? targetKey = null, string? attemptId = null, DateTimeOffset? since = null, int limit = 1000)
+    {
+        var sql = "SELECT result_json, outcome FROM attempts WHERE ($target IS NULL OR target_key = $target) AND ($id IS NULL OR id = $id) AND ($since IS NULL OR started_at >= $since) ORDER BY started_at DESC LIMIT $limit";
+        return Query(sql, reader =>
+        {
+            var result = JsonSerializer.Deserialize<RollbackResult>(reader.GetString(0), JsonOptions)!;
+            if (reader.GetString(1) == "Running")
+            {
+                result.Outcome = RollbackOutcome.Failed;
+                result.Message ??= "The attempt did not finish (its process ended or is still running).";
+            }
+
+            return result;
+        }, ("$target", targetKey), ("$id", attemptId), ("$since", since is null ? null : Stamp(since.Value)), ("$limit", limit));
+    }
+
+    /// <summary>Failed or escalated attempts within the window and after the target's last success.</summary>
+    public IReadOnlyList<RollbackResult> GetFailuresSinceLastSuccess(string targetKey, TimeSpan window, DateTimeOffset now)
+    {
+        var failures = new List<RollbackResult>();
+        foreach (var attempt in GetAttempts(targetKey, since: now - window))
+        {
+            if (attempt.Outcome is RollbackOutcome.Succeeded or RollbackOutcome.Skipped)
+            {
+                break;
+            }
+
+            failures.Add(attempt);
+        }
+
+        return failures;
+    }
+
+    public void RecordVerified(VerifiedVersion verified)
+    {
+        Execute(
+            "INSERT INTO verified(target_key, strategy, version, commit_id, recorded_at, evidence) VALUES ($target, $strategy, $version, $commit, $at, $evidence)",
+            ("$target", verified.TargetKey), ("$strategy", verified.Strategy), ("$version", verified.Version), ("$commit", verified.Commit),
+            ("$at", Stamp(verified.RecordedAt)), ("$evidence", verified.Evidence));
+    }
+
+    /// <summary>Verified-good versions, newest first.</summary>
+    public IReadOnlyList<VerifiedVersion> GetVerified(string? targetKey = null, int limit = 1000) =>
+        Query("SELECT target_key, strategy, version, commit_id, recorded_at, evidence FROM verified WHERE ($target IS NULL OR target_key = $target) ORDER BY recorded_at DESC, id DESC LIMIT $limit",
+            reader => new VerifiedVersion
+            {
+                TargetKey = reader.GetString(0),
+                Strategy = reader.GetString(1),
+                Version = reader.GetString(2),
+                Commit = reader.IsDBNull(3) ? null : reader.GetString(3),
+                RecordedAt = Parse(reader.GetString(4)),
+                Evidence = reader.GetString(5),
+            }, ("$target", targetKey), ("$limit", limit));
+
+    public void AddEvent(JournalEvent journalEvent) =>
+        Execute("INSERT INTO events(target_key, attempt_id, at, kind, detail) VALUES ($target, $attempt, $at, $kind, $detail)",
+            ("$target", journalEvent.TargetKey), ("$attempt", journalEvent.AttemptId), ("$at", Stamp(journalEvent.At)), ("$kind", journalEvent.Kind), ("$detail", journalEvent.Detail));
+
+    public IReadOnlyList<JournalEvent> GetEvents(string targetKey, DateTimeOffset? since = null) =>
+        Query("SELECT target_key, attempt_id, at, kind, detail FROM events WHERE target_key = $target AND ($since IS NULL OR at >= $since) ORDER BY at, id",
+            reader => new JournalEvent(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), Parse(reader.GetString(2)), reader.GetString(3), reader.GetString(4)),
+            ("$target", targetKey), ("$since", since is null ? null : Stamp(since.Value)));
+
+    /// <summary>Stored as round-trip UTC text, so text order is time order.</summary>
+    internal static string Stamp(DateTimeOffset time) => time.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+
+    private static DateTimeOffset Parse(string text) => DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
+
+    private SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(connectionString);
+        connection.Open();
+        if (!initialised)
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = """
+                PRAGMA journal_mode = WAL;
+                CREATE TABLE IF NOT EXISTS attempts(
+                    id TEXT PRIMARY KEY, target_key TEXT NOT NULL, strategy TEXT NOT NULL, started_at TEXT NOT NULL,
+                    completed_at TEXT, outcome TEXT NOT NULL, attempt_number INTEGER NOT NULL,
+                    from_version TEXT, to_version TEXT, result_json TEXT NOT NULL);
+                CREATE INDEX IF NOT EXISTS attempts_by_target ON attempts(target_key, started_at);
+                CREATE TABLE IF NOT EXISTS verified(
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, target_key TEXT NOT NULL, strategy TEXT NOT NULL, version TEXT NOT NULL,
+                    commit_id TEXT, recorded_at TEXT NOT NULL, evidence TEXT NOT NULL);
+                CREATE INDEX IF NOT EXISTS verified_by_target ON verified(target_key, recorded_at);
+                CREATE TABLE IF NOT EXISTS events(
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, target_key TEXT NOT NULL, attempt_id TEXT, at TEXT NOT NULL,
+                    kind TEXT NOT NULL, detail TEXT NOT NULL);
+                CREATE INDEX IF NOT EXISTS events_by_target ON events(target_key, at);
+                """;
+            command.ExecuteNonQuery();
+            initialised = true;
+        }
+
+        return connection;
+    }
+
+    private void Execute(string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var connection = Open();
+        using var command = Prepare(connection, sql, parameters);
+        command.ExecuteNonQuery();
+    }
+
+    private List<T> Query<T>(string sql, Func<SqliteDataReader, T> map, params (string Name, object? Value)[] parameters)
+    {
+        using var connection = Open();
+        using var command = Prepare(connection, sql, parameters);
+        using var reader = command.ExecuteReader();
+        var rows = new List<T>();
+        while (reader.Read())
+        {
+            rows.Add(map(reader));
+        }
+
+        return rows;
+    }
+
+    private static SqliteCommand Prepare(SqliteConnection connection, string sql, (string Name, object? Value)[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        return command;
+    }
+}

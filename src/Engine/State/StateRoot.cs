@@ -1,0 +1,92 @@
+namespace DeploymentRollback.Engine;
+
+/// <summary>
+/// The one folder that holds the journal, checkpoints, signals, reports and locks:
+/// -StateDirectory if given, else $env:DEPLOYMENT_ROLLBACK_HOME, else a per-user folder.
+/// </summary>
+public sealed class StateRoot
+{
+    public const string EnvironmentVariable = "DEPLOYMENT_ROLLBACK_HOME";
+
+    private Journal? journal;
+
+    private StateRoot(string directory)
+    {
+        Directory = directory;
+    }
+
+    public string Directory { get; }
+    public string CheckpointsDirectory => System.IO.Path.Combine(Directory, "checkpoints");
+    public string SignalsDirectory => System.IO.Path.Combine(Directory, "signals");
+    public string ReportsDirectory => System.IO.Path.Combine(Directory, "reports");
+    public string LocksDirectory => System.IO.Path.Combine(Directory, "locks");
+    public string JournalPath => System.IO.Path.Combine(Directory, "journal.db");
+
+    public Journal Journal => journal ??= new Journal(JournalPath);
+
+    public static string ResolveDirectory(string? explicitDirectory)
+    {
+        if (!string.IsNullOrWhiteSpace(explicitDirectory))
+        {
+            return System.IO.Path.GetFullPath(explicitDirectory);
+        }
+
+        var fromEnvironment = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        if (!string.IsNullOrWhiteSpace(fromEnvironment))
+        {
+            return System.IO.Path.GetFullPath(fromEnvironment);
+        }
+
+        if (OperatingSystem.IsWindows())
+        {
+            return System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "DeploymentRollback");
+        }
+
+        var xdgState = Environment.GetEnvironmentVariable("XDG_STATE_HOME");
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        return System.IO.Path.Combine(string.IsNullOrWhiteSpace(xdgState) ? System.IO.Path.Combine(home, ".local", "state") : xdgState, "deployment-rollback");
+    }
+
+    public static StateRoot Open(string? explicitDirectory)
+    {
+        var directory = ResolveDirectory(explicitDirectory);
+        try
+        {
+            var root = new StateRoot(directory);
+            foreach (var folder in new[] { root.Directory, root.CheckpointsDirectory, root.SignalsDirectory, root.ReportsDirectory, root.LocksDirectory })
+            {
+                System.IO.Directory.CreateDirectory(folder);
+            }
+
+            return root;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RollbackException(ErrorIds.StateDirectoryUnusable, RollbackErrorKind.WriteError,
+                $"The state directory '{directory}' cannot be created or written ({e.Message}). Pass -StateDirectory with a writable folder, or set ${EnvironmentVariable}.", e);
+        }
+    }
+}
+
+/// <summary>Writes files whole or not at all: a temp file beside the target, then a rename.</summary>
+public static class AtomicFile
+{
+    public static void WriteAllText(string path, string content)
+    {
+        var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
+        System.IO.Directory.CreateDirectory(directory);
+        var temp = System.IO.Path.Combine(directory, $".{System.IO.Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            File.WriteAllText(temp, content);
+            File.Move(temp, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp))
+            {
+                File.Delete(temp);
+            }
+        }
+    }
+}
