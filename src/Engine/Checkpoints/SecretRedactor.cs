@@ -31,8 +31,9 @@ public static partial class SecretRedactor
             return text ?? "";
         }
 
-        var result = SecretAssignment().Replace(text, m => m.Groups["key"].Value + m.Groups["quote"].Value + Mask);
-        result = AuthorizationValue().Replace(result, m => m.Groups["scheme"].Value + Mask);
+        // Authorization values first: "Authorization: Bearer x" would otherwise lose only the word "Bearer".
+        var result = AuthorizationValue().Replace(text, m => m.Groups["scheme"].Value + Mask);
+        result = SecretAssignment().Replace(result, m => m.Groups["key"].Value + m.Groups["quote"].Value + Mask);
         return UrlPassword().Replace(result, m => m.Groups["prefix"].Value + Mask);
     }
 
