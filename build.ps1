@@ -22,6 +22,11 @@ param(
 
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3.0
+if ($env:CI) {
+    # Logs, not a terminal: no colour codes from this or any child pwsh.
+    $PSStyle.OutputRendering = 'PlainText'
+    $env:NO_COLOR = '1'
+}
 $root = $PSScriptRoot
 $out = Join-Path $root 'out'
 $moduleOut = Join-Path $out 'DeploymentRollback'
@@ -48,8 +53,9 @@ function Invoke-Build {
     $dependencies = Join-Path $moduleOut 'Dependencies'
     Invoke-Native dotnet @('publish', (Join-Path $root 'src/Engine/DeploymentRollback.Engine.csproj'), '-c', $Configuration, '-o', $dependencies, '--nologo', '-v', 'quiet')
     Invoke-Native dotnet @('build', (Join-Path $root 'src/Cmdlets/DeploymentRollback.Cmdlets.csproj'), '-c', $Configuration, '--nologo', '-v', 'quiet')
-    $cmdletsBin = Join-Path $root "src/Cmdlets/bin/$Configuration/net8.0"
-    Copy-Item (Join-Path $cmdletsBin 'DeploymentRollback.Cmdlets.dll') $moduleOut
+    Copy-Item (Join-Path $root "src/Cmdlets/bin/$Configuration/net8.0/DeploymentRollback.Cmdlets.dll") $moduleOut
+    Copy-Item (Join-Path $root "src/Model/bin/$Configuration/net8.0/DeploymentRollback.Model.dll") $moduleOut
+    if (Test-Path (Join-Path $dependencies 'DeploymentRollback.Model.dll')) { throw 'The Model assembly must not be in Dependencies/: it is shared from the default load context.' }
     Get-ChildItem (Join-Path $dependencies 'runtimes') -Directory | Where-Object Name -NotIn $supportedRids | Remove-Item -Recurse -Force
     Get-ChildItem $dependencies -Filter '*.pdb' | Where-Object Name -NotLike 'DeploymentRollback.*' | Remove-Item -Force
 

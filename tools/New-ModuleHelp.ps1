@@ -72,14 +72,14 @@ function Write-Parameter($xml, $command, [string] $name, [hashtable] $descriptio
     $required = if ($setParameter) { $setParameter.IsMandatory.ToString().ToLower() } else { ($parameter.Attributes | Where-Object { $_ -is [Parameter] -and $_.Mandatory }) -as [bool] }
     $position = if ($setParameter -and $setParameter.Position -ge 0) { $setParameter.Position } else { 'named' }
     $aliases = if ($parameter.Aliases.Count) { $parameter.Aliases -join ', ' } else { 'none' }
-    $globbing = [bool]($parameter.Attributes | Where-Object { $_ -is [SupportsWildcardsAttribute] })
+    $globbing = [bool]($parameter.Attributes | Where-Object { $_ -is [System.Management.Automation.SupportsWildcardsAttribute] })
     $xml.Add("<command:parameter required=`"$("$required".ToLower())`" variableLength=`"$($type.IsArray.ToString().ToLower())`" globbing=`"$($globbing.ToString().ToLower())`" pipelineInput=`"$(Get-PipelineText $parameter)`" position=`"$position`" aliases=`"$aliases`">")
     $xml.Add("<maml:name>$name</maml:name>")
     $xml.Add('<maml:description>'); Write-Paras $xml $descriptions[$name]; $xml.Add('</maml:description>')
     if ($type -ne [switch]) {
         $xml.Add("<command:parameterValue required=`"true`" variableLength=`"$($type.IsArray.ToString().ToLower())`">$(Escape $typeName)</command:parameterValue>")
     }
-    $validateSet = $parameter.Attributes | Where-Object { $_ -is [ValidateSetAttribute] } | Select-Object -First 1
+    $validateSet = $parameter.Attributes | Where-Object { $_ -is [System.Management.Automation.ValidateSetAttribute] } | Select-Object -First 1
     if ($validateSet) {
         $xml.Add('<command:parameterValueGroup>')
         foreach ($value in $validateSet.ValidValues) { $xml.Add("<command:parameterValue required=`"false`" variableLength=`"false`">$(Escape $value)</command:parameterValue>") }

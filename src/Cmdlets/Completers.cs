@@ -18,8 +18,12 @@ public sealed class GitTagCompleter : IArgumentCompleter
 
         try
         {
+            // Relative to PowerShell's current folder, which is not the process's working directory.
+            using var shell = PowerShell.Create(RunspaceMode.CurrentRunspace);
+            var current = shell.AddCommand("Microsoft.PowerShell.Management\\Get-Location").AddParameter("PSProvider", "FileSystem")
+                .Invoke<PathInfo>().FirstOrDefault()?.ProviderPath ?? Environment.CurrentDirectory;
             var path = fakeBoundParameters["Path"] as string;
-            var tags = GitStrategy.ListTags(path is null ? null : System.IO.Path.GetFullPath(path));
+            var tags = GitStrategy.ListTags(System.IO.Path.GetFullPath(path ?? ".", current));
             return tags.Where(t => t.StartsWith(wordToComplete.Trim('\'', '"'), StringComparison.OrdinalIgnoreCase))
                 .Select(t => new CompletionResult(t, t, CompletionResultType.ParameterValue, t)).ToList();
         }

@@ -8,14 +8,16 @@ namespace DeploymentRollback.Commands;
 /// <summary>
 /// Loads the Engine, and through it every third-party assembly, into a private load context from
 /// Dependencies/, so other modules' versions of YamlDotNet, Newtonsoft.Json or LibGit2Sharp never clash with ours.
-/// Only the Engine's name is bridged from the default context.
+/// Only the Engine's name is bridged from the default context. The Model (output types, no dependencies) lives
+/// beside this assembly in the default context, where scripts can name its types; the private context defers to it.
 /// </summary>
 public sealed class ModuleInitializer : IModuleAssemblyInitializer
 {
     private const string EngineAssemblyName = "DeploymentRollback.Engine";
+    private const string ModelAssemblyName = "DeploymentRollback.Model";
 
-    private static readonly string DependencyDirectory = Path.Combine(
-        Path.GetDirectoryName(typeof(ModuleInitializer).Assembly.Location)!, "Dependencies");
+    private static readonly string ModuleDirectory = Path.GetDirectoryName(typeof(ModuleInitializer).Assembly.Location)!;
+    private static readonly string DependencyDirectory = Path.Combine(ModuleDirectory, "Dependencies");
 
     private static readonly EngineLoadContext LoadContext = new(DependencyDirectory);
     private static int hooked;
@@ -28,8 +30,12 @@ public sealed class ModuleInitializer : IModuleAssemblyInitializer
         }
     }
 
-    private static Assembly? ResolveEngine(AssemblyLoadContext context, AssemblyName name) =>
-        name.Name == EngineAssemblyName ? LoadContext.LoadFromAssemblyName(name) : null;
+    private static Assembly? ResolveEngine(AssemblyLoadContext context, AssemblyName name) => name.Name switch
+    {
+        EngineAssemblyName => LoadContext.LoadFromAssemblyName(name),
+        ModelAssemblyName => context.LoadFromAssemblyPath(Path.Combine(ModuleDirectory, ModelAssemblyName + ".dll")),
+        _ => null,
+    };
 }
 
 /// <summary>Resolves managed assemblies from Dependencies/ and native ones from Dependencies/runtimes/&lt;rid&gt;/native/.</summary>
@@ -45,6 +51,7 @@ internal sealed class EngineLoadContext : AssemblyLoadContext
         nativeDirectories = RuntimeIdentifiers().Select(rid => Path.Combine(directory, "runtimes", rid, "native")).Where(Directory.Exists).ToArray();
     }
 
+    /// <summary>Returning null defers to the default context: that is how the shared Model assembly is found.</summary>
     protected override Assembly? Load(AssemblyName assemblyName)
     {
         var path = Path.Combine(directory, assemblyName.Name + ".dll");

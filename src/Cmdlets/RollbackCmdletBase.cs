@@ -40,13 +40,25 @@ public abstract class RollbackCmdletBase : PSCmdlet
 
     protected string? ResolvePath(string? path) => path is null ? null : GetUnresolvedProviderPathFromPSPath(path);
 
+    /// <summary>The given path, else PowerShell's current folder (which is not the process's working directory).</summary>
+    protected string ResolvePathOrCurrent(string? path) => path is null ? SessionState.Path.CurrentFileSystemLocation.ProviderPath : GetUnresolvedProviderPathFromPSPath(path);
+
     /// <summary>Runs engine work on a worker thread and services its requests on the pipeline thread until it ends.</summary>
     protected T RunEngine<T>(Func<EngineContext, Task<T>> work, StateRoot? state = null)
     {
+        try
+        {
+            state ??= OpenState();
+        }
+        catch (RollbackException e)
+        {
+            ThrowTerminatingError(ToErrorRecord(e));
+        }
+
         var queue = new BlockingCollection<Action>();
         pipelineQueue = queue;
         var observer = new PipelineObserver(this, queue);
-        var context = new EngineContext(state ?? OpenState(), observer.ToEngineObserver(), Cancellation);
+        var context = new EngineContext(state!, observer.ToEngineObserver(), Cancellation);
         var task = Task.Run(() => work(context));
         task.ContinueWith(_ => queue.CompleteAdding(), TaskScheduler.Default);
         foreach (var action in queue.GetConsumingEnumerable())
@@ -91,7 +103,8 @@ public abstract class RollbackCmdletBase : PSCmdlet
                         $"The script '{full}' does not exist. Give the path of a script or executable, or a script block.");
                 }
 
-                var script = ScriptBlock.Create("& $args[0]");
+                // A .ps1 runs in this session (it may use the caller's modules); 'exit N' with N > 0 fails it, as a process's exit code would.
+                var script = ScriptBlock.Create("$global:LASTEXITCODE = 0; & $args[0]; if ($global:LASTEXITCODE) { throw \"$($args[0]) exited with code $global:LASTEXITCODE\" }");
                 return new ScriptAction(Path.GetFileName(full), _ => OnPipelineThread(() => InvokeScript(script, full)));
             }
 
@@ -132,6 +145,11 @@ public abstract class RollbackCmdletBase : PSCmdlet
             {
                 completion.SetResult(action());
             }
+            catch (PipelineStoppedException)
+            {
+                // Ctrl+C while a script block ran: the engine sees a cancellation and records the attempt as cancelled.
+                completion.SetCanceled();
+            }
             catch (Exception e)
             {
                 completion.SetException(e);
@@ -150,7 +168,7 @@ public abstract class RollbackCmdletBase : PSCmdlet
             var last = output.Count > 0 ? output[^1]?.BaseObject : null;
             return new ScriptOutcome(last is not false, text, null);
         }
-        catch (RuntimeException e)
+        catch (RuntimeException e) when (e is not PipelineStoppedException)
         {
             return new ScriptOutcome(false, e.Message, null);
         }

@@ -56,7 +56,7 @@ public abstract class TargetedCmdletBase : RollbackCmdletBase
     {
         Uri = HealthCheckOptions.ParseUri(uri),
         ExpectedStatus = ExpectedStatus,
-        BodyPattern = HealthCheckBody,
+        BodyPattern = HealthCheckOptions.ValidateBodyPattern(HealthCheckBody),
         Retries = HealthCheckRetries,
         Interval = TimeSpan.FromSeconds(HealthCheckRetryIntervalSec),
         Timeout = TimeSpan.FromSeconds(HealthCheckTimeoutSec),
@@ -73,7 +73,7 @@ public abstract class TargetedCmdletBase : RollbackCmdletBase
             var request = new RollbackRequest
             {
                 Strategy = Strategy,
-                Path = ResolvePath(Path),
+                Path = ResolvePathOrCurrent(Path),
                 HealthChecks = BuildHealthChecks(),
                 SmokeTests = BuildSmokeTests(),
             };

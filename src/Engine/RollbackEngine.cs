@@ -11,7 +11,8 @@ public static class RollbackEngine
     public static async Task<RollbackAssessment> AssessAsync(RollbackRequest request, EngineContext context)
     {
         var strategy = StrategyRegistry.Get(request.Strategy);
-        var targetKey = strategy.ResolveTargetKey(request);
+        var target = strategy.ResolveTarget(request);
+        var targetKey = target.Key;
         context.Observer.Progress(new ProgressUpdate("Assessing", targetKey));
         var found = await strategy.AssessAsync(request, context).ConfigureAwait(false);
 
@@ -19,7 +20,7 @@ public static class RollbackEngine
         if (request.HealthChecks.Count + request.SmokeTests.Count > 0)
         {
             health = await HealthVerifier.VerifyAsync(request.HealthChecks, request.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false);
-            FillHealthTarget(health, strategy.Name, targetKey, found.AffectedComponents.FirstOrDefault() ?? "", context.State, found.CurrentVersion);
+            FillHealthTarget(health, strategy.Name, targetKey, target.Location, context.State, found.CurrentVersion);
         }
 
         var failure = FailureContext.Resolve(context.State, targetKey, request.FailureType, request.Reason);
@@ -54,7 +55,7 @@ public static class RollbackEngine
         {
             Strategy = strategy.Name,
             TargetKey = targetKey,
-            Path = found.AffectedComponents.FirstOrDefault() ?? request.Path ?? "",
+            Path = target.Location,
             StateDirectory = context.State.Directory,
             AssessedAt = DateTimeOffset.UtcNow,
             FailureType = type,
@@ -63,7 +64,7 @@ public static class RollbackEngine
             CurrentCommit = found.CurrentCommit,
             LastGoodVersion = found.LastGoodVersion,
             LastGoodSource = found.LastGoodSource,
-            Errors = errors.Select(SecretRedactor.Redact).ToList(),
+            Errors = errors.Select(SecretRedactor.Redact).Distinct().ToList(),
             LogExcerpts = logs.Select(SecretRedactor.Redact).ToList(),
             AffectedComponents = found.AffectedComponents,
             Changes = found.Changes,
@@ -82,7 +83,8 @@ public static class RollbackEngine
     public static async Task<RollbackCheckpoint?> CreateCheckpointAsync(RollbackRequest request, EngineContext context)
     {
         var strategy = StrategyRegistry.Get(request.Strategy);
-        var targetKey = strategy.ResolveTargetKey(request);
+        var target = strategy.ResolveTarget(request);
+        var targetKey = target.Key;
         var store = new CheckpointStore(context.State);
         var name = store.NewName(request.CheckpointName);
         if (!await context.Observer.ShouldProcessAsync(targetKey, $"Create checkpoint '{name}' of the current state in {context.State.CheckpointsDirectory}").ConfigureAwait(false))
@@ -90,14 +92,15 @@ public static class RollbackEngine
             return null;
         }
 
-        return await store.CreateAsync(name, strategy.Name, targetKey, request.Path ?? "", writer => strategy.CaptureCheckpointAsync(request, writer, context)).ConfigureAwait(false);
+        return await store.CreateAsync(name, strategy.Name, targetKey, target.Location, writer => strategy.CaptureCheckpointAsync(request, writer, context)).ConfigureAwait(false);
     }
 
     /// <summary>Returns null when consent was not given for every step (-WhatIf, or a "no" at -Confirm): then nothing changed.</summary>
     public static async Task<RollbackResult?> InvokeAsync(RollbackRequest request, EngineContext context)
     {
         var strategy = StrategyRegistry.Get(request.Strategy);
-        var targetKey = strategy.ResolveTargetKey(request);
+        var target = strategy.ResolveTarget(request);
+        var targetKey = target.Key;
         var journal = context.State.Journal;
         using var targetLock = await TargetLock.AcquireAsync(context.State, targetKey, request.LockTimeout, context.Observer, context.Cancellation).ConfigureAwait(false);
 
@@ -113,6 +116,8 @@ public static class RollbackEngine
         }
 
         var plan = await strategy.PlanAsync(request, context).ConfigureAwait(false);
+        var reuseCheckpoint = request.ExistingCheckpoint is { } existing && existing.TargetKey == targetKey ? existing : null;
+        var checkpointName = reuseCheckpoint is null ? new CheckpointStore(context.State).NewName(request.CheckpointName) : null;
         var failure = FailureContext.Resolve(context.State, targetKey, request.FailureType, request.Reason);
         var result = new RollbackResult
         {
@@ -128,20 +133,27 @@ public static class RollbackEngine
             FailureDetectedAt = failure.DetectedAt,
             AttemptNumber = failures.Count + 1,
             StartedAt = now,
+            Changes = plan.Changes.ToList(),
         };
 
         if (plan.SkipReason is not null)
         {
+            // Nothing changes; the Skipped attempt is still journaled (with consent) so reports and checklists can find it.
+            if (!await context.Observer.ShouldProcessAsync(targetKey, $"Nothing to roll back ({plan.SkipReason}); record a Skipped attempt").ConfigureAwait(false))
+            {
+                return null;
+            }
+
             result.Outcome = RollbackOutcome.Skipped;
             result.Message = plan.SkipReason;
-            result.AttemptNumber = 0;
             result.CompletedAt = DateTimeOffset.UtcNow;
             result.Duration = result.CompletedAt - result.StartedAt;
+            journal.StartAttempt(result);
+            journal.CompleteAttempt(result);
             context.Observer.Verbose($"Nothing to do: {plan.SkipReason}");
             return result;
         }
 
-        var reuseCheckpoint = request.ExistingCheckpoint is { } existing && existing.TargetKey == targetKey ? existing : null;
         var consentSteps = new List<string>();
         if (reuseCheckpoint is null)
         {
@@ -177,8 +189,7 @@ public static class RollbackEngine
             context.Observer.Progress(new ProgressUpdate(activity, "Creating checkpoint", 0));
             var checkpoint = reuseCheckpoint ?? await RunStepAsync(result, CheckpointStepAction, async () =>
             {
-                var store = new CheckpointStore(context.State);
-                var created = await store.CreateAsync(store.NewName(request.CheckpointName), strategy.Name, targetKey, plan.Path,
+                var created = await new CheckpointStore(context.State).CreateAsync(checkpointName!, strategy.Name, targetKey, plan.Path,
                     writer => strategy.CaptureCheckpointAsync(request, writer, context)).ConfigureAwait(false);
                 return (created, $"Checkpoint '{created.Name}' at {created.Folder}");
             }).ConfigureAwait(false);
@@ -236,12 +247,19 @@ public static class RollbackEngine
                 ? $"Rolled back from {result.FromVersion} to {result.ToVersion}" + (result.Verification == VerificationOutcome.Passed ? "; verified healthy." : "; not verified (no -HealthCheckUri or -SmokeTest given).")
                 : result.Steps.FirstOrDefault(s => s.Status == StepStatus.Failed)?.Message ?? "The rollback completed but verification failed: " + DescribeUnhealthy(result.Health);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (context.Cancellation.IsCancellationRequested)
         {
             result.Outcome = RollbackOutcome.Failed;
             result.Message = "Cancelled by the user before the rollback finished; see the steps for what ran.";
             await FinishAsync(result, failures.Count, request, context, CancellationToken.None).ConfigureAwait(false);
             throw;
+        }
+        catch (Exception e)
+        {
+            // Whatever went wrong, the attempt is recorded and signalled as failed rather than left 'Running'.
+            context.Observer.Progress(new ProgressUpdate(activity, "Failed", Completed: true));
+            result.Outcome = RollbackOutcome.Failed;
+            result.Message = $"The rollback stopped on an unexpected error: {SecretRedactor.Redact(e.Message)}";
         }
 
         await FinishAsync(result, failures.Count, request, context, context.Cancellation).ConfigureAwait(false);
@@ -254,17 +272,18 @@ public static class RollbackEngine
     /// </summary>
     public static async Task<HealthReport> TestHealthAsync(RollbackRequest request, string? attemptId, bool recordVerified, bool signalOnFailure, EngineContext context, bool identifyTarget)
     {
+        var strategy = identifyTarget ? StrategyRegistry.Get(request.Strategy) : null;
+        var target = strategy?.ResolveTarget(request);
         var report = await HealthVerifier.VerifyAsync(request.HealthChecks, request.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false);
         report.AttemptId = attemptId;
-        if (!identifyTarget)
+        if (strategy is null || target is null)
         {
             return report;
         }
 
-        var strategy = StrategyRegistry.Get(request.Strategy);
-        var targetKey = strategy.ResolveTargetKey(request);
+        var targetKey = target.Key;
         var (version, commit) = await strategy.GetCurrentVersionAsync(request, context).ConfigureAwait(false);
-        FillHealthTarget(report, strategy.Name, targetKey, request.Path ?? "", context.State, version);
+        FillHealthTarget(report, strategy.Name, targetKey, target.Location, context.State, version);
 
         var attempt = attemptId is null ? null : context.State.Journal.GetAttempts(attemptId: attemptId).FirstOrDefault();
         var record = report.Healthy && (recordVerified || attempt?.Outcome == RollbackOutcome.Succeeded);
@@ -386,13 +405,13 @@ public static class RollbackEngine
         {
             var (value, message) = await action().ConfigureAwait(false);
             step.Status = StepStatus.Succeeded;
-            step.Message = message;
+            step.Message = SecretRedactor.Redact(message);
             return value;
         }
         catch (RollbackException e)
         {
             step.Status = StepStatus.Failed;
-            step.Message = e.Message;
+            step.Message = SecretRedactor.Redact(e.Message);
             return default;
         }
         finally

@@ -74,6 +74,7 @@ public class GitRollbackTests
         Assert.Equal(git.TagSha("v2.3.0"), git.HeadSha);
         Assert.Equal("good\n", git.ReadFile());
         Assert.Equal(VerificationOutcome.NotRun, result.Verification);
+        Assert.Contains(result.Changes, c => c.Contains("Release 2.3.1"));
         Assert.Equal(new[] { SignalNames.RollbackStarted, SignalNames.RollbackComplete }, result.Signals);
         Assert.Contains(observer.Asked, a => a.StartsWith("Check out v2.3.0"));
 
@@ -90,7 +91,8 @@ public class GitRollbackTests
         var again = await RollbackEngine.InvokeAsync(Request(git, "v2.3.0"), git.Context());
         Assert.Equal(RollbackOutcome.Skipped, again!.Outcome);
         Assert.Contains("already at v2.3.0", again.Message);
-        Assert.Single(git.State().Journal.GetAttempts());
+        Assert.Equal(new[] { RollbackOutcome.Skipped, RollbackOutcome.Succeeded }, git.State().Journal.GetAttempts().Select(a => a.Outcome));
+        Assert.Single(new CheckpointStore(git.State()).List());
     }
 
     [Fact]

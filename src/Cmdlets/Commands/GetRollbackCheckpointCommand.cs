@@ -21,7 +21,9 @@ public sealed class GetRollbackCheckpointCommand : RollbackCmdletBase
 
     protected override void ProcessRecord()
     {
-        var found = RunEngine(context => Task.FromResult(new CheckpointStore(context.State).List(Name, TargetKey)));
+        var pattern = Name is null ? null : WildcardPattern.Get(Name, WildcardOptions.IgnoreCase);
+        var found = RunEngine(context => Task.FromResult(new CheckpointStore(context.State).List(TargetKey)))
+            .Where(c => pattern is null || pattern.IsMatch(c.Name)).ToList();
         if (found.Count == 0 && Name is not null && !WildcardPattern.ContainsWildcardCharacters(Name))
         {
             WriteError(ToErrorRecord(new RollbackException(ErrorIds.CheckpointNotFound, RollbackErrorKind.ObjectNotFound,

@@ -31,10 +31,16 @@ public sealed class NewRollbackCheckpointCommand : RollbackCmdletBase
 
     protected override void ProcessRecord()
     {
-        var request = new RollbackRequest { Strategy = Strategy, Path = ResolvePath(Path), CheckpointName = Name };
+        var request = new RollbackRequest { Strategy = Strategy, Path = ResolvePathOrCurrent(Path), CheckpointName = Name };
         var checkpoint = RunEngine(context => RollbackEngine.CreateCheckpointAsync(request, context));
         if (checkpoint is null)
         {
+            // Under -WhatIf the assessment still flows on, so the rest of the pipeline can show its own what-if.
+            if (PassThru && Assessment is not null)
+            {
+                WriteObject(Assessment);
+            }
+
             return;
         }
 

@@ -44,11 +44,6 @@ public sealed class TestRollbackHealthCommand : TargetedCmdletBase
         }
 
         var targetGiven = Path is not null || InputObject is not null;
-        if ((RecordVerified || SignalOnFailure) && !targetGiven)
-        {
-            request = request with { Path = SessionState.Path.CurrentFileSystemLocation.ProviderPath };
-        }
-
         var report = RunEngine(context => RollbackEngine.TestHealthAsync(request, InputObject?.AttemptId, RecordVerified, SignalOnFailure, context, targetGiven || RecordVerified || SignalOnFailure));
         WriteObject(report);
     }

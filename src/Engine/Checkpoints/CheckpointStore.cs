@@ -95,14 +95,13 @@ public sealed partial class CheckpointStore
         return checkpoint;
     }
 
-    public IReadOnlyList<RollbackCheckpoint> List(string? namePattern = null, string? targetKey = null)
+    public IReadOnlyList<RollbackCheckpoint> List(string? targetKey = null)
     {
-        var pattern = namePattern is null ? null : new Regex("^" + Regex.Escape(namePattern).Replace(@"\*", ".*").Replace(@"\?", ".") + "$", RegexOptions.IgnoreCase);
         var checkpoints = new List<RollbackCheckpoint>();
         foreach (var folder in Directory.EnumerateDirectories(state.CheckpointsDirectory))
         {
             var manifest = System.IO.Path.Combine(folder, ManifestFile);
-            if (!File.Exists(manifest) || (pattern is not null && !pattern.IsMatch(System.IO.Path.GetFileName(folder))))
+            if (!File.Exists(manifest))
             {
                 continue;
             }

@@ -7,7 +7,7 @@ public static partial class SecretRedactor
 {
     public const string Mask = "***REDACTED***";
 
-    private const string SecretKey = @"[A-Za-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|credential|auth|connectionstring|connection_string)[A-Za-z0-9_.\-]*";
+    private const string SecretKey = @"[A-Za-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|credential|authorization|auth[_\-]?token|connectionstring|connection_string)[A-Za-z0-9_.\-]*";
 
     [GeneratedRegex(@"^" + SecretKey + "$", RegexOptions.IgnoreCase)]
     private static partial Regex SecretKeyName();
@@ -16,7 +16,7 @@ public static partial class SecretRedactor
     [GeneratedRegex("(?<key>\"?" + SecretKey + "\"?\\s*[:=]\\s*)(?<quote>\"?)(?<value>[^\\s\"',;]+)", RegexOptions.IgnoreCase)]
     private static partial Regex SecretAssignment();
 
-    [GeneratedRegex(@"(?<scheme>\b(?:Bearer|Basic|token)\s+)[A-Za-z0-9\-._~+/]{8,}=*", RegexOptions.IgnoreCase)]
+    [GeneratedRegex(@"(?<scheme>\b(?:Bearer|Basic)\s+)[A-Za-z0-9\-._~+/]{8,}=*", RegexOptions.IgnoreCase)]
     private static partial Regex AuthorizationValue();
 
     [GeneratedRegex(@"(?<prefix>[a-z][a-z0-9+.\-]*://[^:/@\s]+:)[^@/\s]+(?=@)", RegexOptions.IgnoreCase)]

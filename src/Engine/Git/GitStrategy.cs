@@ -16,10 +16,11 @@ public sealed class GitStrategy : IRollbackStrategy
 
     public string Name => StrategyNames.Git;
 
-    public string ResolveTargetKey(RollbackRequest request)
+    public TargetIdentity ResolveTarget(RollbackRequest request)
     {
         using var repo = OpenRepository(request.Path);
-        return TargetKeyFor(WorkingDirectory(repo));
+        var location = WorkingDirectory(repo);
+        return new TargetIdentity(TargetKeyFor(location), location);
     }
 
     public static string TargetKeyFor(string workingDirectory) => "git:" + workingDirectory;
@@ -186,6 +187,7 @@ public sealed class GitStrategy : IRollbackStrategy
 
         return Task.FromResult(new RollbackPlan
         {
+            Changes = CommitsBetween(repo, target, head, limit: 50),
             Strategy = Name,
             TargetKey = targetKey,
             Path = location,

@@ -62,39 +62,38 @@ public static class IncidentReportWriter
         return report;
     }
 
-    /// <summary>Writes reports/&lt;attempt&gt;.md and .json, and the Markdown (with JSON beside it) to extraPath when given.</summary>
+    /// <summary>
+    /// Writes reports/incident-&lt;attempt&gt;.md and .json; with extraPath, the Markdown goes there too (a folder
+    /// gets incident-&lt;attempt&gt;.md) with the JSON beside it, and the returned paths are those.
+    /// </summary>
     public static IncidentReport Write(StateRoot state, RollbackResult attempt, string? extraPath)
     {
         var report = Build(state, attempt);
-        string markdownPath = System.IO.Path.Combine(state.ReportsDirectory, $"incident-{attempt.AttemptId}.md");
-        string jsonPath = System.IO.Path.ChangeExtension(markdownPath, ".json");
+        var markdownPath = System.IO.Path.Combine(state.ReportsDirectory, $"incident-{attempt.AttemptId}.md");
+        string? extraMarkdown = null;
         if (extraPath is not null)
         {
-            var full = System.IO.Path.GetFullPath(extraPath);
-            if (Directory.Exists(full))
+            extraMarkdown = System.IO.Path.GetFullPath(extraPath);
+            if (Directory.Exists(extraMarkdown))
             {
-                full = System.IO.Path.Combine(full, $"incident-{attempt.AttemptId}.md");
+                extraMarkdown = System.IO.Path.Combine(extraMarkdown, $"incident-{attempt.AttemptId}.md");
             }
 
-            if (!Directory.Exists(System.IO.Path.GetDirectoryName(full)))
+            if (!Directory.Exists(System.IO.Path.GetDirectoryName(extraMarkdown)))
             {
                 throw new RollbackException(ErrorIds.ReportPathInvalid, RollbackErrorKind.InvalidArgument,
                     $"The folder of '{extraPath}' does not exist. Create it first, or pass a path in an existing folder.");
             }
-
-            markdownPath = full;
-            jsonPath = System.IO.Path.ChangeExtension(full, ".json");
         }
 
-        report.MarkdownPath = markdownPath;
-        report.JsonPath = jsonPath;
-        var markdown = ToMarkdown(report, attempt);
-        var json = JsonSerializer.Serialize(new { report, attempt }, ReportJson);
-        AtomicFile.WriteAllText(markdownPath, SecretRedactor.Redact(markdown));
-        AtomicFile.WriteAllText(jsonPath, SecretRedactor.Redact(json));
-        if (extraPath is not null)
+        report.MarkdownPath = extraMarkdown ?? markdownPath;
+        report.JsonPath = System.IO.Path.ChangeExtension(report.MarkdownPath, ".json");
+        var markdown = SecretRedactor.Redact(ToMarkdown(report, attempt));
+        var json = SecretRedactor.Redact(JsonSerializer.Serialize(new { report, attempt }, ReportJson));
+        foreach (var path in new[] { markdownPath, extraMarkdown }.OfType<string>())
         {
-            AtomicFile.WriteAllText(System.IO.Path.Combine(state.ReportsDirectory, $"incident-{attempt.AttemptId}.md"), SecretRedactor.Redact(markdown));
+            AtomicFile.WriteAllText(path, markdown);
+            AtomicFile.WriteAllText(System.IO.Path.ChangeExtension(path, ".json"), json);
         }
 
         state.Journal.AddEvent(new JournalEvent(attempt.TargetKey, attempt.AttemptId, report.GeneratedAt, JournalEventKinds.ReportWritten, markdownPath));

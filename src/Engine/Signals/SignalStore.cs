@@ -151,6 +151,11 @@ public sealed class SignalStore
             Fail($"The webhook {webhook.GetLeftPart(UriPartial.Path)} could not be reached: {e.Message}");
             return null;
         }
+        catch (TaskCanceledException) when (!cancellation.IsCancellationRequested)
+        {
+            Fail($"The webhook {webhook.GetLeftPart(UriPartial.Path)} did not answer within {WebhookClient.Value.Timeout.TotalSeconds:0} s.");
+            return null;
+        }
 
         void Fail(string message)
         {

@@ -52,7 +52,7 @@ public sealed class TargetLock : IDisposable
                     }
 
                     throw new RollbackException(ErrorIds.RollbackLockTimeout, RollbackErrorKind.ResourceBusy,
-                        $"Another rollback of '{targetKey}' has been running for longer than the lock timeout ({timeout.TotalSeconds:0} s). Wait for it to finish (see Get-RollbackHistory), or pass a longer -LockTimeout.")
+                        $"Another rollback of '{targetKey}' has been running for longer than the lock timeout ({timeout.TotalSeconds:0} s). Wait for it to finish (see Get-RollbackHistory), or pass a longer -LockTimeoutSec.")
                     { TargetName = targetKey };
                 }
 

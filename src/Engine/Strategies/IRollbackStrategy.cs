@@ -27,6 +27,9 @@ public sealed record RollbackRequest
     public RollbackCheckpoint? ExistingCheckpoint { get; init; }
 }
 
+/// <summary>A target's stable name in the journal (e.g. git:/srv/app) and where it lives (e.g. /srv/app).</summary>
+public sealed record TargetIdentity(string Key, string Location);
+
 /// <summary>What a strategy knows of a target's versions; the engine adds failure type, signals and recommendation.</summary>
 public sealed class StrategyAssessment
 {
@@ -47,7 +50,7 @@ public interface IRollbackStrategy
     string Name { get; }
 
     /// <summary>Validates the request enough to name the target (e.g. git:/srv/app); throws a RollbackException when it cannot.</summary>
-    string ResolveTargetKey(RollbackRequest request);
+    TargetIdentity ResolveTarget(RollbackRequest request);
 
     Task<StrategyAssessment> AssessAsync(RollbackRequest request, EngineContext context);
 

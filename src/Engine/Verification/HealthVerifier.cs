@@ -18,6 +18,26 @@ public sealed class HealthCheckOptions
     /// <summary>Opt-out of TLS certificate checks; off unless the user asks for it.</summary>
     public bool SkipCertificateCheck { get; init; }
 
+    /// <summary>Checks a body pattern before anything runs, so a typo fails at once and not after the rollback.</summary>
+    public static string? ValidateBodyPattern(string? pattern)
+    {
+        if (pattern is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            _ = new Regex(pattern, RegexOptions.None, TimeSpan.FromSeconds(1));
+            return pattern;
+        }
+        catch (ArgumentException e)
+        {
+            throw new RollbackException(ErrorIds.HealthCheckBodyInvalid, RollbackErrorKind.InvalidArgument,
+                $"'{pattern}' is not a valid regular expression ({e.Message}). Escape the characters that have a meaning in regular expressions (for example \\. or \\{{), or use a plain word such as ok.");
+        }
+    }
+
     public static Uri ParseUri(string text)
     {
         if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))

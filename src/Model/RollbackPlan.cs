@@ -12,6 +12,8 @@ public sealed class RollbackPlan
     /// <summary>When set, there is nothing to do and the rollback is Skipped for this reason.</summary>
     public string? SkipReason { get; init; }
     public IReadOnlyList<PlanStep> Steps { get; init; } = Array.Empty<PlanStep>();
+    /// <summary>What the rollback undoes (for Git, the commits after the target), newest first.</summary>
+    public IReadOnlyList<string> Changes { get; init; } = Array.Empty<string>();
 }
 
 public sealed class PlanStep

@@ -33,18 +33,16 @@ public class RollbackException : Exception
 public static class ErrorIds
 {
     public const string StrategyNotImplemented = "StrategyNotImplemented";
-    public const string StrategyParameterMissing = "StrategyParameterMissing";
     public const string StateDirectoryUnusable = "StateDirectoryUnusable";
     public const string RollbackLockTimeout = "RollbackLockTimeout";
     public const string RollbackEscalated = "RollbackEscalated";
-    public const string RollbackTargetUnknown = "RollbackTargetUnknown";
     public const string CheckpointNotFound = "CheckpointNotFound";
     public const string CheckpointNameInvalid = "CheckpointNameInvalid";
     public const string CheckpointExists = "CheckpointExists";
     public const string SignalNameInvalid = "SignalNameInvalid";
-    public const string SignalDataInvalid = "SignalDataInvalid";
     public const string SignalWebhookFailed = "SignalWebhookFailed";
     public const string HealthCheckUriInvalid = "HealthCheckUriInvalid";
+    public const string HealthCheckBodyInvalid = "HealthCheckBodyInvalid";
     public const string SmokeTestNotFound = "SmokeTestNotFound";
     public const string RestartScriptFailed = "RestartScriptFailed";
     public const string AttemptNotFound = "AttemptNotFound";

@@ -1,0 +1,35 @@
+<#
+.SYNOPSIS
+    Runs every Pester test against the built module, in this (child) pwsh, and writes the counts for build.ps1.
+#>
+param(
+    [Parameter(Mandatory)] [string] $PesterPath,
+    [Parameter(Mandatory)] [string] $ModulePath,
+    [Parameter(Mandatory)] [string] $CountsPath,
+    [Parameter(Mandatory)] [string] $ResultsPath
+)
+
+$ErrorActionPreference = 'Stop'
+# Plain text: error messages end up in the NUnit XML, where terminal escape codes are invalid characters.
+$PSStyle.OutputRendering = 'PlainText'
+Import-Module $PesterPath -RequiredVersion 5.7.1
+$env:DEPLOYMENT_ROLLBACK_TEST_MODULE = (Resolve-Path $ModulePath).Path
+
+$configuration = New-PesterConfiguration
+$configuration.Run.Path = $PSScriptRoot
+$configuration.Run.PassThru = $true
+$configuration.Output.Verbosity = 'Detailed'
+$configuration.TestResult.Enabled = $true
+$configuration.TestResult.OutputFormat = 'NUnitXml'
+$configuration.TestResult.OutputPath = $ResultsPath
+$counts = @{ passed = 0; failed = 1; skipped = 0 }
+try {
+    $result = Invoke-Pester -Configuration $configuration
+    # A container that failed to load (syntax error, BeforeAll failure) counts as a failure, not as nothing.
+    $counts = @{
+        passed  = $result.PassedCount
+        failed  = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
+        skipped = $result.SkippedCount + $result.NotRunCount
+    }
+}
+finally { $counts | ConvertTo-Json | Set-Content $CountsPath }

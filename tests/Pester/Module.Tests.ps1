@@ -1,0 +1,139 @@
+BeforeDiscovery {
+    $documentedCmdlets = 'Get-RollbackAssessment', 'Get-RollbackChecklist', 'Get-RollbackCheckpoint', 'Get-RollbackHistory', 'Get-RollbackSignal',
+        'Invoke-Rollback', 'New-RollbackCheckpoint', 'New-RollbackIncidentReport', 'Send-RollbackSignal', 'Test-RollbackHealth'
+    $outputTypes = 'RollbackAssessment', 'RollbackCheckpoint', 'RollbackResult', 'HealthReport', 'RollbackSignal', 'IncidentReport', 'ChecklistItem', 'VerifiedVersion'
+}
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    $modulePath = Get-TestModulePath
+    $expectedCmdlets = 'Get-RollbackAssessment', 'Get-RollbackChecklist', 'Get-RollbackCheckpoint', 'Get-RollbackHistory', 'Get-RollbackSignal',
+        'Invoke-Rollback', 'New-RollbackCheckpoint', 'New-RollbackIncidentReport', 'Send-RollbackSignal', 'Test-RollbackHealth'
+    Import-Module $modulePath -Force
+}
+
+Describe 'The module manifest' {
+    BeforeAll { $manifest = Test-ModuleManifest $modulePath }
+
+    It 'is complete' {
+        $manifest.Version | Should -BeGreaterThan ([version]'0.0.0')
+        $manifest.PowerShellVersion | Should -Be ([version]'7.4')
+        $manifest.CompatiblePSEditions | Should -Be @('Core')
+        $manifest.Author | Should -Not -BeNullOrEmpty
+        $manifest.Description | Should -Not -BeNullOrEmpty
+        $manifest.Tags | Should -Contain 'rollback'
+        $manifest.ProjectUri | Should -Not -BeNullOrEmpty
+        $manifest.LicenseUri | Should -Not -BeNullOrEmpty
+    }
+
+    It 'exports exactly the module cmdlets' {
+        (Get-Command -Module DeploymentRollback).Name | Sort-Object | Should -Be $expectedCmdlets
+        $manifest.ExportedCmdlets.Keys | Sort-Object | Should -Be $expectedCmdlets
+    }
+}
+
+Describe 'Importing the module' {
+    It 'prints nothing, warns of nothing, and loads no third-party assembly until one is needed' {
+        $child = Invoke-ChildPwsh -Script @"
+`$ErrorActionPreference = 'Stop'
+Import-Module '$modulePath' -WarningVariable warnings 6>&1 5>&1 4>&1 3>&1 | ForEach-Object { "STREAM: `$_" }
+"warnings: `$(`$warnings.Count)"
+"loaded: `$([DeploymentRollback.Commands.InternalHooks]::LoadedThirdPartyAssemblies() -join ',')"
+"@
+        $child.ExitCode | Should -Be 0
+        $child.Error | Should -BeNullOrEmpty
+        $child.Output | Should -Not -Match 'STREAM:'
+        $child.Output | Should -Match 'warnings: 0'
+        $child.Output | Should -Match 'loaded: \r?\n'
+    }
+}
+
+Describe 'Assembly isolation' {
+    It 'works beside other versions of YamlDotNet and Newtonsoft.Json loaded first' {
+        $packages = (dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', ''
+        $yaml = Join-Path $packages.Trim() 'yamldotnet/11.2.1/lib/netstandard2.1/YamlDotNet.dll'
+        $newtonsoft = Join-Path $packages.Trim() 'newtonsoft.json/12.0.3/lib/netstandard2.0/Newtonsoft.Json.dll'
+        $yaml | Should -Exist
+        $newtonsoft | Should -Exist
+        $work = Join-Path $TestDrive 'isolation'
+        $repo = New-TestRepository (Join-Path $work 'repo')
+        $kubeconfig = Join-Path $work 'kubeconfig'
+        Set-Content $kubeconfig @'
+apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster:
+    server: https://127.0.0.1:6443
+    insecure-skip-tls-verify: true
+contexts:
+- name: test
+  context: { cluster: test, user: test, namespace: default }
+current-context: test
+users:
+- name: test
+  user: { token: not-a-real-token }
+'@
+        $child = Invoke-ChildPwsh -Script @"
+`$ErrorActionPreference = 'Stop'
+# Another module's dependencies, loaded into the default context before ours (Add-Type loads the exact file).
+Add-Type -Path '$yaml'
+try { Add-Type -Path '$newtonsoft' } catch { "newtonsoft: pwsh already holds its own Newtonsoft.Json (`$([Newtonsoft.Json.JsonConvert].Assembly.GetName().Version))" }
+`$yamlBefore = [YamlDotNet.Serialization.Deserializer].Assembly.GetName().Version
+Import-Module '$modulePath'
+`$assessment = Get-RollbackAssessment -Strategy Git -Path '$repo' -StateDirectory '$work/state'
+"assessment: `$(`$assessment.CurrentVersion) -> `$(`$assessment.LastGoodVersion)"
+[DeploymentRollback.Commands.InternalHooks]::ConstructClients('$kubeconfig', 'unix:///var/run/docker.sock') | ForEach-Object { "client: `$_" }
+"default yaml: `$yamlBefore / `$([YamlDotNet.Serialization.Deserializer].Assembly.GetName().Version)"
+"@
+        $child.Error | Should -BeNullOrEmpty
+        $child.ExitCode | Should -Be 0
+        $child.Output | Should -Match 'assessment: v2.3.1 -> v2.3.0'
+        $child.Output | Should -Match 'client: KubernetesClient \S+ \[DeploymentRollback\] https://127.0.0.1:6443/'
+        $child.Output | Should -Match 'client: YamlDotNet (1[2-9]|[2-9]\d)\.\S+ \[DeploymentRollback\]'
+        $child.Output | Should -Match 'client: Docker.DotNet \S+ \[DeploymentRollback\] unix:///var/run/docker.sock'
+        $child.Output | Should -Match 'client: LibGit2Sharp \S+ \[DeploymentRollback\]'
+        $child.Output | Should -Match 'default yaml: 11\.0\.0\.0 / 11\.0\.0\.0'
+    }
+}
+
+Describe 'Help' {
+    It '<_> has a synopsis, a description, an example and a description for every parameter' -ForEach $documentedCmdlets {
+        $help = Get-Help $_ -Full
+        $help.Synopsis | Should -Not -BeNullOrEmpty
+        $help.Synopsis | Should -Not -Match '^\s*\S+\s+\['
+        ($help.Description.Text -join '') | Should -Not -BeNullOrEmpty
+        @($help.Examples.Example).Count | Should -BeGreaterThan 0
+        $common = [System.Management.Automation.PSCmdlet]::CommonParameters
+        foreach ($parameter in (Get-Command $_).Parameters.Keys | Where-Object { $_ -notin $common }) {
+            $parameterHelp = $help.Parameters.Parameter | Where-Object Name -EQ $parameter
+            ($parameterHelp.Description.Text -join '') | Should -Not -BeNullOrEmpty -Because "-$parameter needs a description"
+        }
+    }
+
+    It 'has the about_DeploymentRollback topic' {
+        (Get-Help about_DeploymentRollback | Out-String) | Should -Match 'DeploymentRollback'
+    }
+}
+
+Describe 'Formatting and completion' {
+    It 'has a default table view for <_>' -ForEach $outputTypes {
+        Get-FormatData -TypeName "DeploymentRollback.$_" | Should -Not -BeNullOrEmpty
+    }
+
+    It 'completes -Strategy names' {
+        $line = 'Invoke-Rollback -Strategy Gi'
+        (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Contain 'Git'
+    }
+
+    It 'completes Git -Target with the repository tags, newest first' {
+        $repo = New-TestRepository (Join-Path $TestDrive 'completion')
+        $line = "Invoke-Rollback -Strategy Git -Path '$repo' -Target v2."
+        (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @('v2.3.1', 'v2.3.0', 'v2.2.0')
+    }
+
+    It 'completes signal names' {
+        $line = 'Send-RollbackSignal -Name ROLLBACK_C'
+        (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @('ROLLBACK_COMPLETE')
+    }
+}

@@ -1,0 +1,106 @@
+# Shared by the Pester tests: real git repositories, a real HTTP endpoint, and child pwsh processes.
+
+function Get-TestModulePath {
+    if (-not $env:DEPLOYMENT_ROLLBACK_TEST_MODULE) { throw 'Run the tests through build.ps1 Test (DEPLOYMENT_ROLLBACK_TEST_MODULE is not set).' }
+    $env:DEPLOYMENT_ROLLBACK_TEST_MODULE
+}
+
+function Invoke-TestGit {
+    param([string] $Repo)
+    $output = git -C $Repo @args 2>&1
+    if ($LASTEXITCODE) { throw "git $args failed: $output" }
+    $output
+}
+
+# A repository with releases v2.2.0, v2.3.0 (good, app.txt = good) and v2.3.1 (bad, app.txt = bad); HEAD on main at v2.3.1.
+function New-TestRepository {
+    param([Parameter(Mandatory)] [string] $Path)
+    New-Item -ItemType Directory -Force $Path | Out-Null
+    Invoke-TestGit $Path init --quiet --initial-branch main | Out-Null
+    Invoke-TestGit $Path config user.name 'Test Deployer' | Out-Null
+    Invoke-TestGit $Path config user.email 'deployer@example.invalid' | Out-Null
+    foreach ($release in @(@('v2.2.0', 'old'), @('v2.3.0', 'good'), @('v2.3.1', 'bad'))) {
+        Set-Content (Join-Path $Path 'app.txt') $release[1]
+        Invoke-TestGit $Path add app.txt | Out-Null
+        Invoke-TestGit $Path commit --quiet -m "Release $($release[0])" | Out-Null
+        Invoke-TestGit $Path tag $release[0] | Out-Null
+    }
+    (Resolve-Path $Path).Path
+}
+
+function Get-TestHead {
+    param([string] $Repo)
+    (Invoke-TestGit $Repo rev-parse HEAD | Select-Object -First 1).Trim()
+}
+
+function Get-TestTagCommit {
+    param([string] $Repo, [string] $Tag)
+    (Invoke-TestGit $Repo rev-parse "$Tag^{commit}" | Select-Object -First 1).Trim()
+}
+
+# A real HTTP server on loopback (HttpListener in a thread job) answering every path with the given status.
+function Start-TestHttpServer {
+    param([int] $Status = 200, [string] $Body = '{"status":"ok"}')
+    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+    $listener.Start(); $port = $listener.LocalEndpoint.Port; $listener.Stop()
+    $job = Start-ThreadJob -ArgumentList $port, $Status, $Body -ScriptBlock {
+        param($port, $status, $body)
+        $http = [System.Net.HttpListener]::new()
+        $http.Prefixes.Add("http://127.0.0.1:$port/")
+        $http.Start()
+        try {
+            while ($http.IsListening) {
+                $pending = $http.GetContextAsync()
+                while (-not $pending.Wait(100)) { }
+                $context = $pending.Result
+                $bytes = [Text.Encoding]::UTF8.GetBytes($body)
+                $context.Response.StatusCode = $status
+                $context.Response.OutputStream.Write($bytes, 0, $bytes.Length)
+                $context.Response.Close()
+            }
+        }
+        finally { $http.Close() }
+    }
+    $uri = "http://127.0.0.1:$port/health"
+    $deadline = [DateTime]::UtcNow.AddSeconds(10)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        try { $null = Invoke-WebRequest $uri -TimeoutSec 1 -SkipHttpErrorCheck; break } catch { Start-Sleep -Milliseconds 50 }
+    }
+    [pscustomobject]@{ Uri = $uri; Job = $job }
+}
+
+function Stop-TestHttpServer {
+    param($Server)
+    if ($Server) { Stop-Job $Server.Job; Remove-Job $Server.Job -Force }
+}
+
+# The command line that starts this same PowerShell (pwsh itself, or dotnet plus pwsh.dll when run as a dotnet tool).
+function Get-PwshCommand {
+    $host_ = [Environment]::ProcessPath
+    if ([IO.Path]::GetFileNameWithoutExtension($host_) -eq 'dotnet') { @($host_, (Join-Path $PSHOME 'pwsh.dll')) } else { @($host_) }
+}
+
+# Runs a script in a fresh pwsh (the same executable as this one) and returns its exit code and all its output.
+function Invoke-ChildPwsh {
+    param([Parameter(Mandatory)] [string] $Script, [hashtable] $Environment = @{})
+    $file = Join-Path ([IO.Path]::GetTempPath()) "dr-child-$([Guid]::NewGuid().ToString('N')).ps1"
+    Set-Content $file $Script
+    try {
+        $pwsh = Get-PwshCommand
+        $info = [Diagnostics.ProcessStartInfo]::new($pwsh[0])
+        foreach ($argument in @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $file)) { $info.ArgumentList.Add($argument) }
+        $info.RedirectStandardOutput = $true
+        $info.RedirectStandardError = $true
+        $info.UseShellExecute = $false
+        $info.Environment['NO_COLOR'] = '1'
+        foreach ($key in $Environment.Keys) { $info.Environment[$key] = $Environment[$key] }
+        $process = [Diagnostics.Process]::Start($info)
+        $stderr = $process.StandardError.ReadToEndAsync()
+        $stdout = $process.StandardOutput.ReadToEnd()
+        $process.WaitForExit()
+        [pscustomobject]@{ ExitCode = $process.ExitCode; Output = $stdout; Error = $stderr.Result }
+    }
+    finally { Remove-Item $file -ErrorAction SilentlyContinue }
+}
+
+Export-ModuleMember -Function *
