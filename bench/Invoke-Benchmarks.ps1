@@ -99,6 +99,10 @@ function Get-PwshCommand {
     [pscustomobject]@{ File = $exe; Prefix = @() }
 }
 
+function Get-LoadAverage {
+    if (Test-Path /proc/loadavg) { ((Get-Content -Raw /proc/loadavg) -split ' ')[0..2] -join ' ' }
+}
+
 function Get-MachineInfo {
     $os = [Runtime.InteropServices.RuntimeInformation]::OSDescription
     if (Test-Path /etc/os-release) {
@@ -204,6 +208,7 @@ New-Item -ItemType Directory -Force $work, $state | Out-Null
 $results = [ordered]@{}
 try {
     $machine = Get-MachineInfo
+    $loadBefore = Get-LoadAverage
     $manifest = Import-PowerShellDataFile $ModulePath
     Write-Step "Machine: $($machine.Processors) processors, $($machine.OS), pwsh $($machine.Pwsh), git $($machine.Git)"
 
@@ -391,6 +396,7 @@ try {
     }
 
     # 4. The report.
+    $loadAfter = Get-LoadAverage
     $importGoal = 150
     $importMet = $results.Import.Median -le $importGoal
     $ratioMet = $results.Ratio -le 1.0
@@ -411,6 +417,7 @@ try {
         "| OS | $($machine.OS) |"
         "| PowerShell | $($machine.Pwsh) ($($machine.DotNet)) |"
         "| git | $($machine.Git) |"
+        $(if ($loadBefore) { "| Load average (1, 5, 15 min) before / after | $loadBefore / $loadAfter (other work on the machine makes the figures noisier) |" })
         ''
         '## Results'
         ''

@@ -137,3 +137,29 @@ Describe 'Formatting and completion' {
         (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @('ROLLBACK_COMPLETE')
     }
 }
+
+Describe 'Packaging' {
+    It 'publishes a nupkg to a local repository that installs and imports, and lays out the Azure Automation zip' {
+        $repository = Join-Path $TestDrive 'repository'
+        $zip = Join-Path $TestDrive 'DeploymentRollback.zip'
+        New-Item -ItemType Directory $repository | Out-Null
+        $moduleFolder = Split-Path $modulePath
+        $child = Invoke-ChildPwsh -Script "& '$PSScriptRoot/../../tools/Publish-Module.ps1' -ModuleFolder '$moduleFolder' -RepositoryPath '$repository' -ZipPath '$zip'"
+        $child.Error | Should -BeNullOrEmpty
+        Get-ChildItem $repository -Filter 'DeploymentRollback.*.nupkg' | Should -HaveCount 1
+        $entries = [IO.Compression.ZipFile]::OpenRead($zip)
+        try { $entries.Entries.FullName | Should -Contain 'DeploymentRollback/DeploymentRollback.psd1' } finally { $entries.Dispose() }
+
+        $installed = Join-Path $TestDrive 'installed'
+        $repo = New-TestRepository (Join-Path $TestDrive 'package-repo')
+        $check = Invoke-ChildPwsh -Script @"
+`$ErrorActionPreference = 'Stop'
+Register-PSResourceRepository -Name DrPackageTest -Uri '$repository' -Trusted
+try { Save-PSResource -Name DeploymentRollback -Repository DrPackageTest -Path '$installed' -TrustRepository } finally { Unregister-PSResourceRepository -Name DrPackageTest }
+Import-Module '$installed/DeploymentRollback'
+"version=`$((Get-Module DeploymentRollback).Version) last-good=`$((Get-RollbackAssessment -Path '$repo' -StateDirectory '$TestDrive/package-state').LastGoodVersion)"
+"@
+        $check.Error | Should -BeNullOrEmpty
+        $check.Output | Should -Match 'version=\d+\.\d+\.\d+ last-good=v2.3.0'
+    }
+}
