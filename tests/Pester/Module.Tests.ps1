@@ -151,6 +151,7 @@ Describe 'Packaging' {
         try { $entries.Entries.FullName | Should -Contain 'DeploymentRollback/DeploymentRollback.psd1' } finally { $entries.Dispose() }
 
         $installed = Join-Path $TestDrive 'installed'
+        New-Item -ItemType Directory $installed | Out-Null
         $repo = New-TestRepository (Join-Path $TestDrive 'package-repo')
         $check = Invoke-ChildPwsh -Script @"
 `$ErrorActionPreference = 'Stop'
