@@ -89,7 +89,7 @@ public abstract class RollbackCmdletBase : PSCmdlet
         value = value is PSObject wrapped ? wrapped.BaseObject : value;
         if (value is ScriptBlock block)
         {
-            return new ScriptAction($"{what} {{ {Abbreviate(block.ToString())} }}", _ => OnPipelineThread(() => InvokeScript(block)));
+            return new ScriptAction($"{{ {Abbreviate(block.ToString())} }}", _ => OnPipelineThread(() => InvokeScript(block)));
         }
 
         if (value is string path && path.Length > 0)

@@ -224,7 +224,7 @@ public static class RollbackEngine
                             $"The restart script {restart.Name} failed (exit code {outcome.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "none"}): {Tail(outcome.Output, 5)}");
                     }
 
-                    return (true, Tail(outcome.Output, 20));
+                    return (true, outcome.Output.Trim().Length == 0 ? "Done." : Tail(outcome.Output, 20));
                 }).ConfigureAwait(false);
             }
 
@@ -408,7 +408,7 @@ public static class RollbackEngine
             step.Message = SecretRedactor.Redact(message);
             return value;
         }
-        catch (RollbackException e)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
             step.Status = StepStatus.Failed;
             step.Message = SecretRedactor.Redact(e.Message);

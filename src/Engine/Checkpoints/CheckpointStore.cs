@@ -75,7 +75,18 @@ public sealed partial class CheckpointStore
         var folder = System.IO.Path.Combine(state.CheckpointsDirectory, name);
         Directory.CreateDirectory(folder);
         var writer = new CheckpointWriter(folder);
-        var (version, commit) = await capture(writer).ConfigureAwait(false);
+        string? version, commit;
+        try
+        {
+            (version, commit) = await capture(writer).ConfigureAwait(false);
+        }
+        catch
+        {
+            // A checkpoint is whole or absent: never leave a folder without its manifest.
+            Directory.Delete(folder, recursive: true);
+            throw;
+        }
+
         var checkpoint = new RollbackCheckpoint
         {
             Name = name,

@@ -187,7 +187,9 @@ public sealed class GitStrategy : IRollbackStrategy
 
         return Task.FromResult(new RollbackPlan
         {
-            Changes = CommitsBetween(repo, target, head, limit: 50),
+            Changes = request.GitMode == GitRollbackMode.Revert && request.Commits.Count > 0
+                ? steps.Where(s => s.Action == StepRevert).Select(s => $"{s.Target[..7]} {repo.Lookup<Commit>(s.Target).MessageShort}").ToList()
+                : CommitsBetween(repo, target, head, limit: 50),
             Strategy = Name,
             TargetKey = targetKey,
             Path = location,
