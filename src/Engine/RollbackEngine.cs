@@ -24,10 +24,10 @@ public static class RollbackEngine
         }
 
         var failure = FailureContext.Resolve(context.State, targetKey, request.FailureType, request.Reason);
-        var type = failure.Type;
+        var type = failure.Type != FailureType.Unknown ? failure.Type : found.FailureType;
         var errors = new List<string>(failure.Errors);
         errors.AddRange(found.Errors);
-        var logs = new List<string>();
+        var logs = new List<string>(found.LogExcerpts);
         if (health is not null)
         {
             foreach (var check in health.Checks.Where(c => !c.Passed))
@@ -72,6 +72,7 @@ public static class RollbackEngine
             Rationale = rationale,
             Health = health,
             HasUncommittedChanges = found.HasUncommittedChanges,
+            Facts = found.Facts,
         };
 
         var summary = new AssessmentSummary(assessment.FailureType, assessment.FailureReason, assessment.CurrentVersion, assessment.LastGoodVersion, assessment.Errors);
@@ -238,7 +239,13 @@ public static class RollbackEngine
                 health.AttemptId = result.AttemptId;
                 result.Health = health;
                 result.Verification = health.Healthy ? VerificationOutcome.Passed : VerificationOutcome.Failed;
-                RecordHealth(context.State, health, commit, recordVerified: health.Healthy);
+                await RecordHealthAsync(context, strategy, request, health, commit, recordVerified: health.Healthy).ConfigureAwait(false);
+            }
+
+            var completion = await strategy.CompleteAsync(plan, request, changed && result.Verification != VerificationOutcome.Failed, context).ConfigureAwait(false);
+            if (completion is not null)
+            {
+                result.Steps.Add(completion);
             }
 
             context.Observer.Progress(new ProgressUpdate(activity, "Done", Completed: true));
@@ -256,10 +263,22 @@ public static class RollbackEngine
         }
         catch (Exception e)
         {
-            // Whatever went wrong, the attempt is recorded and signalled as failed rather than left 'Running'.
+            // Whatever went wrong, the attempt is recorded and signalled as failed rather than left 'Running',
+            // and the strategy puts back what its steps replaced.
             context.Observer.Progress(new ProgressUpdate(activity, "Failed", Completed: true));
             result.Outcome = RollbackOutcome.Failed;
             result.Message = $"The rollback stopped on an unexpected error: {SecretRedactor.Redact(e.Message)}";
+            try
+            {
+                if (await strategy.CompleteAsync(plan, request, verified: false, context).ConfigureAwait(false) is { } undo)
+                {
+                    result.Steps.Add(undo);
+                }
+            }
+            catch (Exception undoError) when (undoError is not OperationCanceledException)
+            {
+                result.Message += $" Putting back the previous state also failed: {SecretRedactor.Redact(undoError.Message)}";
+            }
         }
 
         await FinishAsync(result, failures.Count, request, context, context.Cancellation).ConfigureAwait(false);
@@ -293,7 +312,7 @@ public static class RollbackEngine
             return report;
         }
 
-        RecordHealth(context.State, report, commit, record);
+        await RecordHealthAsync(context, strategy, request, report, commit, record).ConfigureAwait(false);
         if (attempt is not null)
         {
             attempt.Health = report;
@@ -328,14 +347,27 @@ public static class RollbackEngine
         report.Version = version;
     }
 
-    private static void RecordHealth(StateRoot state, HealthReport report, string? commit, bool recordVerified)
+    private static async Task RecordHealthAsync(EngineContext context, IRollbackStrategy strategy, RollbackRequest request, HealthReport report, string? commit, bool recordVerified)
     {
+        var state = context.State;
         var evidence = $"{report.Checks.Count(c => c.Passed)}/{report.Checks.Count} health checks and {report.SmokeTests.Count(s => s.Passed)}/{report.SmokeTests.Count} smoke tests passed";
         state.Journal.AddEvent(new JournalEvent(report.TargetKey, report.AttemptId, report.CheckedAt, JournalEventKinds.HealthChecked,
             JsonSerializer.Serialize(new { report.Healthy, report.HealthChecksPassed, report.SmokeTestsPassed, HealthChecks = report.Checks.Count, SmokeTests = report.SmokeTests.Count, report.Version }, Journal.JsonOptions)));
         if (recordVerified && report.Version is not null)
         {
-            state.Journal.RecordVerified(new VerifiedVersion { TargetKey = report.TargetKey, Strategy = report.Strategy, Version = report.Version, Commit = commit, RecordedAt = DateTimeOffset.UtcNow, Evidence = evidence });
+            var snapshot = System.IO.Path.Combine(state.SnapshotsDirectory, Guid.NewGuid().ToString("N")[..12]);
+            Directory.CreateDirectory(snapshot);
+            if (!await strategy.CaptureVerifiedSnapshotAsync(request, snapshot, context).ConfigureAwait(false))
+            {
+                Directory.Delete(snapshot, recursive: true);
+                snapshot = null;
+            }
+
+            state.Journal.RecordVerified(new VerifiedVersion
+            {
+                TargetKey = report.TargetKey, Strategy = report.Strategy, Version = report.Version, Commit = commit,
+                RecordedAt = DateTimeOffset.UtcNow, Evidence = evidence, Snapshot = snapshot,
+            });
             report.RecordedVerifiedVersion = report.Version;
         }
     }

@@ -59,6 +59,8 @@ public static class SignalNames
 public static class StrategyNames
 {
     public const string Git = "Git";
+    public const string Container = "Container";
+    public const string DockerCompose = "DockerCompose";
 
     /// <summary>Every strategy the module knows; the ones not yet implemented refuse with StrategyNotImplemented.</summary>
     public static readonly IReadOnlyList<string> All = new[] { "Git", "Kubernetes", "Container", "DockerCompose", "Database", "FeatureFlag", "Config" };

@@ -37,4 +37,6 @@ public sealed class VerifiedVersion
     public string? Commit { get; set; }
     public DateTimeOffset RecordedAt { get; set; }
     public string Evidence { get; set; } = "";
+    /// <summary>A folder of what is needed to restore this version exactly (e.g. a resolved compose file), if any.</summary>
+    public string? Snapshot { get; set; }
 }

@@ -24,6 +24,8 @@ public sealed class RollbackAssessment
     public string Rationale { get; init; } = "";
     public HealthReport? Health { get; init; }
     public bool HasUncommittedChanges { get; init; }
+    /// <summary>Strategy-specific state (e.g. a container's state, exit code, OOM kill, restart count, health).</summary>
+    public IReadOnlyDictionary<string, string> Facts { get; init; } = new Dictionary<string, string>();
     /// <summary>Set by New-RollbackCheckpoint -PassThru, so Invoke-Rollback reuses the checkpoint.</summary>
     public RollbackCheckpoint? Checkpoint { get; set; }
     /// <summary>The LastGoodVersion under the name Invoke-Rollback binds from the pipeline.</summary>

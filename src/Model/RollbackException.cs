@@ -57,4 +57,17 @@ public static class ErrorIds
     public const string GitPushFailed = "GitPushFailed";
     public const string GitNoRemote = "GitNoRemote";
     public const string GitRepositoryEmpty = "GitRepositoryEmpty";
+    public const string DockerEngineUnreachable = "DockerEngineUnreachable";
+    public const string ContainerNotFound = "ContainerNotFound";
+    public const string ContainerNameMissing = "ContainerNameMissing";
+    public const string ContainerImageNotFound = "ContainerImageNotFound";
+    public const string ContainerTargetMissing = "ContainerTargetMissing";
+    public const string ContainerPortInUse = "ContainerPortInUse";
+    public const string ContainerNotHealthy = "ContainerNotHealthy";
+    public const string ComposeNotInstalled = "ComposeNotInstalled";
+    public const string ComposeProjectNotFound = "ComposeProjectNotFound";
+    public const string ComposeFileInvalid = "ComposeFileInvalid";
+    public const string ComposeServiceNotFound = "ComposeServiceNotFound";
+    public const string ComposeTargetMissing = "ComposeTargetMissing";
+    public const string ComposeCommandFailed = "ComposeCommandFailed";
 }

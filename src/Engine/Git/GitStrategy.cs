@@ -279,6 +279,10 @@ public sealed class GitStrategy : IRollbackStrategy
         return Task.FromResult<(string?, string?)>((TagIndex.Read(repo).Describe(repo, head), head.Sha));
     }
 
+    public Task<StepResult?> CompleteAsync(RollbackPlan plan, RollbackRequest request, bool verified, EngineContext context) => Task.FromResult<StepResult?>(null);
+
+    public Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context) => Task.FromResult(false);
+
     /// <summary>Tag names for tab completion, newest version first.</summary>
     public static IReadOnlyList<string> ListTags(string? path)
     {

@@ -99,14 +99,14 @@ public sealed class Journal
     public void RecordVerified(VerifiedVersion verified)
     {
         Execute(
-            "INSERT INTO verified(target_key, strategy, version, commit_id, recorded_at, evidence) VALUES ($target, $strategy, $version, $commit, $at, $evidence)",
+            "INSERT INTO verified(target_key, strategy, version, commit_id, recorded_at, evidence, snapshot) VALUES ($target, $strategy, $version, $commit, $at, $evidence, $snapshot)",
             ("$target", verified.TargetKey), ("$strategy", verified.Strategy), ("$version", verified.Version), ("$commit", verified.Commit),
-            ("$at", Stamp(verified.RecordedAt)), ("$evidence", verified.Evidence));
+            ("$at", Stamp(verified.RecordedAt)), ("$evidence", verified.Evidence), ("$snapshot", verified.Snapshot));
     }
 
     /// <summary>Verified-good versions, newest first.</summary>
     public IReadOnlyList<VerifiedVersion> GetVerified(string? targetKey = null, int limit = 1000) =>
-        Query("SELECT target_key, strategy, version, commit_id, recorded_at, evidence FROM verified WHERE ($target IS NULL OR target_key = $target) ORDER BY recorded_at DESC, id DESC LIMIT $limit",
+        Query("SELECT target_key, strategy, version, commit_id, recorded_at, evidence, snapshot FROM verified WHERE ($target IS NULL OR target_key = $target) ORDER BY recorded_at DESC, id DESC LIMIT $limit",
             reader => new VerifiedVersion
             {
                 TargetKey = reader.GetString(0),
@@ -115,6 +115,7 @@ public sealed class Journal
                 Commit = reader.IsDBNull(3) ? null : reader.GetString(3),
                 RecordedAt = Parse(reader.GetString(4)),
                 Evidence = reader.GetString(5),
+                Snapshot = reader.IsDBNull(6) ? null : reader.GetString(6),
             }, ("$target", targetKey), ("$limit", limit));
 
     public void AddEvent(JournalEvent journalEvent) =>
@@ -147,7 +148,7 @@ public sealed class Journal
                 CREATE INDEX IF NOT EXISTS attempts_by_target ON attempts(target_key, started_at);
                 CREATE TABLE IF NOT EXISTS verified(
                     id INTEGER PRIMARY KEY AUTOINCREMENT, target_key TEXT NOT NULL, strategy TEXT NOT NULL, version TEXT NOT NULL,
-                    commit_id TEXT, recorded_at TEXT NOT NULL, evidence TEXT NOT NULL);
+                    commit_id TEXT, recorded_at TEXT NOT NULL, evidence TEXT NOT NULL, snapshot TEXT);
                 CREATE INDEX IF NOT EXISTS verified_by_target ON verified(target_key, recorded_at);
                 CREATE TABLE IF NOT EXISTS events(
                     id INTEGER PRIMARY KEY AUTOINCREMENT, target_key TEXT NOT NULL, attempt_id TEXT, at TEXT NOT NULL,

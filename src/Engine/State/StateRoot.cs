@@ -20,6 +20,7 @@ public sealed class StateRoot
     public string SignalsDirectory => System.IO.Path.Combine(Directory, "signals");
     public string ReportsDirectory => System.IO.Path.Combine(Directory, "reports");
     public string LocksDirectory => System.IO.Path.Combine(Directory, "locks");
+    public string SnapshotsDirectory => System.IO.Path.Combine(Directory, "snapshots");
     public string JournalPath => System.IO.Path.Combine(Directory, "journal.db");
 
     public Journal Journal => journal ??= new Journal(JournalPath);
@@ -53,7 +54,7 @@ public sealed class StateRoot
         try
         {
             var root = new StateRoot(directory);
-            foreach (var folder in new[] { root.Directory, root.CheckpointsDirectory, root.SignalsDirectory, root.ReportsDirectory, root.LocksDirectory })
+            foreach (var folder in new[] { root.Directory, root.CheckpointsDirectory, root.SignalsDirectory, root.ReportsDirectory, root.LocksDirectory, root.SnapshotsDirectory })
             {
                 System.IO.Directory.CreateDirectory(folder);
             }

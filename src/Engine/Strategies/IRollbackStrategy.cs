@@ -25,6 +25,22 @@ public sealed record RollbackRequest
     public Uri? WebhookUri { get; init; }
     public string? CheckpointName { get; init; }
     public RollbackCheckpoint? ExistingCheckpoint { get; init; }
+
+    /// <summary>Container: the container's name or id.</summary>
+    public string? Name { get; init; }
+    /// <summary>Container, DockerCompose: the engine address; DOCKER_HOST or the platform default when null.</summary>
+    public string? DockerHost { get; init; }
+    /// <summary>Container: keep the failed container (renamed) after a verified rollback.</summary>
+    public bool KeepFailed { get; init; }
+    /// <summary>How long to wait for the rolled-back workload to be running and healthy.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>DockerCompose: the project's compose file (default: the Compose CLI's own lookup in Path).</summary>
+    public string? File { get; init; }
+    /// <summary>DockerCompose: the spec's docker-compose.previous.yml.</summary>
+    public string? PreviousFile { get; init; }
+    public string? ProjectName { get; init; }
+    /// <summary>DockerCompose: only these services (partial rollback).</summary>
+    public IReadOnlyList<string> Services { get; init; } = Array.Empty<string>();
 }
 
 /// <summary>A target's stable name in the journal (e.g. git:/srv/app) and where it lives (e.g. /srv/app).</summary>
@@ -42,6 +58,11 @@ public sealed class StrategyAssessment
     public IReadOnlyList<string> Errors { get; init; } = Array.Empty<string>();
     public bool HasUncommittedChanges { get; init; }
     public string Rationale { get; init; } = "";
+    public IReadOnlyList<string> LogExcerpts { get; init; } = Array.Empty<string>();
+    /// <summary>The failure type the target's own state shows (e.g. an unhealthy container), if any.</summary>
+    public FailureType FailureType { get; init; }
+    /// <summary>Strategy-specific state worth showing (container state, exit code, restart count...).</summary>
+    public IReadOnlyDictionary<string, string> Facts { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>The small interface every strategy implements: identify, assess, checkpoint, plan, execute, report its version.</summary>
@@ -63,6 +84,18 @@ public interface IRollbackStrategy
     Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context);
 
     Task<(string? Version, string? Commit)> GetCurrentVersionAsync(RollbackRequest request, EngineContext context);
+
+    /// <summary>
+    /// After verification: keep the change (verified true: e.g. remove the failed container) or put back what the
+    /// steps replaced (false). Null when the strategy has nothing to finish.
+    /// </summary>
+    Task<StepResult?> CompleteAsync(RollbackPlan plan, RollbackRequest request, bool verified, EngineContext context);
+
+    /// <summary>
+    /// Saves what a later rollback needs to restore this version (e.g. the resolved compose configuration) into
+    /// folder when the version is recorded verified-good. Returns false when the version alone is enough.
+    /// </summary>
+    Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context);
 }
 
 public static class StrategyRegistry
@@ -70,8 +103,10 @@ public static class StrategyRegistry
     public static IRollbackStrategy Get(string name) => name switch
     {
         _ when name.Equals(StrategyNames.Git, StringComparison.OrdinalIgnoreCase) => new Git.GitStrategy(),
+        _ when name.Equals(StrategyNames.Container, StringComparison.OrdinalIgnoreCase) => new Container.ContainerStrategy(),
+        _ when name.Equals(StrategyNames.DockerCompose, StringComparison.OrdinalIgnoreCase) => new DockerCompose.DockerComposeStrategy(),
         _ when StrategyNames.All.Contains(name, StringComparer.OrdinalIgnoreCase) => throw new RollbackException(ErrorIds.StrategyNotImplemented, RollbackErrorKind.NotImplemented,
-            $"The {name} strategy is not available in this version of DeploymentRollback. Available now: {StrategyNames.Git}."),
+            $"The {name} strategy is not available in this version of DeploymentRollback. Available now: {StrategyNames.Git}, {StrategyNames.Container}, {StrategyNames.DockerCompose}."),
         _ => throw new RollbackException(ErrorIds.StrategyNotImplemented, RollbackErrorKind.InvalidArgument,
             $"'{name}' is not a rollback strategy. Use one of: {string.Join(", ", StrategyNames.All)}."),
     };

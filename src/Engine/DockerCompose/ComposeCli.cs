@@ -1,0 +1,85 @@
+using System.Text.RegularExpressions;
+
+namespace DeploymentRollback.Engine.DockerCompose;
+
+/// <summary>The real Compose CLI: `docker compose` (v2) or `docker-compose` (v1), whichever is present, detected once.</summary>
+internal sealed partial class ComposeCli
+{
+    private static readonly SemaphoreSlim DetectLock = new(1, 1);
+    private static ComposeCli? detected;
+
+    private ComposeCli(string fileName, IReadOnlyList<string> prefix, int majorVersion)
+    {
+        FileName = fileName;
+        Prefix = prefix;
+        MajorVersion = majorVersion;
+    }
+
+    public string FileName { get; }
+    public IReadOnlyList<string> Prefix { get; }
+    public int MajorVersion { get; }
+    public string DisplayName => string.Join(' ', new[] { FileName }.Concat(Prefix));
+
+    public static async Task<ComposeCli> DetectAsync(CancellationToken cancellation)
+    {
+        await DetectLock.WaitAsync(cancellation).ConfigureAwait(false);
+        try
+        {
+            if (detected is not null)
+            {
+                return detected;
+            }
+
+            foreach (var candidate in new[] { new ComposeCli("docker", new[] { "compose" }, 2), new ComposeCli("docker-compose", Array.Empty<string>(), 1) })
+            {
+                try
+                {
+                    var run = await ProcessRunner.RunAsync(new ProcessRequest(candidate.FileName, candidate.Prefix.Concat(new[] { "version" }).ToList()) { Timeout = TimeSpan.FromSeconds(20) }, cancellation).ConfigureAwait(false);
+                    if (run.ExitCode == 0)
+                    {
+                        return detected = candidate;
+                    }
+                }
+                catch (System.ComponentModel.Win32Exception)
+                {
+                    // Not installed: try the next one.
+                }
+            }
+
+            throw new RollbackException(ErrorIds.ComposeNotInstalled, RollbackErrorKind.ObjectNotFound,
+                "Neither 'docker compose' (Compose v2) nor 'docker-compose' (v1) is installed. Install one of them (e.g. apt-get install docker-compose).");
+        }
+        finally
+        {
+            DetectLock.Release();
+        }
+    }
+
+    /// <summary>The project name Compose itself would use for a folder, by its own version's rules.</summary>
+    public string DefaultProjectName(string folder)
+    {
+        var name = Path.GetFileName(folder.TrimEnd(Path.DirectorySeparatorChar)).ToLowerInvariant();
+        return MajorVersion == 1 ? V1Invalid().Replace(name, "") : V2Invalid().Replace(name, "");
+    }
+
+    [GeneratedRegex("[^a-z0-9]")]
+    private static partial Regex V1Invalid();
+
+    [GeneratedRegex("[^a-z0-9_-]")]
+    private static partial Regex V2Invalid();
+
+    public async Task<ProcessRunResult> RunAsync(string workingDirectory, string? file, string project, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellation)
+    {
+        var all = new List<string>(Prefix);
+        if (file is not null)
+        {
+            all.Add("-f");
+            all.Add(file);
+        }
+
+        all.Add("-p");
+        all.Add(project);
+        all.AddRange(arguments);
+        return await ProcessRunner.RunAsync(new ProcessRequest(FileName, all) { WorkingDirectory = workingDirectory, Timeout = timeout }, cancellation).ConfigureAwait(false);
+    }
+}

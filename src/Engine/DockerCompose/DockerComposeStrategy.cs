@@ -1,0 +1,335 @@
+// Docker's API models mark every member nullable; for listed containers the engine always fills them.
+#pragma warning disable CS8601, CS8602, CS8604
+
+using System.Globalization;
+using System.Text.Json;
+using DeploymentRollback.Engine.Container;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+using YamlDotNet.RepresentationModel;
+
+namespace DeploymentRollback.Engine.DockerCompose;
+
+/// <summary>
+/// Strategy A for Compose projects, which have no rollback of their own: bring the services back to the spec's
+/// docker-compose.previous.yml, or to the configuration (with image ids pinned) captured when the project was last
+/// verified good; only the named services with -Service. The real Compose CLI does the work; the engine API waits.
+/// </summary>
+public sealed class DockerComposeStrategy : IRollbackStrategy
+{
+    private const string StepUp = "ComposeUp";
+    private const string StepWait = "WaitHealthy";
+    private const string ProjectLabel = "com.docker.compose.project";
+    private const string ServiceLabel = "com.docker.compose.service";
+    private const string SnapshotFile = "compose.yml";
+
+    public string Name => StrategyNames.DockerCompose;
+
+    public TargetIdentity ResolveTarget(RollbackRequest request)
+    {
+        var folder = System.IO.Path.GetFullPath(string.IsNullOrWhiteSpace(request.Path) ? Environment.CurrentDirectory : request.Path);
+        if (!Directory.Exists(folder))
+        {
+            throw new RollbackException(ErrorIds.ComposeProjectNotFound, RollbackErrorKind.ObjectNotFound,
+                $"The project folder '{folder}' does not exist. Pass -Path with the folder that holds the compose file.")
+            { TargetName = folder };
+        }
+
+        var project = request.ProjectName ?? Environment.GetEnvironmentVariable("COMPOSE_PROJECT_NAME");
+        return new TargetIdentity($"compose:{project ?? "(folder)"}@{folder}", folder);
+    }
+
+    public async Task<StrategyAssessment> AssessAsync(RollbackRequest request, EngineContext context)
+    {
+        var project = await OpenAsync(request, context).ConfigureAwait(false);
+        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
+        var services = await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false);
+        var errors = new List<string>();
+        var logs = new List<string>();
+        var facts = new Dictionary<string, string>(StringComparer.Ordinal);
+        var failure = FailureType.Unknown;
+        foreach (var (service, inspect) in services)
+        {
+            var problems = DockerEngine.DescribeProblems($"service {service}", inspect.State).ToList();
+            errors.AddRange(problems);
+            facts[service] = $"{inspect.State.Status}, health {inspect.State.Health?.Status ?? "none"}, image {inspect.Config.Image} ({Short(inspect.Image)}), exit code {inspect.State.ExitCode}, restarts {inspect.RestartCount}";
+            if (problems.Count > 0)
+            {
+                logs.Add($"--- {service} ---\n" + RollbackEngine.Tail(await DockerEngine.LogTailAsync(client, inspect.ID, 20, context.Cancellation).ConfigureAwait(false), 20));
+                var type = DockerEngine.Classify(inspect.State);
+                failure = failure == FailureType.Unknown ? type : failure;
+            }
+        }
+
+        var lastGood = context.State.Journal.GetVerified(project.Key, limit: 1).FirstOrDefault(v => v.Snapshot is not null);
+        var previous = request.PreviousFile;
+        return new StrategyAssessment
+        {
+            CurrentVersion = Describe(services),
+            LastGoodVersion = previous is not null ? $"previous file {previous}" : lastGood?.Version,
+            LastGoodSource = previous is not null ? "-PreviousFile" : lastGood is null ? null : $"verified-good at {lastGood.RecordedAt:u}",
+            AffectedComponents = services.Select(s => s.Service).ToList(),
+            Errors = errors,
+            LogExcerpts = logs,
+            FailureType = failure,
+            Facts = facts,
+            Rationale = previous is null && lastGood is null
+                ? "No verified-good configuration is recorded for this project; pass -PreviousFile with the previous compose file."
+                : $"Bring {(request.Services.Count > 0 ? "services " + string.Join(", ", request.Services) : "the project")} back to {(previous ?? lastGood!.Version)} with '{project.Cli.DisplayName} up -d', leaving the other services untouched, then wait until they are healthy.",
+        };
+    }
+
+    public async Task<(string? Version, string? Commit)> CaptureCheckpointAsync(RollbackRequest request, CheckpointWriter writer, EngineContext context)
+    {
+        var project = await OpenAsync(request, context).ConfigureAwait(false);
+        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
+        var services = await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false);
+        var config = await project.Cli.RunAsync(project.Folder, request.File, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), context.Cancellation).ConfigureAwait(false);
+        writer.AddText("compose.config.yml", config.ExitCode == 0 ? config.StandardOutput : "compose config failed:\n" + config.CombinedOutput);
+        foreach (var (service, inspect) in services)
+        {
+            writer.AddText($"services/{service}/inspect.json", JsonSerializer.Serialize(inspect, new JsonSerializerOptions { WriteIndented = true }));
+            writer.AddText($"services/{service}/logs.txt", await DockerEngine.LogTailAsync(client, inspect.ID, 200, context.Cancellation).ConfigureAwait(false));
+            writer.Details[$"{service}.image_id"] = inspect.Image;
+        }
+
+        writer.Details["project"] = project.Name;
+        writer.Details["compose"] = project.Cli.DisplayName;
+        return (Describe(services), null);
+    }
+
+    public async Task<RollbackPlan> PlanAsync(RollbackRequest request, EngineContext context)
+    {
+        var project = await OpenAsync(request, context).ConfigureAwait(false);
+        string targetFile;
+        string targetName;
+        if (request.PreviousFile is { } previous)
+        {
+            targetFile = System.IO.Path.GetFullPath(previous, project.Folder);
+            if (!File.Exists(targetFile))
+            {
+                throw new RollbackException(ErrorIds.ComposeProjectNotFound, RollbackErrorKind.ObjectNotFound,
+                    $"The previous compose file '{targetFile}' does not exist.")
+                { TargetName = targetFile };
+            }
+
+            targetName = $"previous file {System.IO.Path.GetFileName(targetFile)}";
+        }
+        else
+        {
+            var verified = context.State.Journal.GetVerified(project.Key, limit: 20).FirstOrDefault(v => v.Snapshot is not null && File.Exists(System.IO.Path.Combine(v.Snapshot, SnapshotFile)))
+                ?? throw new RollbackException(ErrorIds.ComposeTargetMissing, RollbackErrorKind.InvalidArgument,
+                    $"No verified-good configuration is recorded for the project in {project.Folder}. Pass -PreviousFile with the previous compose file (the spec's docker-compose.previous.yml), or record a good state with Test-RollbackHealth -RecordVerified.")
+                { TargetName = project.Key };
+            targetFile = System.IO.Path.Combine(verified.Snapshot!, SnapshotFile);
+            targetName = verified.Version;
+        }
+
+        // The target must be a valid compose file, and name every service asked for.
+        var check = await project.Cli.RunAsync(project.Folder, targetFile, project.Name, new[] { "config", "--services" }, TimeSpan.FromMinutes(1), context.Cancellation).ConfigureAwait(false);
+        if (check.ExitCode != 0)
+        {
+            throw new RollbackException(ErrorIds.ComposeFileInvalid, RollbackErrorKind.InvalidArgument,
+                $"'{targetFile}' is not a valid compose file: {check.StandardError.Trim()}")
+            { TargetName = targetFile };
+        }
+
+        var known = check.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+        var unknown = request.Services.Where(s => !known.Contains(s)).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new RollbackException(ErrorIds.ComposeServiceNotFound, RollbackErrorKind.ObjectNotFound,
+                $"No service {string.Join(", ", unknown)} in {System.IO.Path.GetFileName(targetFile)}. Its services: {string.Join(", ", known)}.")
+            { TargetName = string.Join(",", unknown) };
+        }
+
+        var scope = request.Services.Count > 0 ? request.Services.ToList() : known;
+        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
+        var running = await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false);
+        var wanted = await TargetImagesAsync(client, project, targetFile, context.Cancellation).ConfigureAwait(false);
+        var alreadyThere = scope.All(service => running.Any(r => r.Service == service && wanted.TryGetValue(service, out var id) && id == r.Inspect.Image
+            && r.Inspect.State.Running && r.Inspect.State.Health?.Status != "unhealthy"));
+
+        var up = new List<string> { "up", "-d", "--no-deps" };
+        up.AddRange(scope);
+        return new RollbackPlan
+        {
+            Strategy = Name,
+            TargetKey = project.Key,
+            Path = project.Folder,
+            FromVersion = Describe(running.Where(r => scope.Contains(r.Service)).ToList()),
+            ToVersion = targetName,
+            ToCommit = targetFile,
+            Changes = running.Where(r => scope.Contains(r.Service)).Select(r => $"{r.Service}: {r.Inspect.Config.Image} ({Short(r.Inspect.Image)})").ToList(),
+            SkipReason = alreadyThere ? $"Services {string.Join(", ", scope)} already run the images of {targetName} and are not unhealthy." : null,
+            Steps = new[]
+            {
+                new PlanStep { Order = 1, Action = StepUp, Target = string.Join(",", scope), Description = $"Run '{project.Cli.DisplayName} -f {targetFile} -p {project.Name} {string.Join(' ', up)}' (other services are not touched)" },
+                new PlanStep { Order = 2, Action = StepWait, Target = string.Join(",", scope), Description = $"Wait up to {request.Timeout.TotalSeconds:0} s for {string.Join(", ", scope)} to be running and healthy", Mutates = false },
+            },
+        };
+    }
+
+    public async Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context)
+    {
+        var project = await OpenAsync(request, context).ConfigureAwait(false);
+        var scope = step.Target.Split(',');
+        var result = new StepResult { Name = $"{step.Action} {step.Target}", StartedAt = DateTimeOffset.UtcNow, Status = StepStatus.Succeeded };
+        switch (step.Action)
+        {
+            case StepUp:
+                var run = await project.Cli.RunAsync(project.Folder, plan.ToCommit, project.Name, new[] { "up", "-d", "--no-deps" }.Concat(scope), request.Timeout, context.Cancellation).ConfigureAwait(false);
+                result.Output = SecretRedactor.Redact(RollbackEngine.Tail(run.CombinedOutput, 40));
+                if (run.ExitCode != 0)
+                {
+                    var portTaken = run.CombinedOutput.Contains("port is already allocated", StringComparison.OrdinalIgnoreCase) || run.CombinedOutput.Contains("address already in use", StringComparison.OrdinalIgnoreCase);
+                    throw new RollbackException(portTaken ? ErrorIds.ContainerPortInUse : ErrorIds.ComposeCommandFailed, RollbackErrorKind.InvalidOperation,
+                        $"'{project.Cli.DisplayName} up' failed (exit code {run.ExitCode}): {RollbackEngine.Tail(run.CombinedOutput, 5).Trim()}")
+                    { TargetName = plan.TargetKey };
+                }
+
+                result.Message = $"Compose brought {step.Target} to {plan.ToVersion}.";
+                break;
+            case StepWait:
+                using (var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false))
+                {
+                    var running = await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false);
+                    var problems = new List<string>();
+                    foreach (var service in scope)
+                    {
+                        var containers = running.Where(r => r.Service == service).ToList();
+                        if (containers.Count == 0)
+                        {
+                            problems.Add($"service {service} has no container");
+                        }
+
+                        foreach (var (_, inspect) in containers)
+                        {
+                            if (await DockerEngine.WaitHealthyAsync(client, inspect.ID, $"service {service}", request.Timeout, context.Observer, context.Cancellation).ConfigureAwait(false) is { } problem)
+                            {
+                                problems.Add(problem);
+                            }
+                        }
+                    }
+
+                    result.Status = problems.Count == 0 ? StepStatus.Succeeded : StepStatus.Failed;
+                    result.Message = problems.Count == 0 ? $"{step.Target}: running and healthy." : string.Join(" ", problems);
+                }
+
+                break;
+            default:
+                throw new InvalidOperationException($"Unknown compose step '{step.Action}'.");
+        }
+
+        result.Duration = DateTimeOffset.UtcNow - result.StartedAt;
+        return result;
+    }
+
+    public Task<StepResult?> CompleteAsync(RollbackPlan plan, RollbackRequest request, bool verified, EngineContext context) => Task.FromResult<StepResult?>(null);
+
+    public async Task<(string? Version, string? Commit)> GetCurrentVersionAsync(RollbackRequest request, EngineContext context)
+    {
+        var project = await OpenAsync(request, context).ConfigureAwait(false);
+        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
+        return (Describe(await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false)), null);
+    }
+
+    /// <summary>The project's resolved configuration, each service's image pinned to the id it runs now (tags move; ids do not).</summary>
+    public async Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context)
+    {
+        var project = await OpenAsync(request, context).ConfigureAwait(false);
+        var config = await project.Cli.RunAsync(project.Folder, request.File, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), context.Cancellation).ConfigureAwait(false);
+        if (config.ExitCode != 0)
+        {
+            throw new RollbackException(ErrorIds.ComposeFileInvalid, RollbackErrorKind.InvalidArgument, $"'{project.Cli.DisplayName} config' failed: {config.StandardError.Trim()}");
+        }
+
+        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
+        var running = await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false);
+        var yaml = new YamlStream();
+        yaml.Load(new StringReader(config.StandardOutput));
+        var root = (YamlMappingNode)yaml.Documents[0].RootNode;
+        if (root.Children.TryGetValue(new YamlScalarNode("services"), out var servicesNode) && servicesNode is YamlMappingNode services)
+        {
+            foreach (var (key, value) in services.Children)
+            {
+                var service = ((YamlScalarNode)key).Value!;
+                if (value is YamlMappingNode definition && running.FirstOrDefault(r => r.Service == service).Inspect is { } inspect)
+                {
+                    definition.Children[new YamlScalarNode("image")] = new YamlScalarNode(inspect.Image);
+                    definition.Children.Remove(new YamlScalarNode("build"));
+                }
+            }
+        }
+
+        using var writer = new StringWriter(CultureInfo.InvariantCulture);
+        yaml.Save(writer, assignAnchors: false);
+        AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotFile), SecretRedactor.Redact(writer.ToString()).Replace("...\n", ""));
+        return true;
+    }
+
+    private sealed record Project(string Key, string Folder, string Name, ComposeCli Cli);
+
+    private async Task<Project> OpenAsync(RollbackRequest request, EngineContext context)
+    {
+        var target = ResolveTarget(request);
+        var cli = await ComposeCli.DetectAsync(context.Cancellation).ConfigureAwait(false);
+        if (request.File is { } file && !File.Exists(System.IO.Path.GetFullPath(file, target.Location)))
+        {
+            throw new RollbackException(ErrorIds.ComposeProjectNotFound, RollbackErrorKind.ObjectNotFound, $"The compose file '{file}' does not exist in {target.Location}.") { TargetName = file };
+        }
+
+        var name = request.ProjectName ?? Environment.GetEnvironmentVariable("COMPOSE_PROJECT_NAME") ?? cli.DefaultProjectName(target.Location);
+        return new Project($"compose:{name}@{target.Location}", target.Location, name, cli);
+    }
+
+    private static async Task<List<(string Service, ContainerInspectResponse Inspect)>> ListServicesAsync(DockerClient client, string project, CancellationToken cancellation)
+    {
+        var list = await client.Containers.ListContainersAsync(new ContainersListParameters
+        {
+            All = true,
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{ProjectLabel}={project}"] = true } },
+        }, cancellation).ConfigureAwait(false);
+        var services = new List<(string, ContainerInspectResponse)>();
+        foreach (var container in list.Where(c => c.Labels.TryGetValue("com.docker.compose.oneoff", out var oneoff) is false || oneoff != "True"))
+        {
+            services.Add((container.Labels[ServiceLabel], await client.Containers.InspectContainerAsync(container.ID, cancellation).ConfigureAwait(false)));
+        }
+
+        return services.OrderBy(s => s.Item1, StringComparer.Ordinal).ToList();
+    }
+
+    private static async Task<Dictionary<string, string>> TargetImagesAsync(DockerClient client, Project project, string file, CancellationToken cancellation)
+    {
+        var config = await project.Cli.RunAsync(project.Folder, file, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), cancellation).ConfigureAwait(false);
+        var images = new Dictionary<string, string>(StringComparer.Ordinal);
+        var yaml = new YamlStream();
+        yaml.Load(new StringReader(config.StandardOutput));
+        if (((YamlMappingNode)yaml.Documents[0].RootNode).Children.TryGetValue(new YamlScalarNode("services"), out var node) && node is YamlMappingNode services)
+        {
+            foreach (var (key, value) in services.Children)
+            {
+                if (value is YamlMappingNode definition && definition.Children.TryGetValue(new YamlScalarNode("image"), out var image) && image is YamlScalarNode { Value: { } reference })
+                {
+                    try
+                    {
+                        images[((YamlScalarNode)key).Value!] = (await client.Images.InspectImageAsync(reference, cancellation).ConfigureAwait(false)).ID;
+                    }
+                    catch (DockerImageNotFoundException)
+                    {
+                        throw new RollbackException(ErrorIds.ContainerImageNotFound, RollbackErrorKind.ObjectNotFound,
+                            $"Service {((YamlScalarNode)key).Value} needs the image '{reference}', which is not present on this engine, and the module never pulls (no registry may be reachable). Load it first (docker load).")
+                        { TargetName = reference };
+                    }
+                }
+            }
+        }
+
+        return images;
+    }
+
+    private static string Describe(IReadOnlyCollection<(string Service, ContainerInspectResponse Inspect)> services) =>
+        services.Count == 0 ? "(no containers)" : string.Join(", ", services.Select(s => $"{s.Service}={s.Inspect.Config.Image}"));
+
+    private static string Short(string id) => id.StartsWith("sha256:", StringComparison.Ordinal) ? id[7..19] : id;
+}
