@@ -96,6 +96,20 @@ public class GitRollbackTests
     }
 
     [Fact]
+    public async Task Without_a_target_a_second_run_stays_at_the_version_the_first_went_to()
+    {
+        using var git = new GitFixture().WithReleases();
+
+        var first = await RollbackEngine.InvokeAsync(Request(git), git.Context());
+        var second = await RollbackEngine.InvokeAsync(Request(git), git.Context());
+
+        Assert.Equal(RollbackOutcome.Succeeded, first!.Outcome);
+        Assert.Equal("v2.3.0", first.ToVersion);
+        Assert.Equal(RollbackOutcome.Skipped, second!.Outcome);
+        Assert.Equal(git.TagSha("v2.3.0"), git.HeadSha);
+    }
+
+    [Fact]
     public async Task WhatIf_lists_every_step_and_changes_nothing()
     {
         using var git = new GitFixture().WithReleases();

@@ -98,6 +98,7 @@ public sealed class ContainerStrategy : IRollbackStrategy
         var target = ResolveTarget(request);
         using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
         var inspect = await DockerEngine.InspectContainerAsync(client, target.Location, context.Cancellation).ConfigureAwait(false);
+        RecordSeen(context, target.Key, inspect);
         string targetImage;
         if (request.Target is { Length: > 0 } requested)
         {
@@ -268,17 +269,25 @@ public sealed class ContainerStrategy : IRollbackStrategy
         }
     }
 
-    /// <summary>The last verified-good image, else the image seen before the current one. Reference prefers the id: tags move.</summary>
+    /// <summary>The last verified-good image, else the image seen before the current one (never one a rollback left). Reference prefers the id: tags move.</summary>
     private static (string Version, string Reference, string Source)? FindLastGood(EngineContext context, string targetKey, string currentImageId)
     {
+        var seenNow = context.State.Journal.GetEvents(targetKey).LastOrDefault(e => e.Kind == VersionSeen)?.Detail.Split('|');
+        if (context.State.Journal.LastRollbackTarget(targetKey) is { } rolledBackTo && seenNow is [var reference, var id] && id == currentImageId && (rolledBackTo == reference || rolledBackTo == id))
+        {
+            return (rolledBackTo, currentImageId, "the version the last rollback went to");
+        }
+
         var verified = context.State.Journal.GetVerified(targetKey, limit: 20).FirstOrDefault(v => v.Commit != currentImageId);
         if (verified is not null)
         {
             return (verified.Version, verified.Commit ?? verified.Version, $"verified-good at {verified.RecordedAt:u}");
         }
 
+        // Images a rollback moved away from are known bad: never go "back" to them.
+        var rolledBackFrom = context.State.Journal.GetAttempts(targetKey).Where(a => a.Outcome == RollbackOutcome.Succeeded).Select(a => a.FromVersion).ToHashSet(StringComparer.Ordinal);
         var seen = context.State.Journal.GetEvents(targetKey).Where(e => e.Kind == VersionSeen).Select(e => e.Detail.Split('|')).Reverse()
-            .FirstOrDefault(parts => parts.Length == 2 && parts[1] != currentImageId);
+            .FirstOrDefault(parts => parts.Length == 2 && parts[1] != currentImageId && !rolledBackFrom.Contains(parts[0]));
         return seen is null ? null : (seen[0], seen[1], "the image it ran before");
     }
 

@@ -27,16 +27,9 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
 
     public TargetIdentity ResolveTarget(RollbackRequest request)
     {
-        var folder = System.IO.Path.GetFullPath(string.IsNullOrWhiteSpace(request.Path) ? Environment.CurrentDirectory : request.Path);
-        if (!Directory.Exists(folder))
-        {
-            throw new RollbackException(ErrorIds.ComposeProjectNotFound, RollbackErrorKind.ObjectNotFound,
-                $"The project folder '{folder}' does not exist. Pass -Path with the folder that holds the compose file.")
-            { TargetName = folder };
-        }
-
-        var project = request.ProjectName ?? Environment.GetEnvironmentVariable("COMPOSE_PROJECT_NAME");
-        return new TargetIdentity($"compose:{project ?? "(folder)"}@{folder}", folder);
+        // The key holds the project name Compose uses, which depends on the CLI's version: detected once, then cached.
+        var project = OpenAsync(request, CancellationToken.None).GetAwaiter().GetResult();
+        return new TargetIdentity(project.Key, project.Folder);
     }
 
     public async Task<StrategyAssessment> AssessAsync(RollbackRequest request, EngineContext context)
@@ -270,17 +263,29 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
 
     private sealed record Project(string Key, string Folder, string Name, ComposeCli Cli);
 
-    private async Task<Project> OpenAsync(RollbackRequest request, EngineContext context)
+    private Task<Project> OpenAsync(RollbackRequest request, EngineContext context) => OpenAsync(request, context.Cancellation);
+
+    private static async Task<Project> OpenAsync(RollbackRequest request, CancellationToken cancellation)
     {
-        var target = ResolveTarget(request);
-        var cli = await ComposeCli.DetectAsync(context.Cancellation).ConfigureAwait(false);
-        if (request.File is { } file && !File.Exists(System.IO.Path.GetFullPath(file, target.Location)))
+        var folder = System.IO.Path.GetFullPath(string.IsNullOrWhiteSpace(request.Path) ? Environment.CurrentDirectory : request.Path);
+        if (!Directory.Exists(folder))
         {
-            throw new RollbackException(ErrorIds.ComposeProjectNotFound, RollbackErrorKind.ObjectNotFound, $"The compose file '{file}' does not exist in {target.Location}.") { TargetName = file };
+            throw new RollbackException(ErrorIds.ComposeProjectNotFound, RollbackErrorKind.ObjectNotFound,
+                $"The project folder '{folder}' does not exist. Pass -Path with the folder that holds the compose file.")
+            { TargetName = folder };
         }
 
-        var name = request.ProjectName ?? Environment.GetEnvironmentVariable("COMPOSE_PROJECT_NAME") ?? cli.DefaultProjectName(target.Location);
-        return new Project($"compose:{name}@{target.Location}", target.Location, name, cli);
+        var file = request.File ?? new[] { "compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml" }.FirstOrDefault(f => File.Exists(System.IO.Path.Combine(folder, f)));
+        if (file is null || !File.Exists(System.IO.Path.GetFullPath(file, folder)))
+        {
+            throw new RollbackException(ErrorIds.ComposeProjectNotFound, RollbackErrorKind.ObjectNotFound,
+                file is null ? $"No compose file (compose.yaml, docker-compose.yml) in {folder}. Pass -Path with the project folder, or -File." : $"The compose file '{file}' does not exist in {folder}.")
+            { TargetName = file ?? folder };
+        }
+
+        var cli = await ComposeCli.DetectAsync(cancellation).ConfigureAwait(false);
+        var name = request.ProjectName ?? Environment.GetEnvironmentVariable("COMPOSE_PROJECT_NAME") ?? cli.DefaultProjectName(folder);
+        return new Project($"compose:{name}@{folder}", folder, name, cli);
     }
 
     private static async Task<List<(string Service, ContainerInspectResponse Inspect)>> ListServicesAsync(DockerClient client, string project, CancellationToken cancellation)

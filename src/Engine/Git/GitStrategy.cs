@@ -333,6 +333,11 @@ public sealed class GitStrategy : IRollbackStrategy
     private static (string? Version, Commit? Commit, string? Source) FindLastGood(Repository repo, TagIndex tags, Commit head, string current, StateRoot state)
     {
         var targetKey = TargetKeyFor(WorkingDirectory(repo));
+        if (state.Journal.LastRollbackTarget(targetKey) is { } rolledBackTo && ResolveCommit(repo, rolledBackTo, tags)?.Sha == head.Sha)
+        {
+            return (rolledBackTo, head, "the version the last rollback went to");
+        }
+
         foreach (var verified in state.Journal.GetVerified(targetKey, limit: 20))
         {
             var commit = (verified.Commit is null ? null : repo.Lookup<Commit>(verified.Commit)) ?? ResolveCommit(repo, verified.Version, tags);

@@ -96,6 +96,13 @@ public sealed class Journal
         return failures;
     }
 
+    /// <summary>
+    /// The version the target's newest attempt left it at, when that attempt succeeded or had nothing to do: running
+    /// the same rollback again must find it there and skip, not go further back.
+    /// </summary>
+    public string? LastRollbackTarget(string targetKey) =>
+        GetAttempts(targetKey, limit: 1).FirstOrDefault(a => a.Outcome is RollbackOutcome.Succeeded or RollbackOutcome.Skipped)?.ToVersion;
+
     public void RecordVerified(VerifiedVersion verified)
     {
         Execute(
