@@ -68,10 +68,13 @@ internal sealed partial class ComposeCli
     [GeneratedRegex("[^a-z0-9_-]")]
     private static partial Regex V2Invalid();
 
-    public async Task<ProcessRunResult> RunAsync(string workingDirectory, string? file, string project, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellation)
+    public Task<ProcessRunResult> RunAsync(string workingDirectory, string? file, string project, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellation) =>
+        RunAsync(workingDirectory, file is null ? Array.Empty<string>() : new[] { file }, project, arguments, timeout, cancellation);
+
+    public async Task<ProcessRunResult> RunAsync(string workingDirectory, IReadOnlyList<string> files, string project, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellation)
     {
         var all = new List<string>(Prefix);
-        if (file is not null)
+        foreach (var file in files)
         {
             all.Add("-f");
             all.Add(file);

@@ -21,7 +21,11 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
     private const string StepWait = "WaitHealthy";
     private const string ProjectLabel = "com.docker.compose.project";
     private const string ServiceLabel = "com.docker.compose.service";
-    private const string SnapshotFile = "compose.yml";
+    private const string SnapshotOverride = "images.override.yml";
+    private const string SnapshotConfig = "compose.config.yml";
+
+    // The compose files the planned rollback applies (one strategy instance serves one invocation).
+    private IReadOnlyList<string> targetFiles = Array.Empty<string>();
 
     public string Name => StrategyNames.DockerCompose;
 
@@ -99,6 +103,7 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
         if (request.PreviousFile is { } previous)
         {
             targetFile = System.IO.Path.GetFullPath(previous, project.Folder);
+            targetFiles = new[] { targetFile };
             if (!File.Exists(targetFile))
             {
                 throw new RollbackException(ErrorIds.ComposeProjectNotFound, RollbackErrorKind.ObjectNotFound,
@@ -110,16 +115,18 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
         }
         else
         {
-            var verified = context.State.Journal.GetVerified(project.Key, limit: 20).FirstOrDefault(v => v.Snapshot is not null && File.Exists(System.IO.Path.Combine(v.Snapshot, SnapshotFile)))
+            var verified = context.State.Journal.GetVerified(project.Key, limit: 20).FirstOrDefault(v => v.Snapshot is not null && File.Exists(System.IO.Path.Combine(v.Snapshot, SnapshotOverride)))
                 ?? throw new RollbackException(ErrorIds.ComposeTargetMissing, RollbackErrorKind.InvalidArgument,
                     $"No verified-good configuration is recorded for the project in {project.Folder}. Pass -PreviousFile with the previous compose file (the spec's docker-compose.previous.yml), or record a good state with Test-RollbackHealth -RecordVerified.")
                 { TargetName = project.Key };
-            targetFile = System.IO.Path.Combine(verified.Snapshot!, SnapshotFile);
+            // The project's own file (its configuration, with secrets from the environment as usual), images pinned to the verified ids.
+            targetFile = System.IO.Path.Combine(verified.Snapshot!, SnapshotOverride);
+            targetFiles = new[] { project.File, targetFile };
             targetName = verified.Version;
         }
 
         // The target must be a valid compose file, and name every service asked for.
-        var check = await project.Cli.RunAsync(project.Folder, targetFile, project.Name, new[] { "config", "--services" }, TimeSpan.FromMinutes(1), context.Cancellation).ConfigureAwait(false);
+        var check = await project.Cli.RunAsync(project.Folder, targetFiles, project.Name, new[] { "config", "--services" }, TimeSpan.FromMinutes(1), context.Cancellation).ConfigureAwait(false);
         if (check.ExitCode != 0)
         {
             throw new RollbackException(ErrorIds.ComposeFileInvalid, RollbackErrorKind.InvalidArgument,
@@ -139,7 +146,7 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
         var scope = request.Services.Count > 0 ? request.Services.ToList() : known;
         using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
         var running = await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false);
-        var wanted = await TargetImagesAsync(client, project, targetFile, context.Cancellation).ConfigureAwait(false);
+        var wanted = await TargetImagesAsync(client, project, targetFiles, context.Cancellation).ConfigureAwait(false);
         var alreadyThere = scope.All(service => running.Any(r => r.Service == service && wanted.TryGetValue(service, out var id) && id == r.Inspect.Image
             && r.Inspect.State.Running && r.Inspect.State.Health?.Status != "unhealthy"));
 
@@ -157,7 +164,7 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
             SkipReason = alreadyThere ? $"Services {string.Join(", ", scope)} already run the images of {targetName} and are not unhealthy." : null,
             Steps = new[]
             {
-                new PlanStep { Order = 1, Action = StepUp, Target = string.Join(",", scope), Description = $"Run '{project.Cli.DisplayName} -f {targetFile} -p {project.Name} {string.Join(' ', up)}' (other services are not touched)" },
+                new PlanStep { Order = 1, Action = StepUp, Target = string.Join(",", scope), Description = $"Run '{project.Cli.DisplayName} {string.Join(' ', targetFiles.Select(f => "-f " + f))} -p {project.Name} {string.Join(' ', up)}' (other services are not touched)" },
                 new PlanStep { Order = 2, Action = StepWait, Target = string.Join(",", scope), Description = $"Wait up to {request.Timeout.TotalSeconds:0} s for {string.Join(", ", scope)} to be running and healthy", Mutates = false },
             },
         };
@@ -171,7 +178,7 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
         switch (step.Action)
         {
             case StepUp:
-                var run = await project.Cli.RunAsync(project.Folder, plan.ToCommit, project.Name, new[] { "up", "-d", "--no-deps" }.Concat(scope), request.Timeout, context.Cancellation).ConfigureAwait(false);
+                var run = await project.Cli.RunAsync(project.Folder, targetFiles, project.Name, new[] { "up", "-d", "--no-deps" }.Concat(scope), request.Timeout, context.Cancellation).ConfigureAwait(false);
                 result.Output = SecretRedactor.Redact(RollbackEngine.Tail(run.CombinedOutput, 40));
                 if (run.ExitCode != 0)
                 {
@@ -227,41 +234,53 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
         return (Describe(await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false)), null);
     }
 
-    /// <summary>The project's resolved configuration, each service's image pinned to the id it runs now (tags move; ids do not).</summary>
+    /// <summary>
+    /// An override file pinning each running service to its image id (tags move; ids do not), plus the resolved
+    /// configuration, redacted, for the record. The override is applied with the project's own file, so secrets stay
+    /// where the project keeps them and never land in the state directory.
+    /// </summary>
     public async Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context)
     {
         var project = await OpenAsync(request, context).ConfigureAwait(false);
-        var config = await project.Cli.RunAsync(project.Folder, request.File, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), context.Cancellation).ConfigureAwait(false);
+        var config = await project.Cli.RunAsync(project.Folder, project.File, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), context.Cancellation).ConfigureAwait(false);
         if (config.ExitCode != 0)
         {
             throw new RollbackException(ErrorIds.ComposeFileInvalid, RollbackErrorKind.InvalidArgument, $"'{project.Cli.DisplayName} config' failed: {config.StandardError.Trim()}");
         }
 
+        AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotConfig), SecretRedactor.Redact(config.StandardOutput));
         using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
         var running = await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false);
         var yaml = new YamlStream();
         yaml.Load(new StringReader(config.StandardOutput));
         var root = (YamlMappingNode)yaml.Documents[0].RootNode;
+        var pins = new YamlMappingNode();
         if (root.Children.TryGetValue(new YamlScalarNode("services"), out var servicesNode) && servicesNode is YamlMappingNode services)
         {
-            foreach (var (key, value) in services.Children)
+            foreach (var key in services.Children.Keys.OfType<YamlScalarNode>())
             {
-                var service = ((YamlScalarNode)key).Value!;
-                if (value is YamlMappingNode definition && running.FirstOrDefault(r => r.Service == service).Inspect is { } inspect)
+                if (running.FirstOrDefault(r => r.Service == key.Value).Inspect is { } inspect)
                 {
-                    definition.Children[new YamlScalarNode("image")] = new YamlScalarNode(inspect.Image);
-                    definition.Children.Remove(new YamlScalarNode("build"));
+                    pins.Add(key.Value!, new YamlMappingNode { { "image", inspect.Image } });
                 }
             }
         }
 
+        var document = new YamlMappingNode();
+        if (root.Children.TryGetValue(new YamlScalarNode("version"), out var version))
+        {
+            // Compose v1 merges files only of the same format version.
+            document.Add("version", new YamlScalarNode(((YamlScalarNode)version).Value) { Style = YamlDotNet.Core.ScalarStyle.DoubleQuoted });
+        }
+
+        document.Add("services", pins);
         using var writer = new StringWriter(CultureInfo.InvariantCulture);
-        yaml.Save(writer, assignAnchors: false);
-        AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotFile), SecretRedactor.Redact(writer.ToString()).Replace("...\n", ""));
+        new YamlStream(new YamlDocument(document)).Save(writer, assignAnchors: false);
+        AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotOverride), writer.ToString().Replace("...\n", ""));
         return true;
     }
 
-    private sealed record Project(string Key, string Folder, string Name, ComposeCli Cli);
+    private sealed record Project(string Key, string Folder, string File, string Name, ComposeCli Cli);
 
     private Task<Project> OpenAsync(RollbackRequest request, EngineContext context) => OpenAsync(request, context.Cancellation);
 
@@ -285,7 +304,7 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
 
         var cli = await ComposeCli.DetectAsync(cancellation).ConfigureAwait(false);
         var name = request.ProjectName ?? Environment.GetEnvironmentVariable("COMPOSE_PROJECT_NAME") ?? cli.DefaultProjectName(folder);
-        return new Project($"compose:{name}@{folder}", folder, name, cli);
+        return new Project($"compose:{name}@{folder}", folder, System.IO.Path.GetFullPath(file, folder), name, cli);
     }
 
     private static async Task<List<(string Service, ContainerInspectResponse Inspect)>> ListServicesAsync(DockerClient client, string project, CancellationToken cancellation)
@@ -304,9 +323,9 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
         return services.OrderBy(s => s.Item1, StringComparer.Ordinal).ToList();
     }
 
-    private static async Task<Dictionary<string, string>> TargetImagesAsync(DockerClient client, Project project, string file, CancellationToken cancellation)
+    private static async Task<Dictionary<string, string>> TargetImagesAsync(DockerClient client, Project project, IReadOnlyList<string> files, CancellationToken cancellation)
     {
-        var config = await project.Cli.RunAsync(project.Folder, file, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), cancellation).ConfigureAwait(false);
+        var config = await project.Cli.RunAsync(project.Folder, files, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), cancellation).ConfigureAwait(false);
         var images = new Dictionary<string, string>(StringComparer.Ordinal);
         var yaml = new YamlStream();
         yaml.Load(new StringReader(config.StandardOutput));
