@@ -70,11 +70,34 @@ function Invoke-Build {
     Write-Host "Built $moduleOut in $([int]$started.Elapsed.TotalSeconds) s"
 }
 
+# The real components the integration tests need: started here, stopped by Stop-TestComponents.
+function Start-TestComponents {
+    $docker = & (Join-Path $root 'tests/Fixtures/Initialize-Docker.ps1')
+    Write-Host "Docker engine: $($docker.Reason)"
+    if (-not $docker.Available -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -eq '1') {
+        Write-Host 'DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION=1: the Docker tests will fail rather than skip.'
+    }
+    $docker
+}
+
+function Stop-TestComponents($docker) {
+    if ($docker -and $docker.Started) { & (Join-Path $root 'tests/Fixtures/Initialize-Docker.ps1') -Stop }
+}
+
 function Invoke-Test {
     Invoke-Build
     $results = Join-Path $out 'test-results'
     New-Item -ItemType Directory -Force $results | Out-Null
     $totals = [ordered]@{ passed = 0; failed = 0; skipped = 0 }
+    $components = Start-TestComponents
+    try { Invoke-TestRunners $results $totals } finally { Stop-TestComponents $components }
+    if ($totals.passed -eq 0) { $totals.failed++; Write-Host 'No test ran.' }
+    Write-Host ''
+    Write-Host "$($totals.passed) passed, $($totals.failed) failed, $($totals.skipped) skipped"
+    if ($totals.failed -gt 0) { exit 1 }
+}
+
+function Invoke-TestRunners([string] $results, $totals) {
 
     $trx = Join-Path $results 'unit.trx'
     if (Test-Path $trx) { Remove-Item $trx }
@@ -105,11 +128,6 @@ function Invoke-Test {
         $totals.failed++
         Write-Host 'Pester: the run did not complete'
     }
-
-    if ($totals.passed -eq 0) { $totals.failed++; Write-Host 'No test ran.' }
-    Write-Host ''
-    Write-Host "$($totals.passed) passed, $($totals.failed) failed, $($totals.skipped) skipped"
-    if ($totals.failed -gt 0) { exit 1 }
 }
 
 function Invoke-Demo {

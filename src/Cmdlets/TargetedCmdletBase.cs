@@ -3,19 +3,60 @@ using DeploymentRollback.Engine;
 
 namespace DeploymentRollback.Commands;
 
-/// <summary>Cmdlets that act on one deployment target (strategy + path) and can verify it with health checks and smoke tests.</summary>
-public abstract class TargetedCmdletBase : RollbackCmdletBase
+/// <summary>Cmdlets that name one deployment target: a strategy and what identifies the target for it.</summary>
+public abstract class TargetCmdletBase : RollbackCmdletBase
 {
     /// <summary>The rollback strategy; its name completes with Tab.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateSet("Git", "Kubernetes", "Container", "DockerCompose", "Database", "FeatureFlag", "Config", IgnoreCase = true)]
     public string Strategy { get; set; } = StrategyNames.Git;
 
-    /// <summary>The target's folder (for Git, the repository); defaults to the current folder.</summary>
+    /// <summary>The target's folder (Git: the repository; DockerCompose: the project); defaults to the current folder.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string? Path { get; set; }
 
+    /// <summary>Container: the container's name.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Name { get; set; }
+
+    /// <summary>Container, DockerCompose: the Docker engine's address (default: DOCKER_HOST, else the local socket or pipe).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? DockerHost { get; set; }
+
+    /// <summary>DockerCompose: the project's compose file, when not the default name in -Path.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? File { get; set; }
+
+    /// <summary>DockerCompose: the project name, when not Compose's default for the folder.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ProjectName { get; set; }
+
+    /// <summary>DockerCompose: only these services.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[] Service { get; set; } = Array.Empty<string>();
+
+    /// <summary>The request fields that identify the target, from the parameters.</summary>
+    protected RollbackRequest BuildTargetRequest() => new()
+    {
+        Strategy = Strategy,
+        Path = ResolvePathOrCurrent(Path),
+        Name = Name,
+        DockerHost = DockerHost,
+        File = File is null ? null : ResolvePath(File),
+        ProjectName = ProjectName,
+        Services = Service,
+    };
+}
+
+/// <summary>Cmdlets that act on one deployment target and can verify it with health checks and smoke tests.</summary>
+public abstract class TargetedCmdletBase : TargetCmdletBase
+{
     /// <summary>HTTP endpoints that must answer healthy.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -70,10 +111,8 @@ public abstract class TargetedCmdletBase : RollbackCmdletBase
     {
         try
         {
-            var request = new RollbackRequest
+            var request = BuildTargetRequest() with
             {
-                Strategy = Strategy,
-                Path = ResolvePathOrCurrent(Path),
                 HealthChecks = BuildHealthChecks(),
                 SmokeTests = BuildSmokeTests(),
             };

@@ -135,6 +135,11 @@ public static class RollbackEngine
             AttemptNumber = failures.Count + 1,
             StartedAt = now,
             Changes = plan.Changes.ToList(),
+            TargetSpec = new TargetSpec
+            {
+                Strategy = strategy.Name, Path = request.Path, Name = request.Name, DockerHost = request.DockerHost,
+                File = request.File, ProjectName = request.ProjectName, Services = request.Services.ToList(),
+            },
         };
 
         if (plan.SkipReason is not null)

@@ -27,6 +27,20 @@ public sealed class RollbackResult
     public HealthReport? Health { get; set; }
     public List<string> Signals { get; set; } = new();
     public List<string> Changes { get; set; } = new();
+    /// <summary>What identifies the target, so a piped result can be checked or reported on without repeating it.</summary>
+    public TargetSpec? TargetSpec { get; set; }
+}
+
+/// <summary>The parameters that identify a rollback target for its strategy.</summary>
+public sealed class TargetSpec
+{
+    public string Strategy { get; set; } = "";
+    public string? Path { get; set; }
+    public string? Name { get; set; }
+    public string? DockerHost { get; set; }
+    public string? File { get; set; }
+    public string? ProjectName { get; set; }
+    public List<string> Services { get; set; } = new();
 }
 
 public sealed class StepResult

@@ -60,7 +60,8 @@ function Invoke-Docker { $output = & $docker.Source @args 2>&1; if ($LASTEXITCOD
 
 $images = @(Invoke-Docker images --format '{{.Repository}}:{{.Tag}}')
 if ('drtest/busybox:base' -notin $images) {
-    $busybox = (Get-Command busybox -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1).Source
+    # The static build: the test images have no C library.
+    $busybox = @('/bin/busybox', '/usr/bin/busybox') | Where-Object { Test-Path $_ } | Select-Object -First 1
     if (-not $busybox) { return [pscustomobject]@{ Available = $false; Started = $started; Reason = 'busybox is not installed (apt-get install busybox-static)' } }
     $rootfs = Join-Path ([IO.Path]::GetTempPath()) "dr-rootfs-$PID"
     New-Item -ItemType Directory -Force "$rootfs/bin", "$rootfs/tmp", "$rootfs/www" | Out-Null

@@ -74,7 +74,7 @@ Describe 'DeploymentRollback cmdlets' {
     Describe 'New-RollbackCheckpoint and Get-RollbackCheckpoint' {
         It 'keeps the failed state with a manifest and redacted artefacts' {
             Set-Content (Join-Path $repo 'app.txt') 'api_key=abc123secret'
-            $checkpoint = New-RollbackCheckpoint -Path $repo -Name 'forensics-1'
+            $checkpoint = New-RollbackCheckpoint -Path $repo -CheckpointName 'forensics-1'
             $checkpoint.Name | Should -Be 'forensics-1'
             $checkpoint.Version | Should -Be 'v2.3.1'
             Join-Path $checkpoint.Folder 'manifest.json' | Should -Exist
@@ -84,12 +84,12 @@ Describe 'DeploymentRollback cmdlets' {
         }
 
         It 'never overwrites a checkpoint' {
-            $null = New-RollbackCheckpoint -Path $repo -Name 'cp'
-            { New-RollbackCheckpoint -Path $repo -Name 'cp' } | Should -Throw -ErrorId 'CheckpointExists,DeploymentRollback.Commands.NewRollbackCheckpointCommand'
+            $null = New-RollbackCheckpoint -Path $repo -CheckpointName 'cp'
+            { New-RollbackCheckpoint -Path $repo -CheckpointName 'cp' } | Should -Throw -ErrorId 'CheckpointExists,DeploymentRollback.Commands.NewRollbackCheckpointCommand'
         }
 
         It 'refuses a name that is not a plain folder name' {
-            { New-RollbackCheckpoint -Path $repo -Name '../escape' } | Should -Throw -ErrorId 'CheckpointNameInvalid,DeploymentRollback.Commands.NewRollbackCheckpointCommand'
+            { New-RollbackCheckpoint -Path $repo -CheckpointName '../escape' } | Should -Throw -ErrorId 'CheckpointNameInvalid,DeploymentRollback.Commands.NewRollbackCheckpointCommand'
         }
 
         It 'writes nothing under -WhatIf' {

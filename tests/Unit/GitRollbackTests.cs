@@ -45,6 +45,28 @@ public class GitRollbackTests
     }
 
     [Fact]
+    public async Task Annotated_tags_are_read_like_lightweight_ones()
+    {
+        using var git = new GitFixture();
+        git.Commit("Release 1.0.0");
+        using (var repo = git.Open())
+        {
+            repo.ApplyTag("v1.0.0", new LibGit2Sharp.Signature("Releaser", "r@example.invalid", DateTimeOffset.Now), "Release 1.0.0");
+        }
+
+        git.Commit("Release 1.1.0");
+        git.Tag("v1.1.0");
+
+        var assessment = await RollbackEngine.AssessAsync(Request(git), git.Context());
+        var result = await RollbackEngine.InvokeAsync(Request(git, "v1.0.0"), git.Context());
+
+        Assert.Equal("v1.1.0", assessment.CurrentVersion);
+        Assert.Equal("v1.0.0", assessment.LastGoodVersion);
+        Assert.Equal(RollbackOutcome.Succeeded, result!.Outcome);
+        Assert.Equal(git.TagSha("v1.0.0"), git.HeadSha);
+    }
+
+    [Fact]
     public async Task Verified_good_version_in_the_journal_wins_over_the_previous_tag()
     {
         using var git = new GitFixture().WithReleases();

@@ -73,6 +73,20 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
     [ValidateRange(1, 10080)]
     public int EscalationWindowMinutes { get; set; } = 60;
 
+    /// <summary>Container, DockerCompose: seconds to wait for the rolled-back containers to be running and healthy.</summary>
+    [Parameter]
+    [ValidateRange(1, 86400)]
+    public int TimeoutSec { get; set; } = 300;
+
+    /// <summary>Container: keep the failed container (stopped, renamed) after a verified rollback.</summary>
+    [Parameter]
+    public SwitchParameter KeepFailed { get; set; }
+
+    /// <summary>DockerCompose: the previous compose file to go back to (the spec's docker-compose.previous.yml).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? PreviousFile { get; set; }
+
     /// <summary>Proceeds despite uncommitted changes (stashed into the checkpoint first) or an earlier escalation.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
@@ -96,6 +110,9 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
             LockTimeout = TimeSpan.FromSeconds(LockTimeoutSec),
             EscalationWindow = TimeSpan.FromMinutes(EscalationWindowMinutes),
             Force = Force,
+            Timeout = TimeSpan.FromSeconds(TimeoutSec),
+            KeepFailed = KeepFailed,
+            PreviousFile = PreviousFile is null ? null : ResolvePath(PreviousFile),
         });
         var result = RunEngine(context => RollbackEngine.InvokeAsync(request, context));
         if (result is null)

@@ -6,24 +6,16 @@ namespace DeploymentRollback.Commands;
 /// <summary>Saves the current (failed) state for forensics under checkpoints/&lt;name&gt;/.</summary>
 [Cmdlet(VerbsCommon.New, "RollbackCheckpoint", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(RollbackCheckpoint), typeof(RollbackAssessment))]
-public sealed class NewRollbackCheckpointCommand : RollbackCmdletBase
+public sealed class NewRollbackCheckpointCommand : TargetCmdletBase
 {
     /// <summary>An assessment from Get-RollbackAssessment; with -PassThru it is passed on, carrying the checkpoint.</summary>
     [Parameter(ValueFromPipeline = true)]
     public RollbackAssessment? Assessment { get; set; }
 
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ValidateSet("Git", "Kubernetes", "Container", "DockerCompose", "Database", "FeatureFlag", "Config", IgnoreCase = true)]
-    public string Strategy { get; set; } = StrategyNames.Git;
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ValidateNotNullOrEmpty]
-    public string? Path { get; set; }
-
     /// <summary>The checkpoint's name; pre-rollback-&lt;unix seconds&gt; when not given.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
-    public string? Name { get; set; }
+    public string? CheckpointName { get; set; }
 
     /// <summary>Outputs the piped assessment (with its Checkpoint set) instead of the checkpoint.</summary>
     [Parameter]
@@ -31,7 +23,7 @@ public sealed class NewRollbackCheckpointCommand : RollbackCmdletBase
 
     protected override void ProcessRecord()
     {
-        var request = new RollbackRequest { Strategy = Strategy, Path = ResolvePathOrCurrent(Path), CheckpointName = Name };
+        var request = BuildTargetRequest() with { CheckpointName = CheckpointName };
         var checkpoint = RunEngine(context => RollbackEngine.CreateCheckpointAsync(request, context));
         if (checkpoint is null)
         {

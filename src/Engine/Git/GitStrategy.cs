@@ -432,7 +432,7 @@ public sealed class GitStrategy : IRollbackStrategy
 
     private static List<string> CommitsBetween(Repository repo, Commit? from, Commit to, int limit)
     {
-        var filter = new CommitFilter { IncludeReachableFrom = to, SortBy = CommitSortStrategies.Topological };
+        var filter = new CommitFilter { IncludeReachableFrom = to, SortBy = CommitSortStrategies.None };
         if (from is not null)
         {
             filter.ExcludeReachableFrom = from;

@@ -1,0 +1,120 @@
+BeforeDiscovery {
+    $docker = if (Test-Path /usr/bin/docker) { '/usr/bin/docker' } else { 'docker' }
+    $ready = (Test-Path /var/run/docker.sock) -and $null -ne (Get-Command $docker -ErrorAction SilentlyContinue) -and
+        ((& $docker image inspect drtest/app:2.3.0 drtest/app:2.3.1 2>$null) -and $LASTEXITCODE -eq 0)
+    # Without the engine these tests say so and skip, except in CI, where an absent engine must fail the run.
+    $skipDocker = -not $ready -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
+}
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Get-TestModulePath) -Force
+    $docker = if (Test-Path /usr/bin/docker) { '/usr/bin/docker' } else { 'docker' }
+    function Invoke-Docker { $output = & $docker @args 2>&1; if ($LASTEXITCODE) { throw "docker $args failed: $output" }; $output }
+    function Get-FreePort {
+        $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+        $listener.Start(); try { $listener.LocalEndpoint.Port } finally { $listener.Stop() }
+    }
+    function Remove-TestContainers([string] $pattern) {
+        $ids = & $docker ps -aq --filter "name=$pattern" 2>$null
+        if ($ids) { & $docker rm -f @ids 2>&1 | Out-Null }
+    }
+}
+
+Describe 'Container strategy against the real Docker engine' -Skip:$skipDocker {
+    BeforeEach {
+        $name = 'drpester-' + [Guid]::NewGuid().ToString('N').Substring(0, 8)
+        $port = Get-FreePort
+        $state = Join-Path $TestDrive $name
+        $health = "http://127.0.0.1:$port/health"
+        Invoke-Docker run -d --init --network host --name $name -e "APP_PORT=$port" -e 'DB_PASSWORD=pester-secret' drtest/app:2.3.1 | Out-Null
+    }
+
+    AfterEach { Remove-TestContainers $name }
+
+    It 'assesses an unhealthy container' {
+        $deadline = [DateTime]::UtcNow.AddSeconds(20)
+        while ((Invoke-Docker inspect -f '{{.State.Health.Status}}' $name) -ne 'unhealthy' -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 250 }
+        $assessment = Get-RollbackAssessment -Strategy Container -Name $name -StateDirectory $state
+        $assessment.FailureType | Should -Be 'HealthCheckFailed'
+        $assessment.CurrentVersion | Should -Be 'drtest/app:2.3.1'
+        $assessment.Facts['health'] | Should -Be 'unhealthy'
+    }
+
+    It 'recreates the container from the good image, verifies it, and reports' {
+        $result = Invoke-Rollback -Strategy Container -Name $name -Target drtest/app:2.3.0 -HealthCheckUri $health -StateDirectory $state -Confirm:$false
+        $result.Outcome | Should -Be 'Succeeded'
+        $result.Verification | Should -Be 'Passed'
+        Invoke-Docker inspect -f '{{.Config.Image}} {{.State.Health.Status}}' $name | Should -Be 'drtest/app:2.3.0 healthy'
+        (Invoke-Docker inspect -f '{{json .Config.Env}}' $name) | Should -Match "APP_PORT=$port"
+        $report = $result | Test-RollbackHealth -Uri $health | New-RollbackIncidentReport
+        Get-Content -Raw $report.MarkdownPath | Should -Match 'drtest/app:2.3.0'
+        Get-ChildItem -Recurse (Join-Path $state 'checkpoints') | Get-Content -Raw | Should -Not -Match 'pester-secret'
+    }
+
+    It 'changes nothing under -WhatIf' {
+        $id = Invoke-Docker inspect -f '{{.Id}}' $name
+        $child = Invoke-ChildPwsh -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Container -Name $name -Target drtest/app:2.3.0 -StateDirectory '$state' -WhatIf"
+        $child.Output | Should -Match 'What if: .*Stop container'
+        $child.Output | Should -Match 'What if: .*Create'
+        Invoke-Docker inspect -f '{{.Id}}' $name | Should -Be $id
+    }
+
+    It 'reports a missing container, image or name by error id' {
+        { Invoke-Rollback -Strategy Container -Name 'drpester-none' -Target drtest/app:2.3.0 -StateDirectory $state -Confirm:$false } | Should -Throw -ErrorId 'ContainerNotFound,DeploymentRollback.Commands.InvokeRollbackCommand'
+        { Invoke-Rollback -Strategy Container -Name $name -Target drtest/app:0.0.1 -StateDirectory $state -Confirm:$false } | Should -Throw -ErrorId 'ContainerImageNotFound,DeploymentRollback.Commands.InvokeRollbackCommand'
+        { Invoke-Rollback -Strategy Container -Target drtest/app:2.3.0 -StateDirectory $state -Confirm:$false } | Should -Throw -ErrorId 'ContainerNameMissing,DeploymentRollback.Commands.InvokeRollbackCommand'
+        { Get-RollbackAssessment -Strategy Container -Name $name -DockerHost 'unix:///tmp/no-engine.sock' -StateDirectory $state } | Should -Throw -ErrorId 'DockerEngineUnreachable,DeploymentRollback.Commands.GetRollbackAssessmentCommand'
+    }
+}
+
+Describe 'DockerCompose strategy against the real engine and Compose CLI' -Skip:$skipDocker {
+    BeforeEach {
+        $project = 'drpester' + [Guid]::NewGuid().ToString('N').Substring(0, 8)
+        $folder = Join-Path $TestDrive $project
+        $state = Join-Path $folder '.state'
+        New-Item -ItemType Directory $folder | Out-Null
+        $webPort = Get-FreePort
+        $workerPort = Get-FreePort
+        foreach ($file in @(@('docker-compose.yml', '2.3.1'), @('docker-compose.previous.yml', '2.3.0'))) {
+            Set-Content (Join-Path $folder $file[0]) @"
+version: "2.4"
+services:
+  web:
+    image: drtest/app:$($file[1])
+    network_mode: host
+    init: true
+    environment:
+      APP_PORT: "$webPort"
+  worker:
+    image: drtest/app:2.3.0
+    network_mode: host
+    init: true
+    environment:
+      APP_PORT: "$workerPort"
+"@
+        }
+        Push-Location $folder
+        try { docker-compose -p $project up -d 2>&1 | Out-Null } finally { Pop-Location }
+        function Get-ServiceContainer([string] $service) { Invoke-Docker ps -aq --no-trunc --filter "label=com.docker.compose.project=$project" --filter "label=com.docker.compose.service=$service" }
+    }
+
+    AfterEach {
+        $ids = & $docker ps -aq --filter "label=com.docker.compose.project=$project"
+        if ($ids) { & $docker rm -f @ids 2>&1 | Out-Null }
+    }
+
+    It 'rolls back only the named service to the previous file, leaving the others untouched' {
+        $worker = Get-ServiceContainer worker
+        $result = Invoke-Rollback -Strategy DockerCompose -Path $folder -ProjectName $project -PreviousFile docker-compose.previous.yml -Service web `
+            -HealthCheckUri "http://127.0.0.1:$webPort/health" -StateDirectory $state -Confirm:$false
+        $result.Outcome | Should -Be 'Succeeded'
+        Invoke-Docker inspect -f '{{.Config.Image}}' (Get-ServiceContainer web) | Should -Be 'drtest/app:2.3.0'
+        Get-ServiceContainer worker | Should -Be $worker
+    }
+
+    It 'names the known services when asked for one that does not exist' {
+        { Invoke-Rollback -Strategy DockerCompose -Path $folder -ProjectName $project -PreviousFile docker-compose.previous.yml -Service db -StateDirectory $state -Confirm:$false } |
+            Should -Throw -ErrorId 'ComposeServiceNotFound,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage '*web, worker*'
+    }
+}
