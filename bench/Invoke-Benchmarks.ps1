@@ -10,7 +10,9 @@
        same question (describe, tag list in version order, log since the previous release, status).
        Git runs twice a round: with & (as a script would; the compared figure) and through [Diagnostics.Process]
        (no native-command layer). Rounds alternate the sides so all see the same machine noise; medians of -Runs.
-       Then the same on a 10-commit repository (the fixed cost), and a breakdown of where ours spends its time.
+       Then the same on a 10-commit repository (the fixed cost).
+    3. Containers (bench/Measure-DockerRollback.ps1, where a Docker engine runs): Compose rollback against doing it
+       by hand, and a container's recreate-and-verify time with its share spent waiting for the health check.
     Everything is timed with [Diagnostics.Stopwatch] in this process, except the import, which is timed in
     the child itself (a child's start-up is not the module's cost). Temp folders are removed at the end.
 
@@ -337,64 +339,6 @@ try {
     $results.Agree = -not ($agreement | Where-Object { -not $_.Agree })
     Write-Step ("Agreement: current {0} / {1}; last good {2} / {3}; {4}" -f $a.CurrentVersion, $git.CurrentVersion, $a.LastGoodVersion, $git.LastGoodVersion, $(if ($results.Agree) { 'both agree' } else { 'THEY DISAGREE' }))
 
-    # Where ours spends its time (diagnostic): the LibGit2Sharp calls the Git strategy makes, in its order, on one fresh
-    # repository object per round (the engine opens one per call), so each piece sees the caches the previous ones filled.
-    $breakdown = $null
-    $breakdownRounds = [Math]::Min($Runs, 5)
-    try {
-        $git2 = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'LibGit2Sharp' } | Select-Object -First 1
-        if (-not $git2) { throw 'LibGit2Sharp is not loaded.' }
-        $repositoryType = $git2.GetType('LibGit2Sharp.Repository', $true)
-        $pieceNames = @(
-            'Open the repository, read HEAD'
-            'Read every tag and peel it to its commit (2,000 objects; includes a PowerShell loop)'
-            'Describe HEAD (libgit2 git_describe, tags)'
-            'Commits since the last good tag (topological walk, up to 50)'
-            'Working tree status'
-        )
-        $pieces = [ordered]@{}
-        foreach ($name in $pieceNames) { $pieces[$name] = [Collections.Generic.List[double]]::new() }
-        for ($i = 1; $i -le $breakdownRounds; $i++) {
-            $sw.Restart()
-            $r = [Activator]::CreateInstance($repositoryType, [object[]]@($repo))
-            try {
-                $head = $r.Head.Tip
-                $pieces[$pieceNames[0]].Add($sw.Elapsed.TotalMilliseconds)
-
-                $sw.Restart()
-                $lastGoodCommit = $null
-                foreach ($tag in $r.Tags) {
-                    $peeled = $tag.PeeledTarget
-                    if ($tag.FriendlyName -eq $a.LastGoodVersion) { $lastGoodCommit = $peeled }
-                }
-                $pieces[$pieceNames[1]].Add($sw.Elapsed.TotalMilliseconds)
-
-                $options = [Activator]::CreateInstance($git2.GetType('LibGit2Sharp.DescribeOptions', $true))
-                $options.Strategy = 'Tags'; $options.UseCommitIdAsFallback = $true; $options.MinimumCommitIdAbbreviatedSize = 7
-                $sw.Restart()
-                $null = $r.Describe($head, $options)
-                $pieces[$pieceNames[2]].Add($sw.Elapsed.TotalMilliseconds)
-
-                $filter = [Activator]::CreateInstance($git2.GetType('LibGit2Sharp.CommitFilter', $true))
-                $filter.IncludeReachableFrom = $head; $filter.ExcludeReachableFrom = $lastGoodCommit; $filter.SortBy = 'Topological'
-                $sw.Restart()
-                $null = [Linq.Enumerable]::ToList([Linq.Enumerable]::Take($r.Commits.QueryBy($filter), 50))
-                $pieces[$pieceNames[3]].Add($sw.Elapsed.TotalMilliseconds)
-
-                $statusOptions = [Activator]::CreateInstance($git2.GetType('LibGit2Sharp.StatusOptions', $true))
-                $statusOptions.IncludeUntracked = $true; $statusOptions.RecurseUntrackedDirs = $false
-                $sw.Restart()
-                $null = $r.RetrieveStatus($statusOptions).IsDirty
-                $pieces[$pieceNames[4]].Add($sw.Elapsed.TotalMilliseconds)
-            }
-            finally { $r.Dispose() }
-        }
-        $breakdown = foreach ($name in $pieceNames) { [pscustomobject]@{ Piece = $name; Median = Get-Median $pieces[$name] } }
-    }
-    catch {
-        Write-Step "The time breakdown could not be measured: $($_.Exception.Message)"
-    }
-
     # 4. The report.
     $loadAfter = Get-LoadAverage
     $importGoal = 150
@@ -458,21 +402,9 @@ try {
         "The abbreviated commit id in the current version differs in length only: git scales it with the object count, libgit2 uses at least 7 characters; both name HEAD ($($headSha.Substring(0, 10))...)."
         "Version order matters here: by name the highest tag would be ``$byName``, by creation date ``$byDate``; in version order it is ``$byVersion``."
     )
-    if ($breakdown) {
-        $lines += @(
-            ''
-            '### Where the assessment spends its time (diagnostic)'
-            ''
-            "The LibGit2Sharp calls the Git strategy makes, in its order, timed one by one on a fresh repository object per round (the engine opens one per call); medians of $breakdownRounds rounds, run after the comparison. Diagnostic only: the pieces are timed from PowerShell, so they are approximate. The remainder is the engine around them (version sorting, state directory and journal, failure context, a second repository open for the target key) and the cmdlet."
-            ''
-            '| Piece | Median |'
-            '|---|---:|'
-        )
-        foreach ($row in $breakdown) { $lines += "| $($row.Piece) | $(Format-Ms $row.Median) ms |" }
-        $pieceSum = ($breakdown | Measure-Object -Property Median -Sum).Sum
-        $lines += "| **Sum of the pieces** | **$(Format-Ms $pieceSum) ms** |"
-        $lines += "| Remainder (assessment median $(Format-Ms $results.Ours.Median) ms minus the pieces) | $(Format-Ms ($results.Ours.Median - $pieceSum)) ms |"
-    }
+    # Containers: measured only where the Docker engine and the test images are present.
+    $dockerLines = & (Join-Path $PSScriptRoot 'Measure-DockerRollback.ps1') -Runs ([Math]::Min($Runs, 5))
+    if ($dockerLines) { $lines += $dockerLines }
     $lines += @(
         ''
         '## Method'

@@ -26,7 +26,7 @@ public abstract class TargetCmdletBase : RollbackCmdletBase
     [ValidateNotNullOrEmpty]
     public string? DockerHost { get; set; }
 
-    /// <summary>DockerCompose: the project's compose file, when not the default name in -Path.</summary>
+    /// <summary>DockerCompose: the project's compose file, when not the default name in -Path (a relative path is relative to -Path).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? File { get; set; }
@@ -41,16 +41,19 @@ public abstract class TargetCmdletBase : RollbackCmdletBase
     [ValidateNotNullOrEmpty]
     public string[] Service { get; set; } = Array.Empty<string>();
 
-    /// <summary>The request fields that identify the target, from the parameters.</summary>
-    protected RollbackRequest BuildTargetRequest() => new()
+    /// <summary>
+    /// The request fields that identify the target, from the parameters; a piped object's TargetSpec fills in
+    /// what the parameters leave out (so an assessment or result carries its container, project and services on).
+    /// </summary>
+    protected RollbackRequest BuildTargetRequest(TargetSpec? piped = null) => new()
     {
-        Strategy = Strategy,
-        Path = ResolvePathOrCurrent(Path),
-        Name = Name,
-        DockerHost = DockerHost,
-        File = File is null ? null : ResolvePath(File),
-        ProjectName = ProjectName,
-        Services = Service,
+        Strategy = piped?.Strategy is { Length: > 0 } pipedStrategy && !MyInvocation.BoundParameters.ContainsKey(nameof(Strategy)) ? pipedStrategy : Strategy,
+        Path = piped?.Path is { } pipedPath && !MyInvocation.BoundParameters.ContainsKey(nameof(Path)) ? pipedPath : ResolvePathOrCurrent(Path),
+        Name = Name ?? piped?.Name,
+        DockerHost = DockerHost ?? piped?.DockerHost,
+        File = File ?? piped?.File,
+        ProjectName = ProjectName ?? piped?.ProjectName,
+        Services = Service.Length > 0 ? Service : piped?.Services ?? (IReadOnlyList<string>)Array.Empty<string>(),
     };
 }
 
@@ -107,11 +110,11 @@ public abstract class TargetedCmdletBase : TargetCmdletBase
     protected IReadOnlyList<ScriptAction> BuildSmokeTests() => SmokeTest.Select(s => ToScriptAction(s, "smoke test")).ToList();
 
     /// <summary>Builds the engine request, turning argument errors into terminating errors before anything runs.</summary>
-    protected RollbackRequest BuildRequest(Func<RollbackRequest, RollbackRequest>? customise = null)
+    protected RollbackRequest BuildRequest(Func<RollbackRequest, RollbackRequest>? customise = null, TargetSpec? piped = null)
     {
         try
         {
-            var request = BuildTargetRequest() with
+            var request = BuildTargetRequest(piped) with
             {
                 HealthChecks = BuildHealthChecks(),
                 SmokeTests = BuildSmokeTests(),

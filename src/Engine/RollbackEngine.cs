@@ -73,6 +73,7 @@ public static class RollbackEngine
             Health = health,
             HasUncommittedChanges = found.HasUncommittedChanges,
             Facts = found.Facts,
+            TargetSpec = SpecOf(strategy, request),
         };
 
         var summary = new AssessmentSummary(assessment.FailureType, assessment.FailureReason, assessment.CurrentVersion, assessment.LastGoodVersion, assessment.Errors);
@@ -135,11 +136,7 @@ public static class RollbackEngine
             AttemptNumber = failures.Count + 1,
             StartedAt = now,
             Changes = plan.Changes.ToList(),
-            TargetSpec = new TargetSpec
-            {
-                Strategy = strategy.Name, Path = request.Path, Name = request.Name, DockerHost = request.DockerHost,
-                File = request.File, ProjectName = request.ProjectName, Services = request.Services.ToList(),
-            },
+            TargetSpec = SpecOf(strategy, request),
         };
 
         if (plan.SkipReason is not null)
@@ -186,6 +183,8 @@ public static class RollbackEngine
 
         journal.StartAttempt(result);
         var activity = $"Rolling back {targetKey} to {plan.ToVersion}";
+        // Set once the strategy is asked to keep or undo: it is never asked twice (an error while keeping must not undo a verified rollback).
+        var completing = false;
         try
         {
             await EmitAsync(SignalNames.RollbackStarted, result, request, context, ("from_version", result.FromVersion), ("rolled_back_to", result.ToVersion)).ConfigureAwait(false);
@@ -247,6 +246,7 @@ public static class RollbackEngine
                 await RecordHealthAsync(context, strategy, request, health, commit, recordVerified: health.Healthy).ConfigureAwait(false);
             }
 
+            completing = true;
             var completion = await strategy.CompleteAsync(plan, request, changed && result.Verification != VerificationOutcome.Failed, context).ConfigureAwait(false);
             if (completion is not null)
             {
@@ -263,6 +263,11 @@ public static class RollbackEngine
         {
             result.Outcome = RollbackOutcome.Failed;
             result.Message = "Cancelled by the user before the rollback finished; see the steps for what ran.";
+            if (!completing)
+            {
+                await UndoAsync(strategy, plan, request, result, new EngineContext(context.State, context.Observer, CancellationToken.None)).ConfigureAwait(false);
+            }
+
             await FinishAsync(result, failures.Count, request, context, CancellationToken.None).ConfigureAwait(false);
             throw;
         }
@@ -273,16 +278,9 @@ public static class RollbackEngine
             context.Observer.Progress(new ProgressUpdate(activity, "Failed", Completed: true));
             result.Outcome = RollbackOutcome.Failed;
             result.Message = $"The rollback stopped on an unexpected error: {SecretRedactor.Redact(e.Message)}";
-            try
+            if (!completing)
             {
-                if (await strategy.CompleteAsync(plan, request, verified: false, context).ConfigureAwait(false) is { } undo)
-                {
-                    result.Steps.Add(undo);
-                }
-            }
-            catch (Exception undoError) when (undoError is not OperationCanceledException)
-            {
-                result.Message += $" Putting back the previous state also failed: {SecretRedactor.Redact(undoError.Message)}";
+                await UndoAsync(strategy, plan, request, result, context).ConfigureAwait(false);
             }
         }
 
@@ -343,6 +341,28 @@ public static class RollbackEngine
         return report;
     }
 
+    /// <summary>Asks the strategy to put back what its steps replaced, after an error or a cancellation.</summary>
+    private static async Task UndoAsync(IRollbackStrategy strategy, RollbackPlan plan, RollbackRequest request, RollbackResult result, EngineContext context)
+    {
+        try
+        {
+            if (await strategy.CompleteAsync(plan, request, verified: false, context).ConfigureAwait(false) is { } undo)
+            {
+                result.Steps.Add(undo);
+            }
+        }
+        catch (Exception undoError) when (undoError is not OperationCanceledException)
+        {
+            result.Message += $" Putting back the previous state also failed: {SecretRedactor.Redact(undoError.Message)}";
+        }
+    }
+
+    private static TargetSpec SpecOf(IRollbackStrategy strategy, RollbackRequest request) => new()
+    {
+        Strategy = strategy.Name, Path = request.Path, Name = request.Name, DockerHost = request.DockerHost,
+        File = request.File, ProjectName = request.ProjectName, Services = request.Services.ToList(),
+    };
+
     private static void FillHealthTarget(HealthReport report, string strategy, string targetKey, string path, StateRoot state, string? version)
     {
         report.Strategy = strategy;
@@ -362,7 +382,19 @@ public static class RollbackEngine
         {
             var snapshot = System.IO.Path.Combine(state.SnapshotsDirectory, Guid.NewGuid().ToString("N")[..12]);
             Directory.CreateDirectory(snapshot);
-            if (!await strategy.CaptureVerifiedSnapshotAsync(request, snapshot, context).ConfigureAwait(false))
+            bool captured;
+            try
+            {
+                captured = await strategy.CaptureVerifiedSnapshotAsync(request, snapshot, context).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The version is verified all the same; only its exact restore state is missing.
+                context.Observer.Warning($"{report.Version} is recorded verified-good, but its state could not be captured for a later rollback: {SecretRedactor.Redact(e.Message)}");
+                captured = false;
+            }
+
+            if (!captured)
             {
                 Directory.Delete(snapshot, recursive: true);
                 snapshot = null;

@@ -82,7 +82,7 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
     [Parameter]
     public SwitchParameter KeepFailed { get; set; }
 
-    /// <summary>DockerCompose: the previous compose file to go back to (the spec's docker-compose.previous.yml).</summary>
+    /// <summary>DockerCompose: the previous compose file to go back to (the spec's docker-compose.previous.yml); relative to -Path.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? PreviousFile { get; set; }
@@ -112,8 +112,8 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
             Force = Force,
             Timeout = TimeSpan.FromSeconds(TimeoutSec),
             KeepFailed = KeepFailed,
-            PreviousFile = PreviousFile is null ? null : ResolvePath(PreviousFile),
-        });
+            PreviousFile = PreviousFile,
+        }, Assessment?.TargetSpec);
         var result = RunEngine(context => RollbackEngine.InvokeAsync(request, context));
         if (result is null)
         {

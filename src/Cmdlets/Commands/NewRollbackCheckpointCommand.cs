@@ -23,7 +23,7 @@ public sealed class NewRollbackCheckpointCommand : TargetCmdletBase
 
     protected override void ProcessRecord()
     {
-        var request = BuildTargetRequest() with { CheckpointName = CheckpointName };
+        var request = BuildTargetRequest(Assessment?.TargetSpec) with { CheckpointName = CheckpointName };
         var checkpoint = RunEngine(context => RollbackEngine.CreateCheckpointAsync(request, context));
         if (checkpoint is null)
         {

@@ -31,13 +31,7 @@ public sealed class TestRollbackHealthCommand : TargetedCmdletBase
 
     protected override void ProcessRecord()
     {
-        var request = BuildRequest(r => (InputObject?.TargetSpec is { } spec
-            ? r with
-            {
-                Strategy = spec.Strategy, Path = spec.Path, Name = spec.Name, DockerHost = spec.DockerHost,
-                File = spec.File, ProjectName = spec.ProjectName, Services = spec.Services,
-            }
-            : r) with { WebhookUri = WebhookUri });
+        var request = BuildRequest(r => r with { WebhookUri = WebhookUri }, InputObject?.TargetSpec);
         if (request.HealthChecks.Count + request.SmokeTests.Count == 0)
         {
             ThrowTerminatingError(ToErrorRecord(new RollbackException(ErrorIds.HealthCheckUriInvalid, RollbackErrorKind.InvalidArgument,

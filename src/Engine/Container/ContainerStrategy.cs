@@ -106,9 +106,22 @@ public sealed class ContainerStrategy : IRollbackStrategy
         }
         else
         {
-            targetImage = FindLastGood(context, target.Key, inspect.Image)?.Reference ?? throw new RollbackException(ErrorIds.ContainerTargetMissing, RollbackErrorKind.InvalidArgument,
+            var lastGood = FindLastGood(context, target.Key, inspect.Image) ?? throw new RollbackException(ErrorIds.ContainerTargetMissing, RollbackErrorKind.InvalidArgument,
                 $"No verified-good or earlier image is recorded for container '{target.Location}'. Pass -Target with a local image (see 'docker images').")
             { TargetName = target.Key };
+
+            // The recorded id is what was verified; its tag is used only while it still names that id (tags move).
+            targetImage = lastGood.Reference;
+            try
+            {
+                if ((await client.Images.InspectImageAsync(lastGood.Version, context.Cancellation).ConfigureAwait(false)).ID == lastGood.Reference)
+                {
+                    targetImage = lastGood.Version;
+                }
+            }
+            catch (DockerImageNotFoundException)
+            {
+            }
         }
 
         var image = await DockerEngine.InspectImageAsync(client, targetImage, context.Cancellation).ConfigureAwait(false);

@@ -68,6 +68,11 @@ internal sealed partial class ComposeCli
     [GeneratedRegex("[^a-z0-9_-]")]
     private static partial Regex V2Invalid();
 
+    /// <summary>The engine address every Compose run uses (-DockerHost), so the CLI and the API talk to the same engine.</summary>
+    public string? DockerHost { get; init; }
+
+    public ComposeCli WithDockerHost(string? host) => host is null ? this : new ComposeCli(FileName, Prefix, MajorVersion) { DockerHost = host };
+
     public Task<ProcessRunResult> RunAsync(string workingDirectory, string? file, string project, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellation) =>
         RunAsync(workingDirectory, file is null ? Array.Empty<string>() : new[] { file }, project, arguments, timeout, cancellation);
 
@@ -83,6 +88,7 @@ internal sealed partial class ComposeCli
         all.Add("-p");
         all.Add(project);
         all.AddRange(arguments);
-        return await ProcessRunner.RunAsync(new ProcessRequest(FileName, all) { WorkingDirectory = workingDirectory, Timeout = timeout }, cancellation).ConfigureAwait(false);
+        var environment = DockerHost is null ? null : new Dictionary<string, string> { ["DOCKER_HOST"] = DockerHost };
+        return await ProcessRunner.RunAsync(new ProcessRequest(FileName, all) { WorkingDirectory = workingDirectory, Timeout = timeout, Environment = environment }, cancellation).ConfigureAwait(false);
     }
 }

@@ -125,16 +125,10 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
             targetName = verified.Version;
         }
 
-        // The target must be a valid compose file, and name every service asked for.
-        var check = await project.Cli.RunAsync(project.Folder, targetFiles, project.Name, new[] { "config", "--services" }, TimeSpan.FromMinutes(1), context.Cancellation).ConfigureAwait(false);
-        if (check.ExitCode != 0)
-        {
-            throw new RollbackException(ErrorIds.ComposeFileInvalid, RollbackErrorKind.InvalidArgument,
-                $"'{targetFile}' is not a valid compose file: {check.StandardError.Trim()}")
-            { TargetName = targetFile };
-        }
-
-        var known = check.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+        // One 'config' run (the CLI starts slowly) checks the target, names its services and their images.
+        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
+        var wanted = await TargetImagesAsync(client, project, targetFiles, context.Cancellation).ConfigureAwait(false);
+        var known = wanted.Keys.Order(StringComparer.Ordinal).ToList();
         var unknown = request.Services.Where(s => !known.Contains(s)).ToList();
         if (unknown.Count > 0)
         {
@@ -144,9 +138,7 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
         }
 
         var scope = request.Services.Count > 0 ? request.Services.ToList() : known;
-        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
         var running = await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false);
-        var wanted = await TargetImagesAsync(client, project, targetFiles, context.Cancellation).ConfigureAwait(false);
         var alreadyThere = scope.All(service => running.Any(r => r.Service == service && wanted.TryGetValue(service, out var id) && id == r.Inspect.Image
             && r.Inspect.State.Running && r.Inspect.State.Health?.Status != "unhealthy"));
 
@@ -302,7 +294,7 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
             { TargetName = file ?? folder };
         }
 
-        var cli = await ComposeCli.DetectAsync(cancellation).ConfigureAwait(false);
+        var cli = (await ComposeCli.DetectAsync(cancellation).ConfigureAwait(false)).WithDockerHost(request.DockerHost);
         var name = request.ProjectName ?? Environment.GetEnvironmentVariable("COMPOSE_PROJECT_NAME") ?? cli.DefaultProjectName(folder);
         return new Project($"compose:{name}@{folder}", folder, System.IO.Path.GetFullPath(file, folder), name, cli);
     }
@@ -323,9 +315,17 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
         return services.OrderBy(s => s.Item1, StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>The target's services and the image id each should run ("" when it names no image, e.g. build only).</summary>
     private static async Task<Dictionary<string, string>> TargetImagesAsync(DockerClient client, Project project, IReadOnlyList<string> files, CancellationToken cancellation)
     {
         var config = await project.Cli.RunAsync(project.Folder, files, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), cancellation).ConfigureAwait(false);
+        if (config.ExitCode != 0)
+        {
+            throw new RollbackException(ErrorIds.ComposeFileInvalid, RollbackErrorKind.InvalidArgument,
+                $"'{files[^1]}' is not a valid compose file: {config.StandardError.Trim()}")
+            { TargetName = files[^1] };
+        }
+
         var images = new Dictionary<string, string>(StringComparer.Ordinal);
         var yaml = new YamlStream();
         yaml.Load(new StringReader(config.StandardOutput));
@@ -333,6 +333,7 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
         {
             foreach (var (key, value) in services.Children)
             {
+                images[((YamlScalarNode)key).Value!] = "";
                 if (value is YamlMappingNode definition && definition.Children.TryGetValue(new YamlScalarNode("image"), out var image) && image is YamlScalarNode { Value: { } reference })
                 {
                     try

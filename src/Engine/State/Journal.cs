@@ -163,10 +163,24 @@ public sealed class Journal
                 CREATE INDEX IF NOT EXISTS events_by_target ON events(target_key, at);
                 """;
             command.ExecuteNonQuery();
+            AddColumnIfMissing(connection, "verified", "snapshot", "TEXT");
             initialised = true;
         }
 
         return connection;
+    }
+
+    /// <summary>Journals made by an earlier version lack later columns; they are added in place, nothing is lost.</summary>
+    private static void AddColumnIfMissing(SqliteConnection connection, string table, string column, string type)
+    {
+        using var check = connection.CreateCommand();
+        check.CommandText = $"SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = '{column}'";
+        if (Convert.ToInt64(check.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+        {
+            using var alter = connection.CreateCommand();
+            alter.CommandText = $"ALTER TABLE {table} ADD COLUMN {column} {type}";
+            alter.ExecuteNonQuery();
+        }
     }
 
     private void Execute(string sql, params (string Name, object? Value)[] parameters)

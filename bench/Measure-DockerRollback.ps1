@@ -1,0 +1,115 @@
+<#
+.SYNOPSIS
+    Container figures for docs/BENCHMARKS.md, measured on the real Docker engine (started here if installed and
+    stopped again), with the offline test images: returns the report's markdown lines, or a line saying why not.
+    Expects the module to be imported by the caller (bench/Invoke-Benchmarks.ps1).
+    1. Compose: Invoke-Rollback -Strategy DockerCompose -PreviousFile against doing the same by hand
+       (docker-compose -f previous up -d, then polling docker inspect until healthy), alternating rounds.
+    2. Container: recreate-and-verify time of Invoke-Rollback -Strategy Container, and the share spent waiting
+       for the container's health check.
+#>
+param([ValidateRange(1, 20)] [int] $Runs = 5)
+
+$ErrorActionPreference = 'Stop'
+$invariant = [Globalization.CultureInfo]::InvariantCulture
+$engine = & (Join-Path $PSScriptRoot '../tests/Fixtures/Initialize-Docker.ps1')
+if (-not $engine.Available) {
+    return @('', '## Containers', '', "Not measured: $($engine.Reason).")
+}
+
+$docker = if (Test-Path /usr/bin/docker) { '/usr/bin/docker' } else { 'docker' }
+function Invoke-Docker { $output = & $docker @args 2>&1; if ($LASTEXITCODE) { throw "docker $args failed: $output" }; $output }
+function Get-FreePort { $l = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0); $l.Start(); try { $l.LocalEndpoint.Port } finally { $l.Stop() } }
+function Get-Median([double[]] $values) { $s = [double[]]($values | Sort-Object); $m = [Math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
+function Format-S([double] $ms) { ($ms / 1000).ToString('0.00', $invariant) }
+
+$work = Join-Path ([IO.Path]::GetTempPath()) "dr-bench-docker-$PID"
+$project = "drbench$PID"
+$container = "drbench-$PID"
+$state = Join-Path $work 'state'
+New-Item -ItemType Directory -Force $work | Out-Null
+$compose = (Get-Command docker-compose -ErrorAction SilentlyContinue).Source
+try {
+    # 1. Compose.
+    $webPort = Get-FreePort
+    $workerPort = Get-FreePort
+    foreach ($file in @(@('docker-compose.yml', '2.3.1'), @('docker-compose.previous.yml', '2.3.0'))) {
+        Set-Content (Join-Path $work $file[0]) @"
+version: "2.4"
+services:
+  web:
+    image: drtest/app:$($file[1])
+    network_mode: host
+    init: true
+    environment:
+      APP_PORT: "$webPort"
+  worker:
+    image: drtest/app:2.3.0
+    network_mode: host
+    init: true
+    environment:
+      APP_PORT: "$workerPort"
+"@
+    }
+    function Deploy-Bad { Push-Location $work; try { & $compose -p $project up -d 2>&1 | Out-Null } finally { Pop-Location } }
+    $ours = [Collections.Generic.List[double]]::new()
+    $manual = [Collections.Generic.List[double]]::new()
+    for ($i = 1; $i -le $Runs; $i++) {
+        Deploy-Bad
+        $watch = [Diagnostics.Stopwatch]::StartNew()
+        $result = Invoke-Rollback -Strategy DockerCompose -Path $work -ProjectName $project -PreviousFile docker-compose.previous.yml -StateDirectory $state -Confirm:$false
+        $ours.Add($watch.Elapsed.TotalMilliseconds)
+        if ($result.Outcome -ne 'Succeeded') { throw "Compose rollback $($result.Outcome): $($result.Message)" }
+
+        Deploy-Bad
+        $watch.Restart()
+        Push-Location $work
+        try { & $compose -p $project -f docker-compose.previous.yml up -d 2>&1 | Out-Null } finally { Pop-Location }
+        $web = Invoke-Docker ps -q --filter "label=com.docker.compose.project=$project" --filter 'label=com.docker.compose.service=web'
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while ((Invoke-Docker inspect -f '{{.State.Health.Status}}' $web) -ne 'healthy') {
+            if ([DateTime]::UtcNow -gt $deadline) { throw 'The hand-made rollback did not get healthy within 60 s.' }
+            Start-Sleep -Milliseconds 250
+        }
+        $manual.Add($watch.Elapsed.TotalMilliseconds)
+    }
+    $composeOurs = Get-Median $ours
+    $composeManual = Get-Median $manual
+
+    # 2. A single container: recreate and verify.
+    $port = Get-FreePort
+    $totals = [Collections.Generic.List[double]]::new()
+    $waits = [Collections.Generic.List[double]]::new()
+    for ($i = 1; $i -le $Runs; $i++) {
+        & $docker rm -f $container 2>&1 | Out-Null
+        Invoke-Docker run -d --init --network host --name $container -e "APP_PORT=$port" drtest/app:2.3.1 | Out-Null
+        $result = Invoke-Rollback -Strategy Container -Name $container -Target drtest/app:2.3.0 -HealthCheckUri "http://127.0.0.1:$port/health" -StateDirectory $state -Confirm:$false
+        if ($result.Outcome -ne 'Succeeded') { throw "Container rollback $($result.Outcome): $($result.Message)" }
+        $totals.Add($result.Duration.TotalMilliseconds)
+        $waits.Add(($result.Steps | Where-Object Name -Like 'WaitHealthy*').Duration.TotalMilliseconds)
+    }
+    $containerTotal = Get-Median $totals
+    $containerWait = Get-Median $waits
+
+    @(
+        ''
+        '## Containers'
+        ''
+        "Real Docker engine $((Invoke-Docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')), Compose $((& $compose version --short 2>$null)), test images made offline from busybox (health check every 1 s); medians of $Runs alternating rounds."
+        ''
+        '| Measurement | DeploymentRollback | By hand | Ratio ours/by hand |'
+        '|---|---:|---:|---:|'
+        "| Compose rollback of a 2-service project to ``docker-compose.previous.yml``, until healthy | $(Format-S $composeOurs) s | $(Format-S $composeManual) s | **$(($composeOurs / $composeManual).ToString('0.00', $invariant))** |"
+        "| Container recreate-and-verify (stop and keep, create, start, wait healthy, HTTP check, remove the failed one) | $(Format-S $containerTotal) s | - | - |"
+        "| of which waiting for the container's health check | $(Format-S $containerWait) s ($((($containerWait / $containerTotal)).ToString('P0', $invariant))) | - | - |"
+        ''
+        "By hand is ``docker-compose -p <project> -f docker-compose.previous.yml up -d`` and then ``docker inspect`` every 250 ms until the service is healthy. Ours also validates the target (one ``docker-compose config``), checkpoints the failed state (inspect documents, logs and one ``docker-compose config``), journals the attempt and writes its signals; each ``docker-compose`` start costs about half a second here, which is most of the difference."
+    )
+}
+finally {
+    & $docker rm -f $container 2>&1 | Out-Null
+    $ids = & $docker ps -aq --filter "label=com.docker.compose.project=$project" 2>$null
+    if ($ids) { & $docker rm -f @ids 2>&1 | Out-Null }
+    Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue
+    if ($engine.Started) { & (Join-Path $PSScriptRoot '../tests/Fixtures/Initialize-Docker.ps1') -Stop | Out-Null }
+}
