@@ -49,7 +49,7 @@ Describe 'Container strategy against the real Docker engine' -Skip:$skipDocker {
         (Invoke-Docker inspect -f '{{json .Config.Env}}' $name) | Should -Match "APP_PORT=$port"
         $report = $result | Test-RollbackHealth -Uri $health | New-RollbackIncidentReport
         Get-Content -Raw $report.MarkdownPath | Should -Match 'drtest/app:2.3.0'
-        Get-ChildItem -Recurse (Join-Path $state 'checkpoints') | Get-Content -Raw | Should -Not -Match 'pester-secret'
+        Get-ChildItem -Recurse -File (Join-Path $state 'checkpoints') | Get-Content -Raw | Should -Not -Match 'pester-secret'
     }
 
     It 'changes nothing under -WhatIf' {
