@@ -50,7 +50,8 @@ public sealed class SignalStore
             Data = JsonSerializer.SerializeToElement(redacted, Journal.JsonOptions),
         };
 
-        var file = System.IO.Path.Combine(state.SignalsDirectory, $"{now:yyyyMMdd'T'HHmmssfff'Z'}-{name}-{id[..8]}.json");
+        // Sub-millisecond stamps keep file order equal to emission order for signals sent in a burst.
+        var file = System.IO.Path.Combine(state.SignalsDirectory, $"{now:yyyyMMdd'T'HHmmssfffffff'Z'}-{name}-{id[..8]}.json");
         AtomicFile.WriteAllText(file, Encoding.UTF8.GetString(Formatter.EncodeStructuredModeMessage(cloudEvent, out _).Span));
         observer.Verbose($"Signal {name} written to {file}");
         if (subject is not null)
@@ -92,7 +93,7 @@ public sealed class SignalStore
             }
         }
 
-        return signals;
+        return signals.OrderBy(s => s.Time).ToList();
     }
 
     private RollbackSignal ToSignal(CloudEvent cloudEvent, string file) => new()
