@@ -70,4 +70,17 @@ public static class ErrorIds
     public const string ComposeServiceNotFound = "ComposeServiceNotFound";
     public const string ComposeTargetMissing = "ComposeTargetMissing";
     public const string ComposeCommandFailed = "ComposeCommandFailed";
+    public const string FlagParameterMissing = "FlagParameterMissing";
+    public const string FlagServiceUnreachable = "FlagServiceUnreachable";
+    public const string FlagServiceUnauthorized = "FlagServiceUnauthorized";
+    public const string FlagNotFound = "FlagNotFound";
+    public const string FlagProjectNotFound = "FlagProjectNotFound";
+    public const string FlagEnvironmentNotFound = "FlagEnvironmentNotFound";
+    public const string FlagServiceError = "FlagServiceError";
+    public const string FlagFileInvalid = "FlagFileInvalid";
+    public const string FlagRestoreStateMissing = "FlagRestoreStateMissing";
+    public const string ConfigFileNotFound = "ConfigFileNotFound";
+    public const string ConfigPreviousMissing = "ConfigPreviousMissing";
+    public const string ConfigSecretUnavailable = "ConfigSecretUnavailable";
+    public const string RetryScriptMissing = "RetryScriptMissing";
 }

@@ -41,6 +41,25 @@ public sealed record RollbackRequest
     public string? ProjectName { get; init; }
     /// <summary>DockerCompose: only these services (partial rollback).</summary>
     public IReadOnlyList<string> Services { get; init; } = Array.Empty<string>();
+
+    /// <summary>FeatureFlag: Http, Unleash, LaunchDarkly, Flagd or FeatureManagement.</summary>
+    public string? Provider { get; init; }
+    public string? Flag { get; init; }
+    /// <summary>FeatureFlag: the flag service's address (Http: the endpoint itself).</summary>
+    public Uri? ServiceUri { get; init; }
+    public string? Project { get; init; }
+    public string? Environment { get; init; }
+    /// <summary>FeatureFlag: the API token; never logged or written.</summary>
+    public string? ApiToken { get; init; }
+    /// <summary>FeatureFlag Http: the method, extra headers and body template ({flag} and {enabled} are filled in).</summary>
+    public string HttpMethod { get; init; } = "POST";
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
+    public string? BodyTemplate { get; init; }
+    /// <summary>FeatureFlag: turn the flag back to the state recorded before it was disabled.</summary>
+    public bool Restore { get; init; }
+    public bool SkipCertificateCheck { get; init; }
+    /// <summary>Config: the copy to restore (the spec's config/app.previous.yml).</summary>
+    public string? PreviousPath { get; init; }
 }
 
 /// <summary>A target's stable name in the journal (e.g. git:/srv/app) and where it lives (e.g. /srv/app).</summary>
@@ -105,8 +124,9 @@ public static class StrategyRegistry
         _ when name.Equals(StrategyNames.Git, StringComparison.OrdinalIgnoreCase) => new Git.GitStrategy(),
         _ when name.Equals(StrategyNames.Container, StringComparison.OrdinalIgnoreCase) => new Container.ContainerStrategy(),
         _ when name.Equals(StrategyNames.DockerCompose, StringComparison.OrdinalIgnoreCase) => new DockerCompose.DockerComposeStrategy(),
+        _ when name.Equals(StrategyNames.FeatureFlag, StringComparison.OrdinalIgnoreCase) => new FeatureFlag.FeatureFlagStrategy(),
         _ when StrategyNames.All.Contains(name, StringComparer.OrdinalIgnoreCase) => throw new RollbackException(ErrorIds.StrategyNotImplemented, RollbackErrorKind.NotImplemented,
-            $"The {name} strategy is not available in this version of DeploymentRollback. Available now: {StrategyNames.Git}, {StrategyNames.Container}, {StrategyNames.DockerCompose}."),
+            $"The {name} strategy is not available in this version of DeploymentRollback. Available now: {StrategyNames.Git}, {StrategyNames.Container}, {StrategyNames.DockerCompose}, {StrategyNames.FeatureFlag}."),
         _ => throw new RollbackException(ErrorIds.StrategyNotImplemented, RollbackErrorKind.InvalidArgument,
             $"'{name}' is not a rollback strategy. Use one of: {string.Join(", ", StrategyNames.All)}."),
     };

@@ -1,0 +1,128 @@
+using System.Text.Json.Nodes;
+
+namespace DeploymentRollback.Engine.FeatureFlag;
+
+/// <summary>
+/// Strategy D, the kill switch: turn a flag off (or, with -Restore, back to the state recorded before), in Unleash,
+/// LaunchDarkly, a generic HTTP endpoint, a flagd file or .NET feature management settings.
+/// </summary>
+public sealed class FeatureFlagStrategy : IRollbackStrategy
+{
+    private const string StepSwitch = "SwitchFlag";
+    private const string Enabled = "enabled";
+    private const string Disabled = "disabled";
+    private const string DefinitionArtefact = "flag-definition.json";
+
+    // What -Restore puts back (one strategy instance serves one invocation).
+    private JsonNode? recordedDefinition;
+
+    public string Name => StrategyNames.FeatureFlag;
+
+    public TargetIdentity ResolveTarget(RollbackRequest request)
+    {
+        var provider = FlagProvider.Create(request);
+        return new TargetIdentity($"flag:{request.Provider!.ToLowerInvariant()}:{provider.Location}#{request.Flag}", provider.Location);
+    }
+
+    public async Task<StrategyAssessment> AssessAsync(RollbackRequest request, EngineContext context)
+    {
+        var reading = await FlagProvider.Create(request).ReadAsync(context.Cancellation).ConfigureAwait(false);
+        var state = Describe(reading.Enabled) ?? LastSetByUs(context, request);
+        return new StrategyAssessment
+        {
+            CurrentVersion = state,
+            LastGoodVersion = Disabled,
+            LastGoodSource = "the kill switch: a flag turned off leaves the code path it guards unused",
+            AffectedComponents = new[] { request.Flag! },
+            Facts = new Dictionary<string, string> { ["provider"] = request.Provider!, ["flag"] = request.Flag!, ["state"] = state ?? "unknown", ["definition"] = SecretRedactor.Redact(reading.Document) },
+            Rationale = state == Disabled
+                ? $"Flag '{request.Flag}' is already off; nothing to switch."
+                : $"Turn flag '{request.Flag}' off{(request.Environment is null ? "" : " in " + request.Environment)} so the failing feature is no longer served; its state is checkpointed so -Restore can turn it back on.",
+        };
+    }
+
+    public async Task<(string? Version, string? Commit)> CaptureCheckpointAsync(RollbackRequest request, CheckpointWriter writer, EngineContext context)
+    {
+        var reading = await FlagProvider.Create(request).ReadAsync(context.Cancellation).ConfigureAwait(false);
+        var state = Describe(reading.Enabled) ?? LastSetByUs(context, request) ?? "unknown";
+        writer.AddText(DefinitionArtefact, reading.Definition?.ToJsonString() ?? reading.Document);
+        writer.Details["flag"] = request.Flag!;
+        writer.Details["provider"] = request.Provider!;
+        writer.Details["state"] = state;
+        return (state, null);
+    }
+
+    public async Task<RollbackPlan> PlanAsync(RollbackRequest request, EngineContext context)
+    {
+        var target = ResolveTarget(request);
+        var provider = FlagProvider.Create(request);
+        var reading = await provider.ReadAsync(context.Cancellation).ConfigureAwait(false);
+        var current = Describe(reading.Enabled) ?? LastSetByUs(context, request);
+        var wanted = request.Restore ? Enabled : Disabled;
+        if (request.Restore)
+        {
+            // The state before the flag was switched off is the newest checkpoint of this flag taken while it was on.
+            var before = new CheckpointStore(context.State).List(target.Key).FirstOrDefault(c => c.Details.TryGetValue("state", out var s) && s == Enabled)
+                ?? throw new RollbackException(ErrorIds.FlagRestoreStateMissing, RollbackErrorKind.InvalidOperation,
+                    $"No checkpoint records flag '{request.Flag}' as on, so there is no earlier state to restore. Turn it on in the flag service itself.")
+                { TargetName = target.Key };
+            var artefact = System.IO.Path.Combine(before.Folder, DefinitionArtefact);
+            recordedDefinition = request.Path is not null && File.Exists(artefact) ? JsonNode.Parse(File.ReadAllText(artefact)) : null;
+        }
+
+        return new RollbackPlan
+        {
+            Strategy = Name,
+            TargetKey = target.Key,
+            Path = target.Location,
+            FromVersion = current ?? "unknown",
+            ToVersion = wanted,
+            Changes = new[] { $"flag {request.Flag}: {current ?? "unknown"}" },
+            SkipReason = current == wanted ? $"Flag '{request.Flag}' is already {wanted}." : null,
+            Steps = new[]
+            {
+                new PlanStep
+                {
+                    Order = 1, Action = StepSwitch, Target = request.Flag!,
+                    Description = $"Turn flag '{request.Flag}' {(request.Restore ? "back on (as recorded before it was switched off)" : "off")}" +
+                        $"{(request.Environment is null ? "" : " in " + request.Environment)} through {request.Provider} at {target.Location}",
+                },
+            },
+        };
+    }
+
+    public async Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context)
+    {
+        var started = DateTimeOffset.UtcNow;
+        var provider = FlagProvider.Create(request);
+        await provider.WriteAsync(request.Restore, recordedDefinition, context.Cancellation).ConfigureAwait(false);
+        var after = await provider.ReadAsync(context.Cancellation).ConfigureAwait(false);
+        var wanted = request.Restore;
+        var confirmed = after.Enabled is null || after.Enabled == wanted;
+        return new StepResult
+        {
+            Name = $"{step.Action} {step.Target}",
+            StartedAt = started,
+            Duration = DateTimeOffset.UtcNow - started,
+            Status = confirmed ? StepStatus.Succeeded : StepStatus.Failed,
+            Message = confirmed
+                ? $"Flag '{request.Flag}' is now {(wanted ? Enabled : Disabled)}{(after.Enabled is null ? " (the endpoint accepted the change; it cannot be read back)" : ", read back from the provider")}."
+                : $"The provider accepted the change, but flag '{request.Flag}' still reads {Describe(after.Enabled)}.",
+        };
+    }
+
+    public Task<StepResult?> CompleteAsync(RollbackPlan plan, RollbackRequest request, bool verified, EngineContext context) => Task.FromResult<StepResult?>(null);
+
+    public async Task<(string? Version, string? Commit)> GetCurrentVersionAsync(RollbackRequest request, EngineContext context)
+    {
+        var reading = await FlagProvider.Create(request).ReadAsync(context.Cancellation).ConfigureAwait(false);
+        return (Describe(reading.Enabled) ?? LastSetByUs(context, request), null);
+    }
+
+    public Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context) => Task.FromResult(false);
+
+    private static string? Describe(bool? enabled) => enabled switch { true => Enabled, false => Disabled, null => null };
+
+    /// <summary>For a write-only endpoint: the state this module's last successful switch left the flag in.</summary>
+    private string? LastSetByUs(EngineContext context, RollbackRequest request) => context.State.Journal.LastRollbackTarget(ResolveTarget(request).Key);
+}
