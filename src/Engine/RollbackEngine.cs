@@ -48,6 +48,7 @@ public static class RollbackEngine
         }
 
         var reason = failure.Reason ?? (errors.Count > 0 ? errors[0] : null);
+        var transient = type != FailureType.DeploymentNeverCompleted && Retry.QuickRetry.LooksTransient(errors.Append(reason ?? ""));
         var rationale = health is { Healthy: true } && failure.InputSignal is null && request.FailureType is null
             ? "The health checks and smoke tests pass now, so a rollback may not be needed. " + found.Rationale
             : found.Rationale;
@@ -68,8 +69,10 @@ public static class RollbackEngine
             LogExcerpts = logs.Select(SecretRedactor.Redact).ToList(),
             AffectedComponents = found.AffectedComponents,
             Changes = found.Changes,
-            RecommendedStrategy = found.LastGoodVersion is null ? "Manual" : strategy.Name,
-            Rationale = rationale,
+            RecommendedStrategy = transient ? Retry.QuickRetry.StrategyName : found.LastGoodVersion is null ? "Manual" : strategy.Name,
+            Rationale = transient
+                ? "The failure looks transient (a refused or timed-out connection, or an unavailable dependency) and the deployment itself completed: retry it with Invoke-DeploymentRetry before rolling back. If it fails again: " + rationale
+                : rationale,
             Health = health,
             HasUncommittedChanges = found.HasUncommittedChanges,
             Facts = found.Facts,

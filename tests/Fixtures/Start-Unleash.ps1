@@ -197,7 +197,8 @@ try {
         throw "Unleash did not start: $why. Log:`n$tail"
     }
 
-    # Test data, through the Admin API. (The admin token goes raw in Authorization, no 'Bearer'.)
+    # Test data, through the Admin API. The token goes raw in Authorization ('Bearer <token>' works too), and .NET's
+    # header validation rejects a raw '*:*.hex' value: hence -SkipHeaderValidation.
     $headers = @{ Authorization = $adminToken }
     function Invoke-Admin([string] $method, [string] $path, $body) {
         $arguments = @{ Method = $method; Uri = "$url$path"; Headers = $headers; ContentType = 'application/json'; SkipHeaderValidation = $true }

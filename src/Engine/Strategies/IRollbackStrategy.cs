@@ -125,8 +125,9 @@ public static class StrategyRegistry
         _ when name.Equals(StrategyNames.Container, StringComparison.OrdinalIgnoreCase) => new Container.ContainerStrategy(),
         _ when name.Equals(StrategyNames.DockerCompose, StringComparison.OrdinalIgnoreCase) => new DockerCompose.DockerComposeStrategy(),
         _ when name.Equals(StrategyNames.FeatureFlag, StringComparison.OrdinalIgnoreCase) => new FeatureFlag.FeatureFlagStrategy(),
+        _ when name.Equals(StrategyNames.Config, StringComparison.OrdinalIgnoreCase) => new Config.ConfigStrategy(),
         _ when StrategyNames.All.Contains(name, StringComparer.OrdinalIgnoreCase) => throw new RollbackException(ErrorIds.StrategyNotImplemented, RollbackErrorKind.NotImplemented,
-            $"The {name} strategy is not available in this version of DeploymentRollback. Available now: {StrategyNames.Git}, {StrategyNames.Container}, {StrategyNames.DockerCompose}, {StrategyNames.FeatureFlag}."),
+            $"The {name} strategy is not available in this version of DeploymentRollback. Available now: {StrategyNames.Git}, {StrategyNames.Container}, {StrategyNames.DockerCompose}, {StrategyNames.FeatureFlag}, {StrategyNames.Config}."),
         _ => throw new RollbackException(ErrorIds.StrategyNotImplemented, RollbackErrorKind.InvalidArgument,
             $"'{name}' is not a rollback strategy. Use one of: {string.Join(", ", StrategyNames.All)}."),
     };

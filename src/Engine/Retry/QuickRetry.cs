@@ -1,0 +1,158 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace DeploymentRollback.Engine.Retry;
+
+public sealed record RetryRequest
+{
+    /// <summary>The deployment the retries belong to; attempts count toward this target's escalation.</summary>
+    public string TargetKey { get; init; } = "retry:deployment";
+    public required ScriptAction Deploy { get; init; }
+    public TimeSpan Delay { get; init; } = TimeSpan.FromSeconds(30);
+    public int MaxAttempts { get; init; } = 3;
+    public IReadOnlyList<HealthCheckOptions> HealthChecks { get; init; } = Array.Empty<HealthCheckOptions>();
+    public IReadOnlyList<ScriptAction> SmokeTests { get; init; } = Array.Empty<ScriptAction>();
+    public TimeSpan LockTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    public TimeSpan EscalationWindow { get; init; } = TimeSpan.FromHours(1);
+    public int EscalationThreshold { get; init; } = 3;
+    public bool Force { get; init; }
+    public Uri? WebhookUri { get; init; }
+    public string? Reason { get; init; }
+}
+
+/// <summary>
+/// Pattern 1, quick retry for transient failures: wait, run the deployment again, verify; each attempt journaled and
+/// counted toward escalation like a rollback attempt, so a failure that is not transient ends in MANUAL_INTERVENTION_REQUIRED.
+/// </summary>
+public static partial class QuickRetry
+{
+    public const string StrategyName = "QuickRetry";
+
+    [GeneratedRegex(@"connection refused|connection reset|timed? ?out|timeout|\b503\b|service unavailable|\b502\b|bad gateway|\b504\b|temporar(il)?y|try again|ECONNRESET|ECONNREFUSED|ETIMEDOUT", RegexOptions.IgnoreCase)]
+    private static partial Regex TransientPattern();
+
+    /// <summary>Whether an error text looks like a transient failure (network, timing, an overloaded dependency).</summary>
+    public static bool LooksTransient(IEnumerable<string> errors) => errors.Any(e => TransientPattern().IsMatch(e));
+
+    public static async Task<IReadOnlyList<RollbackResult>> RunAsync(RetryRequest request, EngineContext context)
+    {
+        var results = new List<RollbackResult>();
+        var journal = context.State.Journal;
+        using var targetLock = await TargetLock.AcquireAsync(context.State, request.TargetKey, request.LockTimeout, context.Observer, context.Cancellation).ConfigureAwait(false);
+        var failures = journal.GetFailuresSinceLastSuccess(request.TargetKey, request.EscalationWindow, DateTimeOffset.UtcNow);
+        if (!request.Force && failures.FirstOrDefault(f => f.Outcome == RollbackOutcome.Escalated) is { } escalated)
+        {
+            throw new RollbackException(ErrorIds.RollbackEscalated, RollbackErrorKind.InvalidOperation,
+                $"{request.TargetKey} was escalated at {escalated.CompletedAt:u} after {failures.Count} failed attempt(s); retrying again would only repeat them. Investigate by hand; pass -Force to retry anyway.")
+            { TargetName = request.TargetKey };
+        }
+
+        if (!await context.Observer.ShouldProcessAsync(request.TargetKey, $"Run {request.Deploy.Name} up to {request.MaxAttempts} time(s), {request.Delay.TotalSeconds:0} s apart, until it deploys and verifies").ConfigureAwait(false))
+        {
+            return results;
+        }
+
+        var earlierFailures = failures.Count;
+        for (var attempt = 1; attempt <= request.MaxAttempts; attempt++)
+        {
+            await WaitAsync(request, attempt, context).ConfigureAwait(false);
+            var result = new RollbackResult
+            {
+                AttemptId = Guid.NewGuid().ToString("N")[..12],
+                Strategy = StrategyName,
+                TargetKey = request.TargetKey,
+                Path = request.Deploy.Name,
+                StateDirectory = context.State.Directory,
+                AttemptNumber = earlierFailures + 1,
+                StartedAt = DateTimeOffset.UtcNow,
+                Reason = request.Reason,
+                ToVersion = $"retry {attempt} of {request.MaxAttempts}",
+            };
+            journal.StartAttempt(result);
+            var step = new StepResult { Name = $"Deploy {request.Deploy.Name}", StartedAt = DateTimeOffset.UtcNow };
+            try
+            {
+                var outcome = await request.Deploy.Run(context.Cancellation).ConfigureAwait(false);
+                step.Status = outcome.Succeeded ? StepStatus.Succeeded : StepStatus.Failed;
+                step.Output = SecretRedactor.Redact(RollbackEngine.Tail(outcome.Output, 40));
+                step.Message = outcome.Succeeded ? "The deployment ran." : $"The deployment failed (exit code {outcome.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "none"}).";
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                step.Status = StepStatus.Failed;
+                step.Message = SecretRedactor.Redact(e.Message);
+            }
+            catch (OperationCanceledException)
+            {
+                step.Status = StepStatus.Failed;
+                step.Message = "Cancelled.";
+                result.Steps.Add(step);
+                await FinishAsync(result, StepStatus.Failed, earlierFailures, request, context, CancellationToken.None).ConfigureAwait(false);
+                throw;
+            }
+
+            step.Duration = DateTimeOffset.UtcNow - step.StartedAt;
+            result.Steps.Add(step);
+            if (step.Status == StepStatus.Succeeded && request.HealthChecks.Count + request.SmokeTests.Count > 0)
+            {
+                var health = await HealthVerifier.VerifyAsync(request.HealthChecks, request.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false);
+                health.AttemptId = result.AttemptId;
+                health.TargetKey = request.TargetKey;
+                health.Strategy = StrategyName;
+                result.Health = health;
+                result.Verification = health.Healthy ? VerificationOutcome.Passed : VerificationOutcome.Failed;
+            }
+
+            var status = step.Status == StepStatus.Succeeded && result.Verification != VerificationOutcome.Failed ? StepStatus.Succeeded : StepStatus.Failed;
+            await FinishAsync(result, status, earlierFailures, request, context, context.Cancellation).ConfigureAwait(false);
+            results.Add(result);
+            if (result.Outcome is RollbackOutcome.Succeeded or RollbackOutcome.Escalated)
+            {
+                break;
+            }
+
+            earlierFailures++;
+        }
+
+        return results;
+    }
+
+    private static async Task WaitAsync(RetryRequest request, int attempt, EngineContext context)
+    {
+        var activity = $"Retrying {request.Deploy.Name}";
+        var deadline = DateTimeOffset.UtcNow + request.Delay;
+        while (DateTimeOffset.UtcNow < deadline)
+        {
+            var left = deadline - DateTimeOffset.UtcNow;
+            context.Observer.Progress(new ProgressUpdate(activity, $"Attempt {attempt} of {request.MaxAttempts} in {left.TotalSeconds:0} s",
+                (int)(100 * (1 - left.TotalMilliseconds / Math.Max(1, request.Delay.TotalMilliseconds))), (int)left.TotalSeconds));
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, Math.Max(1, left.TotalMilliseconds))), context.Cancellation).ConfigureAwait(false);
+        }
+
+        context.Observer.Progress(new ProgressUpdate(activity, "Running", Completed: true));
+    }
+
+    private static async Task FinishAsync(RollbackResult result, StepStatus status, int earlierFailures, RetryRequest request, EngineContext context, CancellationToken cancellation)
+    {
+        result.CompletedAt = DateTimeOffset.UtcNow;
+        result.Duration = result.CompletedAt - result.StartedAt;
+        result.Outcome = status == StepStatus.Succeeded ? RollbackOutcome.Succeeded
+            : earlierFailures + 1 >= request.EscalationThreshold ? RollbackOutcome.Escalated
+            : RollbackOutcome.Failed;
+        result.Message = result.Outcome switch
+        {
+            RollbackOutcome.Succeeded => "The retried deployment ran" + (result.Verification == VerificationOutcome.Passed ? " and verified healthy." : "; not verified (no -HealthCheckUri or -SmokeTest)."),
+            RollbackOutcome.Escalated => $"Escalated after {earlierFailures + 1} failed attempts: the failure is not transient. Roll back instead.",
+            _ => result.Steps.LastOrDefault()?.Status == StepStatus.Failed ? result.Steps.Last().Message : "The retried deployment did not verify.",
+        };
+        if (result.Outcome == RollbackOutcome.Escalated)
+        {
+            var signal = await new SignalStore(context.State).EmitAsync(SignalNames.ManualInterventionRequired,
+                new Dictionary<string, object?> { ["reason"] = request.Reason ?? result.Message, ["target"] = request.TargetKey, ["attempt_id"] = result.AttemptId, ["escalation"] = $"{earlierFailures + 1} failed attempts (quick retry)" },
+                request.TargetKey, request.WebhookUri, context.Observer, cancellation).ConfigureAwait(false);
+            result.Signals.Add(signal.Name);
+        }
+
+        context.State.Journal.CompleteAttempt(result);
+    }
+}
