@@ -15,6 +15,7 @@
         'New-RollbackCheckpoint'
         'Get-RollbackCheckpoint'
         'Invoke-Rollback'
+        'Invoke-DeploymentRetry'
         'Test-RollbackHealth'
         'Send-RollbackSignal'
         'Get-RollbackSignal'

@@ -4,8 +4,13 @@ using DeploymentRollback.Engine;
 namespace DeploymentRollback.Commands;
 
 /// <summary>Cmdlets that name one deployment target: a strategy and what identifies the target for it.</summary>
-public abstract class TargetCmdletBase : RollbackCmdletBase
+public abstract class TargetCmdletBase : RollbackCmdletBase, IDynamicParameters
 {
+    private readonly FeatureFlagParameters flagParameters = new();
+
+    /// <summary>The FeatureFlag and Config parameters; null where a cmdlet does not take them.</summary>
+    public virtual object? GetDynamicParameters() => flagParameters;
+
     /// <summary>The rollback strategy; its name completes with Tab.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateSet("Git", "Kubernetes", "Container", "DockerCompose", "Database", "FeatureFlag", "Config", IgnoreCase = true)]
@@ -45,7 +50,7 @@ public abstract class TargetCmdletBase : RollbackCmdletBase
     /// The request fields that identify the target, from the parameters; a piped object's TargetSpec fills in
     /// what the parameters leave out (so an assessment or result carries its container, project and services on).
     /// </summary>
-    protected RollbackRequest BuildTargetRequest(TargetSpec? piped = null) => new()
+    protected RollbackRequest BuildTargetRequest(TargetSpec? piped = null) => flagParameters.Apply(new RollbackRequest
     {
         Strategy = piped?.Strategy is { Length: > 0 } pipedStrategy && !MyInvocation.BoundParameters.ContainsKey(nameof(Strategy)) ? pipedStrategy : Strategy,
         Path = piped?.Path is { } pipedPath && !MyInvocation.BoundParameters.ContainsKey(nameof(Path)) ? pipedPath : ResolvePathOrCurrent(Path),
@@ -54,7 +59,12 @@ public abstract class TargetCmdletBase : RollbackCmdletBase
         File = File ?? piped?.File,
         ProjectName = ProjectName ?? piped?.ProjectName,
         Services = Service.Length > 0 ? Service : piped?.Services ?? (IReadOnlyList<string>)Array.Empty<string>(),
-    };
+        Provider = piped?.Provider,
+        Flag = piped?.Flag,
+        ServiceUri = piped?.ServiceUri is { } uri ? new Uri(uri) : null,
+        Project = piped?.Project,
+        Environment = piped?.Environment,
+    });
 }
 
 /// <summary>Cmdlets that act on one deployment target and can verify it with health checks and smoke tests.</summary>

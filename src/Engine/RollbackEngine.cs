@@ -307,10 +307,20 @@ public static class RollbackEngine
         }
 
         var targetKey = target.Key;
-        var (version, commit) = await strategy.GetCurrentVersionAsync(request, context).ConfigureAwait(false);
+        var attempt = attemptId is null ? null : context.State.Journal.GetAttempts(attemptId: attemptId).FirstOrDefault();
+        string? version, commit;
+        try
+        {
+            (version, commit) = await strategy.GetCurrentVersionAsync(request, context).ConfigureAwait(false);
+        }
+        catch (RollbackException) when (attempt is not null)
+        {
+            // A piped result does not carry credentials (e.g. a flag service's token): it is where the rollback left the target.
+            (version, commit) = (attempt.ToVersion, null);
+        }
+
         FillHealthTarget(report, strategy.Name, targetKey, target.Location, context.State, version);
 
-        var attempt = attemptId is null ? null : context.State.Journal.GetAttempts(attemptId: attemptId).FirstOrDefault();
         var record = report.Healthy && (recordVerified || attempt?.Outcome == RollbackOutcome.Succeeded);
         var action = record ? $"Record {version} as verified-good (the default rollback target from now on)" : "Record the health verdict in the journal";
         if (!await context.Observer.ShouldProcessAsync(targetKey, action).ConfigureAwait(false))
@@ -364,6 +374,7 @@ public static class RollbackEngine
     {
         Strategy = strategy.Name, Path = request.Path, Name = request.Name, DockerHost = request.DockerHost,
         File = request.File, ProjectName = request.ProjectName, Services = request.Services.ToList(),
+        Provider = request.Provider, Flag = request.Flag, ServiceUri = request.ServiceUri?.ToString(), Project = request.Project, Environment = request.Environment,
     };
 
     private static void FillHealthTarget(HealthReport report, string strategy, string targetKey, string path, StateRoot state, string? version)

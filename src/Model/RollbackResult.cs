@@ -41,6 +41,11 @@ public sealed class TargetSpec
     public string? File { get; set; }
     public string? ProjectName { get; set; }
     public List<string> Services { get; set; } = new();
+    public string? Provider { get; set; }
+    public string? Flag { get; set; }
+    public string? ServiceUri { get; set; }
+    public string? Project { get; set; }
+    public string? Environment { get; set; }
 }
 
 public sealed class StepResult

@@ -153,6 +153,7 @@ function Save-State { $state | ConvertTo-Json | Set-Content $StatePath }
 Save-State
 
 $result = New-Result $false '' $true
+$clock = [Diagnostics.Stopwatch]::StartNew()
 try {
     # The cluster: trust on loopback, no fsync (throwaway), sockets in its own folder.
     Invoke-PgTool initdb @('-D', $pgData, '-A', 'trust', '-U', 'postgres', '--no-sync') | Out-Null
@@ -161,6 +162,7 @@ try {
         '-o', "-p $pgPort -k $pgData -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off", 'start') | Out-Null
     $psqlOutput = & psql -h 127.0.0.1 -p $pgPort -U postgres -d postgres -v ON_ERROR_STOP=1 -q -c 'CREATE DATABASE unleash' 2>&1
     if ($LASTEXITCODE) { throw "CREATE DATABASE unleash failed: $psqlOutput" }
+    $postgresSeconds = $clock.Elapsed.TotalSeconds
 
     # The Unleash server. INIT_*_API_TOKENS are created on the first start (the database is new every time).
     $clientToken = "*:production.$(New-HexToken)"
@@ -197,6 +199,8 @@ try {
         throw "Unleash did not start: $why. Log:`n$tail"
     }
 
+    $healthySeconds = $clock.Elapsed.TotalSeconds
+
     # Test data, through the Admin API. The token goes raw in Authorization ('Bearer <token>' works too), and .NET's
     # header validation rejects a raw '*:*.hex' value: hence -SkipHeaderValidation.
     $headers = @{ Authorization = $adminToken }
@@ -231,7 +235,9 @@ try {
     $result.DataPath = $dataPath
     $result.LogPath = $logPath
     $result.Reason = "Unleash 7.5.1 up at $url (pid $($node.Id)); flag new-checkout on in $($enabledIn -join ', '), already-off off everywhere"
-    Write-Host "Started Unleash at $url (pid $($node.Id)), PostgreSQL on 127.0.0.1:$pgPort, data in $dataPath."
+    $timing = 'in {0:N1} s (PostgreSQL {1:N1} s, Unleash healthy {2:N1} s, test data {3:N1} s)' -f $clock.Elapsed.TotalSeconds,
+        $postgresSeconds, ($healthySeconds - $postgresSeconds), ($clock.Elapsed.TotalSeconds - $healthySeconds)
+    Write-Host "Started Unleash at $url (pid $($node.Id)), PostgreSQL on 127.0.0.1:$pgPort, data in $dataPath, $timing."
     $result
 }
 catch {

@@ -87,6 +87,10 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
     [ValidateNotNullOrEmpty]
     public string? PreviousFile { get; set; }
 
+    /// <summary>FeatureFlag: turn the flag back to the state recorded before it was switched off.</summary>
+    [Parameter]
+    public SwitchParameter Restore { get; set; }
+
     /// <summary>Proceeds despite uncommitted changes (stashed into the checkpoint first) or an earlier escalation.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
@@ -113,6 +117,7 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
             Timeout = TimeSpan.FromSeconds(TimeoutSec),
             KeepFailed = KeepFailed,
             PreviousFile = PreviousFile,
+            Restore = Restore,
         }, Assessment?.TargetSpec);
         var result = RunEngine(context => RollbackEngine.InvokeAsync(request, context));
         if (result is null)

@@ -29,6 +29,9 @@ public sealed class TestRollbackHealthCommand : TargetedCmdletBase
     [ValidateNotNull]
     public Uri? WebhookUri { get; set; }
 
+    /// <summary>Its -Uri is the health endpoint, so the flag parameters (with their own -Uri) are not offered here.</summary>
+    public override object? GetDynamicParameters() => null;
+
     protected override void ProcessRecord()
     {
         var request = BuildRequest(r => r with { WebhookUri = WebhookUri }, InputObject?.TargetSpec);
