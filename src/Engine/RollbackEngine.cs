@@ -495,6 +495,7 @@ public static class RollbackEngine
         {
             step.Status = StepStatus.Failed;
             step.Message = SecretRedactor.Redact(e.Message);
+            step.ErrorId = (e as RollbackException)?.ErrorId;
             return default;
         }
         finally
@@ -512,7 +513,11 @@ public static class RollbackEngine
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            return new StepResult { Name = $"{step.Action} {step.Target}", Status = StepStatus.Failed, StartedAt = started, Duration = DateTimeOffset.UtcNow - started, Message = SecretRedactor.Redact(e.Message) };
+            return new StepResult
+            {
+                Name = $"{step.Action} {step.Target}", Status = StepStatus.Failed, StartedAt = started, Duration = DateTimeOffset.UtcNow - started,
+                Message = SecretRedactor.Redact(e.Message), ErrorId = (e as RollbackException)?.ErrorId,
+            };
         }
     }
 

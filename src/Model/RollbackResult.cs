@@ -56,4 +56,6 @@ public sealed class StepResult
     public TimeSpan Duration { get; set; }
     public string? Message { get; set; }
     public string? Output { get; set; }
+    /// <summary>The stable error id when the step failed on a known error (e.g. ContainerPortInUse).</summary>
+    public string? ErrorId { get; set; }
 }

@@ -10,8 +10,9 @@
       backend (client) token, logging to unleash.log in the temp folder, and waits (60 s at most) for /health.
     - Creates, in project 'default', the flag 'new-checkout' enabled in every environment of the project (development
       and production in 7.5.1) and the flag 'already-off' disabled everywhere.
-    - Writes a state file (-StatePath) that -Stop reads: it stops node (the process tree) and the cluster
-      (pg_ctl stop -m fast) and deletes the temp folder.
+    - Writes a state file (-StatePath, JSON: pids, ports, folders, and Url, AdminToken, ClientToken, Project, Environment
+      once up) that -Stop reads: it stops node (the process tree) and the cluster (pg_ctl stop -m fast) and deletes the
+      temp folder. A state file left by a run that was not stopped is stopped first.
     Never throws for a missing prerequisite (node, npm, initdb, pg_ctl, psql): it returns Available = $false and the Reason.
 .OUTPUTS
     An object: Available, Url (http://127.0.0.1:port), AdminToken, ClientToken (a backend token for /api/client/*,
@@ -19,7 +20,7 @@
     'development'), Reason, Started (this call started processes; stop them with -Stop), PostgresPort, DataPath, LogPath.
 .EXAMPLE
     $unleash = & tests/Fixtures/Start-Unleash.ps1
-    Invoke-RestMethod "$($unleash.Url)/api/admin/projects/default/features/new-checkout" -Headers @{ Authorization = $unleash.AdminToken }
+    Invoke-RestMethod "$($unleash.Url)/api/admin/projects/default/features/new-checkout" -Headers @{ Authorization = $unleash.AdminToken } -SkipHeaderValidation
     & tests/Fixtures/Start-Unleash.ps1 -Stop
 #>
 param(
@@ -32,7 +33,7 @@ param(
 $ErrorActionPreference = 'Stop'
 $packageDir = Join-Path $PSScriptRoot 'unleash'
 $project = 'default'
-$isRoot = $IsLinux -and ((id -u) -eq '0')
+$isRoot = $IsLinux -and [Environment]::UserName -eq 'root'
 
 function Get-FreePort {
     $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
@@ -44,9 +45,19 @@ function New-HexToken([int] $bytes = 24) {
     [Convert]::ToHexString([System.Security.Cryptography.RandomNumberGenerator]::GetBytes($bytes)).ToLowerInvariant()
 }
 
+# A program's path: from PATH, else (for the PostgreSQL tools, which Debian's packages keep off PATH) from the newest
+# /usr/lib/postgresql/<version>/bin. $null when missing.
+function Find-Tool([string] $name) {
+    $command = Get-Command $name -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+    if ($command) { return $command.Source }
+    Get-ChildItem /usr/lib/postgresql/*/bin/$name -ErrorAction SilentlyContinue |
+        Sort-Object { [int]($_.FullName -replace '^/usr/lib/postgresql/(\d+).*$', '$1') } -Descending |
+        Select-Object -First 1 -ExpandProperty FullName
+}
+
 # Runs a PostgreSQL tool: as the 'postgres' user when we are root (initdb and postgres refuse to run as root).
 function Invoke-PgTool([string] $tool, [string[]] $arguments) {
-    $tool = (Get-Command $tool -CommandType Application | Select-Object -First 1).Source
+    $tool = Find-Tool $tool
     $output = if ($isRoot) { & runuser -u postgres -- $tool @arguments 2>&1 } else { & $tool @arguments 2>&1 }
     if ($LASTEXITCODE) { throw "$tool $($arguments -join ' ') failed (exit $LASTEXITCODE): $($output -join "`n")" }
     $output
@@ -58,18 +69,30 @@ function Test-OurNode([int] $id) {
     (Test-Path $cmdline) -and ((Get-Content -Raw $cmdline) -match 'unleash-server')
 }
 
+# The pid and all its descendants (from /proc: the parent pid is the 4th field of /proc/<pid>/stat, after the name).
+function Get-ProcessTree([int] $root) {
+    $children = @{}
+    foreach ($stat in Get-ChildItem /proc/[0-9]*/stat -ErrorAction SilentlyContinue) {
+        try { $fields = (Get-Content -Raw $stat.FullName -ErrorAction Stop) -replace '^.*\)\s+', '' -split '\s+' } catch { continue }
+        $children[[int]$fields[1]] += @([int]$stat.Directory.Name)
+    }
+    $tree = [Collections.Generic.List[int]]::new()
+    $queue = [Collections.Generic.Queue[int]]::new(); $queue.Enqueue($root)
+    while ($queue.Count) {
+        $id = $queue.Dequeue(); $tree.Add($id)
+        foreach ($child in @($children[$id])) { if ($child) { $queue.Enqueue($child) } }
+    }
+    $tree
+}
+
 function Stop-Unleash([object] $state) {
     if ($state.NodePid -and (Test-OurNode $state.NodePid)) {
+        $tree = @(Get-ProcessTree $state.NodePid)
         $process = Get-Process -Id $state.NodePid -ErrorAction SilentlyContinue
-        if ($process) {
-            kill -TERM $state.NodePid 2>$null   # Unleash shuts down gracefully on SIGTERM (about 1 s)
-            if (-not $process.WaitForExit(10000)) { $process.Kill($true) }
-            else {
-                # Its children, if it left any.
-                try { $process.Kill($true) } catch { }
-            }
-            $process.WaitForExit(5000) | Out-Null
-        }
+        # Unleash shuts down gracefully on SIGTERM (in about a second); whatever is left after 10 s gets SIGKILL.
+        kill -TERM $state.NodePid 2>$null
+        if ($process -and -not $process.WaitForExit(10000)) { Write-Warning "Unleash (pid $($state.NodePid)) ignored SIGTERM: killing it" }
+        foreach ($id in $tree) { Get-Process -Id $id -ErrorAction SilentlyContinue | Stop-Process -Force -ErrorAction SilentlyContinue }
     }
     if ($state.PgData -and (Test-Path (Join-Path $state.PgData 'postmaster.pid'))) {
         try { Invoke-PgTool pg_ctl @('-D', $state.PgData, '-m', 'fast', '-w', 'stop') | Out-Null }
@@ -110,9 +133,14 @@ if ($previous) {
 
 # Prerequisites: a missing one is a Reason, not an exception.
 foreach ($tool in 'node', 'npm', 'initdb', 'pg_ctl', 'psql') {
-    if (-not (Get-Command $tool -CommandType Application -ErrorAction SilentlyContinue)) {
+    if (-not (Find-Tool $tool)) {
         return New-Result $false "$tool is not installed (Unleash needs Node.js >= 20 with npm, and PostgreSQL's initdb, pg_ctl and psql)"
     }
+}
+$nodeExe = Find-Tool node
+$nodeVersion = (& $nodeExe --version 2>$null) -replace '^v', ''
+if (-not ($nodeVersion -as [version]) -or ([version]$nodeVersion).Major -lt 20) {
+    return New-Result $false "unleash-server 7.5.1 needs Node.js >= 20; $nodeExe is '$nodeVersion'"
 }
 if ($isRoot -and -not (Get-Command runuser -CommandType Application -ErrorAction SilentlyContinue)) {
     return New-Result $false 'runuser is not installed (util-linux): it runs PostgreSQL as the postgres user'
@@ -139,6 +167,10 @@ if ($isRoot) {
 }
 
 if ($Port -eq 0) { $Port = Get-FreePort }
+else {
+    try { $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, $Port); $probe.Start(); $probe.Stop() }
+    catch { return New-Result $false "port $Port on 127.0.0.1 is in use" }
+}
 $pgPort = Get-FreePort
 while ($pgPort -eq $Port) { $pgPort = Get-FreePort }
 $dataPath = Join-Path ([IO.Path]::GetTempPath()) "deployment-rollback-unleash-$(New-HexToken 4)"
@@ -160,7 +192,7 @@ try {
     # -l: the server must not keep our stdout open.
     Invoke-PgTool pg_ctl @('-w', '-t', '30', '-D', $pgData, '-l', (Join-Path $dataPath 'postgres.log'),
         '-o', "-p $pgPort -k $pgData -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off", 'start') | Out-Null
-    $psqlOutput = & psql -h 127.0.0.1 -p $pgPort -U postgres -d postgres -v ON_ERROR_STOP=1 -q -c 'CREATE DATABASE unleash' 2>&1
+    $psqlOutput = & (Find-Tool psql) -h 127.0.0.1 -p $pgPort -U postgres -d postgres -v ON_ERROR_STOP=1 -q -c 'CREATE DATABASE unleash' 2>&1
     if ($LASTEXITCODE) { throw "CREATE DATABASE unleash failed: $psqlOutput" }
     $postgresSeconds = $clock.Elapsed.TotalSeconds
 
@@ -181,7 +213,7 @@ try {
         TZ                    = 'UTC'
         NODE_ENV              = 'production'
     }
-    $node = Start-Process (Get-Command node -CommandType Application | Select-Object -First 1).Source -ArgumentList $serverJs -WorkingDirectory $packageDir `
+    $node = Start-Process $nodeExe -ArgumentList $serverJs -WorkingDirectory $packageDir `
         -Environment $environment -RedirectStandardOutput $logPath -RedirectStandardError "$logPath.err" -PassThru
     $state.NodePid = $node.Id
     Save-State
@@ -234,6 +266,9 @@ try {
     $result.PostgresPort = $pgPort
     $result.DataPath = $dataPath
     $result.LogPath = $logPath
+    # The state file doubles as the connection details for tests that do not get the returned object.
+    foreach ($key in 'Url', 'AdminToken', 'ClientToken', 'Project', 'Environment') { $state[$key] = $result.$key }
+    Save-State
     $result.Reason = "Unleash 7.5.1 up at $url (pid $($node.Id)); flag new-checkout on in $($enabledIn -join ', '), already-off off everywhere"
     $timing = 'in {0:N1} s (PostgreSQL {1:N1} s, Unleash healthy {2:N1} s, test data {3:N1} s)' -f $clock.Elapsed.TotalSeconds,
         $postgresSeconds, ($healthySeconds - $postgresSeconds), ($clock.Elapsed.TotalSeconds - $healthySeconds)

@@ -1,0 +1,147 @@
+using DeploymentRollback.Engine;
+using DeploymentRollback.Engine.Retry;
+using Xunit;
+
+namespace DeploymentRollback.Tests;
+
+public class ConfigRollbackTests
+{
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task Restores_the_previous_copy_atomically_keeping_permissions_and_the_failed_copy_in_the_checkpoint()
+    {
+        using var git = new GitFixture();
+        var config = git.Temp.Combine("app.yml");
+        File.WriteAllText(config, "timeout: 1\nretries: 0\napi_key: live-secret-value\n");
+        File.SetUnixFileMode(config, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.WriteAllText(git.Temp.Combine("app.previous.yml"), "timeout: 30\nretries: 3\napi_key: live-secret-value\n");
+        var observer = new RecordingObserver();
+        var request = new RollbackRequest { Strategy = "Config", Path = config, PreviousPath = "app.previous.yml" };
+
+        var result = await RollbackEngine.InvokeAsync(request, git.Context(observer));
+        var again = await RollbackEngine.InvokeAsync(request, git.Context());
+
+        Assert.Equal(RollbackOutcome.Succeeded, result!.Outcome);
+        Assert.Equal("timeout: 30\nretries: 3\napi_key: live-secret-value\n", File.ReadAllText(config));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(config));
+        Assert.Contains(observer.Asked, a => a.Contains("- timeout: 1") && a.Contains("+ timeout: 30"));
+        Assert.Contains("- timeout: 1", result.Changes);
+        var checkpoint = Assert.Single(new CheckpointStore(git.State()).List());
+        var kept = File.ReadAllText(Path.Combine(checkpoint.Folder, "app.yml"));
+        Assert.Contains("timeout: 1", kept);
+        Assert.DoesNotContain("live-secret-value", kept);
+        Assert.Equal(RollbackOutcome.Skipped, again!.Outcome);
+        Assert.Empty(Directory.EnumerateFiles(git.Temp.Path, "*.tmp"));
+    }
+
+    [Fact]
+    public async Task Without_a_previous_copy_it_restores_the_verified_copy_with_secrets_taken_from_the_live_file()
+    {
+        using var git = new GitFixture();
+        using var server = new LocalHttpServer((_, _) => (200, "ok"));
+        var config = git.Temp.Combine("app.yml");
+        File.WriteAllText(config, "timeout: 30\npassword: s3cret-one\n");
+        var request = new RollbackRequest { Strategy = "Config", Path = config, HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } };
+        var recorded = await RollbackEngine.TestHealthAsync(request, null, recordVerified: true, signalOnFailure: false, git.Context(), identifyTarget: true);
+        File.WriteAllText(config, "timeout: 1\npassword: s3cret-one\n");
+
+        var result = await RollbackEngine.InvokeAsync(request, git.Context());
+
+        Assert.NotNull(recorded.RecordedVerifiedVersion);
+        Assert.Equal(RollbackOutcome.Succeeded, result!.Outcome);
+        Assert.Equal("timeout: 30\npassword: s3cret-one\n", File.ReadAllText(config));
+        foreach (var file in Directory.EnumerateFiles(git.StatePath, "*", SearchOption.AllDirectories).Where(f => !f.EndsWith(".db") && !f.Contains(".db-")))
+        {
+            Assert.DoesNotContain("s3cret-one", File.ReadAllText(file));
+        }
+    }
+
+    [Fact]
+    public async Task A_missing_previous_copy_or_file_is_a_clear_error()
+    {
+        using var git = new GitFixture();
+        var config = git.Temp.Combine("app.yml");
+        File.WriteAllText(config, "timeout: 1\n");
+
+        var noPrevious = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Strategy = "Config", Path = config }, git.Context()));
+        var missingCopy = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Strategy = "Config", Path = config, PreviousPath = "nope.yml" }, git.Context()));
+        var noFile = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Strategy = "Config", Path = config + ".missing", PreviousPath = "x" }, git.Context()));
+
+        Assert.Equal(ErrorIds.ConfigPreviousMissing, noPrevious.ErrorId);
+        Assert.Equal(ErrorIds.ConfigPreviousMissing, missingCopy.ErrorId);
+        Assert.Equal(ErrorIds.ConfigFileNotFound, noFile.ErrorId);
+        Assert.Equal("timeout: 1\n", File.ReadAllText(config));
+    }
+}
+
+public class QuickRetryTests
+{
+    private static ScriptAction Deploy(string counterFile, int succeedOnAttempt) => new("deploy.sh", _ =>
+    {
+        var count = File.Exists(counterFile) ? int.Parse(File.ReadAllText(counterFile)) + 1 : 1;
+        File.WriteAllText(counterFile, count.ToString());
+        return Task.FromResult(new ScriptOutcome(count >= succeedOnAttempt, $"attempt {count}", count >= succeedOnAttempt ? 0 : 1));
+    });
+
+    [Fact]
+    public async Task Retries_until_the_deployment_succeeds_and_records_each_attempt()
+    {
+        using var git = new GitFixture();
+        var counter = git.Temp.Combine("count");
+
+        var results = await QuickRetry.RunAsync(new RetryRequest { Deploy = Deploy(counter, 2), Delay = TimeSpan.FromMilliseconds(50), TargetKey = "retry:shop" }, git.Context());
+
+        Assert.Equal(new[] { RollbackOutcome.Failed, RollbackOutcome.Succeeded }, results.Select(r => r.Outcome));
+        Assert.Equal(2, git.State().Journal.GetAttempts("retry:shop").Count);
+    }
+
+    [Fact]
+    public async Task A_failure_that_is_not_transient_escalates_on_the_third_attempt()
+    {
+        using var git = new GitFixture();
+
+        var results = await QuickRetry.RunAsync(new RetryRequest { Deploy = Deploy(git.Temp.Combine("count"), 99), Delay = TimeSpan.Zero, TargetKey = "retry:shop" }, git.Context());
+        var refused = await Assert.ThrowsAsync<RollbackException>(() => QuickRetry.RunAsync(new RetryRequest { Deploy = Deploy(git.Temp.Combine("count"), 99), Delay = TimeSpan.Zero, TargetKey = "retry:shop" }, git.Context()));
+
+        Assert.Equal(new[] { RollbackOutcome.Failed, RollbackOutcome.Failed, RollbackOutcome.Escalated }, results.Select(r => r.Outcome));
+        Assert.Single(new SignalStore(git.State()).Read(new[] { SignalNames.ManualInterventionRequired }));
+        Assert.Equal(ErrorIds.RollbackEscalated, refused.ErrorId);
+    }
+
+    [Fact]
+    public async Task A_deployment_that_runs_but_fails_its_health_check_is_not_a_success()
+    {
+        using var git = new GitFixture();
+        var request = new RetryRequest
+        {
+            Deploy = Deploy(git.Temp.Combine("count"), 1),
+            Delay = TimeSpan.Zero,
+            MaxAttempts = 1,
+            HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri($"http://127.0.0.1:{LocalHttpServer.FreePort()}/health"), Retries = 0 } },
+        };
+
+        var result = Assert.Single(await QuickRetry.RunAsync(request, git.Context()));
+
+        Assert.Equal(RollbackOutcome.Failed, result.Outcome);
+        Assert.Equal(VerificationOutcome.Failed, result.Verification);
+    }
+
+    [Theory]
+    [InlineData("connect ECONNREFUSED 10.0.0.1:5432", true)]
+    [InlineData("Health check http://x/health: status 503 Service Unavailable, expected 2xx", true)]
+    [InlineData("upstream request timeout", true)]
+    [InlineData("Missing environment variable: API_KEY", false)]
+    public void Recognises_transient_failures(string error, bool transient) => Assert.Equal(transient, QuickRetry.LooksTransient(new[] { error }));
+
+    [Fact]
+    public async Task Assessment_recommends_a_retry_when_the_failure_looks_transient()
+    {
+        using var git = new GitFixture().WithReleases();
+        using var server = new LocalHttpServer((_, _) => (503, "Service Unavailable"));
+
+        var assessment = await RollbackEngine.AssessAsync(new RollbackRequest { Path = git.RepoPath, HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()), Retries = 0 } } }, git.Context());
+
+        Assert.Equal(QuickRetry.StrategyName, assessment.RecommendedStrategy);
+        Assert.Contains("Invoke-DeploymentRetry", assessment.Rationale);
+    }
+}
