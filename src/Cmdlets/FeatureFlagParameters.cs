@@ -42,11 +42,6 @@ public sealed class FeatureFlagParameters
     [ValidateNotNull]
     public SecureString? ApiToken { get; set; }
 
-    /// <summary>FeatureFlag Http: basic authentication instead of a token.</summary>
-    [Parameter]
-    [Credential]
-    public PSCredential? Credential { get; set; }
-
     /// <summary>FeatureFlag Http: the method (default POST).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -74,13 +69,6 @@ public sealed class FeatureFlagParameters
             headers[entry.Key.ToString()!] = entry.Value?.ToString() ?? "";
         }
 
-        var token = ApiToken is null ? null : new NetworkCredential("", ApiToken).Password;
-        if (token is null && Credential is not null)
-        {
-            var pair = $"{Credential.UserName}:{new NetworkCredential("", Credential.Password).Password}";
-            token = "Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(pair));
-        }
-
         return request with
         {
             Provider = Provider ?? request.Provider,
@@ -88,7 +76,7 @@ public sealed class FeatureFlagParameters
             ServiceUri = Uri ?? request.ServiceUri,
             Project = Project ?? request.Project,
             Environment = Environment ?? request.Environment,
-            ApiToken = token,
+            ApiToken = ApiToken is null ? null : new NetworkCredential("", ApiToken).Password,
             HttpMethod = Method,
             Headers = headers,
             BodyTemplate = BodyTemplate,

@@ -34,7 +34,7 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
     [Parameter]
     public SwitchParameter Push { get; set; }
 
-    /// <summary>Credentials for -Push; never logged or written.</summary>
+    /// <summary>Credentials for Git -Push, or basic authentication for a FeatureFlag Http endpoint; never logged or written.</summary>
     [Parameter]
     [Credential]
     public PSCredential? Credential { get; set; }
@@ -95,6 +95,10 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    private string? BasicAuthorization() => Credential is null || Strategy != StrategyNames.FeatureFlag
+        ? null
+        : "Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{Credential.UserName}:{new NetworkCredential("", Credential.Password).Password}"));
+
     protected override void ProcessRecord()
     {
         var request = BuildRequest(r => r with
@@ -118,6 +122,7 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
             KeepFailed = KeepFailed,
             PreviousFile = PreviousFile,
             Restore = Restore,
+            ApiToken = r.ApiToken ?? BasicAuthorization(),
         }, Assessment?.TargetSpec);
         var result = RunEngine(context => RollbackEngine.InvokeAsync(request, context));
         if (result is null)
