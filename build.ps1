@@ -74,14 +74,25 @@ function Invoke-Build {
 function Start-TestComponents {
     $docker = & (Join-Path $root 'tests/Fixtures/Initialize-Docker.ps1')
     Write-Host "Docker engine: $($docker.Reason)"
-    if (-not $docker.Available -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -eq '1') {
-        Write-Host 'DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION=1: the Docker tests will fail rather than skip.'
+    $unleash = & (Join-Path $root 'tests/Fixtures/Start-Unleash.ps1')
+    Write-Host "Unleash: $(if ($unleash.Available) { "$($unleash.Url), project $($unleash.Project), environment $($unleash.Environment)" } else { $unleash.Reason })"
+    if ($unleash.Available) {
+        # The tests find the server through these (the tokens are throwaway ones of this run's own server).
+        $env:DEPLOYMENT_ROLLBACK_UNLEASH_URL = $unleash.Url
+        $env:DEPLOYMENT_ROLLBACK_UNLEASH_ADMIN_TOKEN = $unleash.AdminToken
+        $env:DEPLOYMENT_ROLLBACK_UNLEASH_CLIENT_TOKEN = $unleash.ClientToken
+        $env:DEPLOYMENT_ROLLBACK_UNLEASH_PROJECT = $unleash.Project
+        $env:DEPLOYMENT_ROLLBACK_UNLEASH_ENVIRONMENT = $unleash.Environment
     }
-    $docker
+    if ((-not $docker.Available -or -not $unleash.Available) -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -eq '1') {
+        Write-Host 'DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION=1: tests of a missing component will fail rather than skip.'
+    }
+    [pscustomobject]@{ Docker = $docker; Unleash = $unleash }
 }
 
-function Stop-TestComponents($docker) {
-    if ($docker -and $docker.Started) { & (Join-Path $root 'tests/Fixtures/Initialize-Docker.ps1') -Stop }
+function Stop-TestComponents($components) {
+    if ($components.Unleash.Started) { & (Join-Path $root 'tests/Fixtures/Start-Unleash.ps1') -Stop | Out-Null }
+    if ($components.Docker.Started) { & (Join-Path $root 'tests/Fixtures/Initialize-Docker.ps1') -Stop }
 }
 
 function Invoke-Test {
