@@ -13,6 +13,8 @@
        Then the same on a 10-commit repository (the fixed cost).
     3. Containers (bench/Measure-DockerRollback.ps1, where a Docker engine runs): Compose rollback against doing it
        by hand, and a container's recreate-and-verify time with its share spent waiting for the health check.
+    4. Feature flags (bench/Measure-FlagRollback.ps1, on a real Unleash server): time until the flag reads off through
+       the client API, against a bare HTTP call.
     Everything is timed with [Diagnostics.Stopwatch] in this process, except the import, which is timed in
     the child itself (a child's start-up is not the module's cost). Temp folders are removed at the end.
 
@@ -405,6 +407,9 @@ try {
     # Containers: measured only where the Docker engine and the test images are present.
     $dockerLines = & (Join-Path $PSScriptRoot 'Measure-DockerRollback.ps1') -Runs ([Math]::Min($Runs, 5))
     if ($dockerLines) { $lines += $dockerLines }
+    # Feature flags: measured only where node, npm and PostgreSQL can run a real Unleash server.
+    $flagLines = & (Join-Path $PSScriptRoot 'Measure-FlagRollback.ps1') -Runs $Runs
+    if ($flagLines) { $lines += $flagLines }
     $lines += @(
         ''
         '## Method'

@@ -27,11 +27,6 @@ public sealed class FeatureFlagParameters
     [ValidateNotNull]
     public Uri? Uri { get; set; }
 
-    /// <summary>FeatureFlag: the project that holds the flag (Unleash, LaunchDarkly).</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string? Project { get; set; }
-
     /// <summary>FeatureFlag: the environment to switch the flag in (Unleash, LaunchDarkly).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -74,7 +69,6 @@ public sealed class FeatureFlagParameters
             Provider = Provider ?? request.Provider,
             Flag = Flag ?? request.Flag,
             ServiceUri = Uri ?? request.ServiceUri,
-            Project = Project ?? request.Project,
             Environment = Environment ?? request.Environment,
             ApiToken = ApiToken is null ? null : new NetworkCredential("", ApiToken).Password,
             HttpMethod = Method,

@@ -41,6 +41,14 @@ public abstract class TargetCmdletBase : RollbackCmdletBase, IDynamicParameters
     [ValidateNotNullOrEmpty]
     public string? ProjectName { get; set; }
 
+    /// <summary>
+    /// FeatureFlag: the project that holds the flag (Unleash, LaunchDarkly). A static parameter on purpose: PowerShell
+    /// binds static parameters first, by prefix, so a dynamic -Project would be taken as -ProjectName.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Project { get; set; }
+
     /// <summary>DockerCompose: only these services.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -62,7 +70,7 @@ public abstract class TargetCmdletBase : RollbackCmdletBase, IDynamicParameters
         Provider = piped?.Provider,
         Flag = piped?.Flag,
         ServiceUri = piped?.ServiceUri is { } uri ? new Uri(uri) : null,
-        Project = piped?.Project,
+        Project = Project ?? piped?.Project,
         Environment = piped?.Environment,
     });
 }

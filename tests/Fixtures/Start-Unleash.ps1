@@ -208,7 +208,6 @@ try {
         LOG_LEVEL             = 'warn'
         CHECK_VERSION         = 'false'   # no network: no version check
         SEND_TELEMETRY        = 'false'
-        SCARF_ANALYTICS       = 'false'
         UNLEASH_URL           = "http://127.0.0.1:$Port"
         TZ                    = 'UTC'
         NODE_ENV              = 'production'
