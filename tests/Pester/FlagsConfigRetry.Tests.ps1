@@ -1,3 +1,8 @@
+BeforeDiscovery {
+    # The real Unleash server build.ps1 Test starts; without it these tests skip, except in CI, where they must fail.
+    $skipUnleash = -not $env:DEPLOYMENT_ROLLBACK_UNLEASH_URL -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
+}
+
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Get-TestModulePath) -Force
@@ -71,5 +76,42 @@ Describe 'Feature flag kill switch, configuration rollback and quick retry' {
         $results[-1].Outcome | Should -Be 'Escalated'
         (Get-RollbackSignal -Name MANUAL_INTERVENTION_REQUIRED -StateDirectory $state).Subject | Should -Be 'retry:broken'
         { Invoke-DeploymentRetry -ScriptBlock { $true } -Delay 0 -TargetKey 'retry:broken' -StateDirectory $state } | Should -Throw -ErrorId 'RollbackEscalated,DeploymentRollback.Commands.InvokeDeploymentRetryCommand'
+    }
+}
+
+Describe 'Feature flag kill switch on a real Unleash server' -Skip:$skipUnleash {
+    BeforeAll {
+        $admin = @{ Authorization = $env:DEPLOYMENT_ROLLBACK_UNLEASH_ADMIN_TOKEN }
+        $unleashUri = $env:DEPLOYMENT_ROLLBACK_UNLEASH_URL
+        $project = $env:DEPLOYMENT_ROLLBACK_UNLEASH_PROJECT
+        $environment = $env:DEPLOYMENT_ROLLBACK_UNLEASH_ENVIRONMENT
+        $token = ConvertTo-SecureString $env:DEPLOYMENT_ROLLBACK_UNLEASH_ADMIN_TOKEN -AsPlainText -Force
+        function Get-FlagEnabled([string] $flag) {
+            ((Invoke-RestMethod "$unleashUri/api/admin/projects/$project/features/$flag" -Headers $admin -SkipHeaderValidation).environments | Where-Object name -EQ $environment).enabled
+        }
+    }
+
+    It 'turns the flag off, reports it, and restores it' {
+        $flag = 'pester-' + [Guid]::NewGuid().ToString('N').Substring(0, 8)
+        $null = Invoke-RestMethod -Method Post "$unleashUri/api/admin/projects/$project/features" -Headers $admin -SkipHeaderValidation -ContentType 'application/json' -Body (@{ name = $flag; type = 'release' } | ConvertTo-Json)
+        $null = Invoke-RestMethod -Method Post "$unleashUri/api/admin/projects/$project/features/$flag/environments/$environment/on" -Headers $admin -SkipHeaderValidation
+        $state = Join-Path $TestDrive $flag
+        $target = @{ Strategy = 'FeatureFlag'; Provider = 'Unleash'; Flag = $flag; Uri = $unleashUri; Project = $project; Environment = $environment; ApiToken = $token; StateDirectory = $state }
+
+        $assessment = Get-RollbackAssessment @target
+        $result = $assessment | Invoke-Rollback @target -Confirm:$false
+        $assessment.CurrentVersion | Should -Be 'enabled'
+        $result.Outcome | Should -Be 'Succeeded'
+        Get-FlagEnabled $flag | Should -BeFalse
+        Get-Content -Raw ($result | New-RollbackIncidentReport).MarkdownPath | Should -Not -Match ([regex]::Escape($env:DEPLOYMENT_ROLLBACK_UNLEASH_ADMIN_TOKEN))
+        (Invoke-Rollback @target -Restore -Confirm:$false).Outcome | Should -Be 'Succeeded'
+        Get-FlagEnabled $flag | Should -BeTrue
+    }
+
+    It 'refuses a wrong token by id and changes nothing' {
+        $wrong = ConvertTo-SecureString '*:*.not-the-admin-token' -AsPlainText -Force
+        { Invoke-Rollback -Strategy FeatureFlag -Provider Unleash -Flag new-checkout -Uri $unleashUri -Project $project -Environment $environment -ApiToken $wrong -StateDirectory (Join-Path $TestDrive 'wrong') -Confirm:$false } |
+            Should -Throw -ErrorId 'FlagServiceUnauthorized,DeploymentRollback.Commands.InvokeRollbackCommand'
+        Get-FlagEnabled 'new-checkout' | Should -BeTrue
     }
 }
