@@ -41,7 +41,13 @@ public abstract class RollbackCmdletBase : PSCmdlet
     protected string? ResolvePath(string? path) => path is null ? null : GetUnresolvedProviderPathFromPSPath(path);
 
     /// <summary>The given path, else PowerShell's current folder (which is not the process's working directory).</summary>
-    protected string ResolvePathOrCurrent(string? path) => path is null ? SessionState.Path.CurrentFileSystemLocation.ProviderPath : GetUnresolvedProviderPathFromPSPath(path);
+    protected string ResolvePathOrCurrent(string? path) => path switch
+    {
+        null => SessionState.Path.CurrentFileSystemLocation.ProviderPath,
+        // A flag service's address (a piped flag target's location) is not a file-system path.
+        _ when Uri.TryCreate(path, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" => path,
+        _ => GetUnresolvedProviderPathFromPSPath(path),
+    };
 
     /// <summary>Runs engine work on a worker thread and services its requests on the pipeline thread until it ends.</summary>
     protected T RunEngine<T>(Func<EngineContext, Task<T>> work, StateRoot? state = null)
@@ -84,7 +90,7 @@ public abstract class RollbackCmdletBase : PSCmdlet
     }
 
     /// <summary>Runs a script block on the pipeline thread (where PowerShell requires it), from engine code on a worker thread.</summary>
-    protected ScriptAction ToScriptAction(object value, string what)
+    protected ScriptAction ToScriptAction(object value, string what, IReadOnlyList<string>? arguments = null)
     {
         value = value is PSObject wrapped ? wrapped.BaseObject : value;
         if (value is ScriptBlock block)
@@ -104,11 +110,12 @@ public abstract class RollbackCmdletBase : PSCmdlet
                 }
 
                 // A .ps1 runs in this session (it may use the caller's modules); 'exit N' with N > 0 fails it, as a process's exit code would.
-                var script = ScriptBlock.Create("$global:LASTEXITCODE = 0; & $args[0]; if ($global:LASTEXITCODE) { throw \"$($args[0]) exited with code $global:LASTEXITCODE\" }");
-                return new ScriptAction(Path.GetFileName(full), _ => OnPipelineThread(() => InvokeScript(script, full)));
+                var script = ScriptBlock.Create("param($path, [string[]] $rest) $global:LASTEXITCODE = 0; & $path @rest; if ($global:LASTEXITCODE) { throw \"$path exited with code $global:LASTEXITCODE\" }");
+                var rest = (arguments ?? Array.Empty<string>()).ToArray();
+                return new ScriptAction(Path.GetFileName(full), _ => OnPipelineThread(() => InvokeScript(script, full, rest)));
             }
 
-            return ScriptAction.FromFile(full, workingDirectory: SessionState.Path.CurrentFileSystemLocation.ProviderPath);
+            return ScriptAction.FromFile(full, arguments, workingDirectory: SessionState.Path.CurrentFileSystemLocation.ProviderPath);
         }
 
         throw new RollbackException(ErrorIds.SmokeTestNotFound, RollbackErrorKind.InvalidArgument,

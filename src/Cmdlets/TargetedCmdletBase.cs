@@ -136,6 +136,7 @@ public abstract class TargetedCmdletBase : TargetCmdletBase
             {
                 HealthChecks = BuildHealthChecks(),
                 SmokeTests = BuildSmokeTests(),
+                SkipCertificateCheck = SkipCertificateCheck,
             };
             return customise is null ? request : customise(request);
         }

@@ -69,9 +69,7 @@ public sealed class InvokeDeploymentRetryCommand : TargetedCmdletBase
         RetryRequest request;
         try
         {
-            var deploy = ScriptBlock is not null
-                ? ToScriptAction(ScriptBlock, "deployment")
-                : (FilePath!.EndsWith(".ps1", StringComparison.OrdinalIgnoreCase) ? ToScriptAction(FilePath, "deployment") : ScriptAction.FromFile(ResolvePath(FilePath)!, ArgumentList, workingDirectory: SessionState.Path.CurrentFileSystemLocation.ProviderPath));
+            var deploy = ToScriptAction((object?)ScriptBlock ?? FilePath!, "deployment", ArgumentList);
             request = new RetryRequest
             {
                 TargetKey = TargetKey ?? TargetFromParameters() ?? "retry:" + deploy.Name,

@@ -95,7 +95,7 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
     [Parameter]
     public SwitchParameter Force { get; set; }
 
-    private string? BasicAuthorization() => Credential is null || Strategy != StrategyNames.FeatureFlag
+    private string? BasicAuthorization() => Credential is null || Strategy != StrategyNames.FeatureFlag || !"Http".Equals((GetDynamicParameters() as FeatureFlagParameters)?.Provider, StringComparison.OrdinalIgnoreCase)
         ? null
         : "Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{Credential.UserName}:{new NetworkCredential("", Credential.Password).Password}"));
 

@@ -123,6 +123,9 @@ public sealed class FeatureFlagStrategy : IRollbackStrategy
 
     private static string? Describe(bool? enabled) => enabled switch { true => Enabled, false => Disabled, null => null };
 
-    /// <summary>For a write-only endpoint: the state this module's last successful switch left the flag in.</summary>
-    private string? LastSetByUs(EngineContext context, RollbackRequest request) => context.State.Journal.LastRollbackTarget(ResolveTarget(request).Key);
+    /// <summary>
+    /// For a write-only endpoint: the state this module's last successful switch left the flag in; before any, the flag
+    /// is taken to be on (a kill switch is pulled on a flag that is on), which is what -Restore later puts back.
+    /// </summary>
+    private string LastSetByUs(EngineContext context, RollbackRequest request) => context.State.Journal.LastRollbackTarget(ResolveTarget(request).Key) ?? Enabled;
 }

@@ -74,13 +74,16 @@ internal abstract class ServiceFlagProvider : FlagProvider
 
     protected async Task<(HttpStatusCode Status, string Body)> SendAsync(HttpMethod method, string relative, HttpContent? content, Func<HttpStatusCode, string, RollbackException?> notFound, CancellationToken cancellation)
     {
-        using var message = new HttpRequestMessage(method, relative.Length == 0 ? BaseUri : new Uri(new Uri(Location + "/"), relative.TrimStart('/'))) { Content = content };
+        // Relative to the service's own path (e.g. https://host/unleash/), never to Location, which names the project too.
+        var apiBase = new Uri(BaseUri.GetLeftPart(UriPartial.Path).TrimEnd('/') + "/");
+        using var message = new HttpRequestMessage(method, relative.Length == 0 ? BaseUri : new Uri(apiBase, relative.TrimStart('/'))) { Content = content };
         if (Request.ApiToken is { } token)
         {
             message.Headers.TryAddWithoutValidation("Authorization", AuthorizationValue(token));
         }
 
-        foreach (var (name, value) in Request.Headers)
+        // Extra headers belong to the generic endpoint; Unleash and LaunchDarkly get exactly their documented requests.
+        foreach (var (name, value) in this is HttpFlagProvider ? Request.Headers : new Dictionary<string, string>())
         {
             if (!message.Headers.TryAddWithoutValidation(name, value))
             {
