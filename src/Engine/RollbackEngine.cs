@@ -427,7 +427,12 @@ public static class RollbackEngine
     {
         result.CompletedAt = DateTimeOffset.UtcNow;
         result.Duration = result.CompletedAt - result.StartedAt;
-        if (result.Outcome == RollbackOutcome.Failed && earlierFailures + 1 >= request.EscalationThreshold)
+        if (result.Outcome == RollbackOutcome.Failed && result.Steps.FirstOrDefault(s => s.Escalate) is { } criterion)
+        {
+            result.Outcome = RollbackOutcome.Escalated;
+            result.Message = $"Escalated at once: {criterion.Message}";
+        }
+        else if (result.Outcome == RollbackOutcome.Failed && earlierFailures + 1 >= request.EscalationThreshold)
         {
             result.Outcome = RollbackOutcome.Escalated;
             result.Message = $"Escalated after {earlierFailures + 1} failed attempts within {request.EscalationWindow.TotalMinutes:0} minutes. Last error: {result.Message}";

@@ -63,6 +63,7 @@ public static class StrategyNames
     public const string DockerCompose = "DockerCompose";
     public const string FeatureFlag = "FeatureFlag";
     public const string Config = "Config";
+    public const string Database = "Database";
 
     /// <summary>Every strategy the module knows; the ones not yet implemented refuse with StrategyNotImplemented.</summary>
     public static readonly IReadOnlyList<string> All = new[] { "Git", "Kubernetes", "Container", "DockerCompose", "Database", "FeatureFlag", "Config" };

@@ -83,4 +83,12 @@ public static class ErrorIds
     public const string ConfigPreviousMissing = "ConfigPreviousMissing";
     public const string ConfigSecretUnavailable = "ConfigSecretUnavailable";
     public const string RetryScriptMissing = "RetryScriptMissing";
+    public const string DatabaseToolUnknown = "DatabaseToolUnknown";
+    public const string DatabaseToolNotInstalled = "DatabaseToolNotInstalled";
+    public const string DatabaseProjectNotFound = "DatabaseProjectNotFound";
+    public const string DatabaseMigrationUnknown = "DatabaseMigrationUnknown";
+    public const string DatabaseTargetMissing = "DatabaseTargetMissing";
+    public const string DatabaseUnreachable = "DatabaseUnreachable";
+    public const string DatabaseToolFailed = "DatabaseToolFailed";
+    public const string DatabaseIrreversibleMigration = "DatabaseIrreversibleMigration";
 }

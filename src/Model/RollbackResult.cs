@@ -58,4 +58,6 @@ public sealed class StepResult
     public string? Output { get; set; }
     /// <summary>The stable error id when the step failed on a known error (e.g. ContainerPortInUse).</summary>
     public string? ErrorId { get; set; }
+    /// <summary>The failure meets an escalation criterion by itself (e.g. an inconsistent database): escalate at once.</summary>
+    public bool Escalate { get; set; }
 }

@@ -17,6 +17,15 @@ public sealed class CheckpointWriter
     public IReadOnlyList<string> Artefacts => artefacts;
     public Dictionary<string, string> Details { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>A byte-for-byte copy (e.g. a SQLite database): the state itself, kept so it can be restored.</summary>
+    public void AddFileCopy(string relativePath, string source)
+    {
+        var destination = System.IO.Path.Combine(Folder, relativePath);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(destination)!);
+        File.Copy(source, destination, overwrite: false);
+        artefacts.Add(relativePath.Replace('\\', '/'));
+    }
+
     public void AddText(string relativePath, string content)
     {
         AtomicFile.WriteAllText(System.IO.Path.Combine(Folder, relativePath), SecretRedactor.Redact(content));

@@ -60,6 +60,15 @@ public sealed record RollbackRequest
     public bool SkipCertificateCheck { get; init; }
     /// <summary>Config: the copy to restore (the spec's config/app.previous.yml).</summary>
     public string? PreviousPath { get; init; }
+
+    /// <summary>Database: Django, Alembic, EfCore or Rails.</summary>
+    public string? Tool { get; init; }
+    /// <summary>Database: the interpreter or tool to run (python3, alembic, dotnet, bin/rails).</summary>
+    public string? ToolPath { get; init; }
+    /// <summary>Database Django: the app whose migrations are rolled back.</summary>
+    public string? App { get; init; }
+    /// <summary>Database: extra environment for the tool (connection strings); values never logged or written.</summary>
+    public IReadOnlyDictionary<string, string>? ToolEnvironment { get; init; }
 }
 
 /// <summary>A target's stable name in the journal (e.g. git:/srv/app) and where it lives (e.g. /srv/app).</summary>
@@ -126,8 +135,9 @@ public static class StrategyRegistry
         _ when name.Equals(StrategyNames.DockerCompose, StringComparison.OrdinalIgnoreCase) => new DockerCompose.DockerComposeStrategy(),
         _ when name.Equals(StrategyNames.FeatureFlag, StringComparison.OrdinalIgnoreCase) => new FeatureFlag.FeatureFlagStrategy(),
         _ when name.Equals(StrategyNames.Config, StringComparison.OrdinalIgnoreCase) => new Config.ConfigStrategy(),
+        _ when name.Equals(StrategyNames.Database, StringComparison.OrdinalIgnoreCase) => new Database.DatabaseStrategy(),
         _ when StrategyNames.All.Contains(name, StringComparer.OrdinalIgnoreCase) => throw new RollbackException(ErrorIds.StrategyNotImplemented, RollbackErrorKind.NotImplemented,
-            $"The {name} strategy is not available in this version of DeploymentRollback. Available now: {StrategyNames.Git}, {StrategyNames.Container}, {StrategyNames.DockerCompose}, {StrategyNames.FeatureFlag}, {StrategyNames.Config}."),
+            $"The {name} strategy is not available in this version of DeploymentRollback. Available now: {StrategyNames.Git}, {StrategyNames.Container}, {StrategyNames.DockerCompose}, {StrategyNames.FeatureFlag}, {StrategyNames.Config}, {StrategyNames.Database}."),
         _ => throw new RollbackException(ErrorIds.StrategyNotImplemented, RollbackErrorKind.InvalidArgument,
             $"'{name}' is not a rollback strategy. Use one of: {string.Join(", ", StrategyNames.All)}."),
     };

@@ -1,0 +1,167 @@
+using System.Globalization;
+
+namespace DeploymentRollback.Engine.Database;
+
+/// <summary>
+/// Strategy C: migrations rolled back with the project's own migration tool, planned first (so -WhatIf lists exactly
+/// what would be unapplied, and irreversible migrations stop it before anything runs), the database copied first where
+/// that is cheap, and an inconsistent database escalated at once.
+/// </summary>
+public sealed class DatabaseStrategy : IRollbackStrategy
+{
+    private const string StepDowngrade = "Downgrade";
+
+    // The plan's verdict, for the step (one strategy instance serves one invocation).
+    private DowngradePlan? planned;
+
+    public string Name => StrategyNames.Database;
+
+    public TargetIdentity ResolveTarget(RollbackRequest request)
+    {
+        var tool = Tool(request);
+        return new TargetIdentity($"db:{tool.Name.ToLowerInvariant()}:{Folder(request)}{(tool.Scope.Length > 0 ? "#" + tool.Scope : "")}", Folder(request));
+    }
+
+    public async Task<StrategyAssessment> AssessAsync(RollbackRequest request, EngineContext context)
+    {
+        var target = ResolveTarget(request);
+        var tool = Tool(request);
+        var migrations = await tool.ListAsync(context.Cancellation).ConfigureAwait(false);
+        var current = migrations.LastOrDefault(m => m.Applied)?.Name ?? "zero";
+        var lastGood = context.State.Journal.GetVerified(target.Key, limit: 20).FirstOrDefault(v => v.Version != current);
+        var since = lastGood is null ? new List<Migration>() : migrations.SkipWhile(m => m.Name != lastGood.Version).Skip(1).Where(m => m.Applied).ToList();
+        var irreversible = lastGood is null ? Array.Empty<string>() : (await tool.PlanDowngradeAsync(lastGood.Version, context.Cancellation).ConfigureAwait(false)).Irreversible;
+        var facts = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["applied"] = string.Join(", ", migrations.Where(m => m.Applied).Select(m => m.Name)),
+            ["pending"] = string.Join(", ", migrations.Where(m => !m.Applied).Select(m => m.Name)),
+            ["applied_since_verified"] = string.Join(", ", since.Select(m => m.Name)),
+            ["irreversible"] = string.Join(", ", irreversible),
+        };
+        return new StrategyAssessment
+        {
+            CurrentVersion = current,
+            LastGoodVersion = lastGood?.Version,
+            LastGoodSource = lastGood is null ? null : $"verified-good at {lastGood.RecordedAt:u}",
+            AffectedComponents = new[] { target.Location },
+            Changes = since.Select(m => m.Name + (irreversible.Contains(m.Name) ? " (irreversible)" : "")).Reverse().ToList(),
+            Facts = facts,
+            Rationale = lastGood is null
+                ? "No verified-good migration state is recorded for this project: pass -Target with the migration to go back to."
+                : irreversible.Count > 0
+                    ? $"Going back to {lastGood.Version} would need {string.Join(", ", irreversible)} undone, which cannot be: restore the database from a backup, or by hand."
+                    : $"Unapply {since.Count} migration(s) with {tool.Name} to return to {lastGood.Version}, the state recorded verified-good.",
+        };
+    }
+
+    public async Task<(string? Version, string? Commit)> CaptureCheckpointAsync(RollbackRequest request, CheckpointWriter writer, EngineContext context)
+    {
+        var tool = Tool(request);
+        var migrations = await tool.ListAsync(context.Cancellation).ConfigureAwait(false);
+        writer.AddText("migrations.txt", string.Join('\n', migrations.Select(m => $"[{(m.Applied ? "X" : " ")}] {m.Name}")) + "\n");
+        if (await tool.SqliteFileAsync(context.Cancellation).ConfigureAwait(false) is { } database && File.Exists(database))
+        {
+            writer.AddFileCopy("database.sqlite3", database);
+            writer.Details["database_copy"] = database;
+        }
+
+        var state = migrations.LastOrDefault(m => m.Applied)?.Name ?? "zero";
+        writer.Details["state"] = state;
+        return (state, null);
+    }
+
+    public async Task<RollbackPlan> PlanAsync(RollbackRequest request, EngineContext context)
+    {
+        var target = ResolveTarget(request);
+        var tool = Tool(request);
+        var goal = request.Target ?? context.State.Journal.GetVerified(target.Key, limit: 1).FirstOrDefault()?.Version
+            ?? throw new RollbackException(ErrorIds.DatabaseTargetMissing, RollbackErrorKind.InvalidArgument,
+                $"No verified-good migration state is recorded for {target.Key}. Pass -Target with the migration to roll back to (see Get-RollbackAssessment).")
+            { TargetName = target.Key };
+        var current = await tool.StateAsync(context.Cancellation).ConfigureAwait(false);
+        planned = await tool.PlanDowngradeAsync(goal, context.Cancellation).ConfigureAwait(false);
+        var list = string.Join(", ", planned.Unapply);
+        return new RollbackPlan
+        {
+            Strategy = Name,
+            TargetKey = target.Key,
+            Path = target.Location,
+            FromVersion = current,
+            ToVersion = goal,
+            Changes = planned.Unapply.ToList(),
+            SkipReason = planned.Unapply.Count == 0 ? $"The database is already at {goal}: nothing to unapply." : null,
+            Steps = new[]
+            {
+                new PlanStep
+                {
+                    Order = 1, Action = StepDowngrade, Target = goal,
+                    Description = planned.Irreversible.Count > 0
+                        ? $"Stop before migrating: {string.Join(", ", planned.Irreversible)} cannot be undone (would unapply, in order: {list})"
+                        : $"Unapply with {tool.Name}, in order: {list}",
+                },
+            },
+        };
+    }
+
+    public async Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context)
+    {
+        var tool = Tool(request);
+        var result = new StepResult { Name = $"{step.Action} {tool.Name} to {step.Target}", StartedAt = DateTimeOffset.UtcNow, Status = StepStatus.Succeeded };
+        if (planned!.Irreversible.Count > 0)
+        {
+            result.Status = StepStatus.Failed;
+            result.Escalate = true;
+            result.ErrorId = ErrorIds.DatabaseIrreversibleMigration;
+            result.Message = $"{string.Join(", ", planned.Irreversible)} cannot be undone, so nothing was unapplied; the database is still at {plan.FromVersion}. Restore it from a backup (the checkpoint holds a copy where one was cheap) or by hand.";
+            return result;
+        }
+
+        var before = (await tool.ListAsync(context.Cancellation).ConfigureAwait(false)).Where(m => m.Applied).Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
+        var run = await tool.DowngradeAsync(step.Target, context.Cancellation).ConfigureAwait(false);
+        var after = (await tool.ListAsync(context.Cancellation).ConfigureAwait(false)).Where(m => m.Applied).Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
+        var ran = planned.Unapply.Where(m => before.Contains(m) && !after.Contains(m)).ToList();
+        var notRun = planned.Unapply.Except(ran).ToList();
+        result.Output = SecretRedactor.Redact(RollbackEngine.Tail(run.CombinedOutput, 30));
+        result.Duration = DateTimeOffset.UtcNow - result.StartedAt;
+        if (run.ExitCode == 0 && notRun.Count == 0)
+        {
+            result.Message = $"Unapplied {string.Join(", ", ran)}; the database is at {step.Target}.";
+            return result;
+        }
+
+        // Stopped part-way: some migrations ran, some did not. The database is between versions: a person must decide.
+        var irreversible = run.CombinedOutput.Contains("Irreversible", StringComparison.OrdinalIgnoreCase) || run.CombinedOutput.Contains("not reversible", StringComparison.OrdinalIgnoreCase);
+        result.Status = StepStatus.Failed;
+        result.Escalate = ran.Count > 0 || irreversible;
+        result.ErrorId = irreversible ? ErrorIds.DatabaseIrreversibleMigration : ErrorIds.DatabaseToolFailed;
+        var now = await tool.StateAsync(context.Cancellation).ConfigureAwait(false);
+        result.Message = string.Create(CultureInfo.InvariantCulture,
+            $"{tool.Name} stopped (exit code {run.ExitCode}){(irreversible ? " at an irreversible migration" : "")}. Unapplied: {(ran.Count == 0 ? "none" : string.Join(", ", ran))}; not unapplied: {string.Join(", ", notRun)}. The database is now at {now}.");
+        return result;
+    }
+
+    public Task<StepResult?> CompleteAsync(RollbackPlan plan, RollbackRequest request, bool verified, EngineContext context) => Task.FromResult<StepResult?>(null);
+
+    public async Task<(string? Version, string? Commit)> GetCurrentVersionAsync(RollbackRequest request, EngineContext context) =>
+        (await Tool(request).StateAsync(context.Cancellation).ConfigureAwait(false), null);
+
+    public Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context) => Task.FromResult(false);
+
+    private static string Folder(RollbackRequest request)
+    {
+        var folder = System.IO.Path.GetFullPath(string.IsNullOrWhiteSpace(request.Path) ? Environment.CurrentDirectory : request.Path);
+        return Directory.Exists(folder) ? folder : throw new RollbackException(ErrorIds.DatabaseProjectNotFound, RollbackErrorKind.ObjectNotFound,
+            $"The project folder '{folder}' does not exist. Pass -Path with the application's folder.") { TargetName = folder };
+    }
+
+    private static MigrationTool Tool(RollbackRequest request) => request.Tool?.ToLowerInvariant() switch
+    {
+        "django" => new DjangoTool(request, Folder(request)),
+        null => throw new RollbackException(ErrorIds.DatabaseToolUnknown, RollbackErrorKind.InvalidArgument,
+            "The Database strategy needs -Tool: Django, Alembic, EfCore or Rails."),
+        "alembic" or "efcore" or "rails" => throw new RollbackException(ErrorIds.DatabaseToolUnknown, RollbackErrorKind.NotImplemented,
+            $"The {request.Tool} migration tool is not supported in this version yet; Django is."),
+        _ => throw new RollbackException(ErrorIds.DatabaseToolUnknown, RollbackErrorKind.InvalidArgument,
+            $"'{request.Tool}' is not a migration tool. Use Django, Alembic, EfCore or Rails."),
+    };
+}

@@ -1,0 +1,99 @@
+using System.Text.RegularExpressions;
+
+namespace DeploymentRollback.Engine.Database;
+
+/// <summary>Django: manage.py showmigrations, migrate &lt;app&gt; &lt;target&gt; --plan, migrate &lt;app&gt; &lt;target&gt;.</summary>
+internal sealed partial class DjangoTool : MigrationTool
+{
+    private readonly string python;
+    private readonly string app;
+
+    public DjangoTool(RollbackRequest request, string folder)
+        : base(request, folder)
+    {
+        if (!File.Exists(System.IO.Path.Combine(folder, "manage.py")))
+        {
+            throw new RollbackException(ErrorIds.DatabaseProjectNotFound, RollbackErrorKind.ObjectNotFound,
+                $"There is no manage.py in {folder}. Pass -Path with the Django project folder.") { TargetName = folder };
+        }
+
+        app = request.App ?? throw new RollbackException(ErrorIds.DatabaseTargetMissing, RollbackErrorKind.InvalidArgument,
+            "The Django tool needs -App with the app whose migrations are rolled back (as in 'manage.py migrate <app> <migration>').");
+        // Debian's Django is seen by /usr/bin/python3; another python3 first on PATH may not see it.
+        python = request.ToolPath ?? (File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
+    }
+
+    public override string Name => "Django";
+    public override string Scope => app;
+
+    [GeneratedRegex(@"^\s*\[(?<applied>[X ])\]\s+(?<name>\S+)\s*$")]
+    private static partial Regex ShowLine();
+
+    public override async Task<IReadOnlyList<Migration>> ListAsync(CancellationToken cancellation)
+    {
+        var run = await RunAsync(python, new[] { "manage.py", "showmigrations", app }, cancellation).ConfigureAwait(false);
+        if (run.ExitCode != 0)
+        {
+            if (run.CombinedOutput.Contains("No installed app with label", StringComparison.Ordinal))
+            {
+                throw new RollbackException(ErrorIds.DatabaseProjectNotFound, RollbackErrorKind.ObjectNotFound,
+                    $"The Django project in {Folder} has no app '{app}'. Check -App (the app label in INSTALLED_APPS).") { TargetName = app };
+            }
+
+            throw Failed("list the migrations", run);
+        }
+
+        return run.StandardOutput.Split('\n').Select(l => ShowLine().Match(l)).Where(m => m.Success)
+            .Select(m => new Migration(m.Groups["name"].Value, m.Groups["applied"].Value == "X")).ToList();
+    }
+
+    public override async Task<DowngradePlan> PlanDowngradeAsync(string target, CancellationToken cancellation)
+    {
+        var migrations = await ListAsync(cancellation).ConfigureAwait(false);
+        var match = target == "zero" ? "zero" : migrations.FirstOrDefault(m => m.Name == target || m.Name.StartsWith(target + "_", StringComparison.Ordinal))?.Name;
+        if (match is null)
+        {
+            throw new RollbackException(ErrorIds.DatabaseMigrationUnknown, RollbackErrorKind.ObjectNotFound,
+                $"App '{app}' has no migration '{target}'. Its migrations: {string.Join(", ", migrations.Select(m => m.Name))}, or zero.") { TargetName = target };
+        }
+
+        if (match != "zero" && !migrations.First(m => m.Name == match).Applied)
+        {
+            throw new RollbackException(ErrorIds.DatabaseMigrationUnknown, RollbackErrorKind.InvalidArgument,
+                $"Migration {app}.{match} is not applied: going to it would apply migrations, not roll any back. Applied: {string.Join(", ", migrations.Where(m => m.Applied).Select(m => m.Name))}.") { TargetName = target };
+        }
+
+        var run = await RunAsync(python, new[] { "manage.py", "migrate", app, match, "--plan" }, cancellation).ConfigureAwait(false);
+        if (run.ExitCode != 0)
+        {
+            throw Failed("plan the rollback", run);
+        }
+
+        // "app.0003_x" lines, each followed by its operations; "-> IRREVERSIBLE" marks one that cannot be undone.
+        var unapply = new List<string>();
+        var irreversible = new List<string>();
+        foreach (var line in run.StandardOutput.Split('\n'))
+        {
+            if (line.Length > 0 && !char.IsWhiteSpace(line[0]) && line.StartsWith(app + ".", StringComparison.Ordinal))
+            {
+                unapply.Add(line.Trim()[(app.Length + 1)..]);
+            }
+            else if (line.Contains("IRREVERSIBLE", StringComparison.Ordinal) && unapply.Count > 0 && !irreversible.Contains(unapply[^1]))
+            {
+                irreversible.Add(unapply[^1]);
+            }
+        }
+
+        return new DowngradePlan(unapply, irreversible);
+    }
+
+    public override Task<ProcessRunResult> DowngradeAsync(string target, CancellationToken cancellation) =>
+        RunAsync(python, new[] { "manage.py", "migrate", app, target, "--no-input" }, cancellation, TimeSpan.FromMinutes(30));
+
+    public override async Task<string?> SqliteFileAsync(CancellationToken cancellation)
+    {
+        var run = await RunAsync(python, new[] { "manage.py", "shell", "-c", "from django.conf import settings; d = settings.DATABASES['default']; print(d['ENGINE']); print(d['NAME'])" }, cancellation).ConfigureAwait(false);
+        var lines = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return run.ExitCode == 0 && lines.Length >= 2 && lines[0].EndsWith("sqlite3", StringComparison.Ordinal) ? System.IO.Path.GetFullPath(lines[1], Folder) : null;
+    }
+}

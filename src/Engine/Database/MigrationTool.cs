@@ -1,0 +1,74 @@
+namespace DeploymentRollback.Engine.Database;
+
+/// <summary>One migration as its tool lists it, oldest first.</summary>
+public sealed record Migration(string Name, bool Applied);
+
+/// <summary>The migrations a downgrade would unapply, newest first, as the tool itself plans them.</summary>
+public sealed record DowngradePlan(IReadOnlyList<string> Unapply, IReadOnlyList<string> Irreversible);
+
+/// <summary>
+/// A migration tool driven through its own CLI (arguments as a list, extra environment never logged): list the
+/// migrations, plan a downgrade, run it, and say where the database is for a cheap copy.
+/// </summary>
+public abstract class MigrationTool
+{
+    protected MigrationTool(RollbackRequest request, string folder)
+    {
+        Request = request;
+        Folder = folder;
+    }
+
+    protected RollbackRequest Request { get; }
+    protected string Folder { get; }
+
+    public abstract string Name { get; }
+
+    /// <summary>What a target migration is named against (Django: the app; others: the whole project).</summary>
+    public virtual string Scope => "";
+
+    public abstract Task<IReadOnlyList<Migration>> ListAsync(CancellationToken cancellation);
+
+    /// <summary>The tool's own plan for going down to target; throws DatabaseMigrationUnknown (listing the known ones) for a bad name.</summary>
+    public abstract Task<DowngradePlan> PlanDowngradeAsync(string target, CancellationToken cancellation);
+
+    public abstract Task<ProcessRunResult> DowngradeAsync(string target, CancellationToken cancellation);
+
+    /// <summary>The SQLite file the project uses, when it uses one (copied into the checkpoint).</summary>
+    public virtual Task<string?> SqliteFileAsync(CancellationToken cancellation) => Task.FromResult<string?>(null);
+
+    /// <summary>The migration state in one string: the newest applied migration (or "zero").</summary>
+    public async Task<string> StateAsync(CancellationToken cancellation)
+    {
+        var migrations = await ListAsync(cancellation).ConfigureAwait(false);
+        return migrations.LastOrDefault(m => m.Applied)?.Name ?? "zero";
+    }
+
+    protected async Task<ProcessRunResult> RunAsync(string fileName, IEnumerable<string> arguments, CancellationToken cancellation, TimeSpan? timeout = null)
+    {
+        try
+        {
+            return await ProcessRunner.RunAsync(new ProcessRequest(fileName, arguments.ToList())
+            {
+                WorkingDirectory = Folder,
+                Timeout = timeout ?? TimeSpan.FromMinutes(5),
+                Environment = Request.ToolEnvironment,
+            }, cancellation).ConfigureAwait(false);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new RollbackException(ErrorIds.DatabaseToolNotInstalled, RollbackErrorKind.ObjectNotFound,
+                $"The {Name} tool '{fileName}' cannot be started ({e.Message}). Install it, or pass -ToolPath with its path.", e)
+            { TargetName = fileName };
+        }
+    }
+
+    /// <summary>A tool run that failed to talk to its database, or failed at all, as the module's error.</summary>
+    protected RollbackException Failed(string what, ProcessRunResult run)
+    {
+        var output = SecretRedactor.Redact(RollbackEngine.Tail(run.CombinedOutput, 8));
+        var unreachable = output.Contains("could not connect", StringComparison.OrdinalIgnoreCase) || output.Contains("Connection refused", StringComparison.OrdinalIgnoreCase)
+            || output.Contains("unable to open database", StringComparison.OrdinalIgnoreCase) || output.Contains("OperationalError", StringComparison.Ordinal);
+        return new RollbackException(unreachable ? ErrorIds.DatabaseUnreachable : ErrorIds.DatabaseToolFailed, unreachable ? RollbackErrorKind.ConnectionError : RollbackErrorKind.InvalidOperation,
+            $"{Name} could not {what} (exit code {run.ExitCode}){(unreachable ? ": it cannot reach its database; check the connection settings (-ToolEnvironment)" : "")}:\n{output}");
+    }
+}
