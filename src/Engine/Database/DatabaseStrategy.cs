@@ -159,6 +159,8 @@ public sealed class DatabaseStrategy : IRollbackStrategy
         "django" => new DjangoTool(request, Folder(request)),
         null => throw new RollbackException(ErrorIds.DatabaseToolUnknown, RollbackErrorKind.InvalidArgument,
             "The Database strategy needs -Tool: Django, Alembic, EfCore or Rails."),
+        "alembic" when AlembicTool.Supported => new AlembicTool(request, Folder(request)),
+        "efcore" when EfCoreTool.Supported => new EfCoreTool(request, Folder(request)),
         "alembic" or "efcore" or "rails" => throw new RollbackException(ErrorIds.DatabaseToolUnknown, RollbackErrorKind.NotImplemented,
             $"The {request.Tool} migration tool is not supported in this version yet; Django is."),
         _ => throw new RollbackException(ErrorIds.DatabaseToolUnknown, RollbackErrorKind.InvalidArgument,

@@ -1,0 +1,161 @@
+using DeploymentRollback.Engine;
+using Xunit;
+
+namespace DeploymentRollback.Tests;
+
+/// <summary>A test that runs the real Django (Debian's python3-django); skipped with the reason without it, except in CI.</summary>
+public sealed class DjangoFactAttribute : FactAttribute
+{
+    public DjangoFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1" && !DjangoProject.Available)
+        {
+            Skip = "Django is not installed (apt-get install python3-django).";
+        }
+    }
+}
+
+/// <summary>A copy of tests/Fixtures/django-app (app 'orders', migrations 0001-0003, 0003 irreversible) in a temp folder.</summary>
+public sealed class DjangoProject : IDisposable
+{
+    private static readonly Lazy<bool> Installed = new(() =>
+        File.Exists("/usr/bin/python3") && ProcessRunner.RunAsync(new ProcessRequest("/usr/bin/python3", new[] { "-c", "import django" }), default).GetAwaiter().GetResult().ExitCode == 0);
+
+    public DjangoProject()
+    {
+        Folder = Git.Temp.Combine("django-app");
+        Copy(FixturePath(), Folder);
+    }
+
+    public static bool Available => Installed.Value;
+    public GitFixture Git { get; } = new();
+    public string Folder { get; }
+
+    public string Manage(params string[] arguments)
+    {
+        var run = ProcessRunner.RunAsync(new ProcessRequest("/usr/bin/python3", new[] { "manage.py" }.Concat(arguments).ToList()) { WorkingDirectory = Folder }, default).GetAwaiter().GetResult();
+        Assert.True(run.ExitCode == 0, run.CombinedOutput);
+        return run.StandardOutput;
+    }
+
+    public string[] Applied() => Manage("showmigrations", "orders").Split('\n').Where(l => l.Contains("[X]")).Select(l => l.Trim()[4..]).ToArray();
+
+    public RollbackRequest Request(string? target) => new() { Strategy = "Database", Tool = "Django", App = "orders", Path = Folder, Target = target };
+
+    public void Dispose() => Git.Dispose();
+
+    private static string FixturePath()
+    {
+        var directory = AppContext.BaseDirectory;
+        while (!Directory.Exists(Path.Combine(directory, "tests", "Fixtures", "django-app")))
+        {
+            directory = Path.GetDirectoryName(directory) ?? throw new DirectoryNotFoundException("tests/Fixtures/django-app");
+        }
+
+        return Path.Combine(directory, "tests", "Fixtures", "django-app");
+    }
+
+    private static void Copy(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories).Where(f => !f.Contains("__pycache__")))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
+}
+
+public class DjangoMigrationTests
+{
+    [DjangoFact]
+    public async Task Rolls_back_to_the_target_with_the_tools_own_plan_and_keeps_a_copy_of_the_database()
+    {
+        using var project = new DjangoProject();
+        project.Manage("migrate", "orders", "0002");
+        var observer = new RecordingObserver();
+
+        var assessment = await RollbackEngine.AssessAsync(project.Request("0001"), project.Git.Context());
+        var result = await RollbackEngine.InvokeAsync(project.Request("0001"), project.Git.Context(observer));
+
+        Assert.Equal("0002_add_note", assessment.CurrentVersion);
+        Assert.True(result!.Outcome == RollbackOutcome.Succeeded, result.Message);
+        Assert.Equal(new[] { "0001_initial" }, project.Applied());
+        Assert.Contains(observer.Asked, a => a.Contains("Unapply with Django, in order: 0002_add_note"));
+        var checkpoint = Assert.Single(new CheckpointStore(project.Git.State()).List());
+        Assert.Contains("database.sqlite3", checkpoint.Artefacts);
+        Assert.Contains("[X] 0002_add_note", File.ReadAllText(Path.Combine(checkpoint.Folder, "migrations.txt")));
+    }
+
+    [DjangoFact]
+    public async Task WhatIf_lists_the_migrations_in_order_and_changes_nothing()
+    {
+        using var project = new DjangoProject();
+        project.Manage("migrate", "orders", "0002");
+        var observer = new RecordingObserver(consent: false);
+
+        var result = await RollbackEngine.InvokeAsync(project.Request("zero"), project.Git.Context(observer));
+
+        Assert.Null(result);
+        Assert.Contains(observer.Asked, a => a.Contains("0002_add_note, 0001_initial"));
+        Assert.Equal(new[] { "0001_initial", "0002_add_note" }, project.Applied());
+    }
+
+    [DjangoFact]
+    public async Task An_irreversible_migration_is_found_in_the_plan_and_escalated_before_anything_runs()
+    {
+        using var project = new DjangoProject();
+        project.Manage("migrate", "orders");
+
+        var result = await RollbackEngine.InvokeAsync(project.Request("0001"), project.Git.Context());
+
+        Assert.Equal(RollbackOutcome.Escalated, result!.Outcome);
+        Assert.Contains("0003_backfill", result.Message);
+        Assert.Equal(ErrorIds.DatabaseIrreversibleMigration, result.Steps.Single(s => s.Status == StepStatus.Failed).ErrorId);
+        Assert.Contains(SignalNames.ManualInterventionRequired, result.Signals);
+        Assert.Equal(new[] { "0001_initial", "0002_add_note", "0003_backfill" }, project.Applied());
+    }
+
+    [DjangoFact]
+    public async Task A_target_is_one_literal_argument_and_unknown_names_list_the_known_migrations()
+    {
+        using var project = new DjangoProject();
+        project.Manage("migrate", "orders", "0002");
+
+        var unknown = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0002; rm -rf /"), project.Git.Context()));
+        var ahead = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0003"), project.Git.Context()));
+        var noTarget = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request(null), project.Git.Context()));
+        var noApp = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0001") with { App = "billing" }, project.Git.Context()));
+        var noTool = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0001") with { Tool = "Flyway" }, project.Git.Context()));
+
+        Assert.Equal(ErrorIds.DatabaseMigrationUnknown, unknown.ErrorId);
+        Assert.Contains("0001_initial, 0002_add_note, 0003_backfill", unknown.Message);
+        Assert.Equal(ErrorIds.DatabaseMigrationUnknown, ahead.ErrorId);
+        Assert.Equal(ErrorIds.DatabaseTargetMissing, noTarget.ErrorId);
+        Assert.Equal(ErrorIds.DatabaseProjectNotFound, noApp.ErrorId);
+        Assert.Equal(ErrorIds.DatabaseToolUnknown, noTool.ErrorId);
+        Assert.Equal(new[] { "0001_initial", "0002_add_note" }, project.Applied());
+        Assert.Empty(project.Git.State().Journal.GetAttempts());
+    }
+
+    [DjangoFact]
+    public async Task Default_target_is_the_migration_state_recorded_verified_good()
+    {
+        using var project = new DjangoProject();
+        using var server = new LocalHttpServer((_, _) => (200, "ok"));
+        project.Manage("migrate", "orders", "0001");
+        var recorded = await RollbackEngine.TestHealthAsync(project.Request(null) with { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } },
+            null, recordVerified: true, signalOnFailure: false, project.Git.Context(), identifyTarget: true);
+        project.Manage("migrate", "orders", "0002");
+
+        var assessment = await RollbackEngine.AssessAsync(project.Request(null), project.Git.Context());
+        var result = await RollbackEngine.InvokeAsync(project.Request(null), project.Git.Context());
+
+        Assert.Equal("0001_initial", recorded.RecordedVerifiedVersion);
+        Assert.Equal("0001_initial", assessment.LastGoodVersion);
+        Assert.Equal("0002_add_note", assessment.Facts["applied_since_verified"]);
+        Assert.Equal(RollbackOutcome.Succeeded, result!.Outcome);
+        Assert.Equal(new[] { "0001_initial" }, project.Applied());
+    }
+}
