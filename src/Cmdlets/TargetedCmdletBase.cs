@@ -49,6 +49,25 @@ public abstract class TargetCmdletBase : RollbackCmdletBase, IDynamicParameters
     [ValidateNotNullOrEmpty]
     public string? Project { get; set; }
 
+    /// <summary>Database: the migration tool (Django, Alembic, EfCore, Rails).</summary>
+    [Parameter]
+    [ValidateSet("Django", "Alembic", "EfCore", "Rails", IgnoreCase = true)]
+    public string? Tool { get; set; }
+
+    /// <summary>Database: the interpreter or tool to run (e.g. a virtualenv's python, or dotnet).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ToolPath { get; set; }
+
+    /// <summary>Database Django: the app whose migrations are rolled back.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? App { get; set; }
+
+    /// <summary>Database: extra environment for the tool, e.g. @{ DATABASE_URL = ... }; values are never logged or written.</summary>
+    [Parameter]
+    public System.Collections.Hashtable? ToolEnvironment { get; set; }
+
     /// <summary>DockerCompose: only these services.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -71,6 +90,10 @@ public abstract class TargetCmdletBase : RollbackCmdletBase, IDynamicParameters
         Flag = piped?.Flag,
         ServiceUri = piped?.ServiceUri is { } uri ? new Uri(uri) : null,
         Project = Project ?? piped?.Project,
+        Tool = Tool ?? piped?.Tool,
+        ToolPath = ToolPath ?? piped?.ToolPath,
+        App = App ?? piped?.App,
+        ToolEnvironment = ToolEnvironment?.Cast<System.Collections.DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => e.Value?.ToString() ?? ""),
         Environment = piped?.Environment,
     });
 }

@@ -375,6 +375,7 @@ public static class RollbackEngine
         Strategy = strategy.Name, Path = request.Path, Name = request.Name, DockerHost = request.DockerHost,
         File = request.File, ProjectName = request.ProjectName, Services = request.Services.ToList(),
         Provider = request.Provider, Flag = request.Flag, ServiceUri = request.ServiceUri?.ToString(), Project = request.Project, Environment = request.Environment,
+        Tool = request.Tool, ToolPath = request.ToolPath, App = request.App,
     };
 
     private static void FillHealthTarget(HealthReport report, string strategy, string targetKey, string path, StateRoot state, string? version)

@@ -46,6 +46,9 @@ public sealed class TargetSpec
     public string? ServiceUri { get; set; }
     public string? Project { get; set; }
     public string? Environment { get; set; }
+    public string? Tool { get; set; }
+    public string? ToolPath { get; set; }
+    public string? App { get; set; }
 }
 
 public sealed class StepResult
