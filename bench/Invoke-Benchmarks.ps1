@@ -15,6 +15,7 @@
        by hand, and a container's recreate-and-verify time with its share spent waiting for the health check.
     4. Feature flags (bench/Measure-FlagRollback.ps1, on a real Unleash server): time until the flag reads off through
        the client API, against a bare HTTP call.
+    5. Database (bench/Measure-DatabaseRollback.ps1): a Django migration rollback against running manage.py migrate.
     Everything is timed with [Diagnostics.Stopwatch] in this process, except the import, which is timed in
     the child itself (a child's start-up is not the module's cost). Temp folders are removed at the end.
 
@@ -410,6 +411,8 @@ try {
     # Feature flags: measured only where node, npm and PostgreSQL can run a real Unleash server.
     $flagLines = & (Join-Path $PSScriptRoot 'Measure-FlagRollback.ps1') -Runs $Runs
     if ($flagLines) { $lines += $flagLines }
+    $databaseLines = & (Join-Path $PSScriptRoot 'Measure-DatabaseRollback.ps1') -Runs ([Math]::Min($Runs, 5))
+    if ($databaseLines) { $lines += $databaseLines }
     $lines += @(
         ''
         '## Method'

@@ -11,8 +11,9 @@ public sealed class DatabaseStrategy : IRollbackStrategy
 {
     private const string StepDowngrade = "Downgrade";
 
-    // The plan's verdict, for the step (one strategy instance serves one invocation).
+    // The plan's verdict and the tool (whose migration list is kept between calls), for one invocation.
     private DowngradePlan? planned;
+    private MigrationTool? tool;
 
     public string Name => StrategyNames.Database;
 
@@ -154,7 +155,9 @@ public sealed class DatabaseStrategy : IRollbackStrategy
             $"The project folder '{folder}' does not exist. Pass -Path with the application's folder.") { TargetName = folder };
     }
 
-    private static MigrationTool Tool(RollbackRequest request) => request.Tool?.ToLowerInvariant() switch
+    private MigrationTool Tool(RollbackRequest request) => tool ??= CreateTool(request);
+
+    private static MigrationTool CreateTool(RollbackRequest request) => request.Tool?.ToLowerInvariant() switch
     {
         "django" => new DjangoTool(request, Folder(request)),
         null => throw new RollbackException(ErrorIds.DatabaseToolUnknown, RollbackErrorKind.InvalidArgument,

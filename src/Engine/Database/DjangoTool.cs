@@ -29,7 +29,7 @@ internal sealed partial class DjangoTool : MigrationTool
     [GeneratedRegex(@"^\s*\[(?<applied>[X ])\]\s+(?<name>\S+)\s*$")]
     private static partial Regex ShowLine();
 
-    public override async Task<IReadOnlyList<Migration>> ListAsync(CancellationToken cancellation)
+    protected override async Task<IReadOnlyList<Migration>> ReadListAsync(CancellationToken cancellation)
     {
         var run = await RunAsync(python, new[] { "manage.py", "showmigrations", app }, cancellation).ConfigureAwait(false);
         if (run.ExitCode != 0)
@@ -87,8 +87,11 @@ internal sealed partial class DjangoTool : MigrationTool
         return new DowngradePlan(unapply, irreversible);
     }
 
-    public override Task<ProcessRunResult> DowngradeAsync(string target, CancellationToken cancellation) =>
-        RunAsync(python, new[] { "manage.py", "migrate", app, target, "--no-input" }, cancellation, TimeSpan.FromMinutes(30));
+    public override async Task<ProcessRunResult> DowngradeAsync(string target, CancellationToken cancellation)
+    {
+        Changed();
+        return await RunAsync(python, new[] { "manage.py", "migrate", app, target, "--no-input" }, cancellation, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
+    }
 
     public override async Task<string?> SqliteFileAsync(CancellationToken cancellation)
     {

@@ -18,6 +18,8 @@ public abstract class MigrationTool
         Folder = folder;
     }
 
+    private IReadOnlyList<Migration>? listed;
+
     protected RollbackRequest Request { get; }
     protected string Folder { get; }
 
@@ -26,7 +28,13 @@ public abstract class MigrationTool
     /// <summary>What a target migration is named against (Django: the app; others: the whole project).</summary>
     public virtual string Scope => "";
 
-    public abstract Task<IReadOnlyList<Migration>> ListAsync(CancellationToken cancellation);
+    /// <summary>The migrations as the tool lists them; the list is kept until a downgrade runs (each tool start is slow).</summary>
+    public async Task<IReadOnlyList<Migration>> ListAsync(CancellationToken cancellation) => listed ??= await ReadListAsync(cancellation).ConfigureAwait(false);
+
+    protected abstract Task<IReadOnlyList<Migration>> ReadListAsync(CancellationToken cancellation);
+
+    /// <summary>Forgets the kept list, after the database changed.</summary>
+    protected void Changed() => listed = null;
 
     /// <summary>The tool's own plan for going down to target; throws DatabaseMigrationUnknown (listing the known ones) for a bad name.</summary>
     public abstract Task<DowngradePlan> PlanDowngradeAsync(string target, CancellationToken cancellation);

@@ -1,0 +1,51 @@
+<#
+.SYNOPSIS
+    Database figure for docs/BENCHMARKS.md: the overhead of Invoke-Rollback -Strategy Database over running the
+    migration tool directly for the same rollback, per tool, as a ratio (Django on SQLite here). Returns markdown lines.
+    Expects the module imported by the caller.
+#>
+param([ValidateRange(1, 20)] [int] $Runs = 5)
+
+$ErrorActionPreference = 'Stop'
+$invariant = [Globalization.CultureInfo]::InvariantCulture
+$djangoInstalled = (Test-Path /usr/bin/python3) -and $null -ne (& /usr/bin/python3 -c 'import django; print(1)' 2>$null)
+if (-not $djangoInstalled) {
+    return @('', '## Database migrations', '', 'Not measured: Django is not installed (apt-get install python3-django).')
+}
+
+function Get-Median([double[]] $values) { $s = [double[]]($values | Sort-Object); $m = [Math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
+$work = Join-Path ([IO.Path]::GetTempPath()) "dr-bench-db-$PID"
+$state = Join-Path $work 'state'
+Copy-Item (Join-Path $PSScriptRoot '../tests/Fixtures/django-app') $work -Recurse
+function Invoke-Manage { Push-Location $work; try { & /usr/bin/python3 manage.py @args 2>&1 | Out-Null; if ($LASTEXITCODE) { throw "manage.py $args failed" } } finally { Pop-Location } }
+try {
+    $ours = [Collections.Generic.List[double]]::new()
+    $direct = [Collections.Generic.List[double]]::new()
+    for ($i = 0; $i -lt $Runs; $i++) {
+        Invoke-Manage migrate orders 0002
+        $watch = [Diagnostics.Stopwatch]::StartNew()
+        $result = Invoke-Rollback -Strategy Database -Tool Django -Path $work -App orders -Target 0001 -StateDirectory $state -Confirm:$false
+        $ours.Add($watch.Elapsed.TotalMilliseconds)
+        if ($result.Outcome -ne 'Succeeded') { throw "Database rollback $($result.Outcome): $($result.Message)" }
+
+        Invoke-Manage migrate orders 0002
+        $watch.Restart()
+        Invoke-Manage migrate orders 0001
+        $direct.Add($watch.Elapsed.TotalMilliseconds)
+    }
+    $o = Get-Median $ours
+    $d = Get-Median $direct
+    @(
+        ''
+        '## Database migrations'
+        ''
+        "Django $((& /usr/bin/python3 -c 'import django; print(django.get_version())')) on SQLite, the fixture project ``tests/Fixtures/django-app``; medians of $Runs alternating rounds, migrated back up between rounds."
+        ''
+        '| Tool | DeploymentRollback | The tool directly | Ratio ours/direct |'
+        '|---|---:|---:|---:|'
+        "| Django: ``migrate orders 0001`` from 0002 | $(($o / 1000).ToString('0.00', $invariant)) s | $(($d / 1000).ToString('0.00', $invariant)) s | **$(($o / $d).ToString('0.00', $invariant))** |"
+        ''
+        'Ours starts Django four more times around the same `migrate`: `showmigrations` and `migrate --plan` to plan (the plan is what -WhatIf shows and where irreversible migrations are caught), `shell` to find the SQLite file it copies into the checkpoint, and `showmigrations` afterwards to say which migrations ran; each Django start costs about half a second here.'
+    )
+}
+finally { Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue }
