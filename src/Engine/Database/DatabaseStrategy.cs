@@ -131,7 +131,7 @@ public sealed class DatabaseStrategy : IRollbackStrategy
         }
 
         // Stopped part-way: some migrations ran, some did not. The database is between versions: a person must decide.
-        var irreversible = run.CombinedOutput.Contains("Irreversible", StringComparison.OrdinalIgnoreCase) || run.CombinedOutput.Contains("not reversible", StringComparison.OrdinalIgnoreCase);
+        var irreversible = new[] { "Irreversible", "not reversible", "NotImplementedError", "NotSupportedException" }.Any(marker => run.CombinedOutput.Contains(marker, StringComparison.OrdinalIgnoreCase));
         result.Status = StepStatus.Failed;
         result.Escalate = ran.Count > 0 || irreversible;
         result.ErrorId = irreversible ? ErrorIds.DatabaseIrreversibleMigration : ErrorIds.DatabaseToolFailed;

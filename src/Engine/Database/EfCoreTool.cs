@@ -12,7 +12,7 @@ internal sealed class EfCoreTool : MigrationTool
 
     public override string Name => "EfCore";
 
-    public override Task<IReadOnlyList<Migration>> ListAsync(CancellationToken cancellation) => throw new NotSupportedException();
+    protected override Task<IReadOnlyList<Migration>> ReadListAsync(CancellationToken cancellation) => throw new NotSupportedException();
 
     public override Task<DowngradePlan> PlanDowngradeAsync(string target, CancellationToken cancellation) => throw new NotSupportedException();
 
