@@ -1,7 +1,7 @@
 <#
 .SYNOPSIS
     Database figure for docs/BENCHMARKS.md: the overhead of Invoke-Rollback -Strategy Database over running the
-    migration tool directly for the same rollback, per tool, as a ratio (Django on SQLite here). Returns markdown lines.
+    migration tool directly for the same rollback, per tool, as a ratio (Django and Alembic on SQLite). Returns markdown lines.
     Expects the module imported by the caller.
 #>
 param([ValidateRange(1, 20)] [int] $Runs = 5)
@@ -35,16 +35,40 @@ try {
     }
     $o = Get-Median $ours
     $d = Get-Median $direct
+    $alembicRow = $null
+    if (Get-Command alembic -ErrorAction SilentlyContinue) {
+        $alembicWork = Join-Path $work 'alembic-app'
+        Copy-Item (Join-Path $PSScriptRoot '../tests/Fixtures/alembic-app') $alembicWork -Recurse
+        function Invoke-Alembic { Push-Location $alembicWork; try { & alembic @args 2>&1 | Out-Null; if ($LASTEXITCODE) { throw "alembic $args failed" } } finally { Pop-Location } }
+        $oursAlembic = [Collections.Generic.List[double]]::new()
+        $directAlembic = [Collections.Generic.List[double]]::new()
+        for ($i = 0; $i -lt $Runs; $i++) {
+            Invoke-Alembic upgrade 0002
+            $watch = [Diagnostics.Stopwatch]::StartNew()
+            $result = Invoke-Rollback -Strategy Database -Tool Alembic -Path $alembicWork -Target 0001 -StateDirectory $state -Confirm:$false
+            $oursAlembic.Add($watch.Elapsed.TotalMilliseconds)
+            if ($result.Outcome -ne 'Succeeded') { throw "Alembic rollback $($result.Outcome): $($result.Message)" }
+            Invoke-Alembic upgrade 0002
+            $watch.Restart()
+            Invoke-Alembic downgrade 0001
+            $directAlembic.Add($watch.Elapsed.TotalMilliseconds)
+        }
+        $oa = Get-Median $oursAlembic
+        $da = Get-Median $directAlembic
+        $alembicRow = "| Alembic: ``downgrade 0001`` from 0002 | $(($oa / 1000).ToString('0.00', $invariant)) s | $(($da / 1000).ToString('0.00', $invariant)) s | **$(($oa / $da).ToString('0.00', $invariant))** |"
+    }
     @(
         ''
         '## Database migrations'
         ''
-        "Django $((& /usr/bin/python3 -c 'import django; print(django.get_version())')) on SQLite, the fixture project ``tests/Fixtures/django-app``; medians of $Runs alternating rounds, migrated back up between rounds."
+        "Django $((& /usr/bin/python3 -c 'import django; print(django.get_version())')) and Alembic on SQLite, the fixture projects ``tests/Fixtures/django-app`` and ``alembic-app``; medians of $Runs alternating rounds, migrated back up between rounds."
         ''
         '| Tool | DeploymentRollback | The tool directly | Ratio ours/direct |'
         '|---|---:|---:|---:|'
         "| Django: ``migrate orders 0001`` from 0002 | $(($o / 1000).ToString('0.00', $invariant)) s | $(($d / 1000).ToString('0.00', $invariant)) s | **$(($o / $d).ToString('0.00', $invariant))** |"
+        $alembicRow
         ''
+        'Alembic: ours also reads `history` and `current` and runs the downgrade offline (`--sql`) first to find irreversible revisions.'
         'Ours starts Django four more times around the same `migrate`: `showmigrations` and `migrate --plan` to plan (the plan is what -WhatIf shows and where irreversible migrations are caught), `shell` to find the SQLite file it copies into the checkpoint, and `showmigrations` afterwards to say which migrations ran; each Django start costs about half a second here.'
     )
 }
