@@ -455,8 +455,9 @@ public static class RollbackEngine
             await EmitAsync(SignalNames.RollbackFailed, result, request, quiet, ("error", result.Message), ("rolled_back_to", null)).ConfigureAwait(false);
             if (result.Outcome == RollbackOutcome.Escalated)
             {
+                var atOnce = result.Steps.FirstOrDefault(s => s.Escalate);
                 await EmitAsync(SignalNames.ManualInterventionRequired, result, request, quiet, ("error", result.Message),
-                    ("escalation", $"{result.AttemptNumber} failed rollback attempts")).ConfigureAwait(false);
+                    ("escalation", atOnce is null ? $"{result.AttemptNumber} failed rollback attempts" : $"{atOnce.ErrorId ?? "criterion met"}: {atOnce.Message}")).ConfigureAwait(false);
             }
         }
 

@@ -94,11 +94,11 @@ internal sealed partial class AlembicTool : MigrationTool
         var unapply = chain.Skip(index + 1).Take(current - index).Reverse().ToList();
         if (unapply.Count == 0)
         {
-            return new DowngradePlan(Array.Empty<string>(), Array.Empty<string>());
+            return new DowngradePlan(Array.Empty<string>(), Array.Empty<string>(), index < 0 ? Base : chain[index].Id);
         }
 
         var irreversible = await IrreversibleAsync(unapply, index < 0 ? Base : chain[index].Id, cancellation).ConfigureAwait(false);
-        return new DowngradePlan(unapply.Select(r => r.Id).ToList(), irreversible);
+        return new DowngradePlan(unapply.Select(r => r.Id).ToList(), irreversible, index < 0 ? Base : chain[index].Id);
     }
 
     public override async Task<ProcessRunResult> DowngradeAsync(string target, CancellationToken cancellation)

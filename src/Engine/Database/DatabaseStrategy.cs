@@ -29,7 +29,8 @@ public sealed class DatabaseStrategy : IRollbackStrategy
         var tool = Tool(request);
         var migrations = await tool.ListAsync(context.Cancellation).ConfigureAwait(false);
         var current = migrations.LastOrDefault(m => m.Applied)?.Name ?? "zero";
-        var lastGood = context.State.Journal.GetVerified(target.Key, limit: 20).FirstOrDefault(v => v.Version != current);
+        // The same default target Invoke-Rollback takes: the newest verified state (when it is the current one, nothing to do).
+        var lastGood = context.State.Journal.GetVerified(target.Key, limit: 1).FirstOrDefault();
         var since = lastGood is null ? new List<Migration>() : migrations.SkipWhile(m => m.Name != lastGood.Version).Skip(1).Where(m => m.Applied).ToList();
         var irreversible = lastGood is null ? Array.Empty<string>() : (await tool.PlanDowngradeAsync(lastGood.Version, context.Cancellation).ConfigureAwait(false)).Irreversible;
         var facts = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -88,14 +89,14 @@ public sealed class DatabaseStrategy : IRollbackStrategy
             TargetKey = target.Key,
             Path = target.Location,
             FromVersion = current,
-            ToVersion = goal,
+            ToVersion = planned.Target ?? goal,
             Changes = planned.Unapply.ToList(),
             SkipReason = planned.Unapply.Count == 0 ? $"The database is already at {goal}: nothing to unapply." : null,
             Steps = new[]
             {
                 new PlanStep
                 {
-                    Order = 1, Action = StepDowngrade, Target = goal,
+                    Order = 1, Action = StepDowngrade, Target = planned.Target ?? goal,
                     Description = planned.Irreversible.Count > 0
                         ? $"Stop before migrating: {string.Join(", ", planned.Irreversible)} cannot be undone (would unapply, in order: {list})"
                         : $"Unapply with {tool.Name}, in order: {list}",
@@ -165,7 +166,7 @@ public sealed class DatabaseStrategy : IRollbackStrategy
         "alembic" when AlembicTool.Supported => new AlembicTool(request, Folder(request)),
         "efcore" when EfCoreTool.Supported => new EfCoreTool(request, Folder(request)),
         "alembic" or "efcore" or "rails" => throw new RollbackException(ErrorIds.DatabaseToolUnknown, RollbackErrorKind.NotImplemented,
-            $"The {request.Tool} migration tool is not supported in this version yet; Django is."),
+            $"The {request.Tool} migration tool is not supported in this version yet; Django{(AlembicTool.Supported ? ", Alembic" : "")}{(EfCoreTool.Supported ? ", EfCore" : "")} are."),
         _ => throw new RollbackException(ErrorIds.DatabaseToolUnknown, RollbackErrorKind.InvalidArgument,
             $"'{request.Tool}' is not a migration tool. Use Django, Alembic, EfCore or Rails."),
     };

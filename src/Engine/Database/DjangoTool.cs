@@ -84,7 +84,7 @@ internal sealed partial class DjangoTool : MigrationTool
             }
         }
 
-        return new DowngradePlan(unapply, irreversible);
+        return new DowngradePlan(unapply, irreversible, match);
     }
 
     public override async Task<ProcessRunResult> DowngradeAsync(string target, CancellationToken cancellation)

@@ -3,8 +3,11 @@ namespace DeploymentRollback.Engine.Database;
 /// <summary>One migration as its tool lists it, oldest first.</summary>
 public sealed record Migration(string Name, bool Applied);
 
-/// <summary>The migrations a downgrade would unapply, newest first, as the tool itself plans them.</summary>
-public sealed record DowngradePlan(IReadOnlyList<string> Unapply, IReadOnlyList<string> Irreversible);
+/// <summary>
+/// The migrations a downgrade would unapply, newest first, as the tool itself plans them; Target is the full name the
+/// requested target resolved to (a prefix such as 0001 becomes 0001_initial), which is what the downgrade is given.
+/// </summary>
+public sealed record DowngradePlan(IReadOnlyList<string> Unapply, IReadOnlyList<string> Irreversible, string? Target = null);
 
 /// <summary>
 /// A migration tool driven through its own CLI (arguments as a list, extra environment never logged): list the
