@@ -53,7 +53,7 @@ public sealed class AlembicProject : IDisposable
     public AlembicProject(string? databaseUrl = null)
     {
         Folder = Git.Temp.Combine("alembic-app");
-        Copy(FixturePath(), Folder);
+        Fixtures.CopyTo("alembic-app", Folder);
         Environment = databaseUrl is null ? null : new Dictionary<string, string> { ["DATABASE_URL"] = databaseUrl };
     }
 
@@ -105,28 +105,6 @@ public sealed class AlembicProject : IDisposable
     }
 
     public void Dispose() => Git.Dispose();
-
-    private static string FixturePath()
-    {
-        var directory = AppContext.BaseDirectory;
-        while (!Directory.Exists(Path.Combine(directory, "tests", "Fixtures", "alembic-app")))
-        {
-            directory = Path.GetDirectoryName(directory) ?? throw new DirectoryNotFoundException("tests/Fixtures/alembic-app");
-        }
-
-        return Path.Combine(directory, "tests", "Fixtures", "alembic-app");
-    }
-
-    private static void Copy(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories).Where(f => !f.Contains("__pycache__") && !f.EndsWith(".db", StringComparison.Ordinal)))
-        {
-            var target = Path.Combine(to, Path.GetRelativePath(from, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-    }
 }
 
 /// <summary>

@@ -24,7 +24,7 @@ public sealed class DjangoProject : IDisposable
     public DjangoProject()
     {
         Folder = Git.Temp.Combine("django-app");
-        Copy(FixturePath(), Folder);
+        Fixtures.CopyTo("django-app", Folder);
     }
 
     public static bool Available => Installed.Value;
@@ -43,28 +43,6 @@ public sealed class DjangoProject : IDisposable
     public RollbackRequest Request(string? target) => new() { Strategy = "Database", Tool = "Django", App = "orders", Path = Folder, Target = target };
 
     public void Dispose() => Git.Dispose();
-
-    private static string FixturePath()
-    {
-        var directory = AppContext.BaseDirectory;
-        while (!Directory.Exists(Path.Combine(directory, "tests", "Fixtures", "django-app")))
-        {
-            directory = Path.GetDirectoryName(directory) ?? throw new DirectoryNotFoundException("tests/Fixtures/django-app");
-        }
-
-        return Path.Combine(directory, "tests", "Fixtures", "django-app");
-    }
-
-    private static void Copy(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories).Where(f => !f.Contains("__pycache__")))
-        {
-            var target = Path.Combine(to, Path.GetRelativePath(from, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-    }
 }
 
 public class DjangoMigrationTests

@@ -5,6 +5,34 @@ using LibGit2Sharp;
 
 namespace DeploymentRollback.Tests;
 
+/// <summary>The projects under tests/Fixtures, copied into a test's own folder (without build or database leftovers).</summary>
+public static class Fixtures
+{
+    public static void CopyTo(string fixture, string destination)
+    {
+        var source = Locate(fixture);
+        Directory.CreateDirectory(destination);
+        foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories)
+            .Where(f => !f.Contains("__pycache__") && !f.EndsWith(".db", StringComparison.Ordinal) && !f.EndsWith(".sqlite3", StringComparison.Ordinal)))
+        {
+            var target = Path.Combine(destination, Path.GetRelativePath(source, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
+
+    private static string Locate(string fixture)
+    {
+        var directory = AppContext.BaseDirectory;
+        while (!Directory.Exists(Path.Combine(directory, "tests", "Fixtures", fixture)))
+        {
+            directory = Path.GetDirectoryName(directory) ?? throw new DirectoryNotFoundException("tests/Fixtures/" + fixture);
+        }
+
+        return Path.Combine(directory, "tests", "Fixtures", fixture);
+    }
+}
+
 /// <summary>A temp folder removed at the end of the test.</summary>
 public sealed class TempDirectory : IDisposable
 {
