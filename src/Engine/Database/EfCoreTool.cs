@@ -1,20 +1,381 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.Data.Sqlite;
+
 namespace DeploymentRollback.Engine.Database;
 
-/// <summary>EfCore: not supported yet (Supported is false, so the strategy refuses it with DatabaseToolUnknown).</summary>
-internal sealed class EfCoreTool : MigrationTool
+/// <summary>
+/// EF Core: 'dotnet ef migrations list --json', 'migrations script &lt;current&gt; &lt;target&gt;' (the down SQL, made without
+/// touching the database, to find the migrations that cannot be undone) and 'database update &lt;target&gt;', run in the
+/// project's folder (dotnet-ef from its tool manifest or a global install; -ToolPath replaces the dotnet executable).
+/// Migrations are named by their full id (20240102000000_AddNote); a target may also be the name (AddNote), the
+/// timestamp, or 0 / zero for none.
+/// </summary>
+internal sealed partial class EfCoreTool : MigrationTool
 {
-    public const bool Supported = false;
+    public const bool Supported = true;
+
+    private const string SqliteProvider = "Microsoft.EntityFrameworkCore.Sqlite";
+    private static readonly string[] SourceExtensions = { ".cs", ".csproj", ".props", ".targets", ".resx" };
+
+    private readonly string dotnet;
+    private readonly string project;
+
+    // The short names dotnet ef gives (AddNote for 20240102000000_AddNote), from the last list.
+    private readonly Dictionary<string, string> shortNames = new(StringComparer.Ordinal);
+
+    // What the last list's verbose log said about the database: its provider and, once opened, the SQLite file.
+    private bool sqliteSeen;
+    private string? sqliteOpened;
 
     public EfCoreTool(RollbackRequest request, string folder)
         : base(request, folder)
     {
+        var projects = Directory.GetFiles(folder, "*.csproj");
+        if (projects.Length != 1)
+        {
+            throw new RollbackException(ErrorIds.DatabaseProjectNotFound, RollbackErrorKind.ObjectNotFound, projects.Length == 0
+                ? $"There is no *.csproj in {folder}. Pass -Path with the folder of the project that holds the DbContext and its migrations."
+                : $"There are {projects.Length} projects in {folder} ({string.Join(", ", projects.Select(System.IO.Path.GetFileName))}). Pass -Path with a folder that holds only the project with the DbContext and its migrations.")
+            { TargetName = folder };
+        }
+
+        project = projects[0];
+        dotnet = request.ToolPath ?? "dotnet";
     }
 
     public override string Name => "EfCore";
 
-    protected override Task<IReadOnlyList<Migration>> ReadListAsync(CancellationToken cancellation) => throw new NotSupportedException();
+    [GeneratedRegex(@"on server '(?<path>[^']+)'\.\s*$")]
+    private static partial Regex OpenedLine();
 
-    public override Task<DowngradePlan> PlanDowngradeAsync(string target, CancellationToken cancellation) => throw new NotSupportedException();
+    // A frame of the exception a migration's Down threw: "at EfCoreApp.Migrations.Backfill.Down(MigrationBuilder migrationBuilder)".
+    // ("at" is left out: .NET translates it.)
+    [GeneratedRegex(@"\s(?<type>[\w.+`]+)\.Down\(MigrationBuilder\b")]
+    private static partial Regex DownFrame();
 
-    public override Task<ProcessRunResult> DowngradeAsync(string target, CancellationToken cancellation) => throw new NotSupportedException();
+    // The statement each migration's down SQL ends with: DELETE FROM "__EFMigrationsHistory" WHERE "MigrationId" = '<id>';
+    [GeneratedRegex(@"DELETE\s+FROM\s+[^;]*?\bWHERE\s+[\[""`]?MigrationId[\]""`]?\s*=\s*N?'(?<id>[^']+)'\s*;", RegexOptions.IgnoreCase | RegexOptions.Singleline)]
+    private static partial Regex HistoryDelete();
+
+    // What a script holds around the migrations' own statements: transactions, SQLite's foreign-key switches, batch separators, comments.
+    [GeneratedRegex(@"^\s*(BEGIN( TRANSACTION)?|START TRANSACTION|COMMIT|GO|PRAGMA foreign_keys\s*=\s*\w+|--.*)?\s*;?\s*$", RegexOptions.IgnoreCase)]
+    private static partial Regex Framing();
+
+    protected override async Task<IReadOnlyList<Migration>> ReadListAsync(CancellationToken cancellation)
+    {
+        // --verbose for the database the list opened (EF logs "Opened connection to database 'main' on server '/abs/app.db'.").
+        var run = await EfAsync(new[] { "migrations", "list", "--json", "--verbose" }, "list the migrations", cancellation).ConfigureAwait(false);
+        if (run.ExitCode != 0)
+        {
+            throw Failed("list the migrations", run);
+        }
+
+        var migrations = new List<Migration>();
+        var unknown = false;
+        shortNames.Clear();
+        try
+        {
+            using var json = JsonDocument.Parse(string.Join('\n', Lines(run, "data")));
+            foreach (var item in json.RootElement.EnumerateArray())
+            {
+                var id = item.GetProperty("id").GetString() ?? "";
+                shortNames[id] = item.TryGetProperty("name", out var name) ? name.GetString() ?? id : id;
+                var applied = item.TryGetProperty("applied", out var value) ? value : default;
+                unknown |= applied.ValueKind is not (JsonValueKind.True or JsonValueKind.False);
+                migrations.Add(new Migration(id, applied.ValueKind == JsonValueKind.True));
+            }
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException)
+        {
+            throw new RollbackException(ErrorIds.DatabaseToolFailed, RollbackErrorKind.InvalidOperation,
+                $"EfCore could not list the migrations: 'dotnet ef migrations list --json' printed no list it could read ({e.Message}):\n{SecretRedactor.Redact(RollbackEngine.Tail(run.CombinedOutput, 8))}", e);
+        }
+
+        // dotnet ef goes on without the database when it cannot reach it, and says "applied": null.
+        if (unknown)
+        {
+            var warning = string.Join(" ", Lines(run, "warn").Concat(Lines(run, "error")).Where(l => l.Length > 0));
+            throw new RollbackException(ErrorIds.DatabaseUnreachable, RollbackErrorKind.ConnectionError,
+                $"EfCore cannot tell which migrations are applied: it cannot reach its database; check the connection settings (-ToolEnvironment). {SecretRedactor.Redact(warning)}".TrimEnd());
+        }
+
+        var verbose = Lines(run, "verbose").ToList();
+        sqliteSeen = verbose.Any(l => l.Contains($"'{SqliteProvider}'", StringComparison.Ordinal));
+        sqliteOpened = sqliteSeen ? verbose.Where(l => l.StartsWith("Opened connection", StringComparison.Ordinal)).Select(l => OpenedLine().Match(l))
+            .Where(m => m.Success).Select(m => m.Groups["path"].Value).LastOrDefault() : null;
+        return migrations;
+    }
+
+    public override async Task<DowngradePlan> PlanDowngradeAsync(string target, CancellationToken cancellation)
+    {
+        var migrations = await ListAsync(cancellation).ConfigureAwait(false);
+        var id = Resolve(target, migrations);
+        if (id != "0" && !migrations.First(m => m.Name == id).Applied)
+        {
+            throw new RollbackException(ErrorIds.DatabaseMigrationUnknown, RollbackErrorKind.InvalidArgument,
+                $"Migration {id} is not applied: going to it would apply migrations, not roll any back. Applied: {Joined(migrations.Where(m => m.Applied), "none")}.") { TargetName = target };
+        }
+
+        var above = id == "0" ? migrations : migrations.SkipWhile(m => m.Name != id).Skip(1);
+        var unapply = above.Where(m => m.Applied).Select(m => m.Name).Reverse().ToList();
+        var irreversible = new List<string>();
+
+        // Irreversible migrations, found before anything runs: 'dotnet ef migrations script <from> <target>' builds the down
+        // SQL from each migration's Down() without touching the database. A Down() that throws (NotSupportedException, say)
+        // fails the script, with its frame (<Class>.Down(MigrationBuilder ...)) in the stack trace: that migration cannot be
+        // undone, and the script is made again from the one below it to check the rest. A Down() that is empty leaves
+        // nothing but the history row's DELETE for its migration: undoing it would only forget that it ran.
+        var from = 0;
+        while (from < unapply.Count)
+        {
+            var run = await EfAsync(new[] { "migrations", "script", unapply[from], id, "--verbose" }, "plan the rollback", cancellation).ConfigureAwait(false);
+            if (run.ExitCode == 0)
+            {
+                irreversible.AddRange(EmptyDowns(string.Join('\n', Lines(run, "data"))).Where(m => unapply.IndexOf(m) >= from));
+                break;
+            }
+
+            var thrower = DownFrame().Matches(run.CombinedOutput).Select(m => m.Groups["type"].Value.Split('.', '+')[^1])
+                .Select(type => unapply.Skip(from).FirstOrDefault(m => shortNames.GetValueOrDefault(m) == type || m.EndsWith("_" + type, StringComparison.Ordinal)))
+                .FirstOrDefault(m => m is not null);
+            if (thrower is null)
+            {
+                throw Failed("plan the rollback ('dotnet ef migrations script' failed, and not in a migration's Down)", run);
+            }
+
+            irreversible.Add(thrower);
+            from = unapply.IndexOf(thrower) + 1;
+        }
+
+        // In the order they would be unapplied.
+        return new DowngradePlan(unapply, unapply.Where(irreversible.Contains).ToList(), id);
+    }
+
+    public override async Task<ProcessRunResult> DowngradeAsync(string target, CancellationToken cancellation)
+    {
+        var id = Resolve(target, await ListAsync(cancellation).ConfigureAwait(false));
+        if (await SqliteFileAsync(cancellation).ConfigureAwait(false) is { } database && LockedSince(database) is { } since)
+        {
+            throw new RollbackException(ErrorIds.DatabaseToolFailed, RollbackErrorKind.ResourceBusy,
+                $"The database {database} holds EF Core's migrations lock (a row in __EFMigrationsLock, taken {since}), so 'dotnet ef database update' would wait for ever. " +
+                "Another migration is running, or one that failed left the lock behind (EF Core 9 and 10 on SQLite do not always release it). " +
+                "If no migration is running, delete the row (DELETE FROM \"__EFMigrationsLock\";) and try again.") { TargetName = database };
+        }
+
+        try
+        {
+            return await EfAsync(new[] { "database", "update", id }, "roll back", cancellation, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
+        }
+        finally
+        {
+            Changed();
+        }
+    }
+
+    public override async Task<string?> SqliteFileAsync(CancellationToken cancellation)
+    {
+        await ListAsync(cancellation).ConfigureAwait(false);
+        if (sqliteOpened is not null)
+        {
+            return sqliteOpened;
+        }
+
+        if (!sqliteSeen)
+        {
+            return null;
+        }
+
+        // SQLite, but the list did not open the file (it does not exist yet): ask for the data source, relative to the project folder.
+        var run = await EfAsync(new[] { "dbcontext", "info", "--json" }, "describe the DbContext", cancellation).ConfigureAwait(false);
+        if (run.ExitCode != 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var json = JsonDocument.Parse(string.Join('\n', Lines(run, "data")));
+            var source = json.RootElement.TryGetProperty("dataSource", out var value) ? value.GetString() : null;
+            return string.IsNullOrWhiteSpace(source) || source.StartsWith(':') || source.StartsWith("file:", StringComparison.OrdinalIgnoreCase)
+                ? null : System.IO.Path.GetFullPath(source, Folder);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Runs dotnet ef with --prefix-output (so build and log lines are told apart from the data), --no-build when the build is current.</summary>
+    private async Task<ProcessRunResult> EfAsync(IEnumerable<string> command, string what, CancellationToken cancellation, TimeSpan? timeout = null)
+    {
+        var arguments = new List<string> { "ef" };
+        arguments.AddRange(command);
+        arguments.AddRange(new[] { "--project", project, "--prefix-output" });
+        if (BuildIsCurrent())
+        {
+            arguments.Add("--no-build");
+        }
+
+        var run = await RunAsync(dotnet, arguments, cancellation, timeout).ConfigureAwait(false);
+        if (run.ExitCode == 0)
+        {
+            return run;
+        }
+
+        var output = run.CombinedOutput;
+        if (output.Contains("dotnet-ef does not exist", StringComparison.Ordinal) || output.Contains("\"dotnet tool restore\"", StringComparison.Ordinal)
+            || output.Contains("Could not execute because the specified command or file was not found", StringComparison.Ordinal))
+        {
+            throw new RollbackException(ErrorIds.DatabaseToolNotInstalled, RollbackErrorKind.ObjectNotFound,
+                $"The dotnet-ef tool is not available in {Folder}. Install it there ('dotnet new tool-manifest' and 'dotnet tool install dotnet-ef', or 'dotnet tool restore' where a manifest lists it), or globally; -ToolPath can name the dotnet executable.")
+            { TargetName = "dotnet-ef" };
+        }
+
+        if (output.Contains("doesn't reference Microsoft.EntityFrameworkCore.Design", StringComparison.Ordinal) || output.Contains("No DbContext was found", StringComparison.Ordinal))
+        {
+            throw new RollbackException(ErrorIds.DatabaseProjectNotFound, RollbackErrorKind.ObjectNotFound,
+                $"{System.IO.Path.GetFileName(project)} is not an EF Core project dotnet ef can work with: {SecretRedactor.Redact(string.Join(" ", Lines(run, "error")))}") { TargetName = project };
+        }
+
+        if (output.Contains("Build failed", StringComparison.Ordinal))
+        {
+            throw Failed($"build {System.IO.Path.GetFileName(project)} to {what}", run);
+        }
+
+        return run;
+    }
+
+    /// <summary>
+    /// True when the project's Debug build is newer than each of its sources (*.cs, the project, props and targets files),
+    /// and its packages are restored: then --no-build spares dotnet ef a build on each call (one call takes ~3 s that way;
+    /// a build adds ~3-10 s). Otherwise dotnet ef builds (Debug, its default), and the next call finds that build current.
+    /// </summary>
+    private bool BuildIsCurrent()
+    {
+        var assemblyName = System.IO.Path.GetFileNameWithoutExtension(project);
+        var declared = Regex.Match(File.ReadAllText(project), @"<AssemblyName>\s*([^<$]+?)\s*</AssemblyName>");
+        if (declared.Success)
+        {
+            assemblyName = declared.Groups[1].Value;
+        }
+
+        var bin = System.IO.Path.Combine(Folder, "bin", "Debug");
+        if (!Directory.Exists(bin) || !File.Exists(System.IO.Path.Combine(Folder, "obj", "project.assets.json")))
+        {
+            return false;
+        }
+
+        var built = Directory.EnumerateFiles(bin, assemblyName + ".dll", SearchOption.AllDirectories).Select(File.GetLastWriteTimeUtc).DefaultIfEmpty(DateTime.MinValue).Max();
+        return built > DateTime.MinValue && Sources(Folder).All(source => File.GetLastWriteTimeUtc(source) <= built);
+    }
+
+    private static IEnumerable<string> Sources(string folder)
+    {
+        foreach (var file in Directory.EnumerateFiles(folder).Where(f => SourceExtensions.Contains(System.IO.Path.GetExtension(f), StringComparer.OrdinalIgnoreCase)))
+        {
+            yield return file;
+        }
+
+        foreach (var child in Directory.EnumerateDirectories(folder))
+        {
+            var name = System.IO.Path.GetFileName(child);
+            if (name is "bin" or "obj" or "node_modules" || name.StartsWith('.'))
+            {
+                continue;
+            }
+
+            foreach (var file in Sources(child))
+            {
+                yield return file;
+            }
+        }
+    }
+
+    /// <summary>The migrations whose down SQL in the script is empty: nothing but their history row's DELETE.</summary>
+    internal static IEnumerable<string> EmptyDowns(string script)
+    {
+        var start = 0;
+        foreach (Match delete in HistoryDelete().Matches(script))
+        {
+            var own = script[start..delete.Index].Split('\n').Where(line => !Framing().IsMatch(line));
+            if (!own.Any())
+            {
+                yield return delete.Groups["id"].Value;
+            }
+
+            start = delete.Index + delete.Length;
+        }
+    }
+
+    /// <summary>The full id of a target (an id, a name, a timestamp, or 0 / zero), or DatabaseMigrationUnknown listing the known ones.</summary>
+    private string Resolve(string target, IReadOnlyList<Migration> migrations)
+    {
+        if (target is "0" || target.Equals("zero", StringComparison.OrdinalIgnoreCase))
+        {
+            return "0";
+        }
+
+        var matches = migrations.Where(m => m.Name == target).ToList();
+        if (matches.Count == 0)
+        {
+            var timestamp = target.Length > 0 && target.All(char.IsAsciiDigit);
+            matches = migrations.Where(m => shortNames.GetValueOrDefault(m.Name) == target || (timestamp && m.Name.StartsWith(target + "_", StringComparison.Ordinal))).ToList();
+        }
+
+        return matches.Count switch
+        {
+            1 => matches[0].Name,
+            0 => throw new RollbackException(ErrorIds.DatabaseMigrationUnknown, RollbackErrorKind.ObjectNotFound,
+                $"The project {System.IO.Path.GetFileName(project)} has no migration '{target}'. Its migrations: {Joined(migrations, "none")}, or 0 (all unapplied).") { TargetName = target },
+            _ => throw new RollbackException(ErrorIds.DatabaseMigrationUnknown, RollbackErrorKind.InvalidArgument,
+                $"'{target}' names {matches.Count} migrations ({Joined(matches, "")}). Pass the full id.") { TargetName = target },
+        };
+    }
+
+    private static string Joined(IEnumerable<Migration> migrations, string none)
+    {
+        var names = string.Join(", ", migrations.Select(m => m.Name));
+        return names.Length == 0 ? none : names;
+    }
+
+    /// <summary>The lines dotnet ef printed at one level ("data", "info", "warn", "error", "verbose"), without the prefix.</summary>
+    private static IEnumerable<string> Lines(ProcessRunResult run, string level)
+    {
+        // --prefix-output pads "<level>:" to 9 characters: "data:    [", "verbose: Using project ...".
+        var prefix = level + ":";
+        return run.StandardOutput.Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.StartsWith(prefix, StringComparison.Ordinal))
+            .Select(l => l.Length > 9 ? l[9..] : "");
+    }
+
+    /// <summary>When the SQLite file holds a row in EF Core's lock table, the time it was taken; else null.</summary>
+    private static string? LockedSince(string database)
+    {
+        if (!File.Exists(database))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = database, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+            connection.Open();
+            using var exists = connection.CreateCommand();
+            exists.CommandText = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '__EFMigrationsLock'";
+            if (Convert.ToInt64(exists.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+            {
+                return null;
+            }
+
+            using var row = connection.CreateCommand();
+            row.CommandText = "SELECT \"Timestamp\" FROM \"__EFMigrationsLock\" LIMIT 1";
+            using var reader = row.ExecuteReader();
+            return reader.Read() ? (reader.IsDBNull(0) ? "at an unknown time" : "at " + reader.GetValue(0)) : null;
+        }
+        catch (SqliteException)
+        {
+            // Not readable as a SQLite database: dotnet ef will say why.
+            return null;
+        }
+    }
 }

@@ -1,0 +1,277 @@
+using System.Diagnostics;
+using DeploymentRollback.Engine;
+using DeploymentRollback.Engine.Database;
+using Microsoft.Data.Sqlite;
+using Xunit;
+
+namespace DeploymentRollback.Tests;
+
+/// <summary>
+/// A test that runs the real dotnet-ef (from tests/Fixtures/efcore-app/dotnet-tools.json, 'dotnet tool restore'); skipped
+/// with the reason when it cannot be restored, except in CI (DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION=1: then it runs, and fails).
+/// </summary>
+public sealed class EfCoreFactAttribute : FactAttribute
+{
+    public EfCoreFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1" && !EfCoreProject.Available)
+        {
+            Skip = "dotnet-ef cannot be restored ('dotnet tool restore' in tests/Fixtures/efcore-app): " + EfCoreProject.Reason;
+        }
+    }
+}
+
+/// <summary>
+/// A copy of tests/Fixtures/efcore-app (a console app on SQLite app.db: migrations InitialCreate, AddNote, and Backfill whose
+/// Down throws) in a temp folder, with its database at a given migration. The fixture is built once per test run, in a
+/// temp folder; each copy keeps the build's timestamps, so the tool finds the build current and passes --no-build.
+/// </summary>
+public sealed class EfCoreProject : IDisposable
+{
+    public const string InitialCreate = "20240101000000_InitialCreate";
+    public const string AddNote = "20240102000000_AddNote";
+    public const string Backfill = "20240103000000_Backfill";
+
+    private static readonly Lazy<(bool Available, string Reason)> Probe = new(() =>
+    {
+        try
+        {
+            var run = Dotnet(FixturePath(), TimeSpan.FromMinutes(3), "tool", "restore");
+            return run.ExitCode == 0 ? (true, "ok") : (false, RollbackEngine.Tail(run.CombinedOutput, 4));
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            return (false, "no dotnet on PATH: " + e.Message);
+        }
+    });
+
+    // <temp>/app: the built project; <temp>/states/<migration>.db: its database at each migration the tests start from.
+    private static readonly Lazy<string> Built = new(Build);
+
+    public EfCoreProject(string migration)
+    {
+        Folder = Git.Temp.Combine("efcore-app");
+        CopyTree(Path.Combine(Built.Value, "app"), Folder);
+        File.Copy(Path.Combine(Built.Value, "states", migration + ".db"), Database);
+    }
+
+    public static bool Available => Probe.Value.Available;
+    public static string Reason => Probe.Value.Reason;
+    public GitFixture Git { get; } = new();
+    public string Folder { get; }
+    public string Database => Path.Combine(Folder, "app.db");
+
+    public RollbackRequest Request(string? target) => new() { Strategy = "Database", Tool = "EfCore", Path = Folder, Target = target };
+
+    /// <summary>What the real 'dotnet ef migrations list' prints, one line a migration ("20240102000000_AddNote (Pending)").</summary>
+    public string[] MigrationsList()
+    {
+        var run = Dotnet(Folder, TimeSpan.FromMinutes(2), "ef", "migrations", "list", "--no-build");
+        Assert.True(run.ExitCode == 0, run.CombinedOutput);
+        return run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    }
+
+    /// <summary>The migration ids in the history table, read straight from the SQLite file.</summary>
+    public static string[] History(string database) => Query(database, "SELECT \"MigrationId\" FROM \"__EFMigrationsHistory\" ORDER BY 1");
+
+    public static string[] Columns(string database, string table) => Query(database, $"SELECT name FROM pragma_table_info('{table}')");
+
+    public void Dispose() => Git.Dispose();
+
+    private static string[] Query(string database, string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={database};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        var values = new List<string>();
+        while (reader.Read())
+        {
+            values.Add(reader.GetString(0));
+        }
+
+        return values.ToArray();
+    }
+
+    private static ProcessRunResult Dotnet(string folder, TimeSpan timeout, params string[] arguments) =>
+        ProcessRunner.RunAsync(new ProcessRequest("dotnet", arguments) { WorkingDirectory = folder, Timeout = timeout }, default).GetAwaiter().GetResult();
+
+    private static string Build()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "dr-unit-efcore-" + Guid.NewGuid().ToString("N")[..10]);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(root, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        };
+        var app = Path.Combine(root, "app");
+        var states = Directory.CreateDirectory(Path.Combine(root, "states")).FullName;
+        CopyTree(FixturePath(), app);
+        var watch = Stopwatch.StartNew();
+        var build = Dotnet(app, TimeSpan.FromMinutes(5), "build", "--nologo", "-v", "quiet");
+        Assert.True(build.ExitCode == 0, "dotnet build of the efcore-app fixture failed: " + build.CombinedOutput);
+        Console.WriteLine($"efcore-app fixture built in {watch.Elapsed.TotalSeconds:F1} s");
+
+        // The app migrates its own database (much quicker than a dotnet ef call): one copy at each starting state.
+        var assembly = Directory.EnumerateFiles(Path.Combine(app, "bin", "Debug"), "EfCoreApp.dll", SearchOption.AllDirectories).Single();
+        foreach (var migration in new[] { AddNote, Backfill })
+        {
+            var run = Dotnet(app, TimeSpan.FromMinutes(1), assembly, "migrate", migration);
+            Assert.True(run.ExitCode == 0, $"EfCoreApp migrate {migration}: {run.CombinedOutput}");
+            File.Copy(Path.Combine(app, "app.db"), Path.Combine(states, migration + ".db"));
+        }
+
+        File.Delete(Path.Combine(app, "app.db"));
+        return root;
+    }
+
+    private static string FixturePath()
+    {
+        var directory = AppContext.BaseDirectory;
+        while (!Directory.Exists(Path.Combine(directory, "tests", "Fixtures", "efcore-app")))
+        {
+            directory = Path.GetDirectoryName(directory) ?? throw new DirectoryNotFoundException("tests/Fixtures/efcore-app");
+        }
+
+        return Path.Combine(directory, "tests", "Fixtures", "efcore-app");
+    }
+
+    /// <summary>Copies a folder (without a database left in it, or bin/obj from a build in the repository), keeping each file's write time.</summary>
+    private static void CopyTree(string from, string to)
+    {
+        var skipBuild = from == FixturePath();
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var relative = Path.GetRelativePath(from, file);
+            var top = relative.Split(Path.DirectorySeparatorChar)[0];
+            if (top.StartsWith("app.db", StringComparison.Ordinal) || (skipBuild && top is "bin" or "obj"))
+            {
+                continue;
+            }
+
+            var target = Path.Combine(to, relative);
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+            File.SetLastWriteTimeUtc(target, File.GetLastWriteTimeUtc(file));
+        }
+    }
+}
+
+public class EfCoreMigrationTests
+{
+    [EfCoreFact]
+    public async Task Rolls_back_AddNote_to_InitialCreate_and_keeps_a_copy_of_the_database()
+    {
+        using var project = new EfCoreProject(EfCoreProject.AddNote);
+        var observer = new RecordingObserver();
+
+        var result = await RollbackEngine.InvokeAsync(project.Request("InitialCreate"), project.Git.Context(observer));
+
+        Assert.True(result!.Outcome == RollbackOutcome.Succeeded, result.Message + string.Join('\n', result.Steps.Select(s => s.Message + s.Output)));
+        Assert.Equal(EfCoreProject.AddNote, result.FromVersion);
+        Assert.Equal(EfCoreProject.InitialCreate, result.ToVersion);
+        Assert.Contains(observer.Asked, a => a.Contains($"Unapply with EfCore, in order: {EfCoreProject.AddNote}"));
+        var downgrade = Assert.Single(result.Steps, s => s.Name.StartsWith("Downgrade", StringComparison.Ordinal));
+        Assert.Contains($"Reverting migration '{EfCoreProject.AddNote}'", downgrade.Output);
+        Assert.DoesNotContain("Build started", downgrade.Output); // the copy's build is current: --no-build
+        Assert.Equal(new[] { EfCoreProject.InitialCreate, EfCoreProject.AddNote + " (Pending)", EfCoreProject.Backfill + " (Pending)" }, project.MigrationsList());
+        Assert.DoesNotContain("Note", EfCoreProject.Columns(project.Database, "orders"));
+        var checkpoint = Assert.Single(new CheckpointStore(project.Git.State()).List());
+        Assert.Contains("database.sqlite3", checkpoint.Artefacts);
+        Assert.Equal(project.Database, checkpoint.Details["database_copy"]);
+        Assert.Contains($"[X] {EfCoreProject.AddNote}", File.ReadAllText(Path.Combine(checkpoint.Folder, "migrations.txt")));
+        var copy = Path.Combine(checkpoint.Folder, "database.sqlite3");
+        Assert.Equal(new[] { EfCoreProject.InitialCreate, EfCoreProject.AddNote }, EfCoreProject.History(copy));
+        Assert.Contains("Note", EfCoreProject.Columns(copy, "orders"));
+    }
+
+    [EfCoreFact]
+    public async Task A_migration_whose_Down_throws_is_found_by_the_plan_and_escalated_before_anything_runs()
+    {
+        using var project = new EfCoreProject(EfCoreProject.Backfill);
+
+        var result = await RollbackEngine.InvokeAsync(project.Request("InitialCreate"), project.Git.Context());
+
+        Assert.Equal(RollbackOutcome.Escalated, result!.Outcome);
+        Assert.Equal(new[] { EfCoreProject.Backfill, EfCoreProject.AddNote }, result.Changes);
+        var failed = result.Steps.Single(s => s.Status == StepStatus.Failed);
+        Assert.Equal(ErrorIds.DatabaseIrreversibleMigration, failed.ErrorId);
+        Assert.StartsWith($"{EfCoreProject.Backfill} cannot be undone", failed.Message);
+        Assert.Contains(SignalNames.ManualInterventionRequired, result.Signals);
+        Assert.Single(new SignalStore(project.Git.State()).Read(new[] { SignalNames.ManualInterventionRequired }));
+        Assert.Equal(new[] { EfCoreProject.InitialCreate, EfCoreProject.AddNote, EfCoreProject.Backfill }, EfCoreProject.History(project.Database));
+        Assert.Contains("Note", EfCoreProject.Columns(project.Database, "orders"));
+    }
+
+    [EfCoreFact]
+    public async Task Unknown_or_unapplied_targets_and_folders_without_a_project_are_refused_with_the_known_migrations()
+    {
+        using var project = new EfCoreProject(EfCoreProject.AddNote);
+        var empty = Directory.CreateDirectory(project.Git.Temp.Combine("no-project")).FullName;
+
+        var unknown = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("AddNotes; rm -rf /"), project.Git.Context()));
+        var ahead = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("Backfill"), project.Git.Context()));
+        var noProject = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0") with { Path = empty }, project.Git.Context()));
+        var noDotnet = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0") with { ToolPath = "/nonexistent/dotnet" }, project.Git.Context()));
+        File.WriteAllText(project.Git.Temp.Combine("not-a-database.db"), new string('x', 200));
+        var unreachable = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(
+            project.Request("0") with { ToolEnvironment = new Dictionary<string, string> { ["ConnectionStrings__App"] = "Data Source=" + project.Git.Temp.Combine("not-a-database.db") } },
+            project.Git.Context()));
+
+        Assert.Equal(ErrorIds.DatabaseMigrationUnknown, unknown.ErrorId);
+        Assert.Contains($"{EfCoreProject.InitialCreate}, {EfCoreProject.AddNote}, {EfCoreProject.Backfill}, or 0", unknown.Message);
+        Assert.Equal(ErrorIds.DatabaseMigrationUnknown, ahead.ErrorId);
+        Assert.Contains("would apply migrations", ahead.Message);
+        Assert.Equal(ErrorIds.DatabaseProjectNotFound, noProject.ErrorId);
+        Assert.Equal(ErrorIds.DatabaseToolNotInstalled, noDotnet.ErrorId);
+        Assert.Equal(ErrorIds.DatabaseUnreachable, unreachable.ErrorId);
+        Assert.Contains("file is not a database", unreachable.Message);
+        Assert.Equal(new[] { EfCoreProject.InitialCreate, EfCoreProject.AddNote }, EfCoreProject.History(project.Database));
+        Assert.Empty(project.Git.State().Journal.GetAttempts());
+    }
+
+    [Fact]
+    public void A_migration_whose_down_script_is_only_its_history_row_is_irreversible()
+    {
+        // 'dotnet ef migrations script 20240103000000_Backfill InitialCreate' for a Backfill whose Down() is empty (EF Core 10, SQLite).
+        const string script = """
+            BEGIN TRANSACTION;
+            DELETE FROM "__EFMigrationsHistory"
+            WHERE "MigrationId" = '20240103000000_Backfill';
+
+            COMMIT;
+
+            BEGIN TRANSACTION;
+            CREATE TABLE "ef_temp_orders" (
+                "Id" INTEGER NOT NULL CONSTRAINT "PK_orders" PRIMARY KEY AUTOINCREMENT,
+                "Customer" TEXT NOT NULL
+            );
+
+            COMMIT;
+
+            PRAGMA foreign_keys = 0;
+
+            BEGIN TRANSACTION;
+            DROP TABLE "orders";
+
+            ALTER TABLE "ef_temp_orders" RENAME TO "orders";
+
+            COMMIT;
+
+            PRAGMA foreign_keys = 1;
+
+            DELETE FROM "__EFMigrationsHistory"
+            WHERE "MigrationId" = '20240102000000_AddNote';
+
+            """;
+
+        Assert.Equal(new[] { EfCoreProject.Backfill }, EfCoreTool.EmptyDowns(script));
+        Assert.Equal(new[] { "20240102000000_x" }, EfCoreTool.EmptyDowns("GO\nDELETE FROM [__EFMigrationsHistory]\nWHERE [MigrationId] = N'20240102000000_x';\nGO\n"));
+    }
+}
