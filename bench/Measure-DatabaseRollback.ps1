@@ -1,7 +1,7 @@
 <#
 .SYNOPSIS
     Database figure for docs/BENCHMARKS.md: the overhead of Invoke-Rollback -Strategy Database over running the
-    migration tool directly for the same rollback, per tool, as a ratio (Django and Alembic on SQLite). Returns markdown lines.
+    migration tool directly for the same rollback, per tool, as a ratio (Django, Alembic and EF Core on SQLite). Returns markdown lines.
     Expects the module imported by the caller.
 #>
 param([ValidateRange(1, 20)] [int] $Runs = 5)
@@ -57,6 +57,35 @@ try {
         $da = Get-Median $directAlembic
         $alembicRow = "| Alembic: ``downgrade 0001`` from 0002 | $(($oa / 1000).ToString('0.00', $invariant)) s | $(($da / 1000).ToString('0.00', $invariant)) s | **$(($oa / $da).ToString('0.00', $invariant))** |"
     }
+    $efRow = $null
+    $efWork = Join-Path $work 'efcore-app'
+    Copy-Item (Join-Path $PSScriptRoot '../tests/Fixtures/efcore-app') $efWork -Recurse
+    Push-Location $efWork
+    try {
+        & dotnet tool restore 2>&1 | Out-Null
+        if ($LASTEXITCODE -eq 0) { & dotnet build -v q 2>&1 | Out-Null }
+        $efReady = $LASTEXITCODE -eq 0
+    }
+    finally { Pop-Location }
+    if ($efReady) {
+        function Invoke-Ef { Push-Location $efWork; try { & dotnet ef @args --no-build 2>&1 | Out-Null; if ($LASTEXITCODE) { throw "dotnet ef $args failed" } } finally { Pop-Location } }
+        $oursEf = [Collections.Generic.List[double]]::new()
+        $directEf = [Collections.Generic.List[double]]::new()
+        for ($i = 0; $i -lt [Math]::Min($Runs, 3); $i++) {
+            Invoke-Ef database update AddNote
+            $watch = [Diagnostics.Stopwatch]::StartNew()
+            $result = Invoke-Rollback -Strategy Database -Tool EfCore -Path $efWork -Target InitialCreate -StateDirectory $state -Confirm:$false
+            $oursEf.Add($watch.Elapsed.TotalMilliseconds)
+            if ($result.Outcome -ne 'Succeeded') { throw "EF Core rollback $($result.Outcome): $($result.Message)" }
+            Invoke-Ef database update AddNote
+            $watch.Restart()
+            Invoke-Ef database update InitialCreate
+            $directEf.Add($watch.Elapsed.TotalMilliseconds)
+        }
+        $oe = Get-Median $oursEf
+        $de = Get-Median $directEf
+        $efRow = "| EF Core: ``dotnet ef database update InitialCreate --no-build`` from AddNote | $(($oe / 1000).ToString('0.00', $invariant)) s | $(($de / 1000).ToString('0.00', $invariant)) s | **$(($oe / $de).ToString('0.00', $invariant))** |"
+    }
     @(
         ''
         '## Database migrations'
@@ -67,7 +96,9 @@ try {
         '|---|---:|---:|---:|'
         "| Django: ``migrate orders 0001`` from 0002 | $(($o / 1000).ToString('0.00', $invariant)) s | $(($d / 1000).ToString('0.00', $invariant)) s | **$(($o / $d).ToString('0.00', $invariant))** |"
         $alembicRow
+        $efRow
         ''
+        'EF Core: ours also runs `migrations list --json` before and after, and `migrations script` to find Down methods that throw or are empty (each `dotnet ef` start costs about 3 s here).'
         'Alembic: ours also reads `history` and `current` and runs the downgrade offline (`--sql`) first to find irreversible revisions.'
         'Ours starts Django four more times around the same `migrate`: `showmigrations` and `migrate --plan` to plan (the plan is what -WhatIf shows and where irreversible migrations are caught), `shell` to find the SQLite file it copies into the checkpoint, and `showmigrations` afterwards to say which migrations ran; each Django start costs about half a second here.'
     )
