@@ -90,7 +90,7 @@ try {
         ''
         '## Database migrations'
         ''
-        "Django $((& /usr/bin/python3 -c 'import django; print(django.get_version())')) and Alembic on SQLite, the fixture projects ``tests/Fixtures/django-app`` and ``alembic-app``; medians of $Runs alternating rounds, migrated back up between rounds."
+        "Django $((& /usr/bin/python3 -c 'import django; print(django.get_version())')), Alembic and EF Core on SQLite, the fixture projects ``tests/Fixtures/django-app``, ``alembic-app`` and ``efcore-app``; medians of $Runs alternating rounds, migrated back up between rounds."
         ''
         '| Tool | DeploymentRollback | The tool directly | Ratio ours/direct |'
         '|---|---:|---:|---:|'
