@@ -423,6 +423,7 @@ public class AlembicMigrationTests
         Assert.Equal("0001", project.Current());
         Assert.False(File.Exists(project.Database));
         Assert.All(new CheckpointStore(project.Git.State()).List(), c => Assert.DoesNotContain("database.sqlite3", c.Artefacts));
+        Assert.All(new CheckpointStore(project.Git.State()).List(), c => Assert.Contains("database.pgdump", c.Artefacts));
         foreach (var file in Directory.EnumerateFiles(project.Git.StatePath, "*", SearchOption.AllDirectories).Where(f => !f.EndsWith(".db") && !f.Contains(".db-")))
         {
             Assert.DoesNotContain(password, File.ReadAllText(file));

@@ -26,6 +26,9 @@ public sealed class CheckpointWriter
         artefacts.Add(relativePath.Replace('\\', '/'));
     }
 
+    /// <summary>Lists a file a tool wrote into the folder itself (e.g. a pg_dump).</summary>
+    public void AddExisting(string relativePath) => artefacts.Add(relativePath.Replace('\\', '/'));
+
     public void AddText(string relativePath, string content)
     {
         AtomicFile.WriteAllText(System.IO.Path.Combine(Folder, relativePath), SecretRedactor.Redact(content));

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 
 namespace DeploymentRollback.Engine.Database;
 
@@ -7,7 +8,7 @@ namespace DeploymentRollback.Engine.Database;
 /// what would be unapplied, and irreversible migrations stop it before anything runs), the database copied first where
 /// that is cheap, and an inconsistent database escalated at once.
 /// </summary>
-public sealed class DatabaseStrategy : IRollbackStrategy
+public sealed partial class DatabaseStrategy : IRollbackStrategy
 {
     private const string StepDowngrade = "Downgrade";
 
@@ -65,6 +66,14 @@ public sealed class DatabaseStrategy : IRollbackStrategy
         {
             writer.AddFileCopy("database.sqlite3", database);
             writer.Details["database_copy"] = database;
+        }
+        else if (PostgresUrl(request) is { } postgres)
+        {
+            writer.Details["database_copy"] = await PgDumpAsync(postgres, System.IO.Path.Combine(writer.Folder, "database.pgdump"), context.Cancellation).ConfigureAwait(false);
+            if (File.Exists(System.IO.Path.Combine(writer.Folder, "database.pgdump")))
+            {
+                writer.AddExisting("database.pgdump");
+            }
         }
 
         var state = migrations.LastOrDefault(m => m.Applied)?.Name ?? "zero";
@@ -148,6 +157,36 @@ public sealed class DatabaseStrategy : IRollbackStrategy
         (await Tool(request).StateAsync(context.Cancellation).ConfigureAwait(false), null);
 
     public Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context) => Task.FromResult(false);
+
+    [GeneratedRegex(@"^postgres(?:ql)?(?:\+\w+)?://", RegexOptions.IgnoreCase)]
+    private static partial Regex PostgresScheme();
+
+    /// <summary>A PostgreSQL URL the tool is given through -ToolEnvironment (e.g. DATABASE_URL), if any.</summary>
+    private static string? PostgresUrl(RollbackRequest request) => request.ToolEnvironment?.Values.FirstOrDefault(v => PostgresScheme().IsMatch(v));
+
+    /// <summary>
+    /// A pg_dump (custom format) of the database before migrating down, where pg_dump is installed. The password goes
+    /// through PGPASSWORD, never the command line. Returns what the checkpoint's details should say.
+    /// </summary>
+    private static async Task<string> PgDumpAsync(string url, string destination, CancellationToken cancellation)
+    {
+        var uri = new Uri(PostgresScheme().Replace(url, "postgresql://"));
+        var credentials = uri.UserInfo.Split(':', 2);
+        var withoutPassword = new UriBuilder(uri) { Password = "" }.Uri.ToString();
+        try
+        {
+            var run = await ProcessRunner.RunAsync(new ProcessRequest("pg_dump", new[] { "--format=custom", "--no-owner", "--file", destination, "--dbname", withoutPassword })
+            {
+                Timeout = TimeSpan.FromMinutes(10),
+                Environment = new Dictionary<string, string> { ["PGPASSWORD"] = credentials.Length > 1 ? Uri.UnescapeDataString(credentials[1]) : "" },
+            }, cancellation).ConfigureAwait(false);
+            return run.ExitCode == 0 ? $"pg_dump of {uri.Host}:{uri.Port}{uri.AbsolutePath}" : "pg_dump failed: " + SecretRedactor.Redact(RollbackEngine.Tail(run.CombinedOutput, 3));
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return "no copy: pg_dump is not installed";
+        }
+    }
 
     private static string Folder(RollbackRequest request)
     {
