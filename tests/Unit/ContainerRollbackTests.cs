@@ -130,4 +130,28 @@ public class ContainerRollbackTests
         Assert.Equal(id, DockerHost.Inspect(container.Name, "{{.Id}}"));
         Assert.Empty(git.State().Journal.GetAttempts());
     }
+
+    [DockerFact]
+    public async Task Cancelling_puts_the_failed_container_back_and_records_the_attempt()
+    {
+        using var git = new GitFixture();
+        using var container = new TestContainer("drtest/app:2.3.1");
+        var originalId = DockerHost.Inspect(container.Name, "{{.Id}}");
+        using var cancel = new CancellationTokenSource();
+        var smoke = new ScriptAction("slow smoke test", async token =>
+        {
+            cancel.Cancel();
+            await Task.Delay(TimeSpan.FromSeconds(30), token);
+            return new ScriptOutcome(true, "", 0);
+        });
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => RollbackEngine.InvokeAsync(Request(container) with { SmokeTests = new[] { smoke } }, git.Context(cancellation: cancel.Token)));
+
+        Assert.Equal(originalId, DockerHost.Inspect(container.Name, "{{.Id}}"));
+        Assert.Equal("true", DockerHost.Inspect(container.Name, "{{.State.Running}}"));
+        Assert.Equal(container.Name, DockerHost.Docker("ps", "-a", "--filter", $"name={container.Name}", "--format", "{{.Names}}").StandardOutput.Trim());
+        var attempt = Assert.Single(git.State().Journal.GetAttempts());
+        Assert.Contains("Cancelled", attempt.Message);
+        Assert.Contains(attempt.Steps, s => s.Name.StartsWith("Restore"));
+    }
 }
