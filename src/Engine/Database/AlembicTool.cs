@@ -10,7 +10,6 @@ namespace DeploymentRollback.Engine.Database;
 /// </summary>
 internal sealed partial class AlembicTool : MigrationTool
 {
-    public const bool Supported = true;
 
     private const string Base = "base";
 

@@ -202,10 +202,9 @@ public sealed partial class DatabaseStrategy : IRollbackStrategy
         "django" => new DjangoTool(request, Folder(request)),
         null => throw new RollbackException(ErrorIds.DatabaseToolUnknown, RollbackErrorKind.InvalidArgument,
             "The Database strategy needs -Tool: Django, Alembic, EfCore or Rails."),
-        "alembic" when AlembicTool.Supported => new AlembicTool(request, Folder(request)),
-        "efcore" when EfCoreTool.Supported => new EfCoreTool(request, Folder(request)),
-        "alembic" or "efcore" or "rails" => throw new RollbackException(ErrorIds.DatabaseToolUnknown, RollbackErrorKind.NotImplemented,
-            $"The {request.Tool} migration tool is not supported in this version yet; Django{(AlembicTool.Supported ? ", Alembic" : "")}{(EfCoreTool.Supported ? ", EfCore" : "")} are."),
+        "alembic" => new AlembicTool(request, Folder(request)),
+        "efcore" => new EfCoreTool(request, Folder(request)),
+        "rails" => new RailsTool(request, Folder(request)),
         _ => throw new RollbackException(ErrorIds.DatabaseToolUnknown, RollbackErrorKind.InvalidArgument,
             $"'{request.Tool}' is not a migration tool. Use Django, Alembic, EfCore or Rails."),
     };

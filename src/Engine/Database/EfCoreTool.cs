@@ -13,7 +13,6 @@ namespace DeploymentRollback.Engine.Database;
 /// </summary>
 internal sealed partial class EfCoreTool : MigrationTool
 {
-    public const bool Supported = true;
 
     private const string SqliteProvider = "Microsoft.EntityFrameworkCore.Sqlite";
     private static readonly string[] SourceExtensions = { ".cs", ".csproj", ".props", ".targets", ".resx" };

@@ -1,0 +1,138 @@
+using DeploymentRollback.Engine;
+using DeploymentRollback.Engine.Database;
+using Xunit;
+
+namespace DeploymentRollback.Tests;
+
+/// <summary>A test that runs the real Rails (Debian's ruby-rails and ruby-sqlite3); skipped with the reason without it, except in CI.</summary>
+public sealed class RailsFactAttribute : FactAttribute
+{
+    public RailsFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1" && !File.Exists("/usr/bin/rails"))
+        {
+            Skip = "Rails is not installed (apt-get install -y --no-install-recommends ruby-rails ruby-sqlite3).";
+        }
+    }
+}
+
+/// <summary>
+/// A copy of tests/Fixtures/rails-app (migrations 20240101000000 create orders, 20240102000000 add note,
+/// 20240103000000 backfill notes, irreversible) in a temp folder, using db/development.sqlite3.
+/// </summary>
+public sealed class RailsProject : IDisposable
+{
+    public const string First = "20240101000000";
+    public const string Second = "20240102000000";
+    public const string Third = "20240103000000";
+
+    public RailsProject()
+    {
+        Folder = Git.Temp.Combine("rails-app");
+        Fixtures.CopyTo("rails-app", Folder);
+        // The repository's .gitignore ignores bin/: the fixture's bin/rails may not be checked out, so it is written here.
+        var binRails = Path.Combine(Folder, "bin", "rails");
+        if (!File.Exists(binRails))
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(binRails)!);
+            File.WriteAllText(binRails, "#!/usr/bin/env ruby\nAPP_PATH = File.expand_path('../config/application', __dir__)\nrequire_relative \"../config/boot\"\nrequire \"rails/commands\"\n");
+        }
+    }
+
+    public GitFixture Git { get; } = new();
+    public string Folder { get; }
+    public string Database => Path.Combine(Folder, "db", "development.sqlite3");
+
+    public string Rails(params string[] arguments)
+    {
+        var run = ProcessRunner.RunAsync(new ProcessRequest("/usr/bin/ruby", new[] { "bin/rails" }.Concat(arguments).ToList())
+        { WorkingDirectory = Folder, Timeout = TimeSpan.FromMinutes(2) }, default).GetAwaiter().GetResult();
+        Assert.True(run.ExitCode == 0, run.CombinedOutput);
+        return run.StandardOutput;
+    }
+
+    public string[] Applied() => Rails("db:migrate:status").Split('\n').Select(l => l.Trim())
+        .Where(l => l.StartsWith("up ", StringComparison.Ordinal)).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]).ToArray();
+
+    public RollbackRequest Request(string? target) => new() { Strategy = "Database", Tool = "Rails", Path = Folder, Target = target };
+
+    public void Dispose() => Git.Dispose();
+}
+
+public class RailsMigrationTests
+{
+    [RailsFact]
+    public async Task Rolls_back_to_the_target_version_and_keeps_a_copy_of_the_database()
+    {
+        using var project = new RailsProject();
+        project.Rails("db:migrate", "VERSION=" + RailsProject.Second);
+        var observer = new RecordingObserver();
+
+        var result = await RollbackEngine.InvokeAsync(project.Request(RailsProject.First), project.Git.Context(observer));
+
+        Assert.True(result!.Outcome == RollbackOutcome.Succeeded, result.Message);
+        Assert.Equal(new[] { RailsProject.First }, project.Applied());
+        Assert.Contains(observer.Asked, a => a.Contains("Unapply with Rails, in order: " + RailsProject.Second));
+        var checkpoint = Assert.Single(new CheckpointStore(project.Git.State()).List());
+        Assert.Contains("database.sqlite3", checkpoint.Artefacts);
+        Assert.Contains("[X] " + RailsProject.Second, File.ReadAllText(Path.Combine(checkpoint.Folder, "migrations.txt")));
+    }
+
+    [RailsFact]
+    public async Task An_irreversible_migration_is_found_in_the_plan_and_escalated_before_anything_runs()
+    {
+        using var project = new RailsProject();
+        project.Rails("db:migrate");
+        var before = File.ReadAllBytes(project.Database);
+
+        var result = await RollbackEngine.InvokeAsync(project.Request(RailsProject.First), project.Git.Context());
+
+        Assert.Equal(RollbackOutcome.Escalated, result!.Outcome);
+        Assert.Contains(RailsProject.Third, result.Message);
+        Assert.Equal(ErrorIds.DatabaseIrreversibleMigration, result.Steps.Single(s => s.Status == StepStatus.Failed).ErrorId);
+        Assert.Contains(SignalNames.ManualInterventionRequired, result.Signals);
+        Assert.Equal(new[] { RailsProject.First, RailsProject.Second, RailsProject.Third }, project.Applied());
+        Assert.Equal(before, File.ReadAllBytes(project.Database));
+    }
+
+    [RailsFact]
+    public async Task A_target_is_one_literal_argument_and_unknown_versions_list_the_known_ones()
+    {
+        using var project = new RailsProject();
+        project.Rails("db:migrate", "VERSION=" + RailsProject.Second);
+
+        var unknown = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("1; rm -rf /"), project.Git.Context()));
+        var ahead = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request(RailsProject.Third), project.Git.Context()));
+        var noProject = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request(RailsProject.First) with { Path = project.Git.Temp.Path }, project.Git.Context()));
+
+        Assert.Equal(ErrorIds.DatabaseMigrationUnknown, unknown.ErrorId);
+        Assert.Contains("'1; rm -rf /'", unknown.Message);
+        Assert.Contains($"{RailsProject.First}, {RailsProject.Second}, {RailsProject.Third}; or 0", unknown.Message);
+        Assert.Equal(ErrorIds.DatabaseMigrationUnknown, ahead.ErrorId);
+        Assert.Contains("would upgrade", ahead.Message);
+        Assert.Equal(ErrorIds.DatabaseProjectNotFound, noProject.ErrorId);
+        Assert.Equal(new[] { RailsProject.First, RailsProject.Second }, project.Applied());
+        Assert.Empty(project.Git.State().Journal.GetAttempts());
+    }
+
+    [RailsFact]
+    public async Task Irreversible_migrations_are_read_from_the_source_and_the_sqlite_file_from_rails()
+    {
+        using var project = new RailsProject();
+        project.Rails("db:migrate");
+        // A change method with raw SQL outside a reversible block cannot be reverted; inside one it can.
+        var second = Path.Combine(project.Folder, "db", "migrate", "20240102000000_add_note_to_orders.rb");
+        File.WriteAllText(second, "class AddNoteToOrders < ActiveRecord::Migration[6.1]\n  def change\n    add_column :orders, :note, :string\n    execute \"UPDATE orders SET note = ''\"\n  end\nend\n");
+        var tool = new RailsTool(project.Request(null), project.Folder);
+        var withExecute = await tool.PlanDowngradeAsync("0", default);
+        File.WriteAllText(second, "class AddNoteToOrders < ActiveRecord::Migration[6.1]\n  def change\n    add_column :orders, :note, :string\n    reversible do |dir|\n      dir.up do\n        execute \"UPDATE orders SET note = ''\"\n      end\n    end\n  end\nend\n");
+        var inReversible = await tool.PlanDowngradeAsync("0", default);
+        var file = await tool.SqliteFileAsync(default);
+
+        Assert.Equal(new[] { RailsProject.Third, RailsProject.Second, RailsProject.First }, withExecute.Unapply);
+        Assert.Equal(new[] { RailsProject.Third, RailsProject.Second }, withExecute.Irreversible);
+        Assert.Equal(new[] { RailsProject.Third }, inReversible.Irreversible);
+        Assert.Equal("0", inReversible.Target);
+        Assert.Equal(project.Database, file);
+    }
+}
