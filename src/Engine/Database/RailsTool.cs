@@ -11,9 +11,6 @@ namespace DeploymentRollback.Engine.Database;
 /// </summary>
 internal sealed partial class RailsTool : MigrationTool
 {
-    // Not a const: with Alembic and EfCore supported too, a const would make DatabaseStrategy's fallback arm for
-    // "alembic" or "efcore" or "rails" unreachable (error CS8510), so the "rails" arm is a one-line addition.
-
     private const string Zero = "0";
 
     private readonly string executable;
