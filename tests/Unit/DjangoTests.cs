@@ -21,8 +21,9 @@ public sealed class DjangoProject : IDisposable
     private static readonly Lazy<bool> Installed = new(() =>
         File.Exists("/usr/bin/python3") && ProcessRunner.RunAsync(new ProcessRequest("/usr/bin/python3", new[] { "-c", "import django" }), default).GetAwaiter().GetResult().ExitCode == 0);
 
-    public DjangoProject()
+    public DjangoProject(IReadOnlyDictionary<string, string>? environment = null)
     {
+        Environment = environment;
         Folder = Git.Temp.Combine("django-app");
         Fixtures.CopyTo("django-app", Folder);
     }
@@ -31,16 +32,19 @@ public sealed class DjangoProject : IDisposable
     public GitFixture Git { get; } = new();
     public string Folder { get; }
 
+    /// <summary>The settings' DJANGO_DB_* variables for a PostgreSQL database (null: SQLite).</summary>
+    public IReadOnlyDictionary<string, string>? Environment { get; }
+
     public string Manage(params string[] arguments)
     {
-        var run = ProcessRunner.RunAsync(new ProcessRequest("/usr/bin/python3", new[] { "manage.py" }.Concat(arguments).ToList()) { WorkingDirectory = Folder }, default).GetAwaiter().GetResult();
+        var run = ProcessRunner.RunAsync(new ProcessRequest("/usr/bin/python3", new[] { "manage.py" }.Concat(arguments).ToList()) { WorkingDirectory = Folder, Environment = Environment }, default).GetAwaiter().GetResult();
         Assert.True(run.ExitCode == 0, run.CombinedOutput);
         return run.StandardOutput;
     }
 
     public string[] Applied() => Manage("showmigrations", "orders").Split('\n').Where(l => l.Contains("[X]")).Select(l => l.Trim()[4..]).ToArray();
 
-    public RollbackRequest Request(string? target) => new() { Strategy = "Database", Tool = "Django", App = "orders", Path = Folder, Target = target };
+    public RollbackRequest Request(string? target) => new() { Strategy = "Database", Tool = "Django", App = "orders", Path = Folder, Target = target, ToolEnvironment = Environment };
 
     public void Dispose() => Git.Dispose();
 }
@@ -135,5 +139,42 @@ public class DjangoMigrationTests
         Assert.Equal("0002_add_note", assessment.Facts["applied_since_verified"]);
         Assert.Equal(RollbackOutcome.Succeeded, result!.Outcome);
         Assert.Equal(new[] { "0001_initial" }, project.Applied());
+    }
+
+    [DjangoPostgresFact]
+    public async Task Rolls_back_a_postgresql_database_with_a_pg_dump_in_the_checkpoint()
+    {
+        using var cluster = new PostgresCluster();
+        const string password = "django-pg-s3cret";
+        using var project = new DjangoProject(new Dictionary<string, string>
+        {
+            ["DJANGO_DB_NAME"] = "postgres", ["DJANGO_DB_PORT"] = cluster.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["DJANGO_DB_PASSWORD"] = password, ["DATABASE_URL"] = cluster.Url(password),
+        });
+        project.Manage("migrate", "orders", "0002");
+
+        var result = await RollbackEngine.InvokeAsync(project.Request("0001"), project.Git.Context());
+
+        Assert.True(result!.Outcome == RollbackOutcome.Succeeded, result.Message);
+        Assert.Equal(new[] { "0001_initial" }, project.Applied());
+        Assert.False(File.Exists(Path.Combine(project.Folder, "db.sqlite3")));
+        var checkpoint = Assert.Single(new CheckpointStore(project.Git.State()).List());
+        Assert.Contains("database.pgdump", checkpoint.Artefacts);
+        foreach (var file in Directory.EnumerateFiles(project.Git.StatePath, "*", SearchOption.AllDirectories).Where(f => !f.EndsWith(".db") && !f.Contains(".db-")))
+        {
+            Assert.DoesNotContain(password, File.ReadAllText(file));
+        }
+    }
+}
+
+/// <summary>Django on a throwaway PostgreSQL cluster (psycopg2 from Debian); skipped with the reason without them, except in CI.</summary>
+public sealed class DjangoPostgresFactAttribute : FactAttribute
+{
+    public DjangoPostgresFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1" && (!DjangoProject.Available || !PostgresCluster.Available))
+        {
+            Skip = DjangoProject.Available ? "No throwaway PostgreSQL cluster can be started: " + PostgresCluster.Reason : "Django is not installed (apt-get install python3-django).";
+        }
     }
 }
