@@ -1,7 +1,7 @@
 <#
 .SYNOPSIS
     Database figure for docs/BENCHMARKS.md: the overhead of Invoke-Rollback -Strategy Database over running the
-    migration tool directly for the same rollback, per tool, as a ratio (Django, Alembic and EF Core on SQLite). Returns markdown lines.
+    migration tool directly for the same rollback, per tool, as a ratio (Django, Alembic, EF Core and Rails on SQLite). Returns markdown lines.
     Expects the module imported by the caller.
 #>
 param([ValidateRange(1, 20)] [int] $Runs = 5)
@@ -86,18 +86,42 @@ try {
         $de = Get-Median $directEf
         $efRow = "| EF Core: ``dotnet ef database update InitialCreate --no-build`` from AddNote | $(($oe / 1000).ToString('0.00', $invariant)) s | $(($de / 1000).ToString('0.00', $invariant)) s | **$(($oe / $de).ToString('0.00', $invariant))** |"
     }
+    $railsRow = $null
+    if (Test-Path /usr/bin/rails) {
+        $railsWork = Join-Path $work 'rails-app'
+        Copy-Item (Join-Path $PSScriptRoot '../tests/Fixtures/rails-app') $railsWork -Recurse
+        function Invoke-Rails { Push-Location $railsWork; try { & /usr/bin/ruby bin/rails @args 2>&1 | Out-Null; if ($LASTEXITCODE) { throw "rails $args failed" } } finally { Pop-Location } }
+        $oursRails = [Collections.Generic.List[double]]::new()
+        $directRails = [Collections.Generic.List[double]]::new()
+        for ($i = 0; $i -lt [Math]::Min($Runs, 3); $i++) {
+            Invoke-Rails db:migrate VERSION=20240102000000
+            $watch = [Diagnostics.Stopwatch]::StartNew()
+            $result = Invoke-Rollback -Strategy Database -Tool Rails -Path $railsWork -Target 20240101000000 -StateDirectory $state -Confirm:$false
+            $oursRails.Add($watch.Elapsed.TotalMilliseconds)
+            if ($result.Outcome -ne 'Succeeded') { throw "Rails rollback $($result.Outcome): $($result.Message)" }
+            Invoke-Rails db:migrate VERSION=20240102000000
+            $watch.Restart()
+            Invoke-Rails db:migrate VERSION=20240101000000
+            $directRails.Add($watch.Elapsed.TotalMilliseconds)
+        }
+        $or = Get-Median $oursRails
+        $dr = Get-Median $directRails
+        $railsRow = "| Rails: ``bin/rails db:migrate VERSION=20240101000000`` from the 2nd migration | $(($or / 1000).ToString('0.00', $invariant)) s | $(($dr / 1000).ToString('0.00', $invariant)) s | **$(($or / $dr).ToString('0.00', $invariant))** |"
+    }
     @(
         ''
         '## Database migrations'
         ''
-        "Django $((& /usr/bin/python3 -c 'import django; print(django.get_version())')), Alembic and EF Core on SQLite, the fixture projects ``tests/Fixtures/django-app``, ``alembic-app`` and ``efcore-app``; medians of $Runs alternating rounds, migrated back up between rounds."
+        "Django $((& /usr/bin/python3 -c 'import django; print(django.get_version())')), Alembic, EF Core and Rails on SQLite, the fixture projects ``tests/Fixtures/django-app``, ``alembic-app``, ``efcore-app`` and ``rails-app``; medians of $Runs alternating rounds, migrated back up between rounds."
         ''
         '| Tool | DeploymentRollback | The tool directly | Ratio ours/direct |'
         '|---|---:|---:|---:|'
         "| Django: ``migrate orders 0001`` from 0002 | $(($o / 1000).ToString('0.00', $invariant)) s | $(($d / 1000).ToString('0.00', $invariant)) s | **$(($o / $d).ToString('0.00', $invariant))** |"
         $alembicRow
         $efRow
+        $railsRow
         ''
+        'Rails: ours also runs `db:migrate:status` before and after and asks Rails for its SQLite file (`runner`); each Rails start costs about 1.5 s here.'
         'EF Core: ours also runs `migrations list --json` before and after, and `migrations script` to find Down methods that throw or are empty (each `dotnet ef` start costs about 3 s here).'
         'Alembic: ours also reads `history` and `current` and runs the downgrade offline (`--sql`) first to find irreversible revisions.'
         'Ours starts Django four more times around the same `migrate`: `showmigrations` and `migrate --plan` to plan (the plan is what -WhatIf shows and where irreversible migrations are caught), `shell` to find the SQLite file it copies into the checkpoint, and `showmigrations` afterwards to say which migrations ran; each Django start costs about half a second here.'
