@@ -33,24 +33,7 @@ try {
     # 1. Compose.
     $webPort = Get-FreePort
     $workerPort = Get-FreePort
-    foreach ($file in @(@('docker-compose.yml', '2.3.1'), @('docker-compose.previous.yml', '2.3.0'))) {
-        Set-Content (Join-Path $work $file[0]) @"
-version: "2.4"
-services:
-  web:
-    image: drtest/app:$($file[1])
-    network_mode: host
-    init: true
-    environment:
-      APP_PORT: "$webPort"
-  worker:
-    image: drtest/app:2.3.0
-    network_mode: host
-    init: true
-    environment:
-      APP_PORT: "$workerPort"
-"@
-    }
+    & (Join-Path $PSScriptRoot '../tests/Fixtures/New-ComposeProject.ps1') -Path $work -WebPort $webPort -WorkerPort $workerPort
     function Deploy-Bad { Push-Location $work; try { & $compose -p $project up -d 2>&1 | Out-Null } finally { Pop-Location } }
     $ours = [Collections.Generic.List[double]]::new()
     $manual = [Collections.Generic.List[double]]::new()

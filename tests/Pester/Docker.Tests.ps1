@@ -76,24 +76,7 @@ Describe 'DockerCompose strategy against the real engine and Compose CLI' -Skip:
         New-Item -ItemType Directory $folder | Out-Null
         $webPort = Get-FreePort
         $workerPort = Get-FreePort
-        foreach ($file in @(@('docker-compose.yml', '2.3.1'), @('docker-compose.previous.yml', '2.3.0'))) {
-            Set-Content (Join-Path $folder $file[0]) @"
-version: "2.4"
-services:
-  web:
-    image: drtest/app:$($file[1])
-    network_mode: host
-    init: true
-    environment:
-      APP_PORT: "$webPort"
-  worker:
-    image: drtest/app:2.3.0
-    network_mode: host
-    init: true
-    environment:
-      APP_PORT: "$workerPort"
-"@
-        }
+        & (Join-Path $PSScriptRoot '../Fixtures/New-ComposeProject.ps1') -Path $folder -WebPort $webPort -WorkerPort $workerPort
         Push-Location $folder
         try { docker-compose -p $project up -d 2>&1 | Out-Null } finally { Pop-Location }
         function Get-ServiceContainer([string] $service) { Invoke-Docker ps -aq --no-trunc --filter "label=com.docker.compose.project=$project" --filter "label=com.docker.compose.service=$service" }
