@@ -136,7 +136,6 @@ public abstract class RollbackCmdletBase : PSCmdlet
         RollbackErrorKind.ResourceBusy => ErrorCategory.ResourceBusy,
         RollbackErrorKind.PermissionDenied => ErrorCategory.PermissionDenied,
         RollbackErrorKind.ConnectionError => ErrorCategory.ConnectionError,
-        RollbackErrorKind.OperationTimeout => ErrorCategory.OperationTimeout,
         RollbackErrorKind.NotImplemented => ErrorCategory.NotImplemented,
         RollbackErrorKind.WriteError => ErrorCategory.WriteError,
         _ => ErrorCategory.InvalidOperation,

@@ -9,7 +9,6 @@ public enum RollbackErrorKind
     ResourceBusy,
     PermissionDenied,
     ConnectionError,
-    OperationTimeout,
     NotImplemented,
     WriteError,
 }
@@ -63,7 +62,6 @@ public static class ErrorIds
     public const string ContainerImageNotFound = "ContainerImageNotFound";
     public const string ContainerTargetMissing = "ContainerTargetMissing";
     public const string ContainerPortInUse = "ContainerPortInUse";
-    public const string ContainerNotHealthy = "ContainerNotHealthy";
     public const string ComposeNotInstalled = "ComposeNotInstalled";
     public const string ComposeProjectNotFound = "ComposeProjectNotFound";
     public const string ComposeFileInvalid = "ComposeFileInvalid";
@@ -82,7 +80,6 @@ public static class ErrorIds
     public const string ConfigFileNotFound = "ConfigFileNotFound";
     public const string ConfigPreviousMissing = "ConfigPreviousMissing";
     public const string ConfigSecretUnavailable = "ConfigSecretUnavailable";
-    public const string RetryScriptMissing = "RetryScriptMissing";
     public const string DatabaseToolUnknown = "DatabaseToolUnknown";
     public const string DatabaseToolNotInstalled = "DatabaseToolNotInstalled";
     public const string DatabaseProjectNotFound = "DatabaseProjectNotFound";

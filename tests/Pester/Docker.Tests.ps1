@@ -11,10 +11,6 @@ BeforeAll {
     Import-Module (Get-TestModulePath) -Force
     $docker = if (Test-Path /usr/bin/docker) { '/usr/bin/docker' } else { 'docker' }
     function Invoke-Docker { $output = & $docker @args 2>&1; if ($LASTEXITCODE) { throw "docker $args failed: $output" }; $output }
-    function Get-FreePort {
-        $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
-        $listener.Start(); try { $listener.LocalEndpoint.Port } finally { $listener.Stop() }
-    }
     function Remove-TestContainers([string] $pattern) {
         $ids = & $docker ps -aq --filter "name=$pattern" 2>$null
         if ($ids) { & $docker rm -f @ids 2>&1 | Out-Null }

@@ -38,11 +38,17 @@ function Get-TestTagCommit {
     (Invoke-TestGit $Repo rev-parse "$Tag^{commit}" | Select-Object -First 1).Trim()
 }
 
+# A loopback port nothing listens on now.
+function Get-FreePort {
+    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+    $listener.Start()
+    try { $listener.LocalEndpoint.Port } finally { $listener.Stop() }
+}
+
 # A real HTTP server on loopback (HttpListener in a thread job) answering every path with the given status.
 function Start-TestHttpServer {
     param([int] $Status = 200, [string] $Body = '{"status":"ok"}')
-    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
-    $listener.Start(); $port = $listener.LocalEndpoint.Port; $listener.Stop()
+    $port = Get-FreePort
     $job = Start-ThreadJob -ArgumentList $port, $Status, $Body -ScriptBlock {
         param($port, $status, $body)
         $http = [System.Net.HttpListener]::new()
