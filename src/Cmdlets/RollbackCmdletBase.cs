@@ -67,12 +67,27 @@ public abstract class RollbackCmdletBase : PSCmdlet
         var context = new EngineContext(state!, observer.ToEngineObserver(), Cancellation);
         var task = Task.Run(() => work(context));
         task.ContinueWith(_ => queue.CompleteAdding(), TaskScheduler.Default);
+        var stopping = false;
         foreach (var action in queue.GetConsumingEnumerable())
         {
-            action();
+            try
+            {
+                action();
+            }
+            catch (PipelineStoppedException)
+            {
+                // Ctrl+C: writes now fail, but the engine is still recording the attempt and undoing its steps.
+                // Leaving now would end the command before the journal says what happened, so drain until it ends.
+                stopping = true;
+            }
         }
 
         pipelineQueue = null;
+        if (stopping)
+        {
+            throw new PipelineStoppedException();
+        }
+
         observer.CloseProgress();
         try
         {
