@@ -68,6 +68,26 @@ public abstract class TargetCmdletBase : RollbackCmdletBase, IDynamicParameters
     [Parameter]
     public System.Collections.Hashtable? ToolEnvironment { get; set; }
 
+    /// <summary>Kubernetes: the workload's namespace (default: the context's namespace, else 'default').</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Namespace { get; set; }
+
+    /// <summary>Kubernetes: the workload's kind.</summary>
+    [Parameter]
+    [ValidateSet("Deployment", "StatefulSet", "DaemonSet", IgnoreCase = true)]
+    public string? Kind { get; set; }
+
+    /// <summary>Kubernetes: the kubeconfig file (default: KUBECONFIG, else ~/.kube/config, else the pod's service account).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? KubeConfig { get; set; }
+
+    /// <summary>Kubernetes: the kubeconfig context (default: its current context).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Context { get; set; }
+
     /// <summary>DockerCompose: only these services.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -95,6 +115,10 @@ public abstract class TargetCmdletBase : RollbackCmdletBase, IDynamicParameters
         App = App ?? piped?.App,
         ToolEnvironment = ToolEnvironment?.Cast<System.Collections.DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => e.Value?.ToString() ?? ""),
         Environment = piped?.Environment,
+        Namespace = Namespace ?? piped?.Namespace,
+        Kind = Kind ?? piped?.Kind,
+        KubeConfig = KubeConfig is not null ? ResolvePath(KubeConfig) : piped?.KubeConfig,
+        KubeContext = Context ?? piped?.Context,
     });
 }
 

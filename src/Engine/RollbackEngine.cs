@@ -292,6 +292,76 @@ public static class RollbackEngine
     }
 
     /// <summary>
+    /// Kubernetes -Selector: every matching workload rolled back in parallel, each as its own attempt (own lock,
+    /// checkpoint, journal entry and signals). Healthy ones are reported Skipped unless -All.
+    /// </summary>
+    public static async Task<IReadOnlyList<SelectedOutcome>> InvokeSelectedAsync(RollbackRequest request, EngineContext context)
+    {
+        if (!request.Strategy.Equals(StrategyNames.Kubernetes, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new RollbackException(ErrorIds.KubernetesSelectorInvalid, RollbackErrorKind.InvalidArgument,
+                "-Selector selects Kubernetes workloads by label; use it with -Strategy Kubernetes.");
+        }
+
+        var candidates = await Kubernetes.KubernetesStrategy.ExpandSelectorAsync(request, context).ConfigureAwait(false);
+        if (candidates.Count == 0)
+        {
+            throw new RollbackException(ErrorIds.KubernetesWorkloadNotFound, RollbackErrorKind.ObjectNotFound,
+                $"No {request.Kind ?? "Deployment"} matches the selector '{request.Selector}' in namespace '{request.Namespace ?? "(the context's)"}'. Check the labels with 'kubectl get {(request.Kind ?? "Deployment").ToLowerInvariant()}s -l \"{request.Selector}\"'.");
+        }
+
+        var outcomes = new SelectedOutcome[candidates.Count];
+        using var gate = new SemaphoreSlim(Math.Min(16, candidates.Count));
+        var done = 0;
+        await Task.WhenAll(candidates.Select(async (candidate, index) =>
+        {
+            var name = candidate.Request.Name!;
+            if (!candidate.Failing && !request.All)
+            {
+                outcomes[index] = new SelectedOutcome(name, SkippedHealthy(candidate.Request, candidate.State), null);
+                return;
+            }
+
+            await gate.WaitAsync(context.Cancellation).ConfigureAwait(false);
+            try
+            {
+                outcomes[index] = new SelectedOutcome(name, await InvokeAsync(candidate.Request, context).ConfigureAwait(false), null);
+            }
+            catch (RollbackException e)
+            {
+                outcomes[index] = new SelectedOutcome(name, null, e);
+            }
+            finally
+            {
+                gate.Release();
+                context.Observer.Progress(new ProgressUpdate($"Rolling back workloads matching {request.Selector}", $"{Interlocked.Increment(ref done)} of {candidates.Count(c => c.Failing || request.All)} done",
+                    100 * done / Math.Max(1, candidates.Count(c => c.Failing || request.All))));
+            }
+        })).ConfigureAwait(false);
+        context.Observer.Progress(new ProgressUpdate($"Rolling back workloads matching {request.Selector}", "Done", Completed: true));
+        return outcomes;
+    }
+
+    private static RollbackResult SkippedHealthy(RollbackRequest request, string state)
+    {
+        var strategy = StrategyRegistry.Get(request.Strategy);
+        var target = strategy.ResolveTarget(request);
+        var now = DateTimeOffset.UtcNow;
+        return new RollbackResult
+        {
+            AttemptId = "",
+            Strategy = strategy.Name,
+            TargetKey = target.Key,
+            Path = target.Location,
+            Outcome = RollbackOutcome.Skipped,
+            Message = $"Not failing ({state}), so not rolled back; pass -All to roll back every matching workload.",
+            StartedAt = now,
+            CompletedAt = now,
+            TargetSpec = SpecOf(strategy, request),
+        };
+    }
+
+    /// <summary>
     /// Runs health checks and smoke tests. With a target, the verdict is journaled (after consent): as the verification
     /// of attemptId when given, and the version recorded verified-good when healthy and asked (or verifying a successful attempt).
     /// </summary>
@@ -376,6 +446,7 @@ public static class RollbackEngine
         File = request.File, ProjectName = request.ProjectName, Services = request.Services.ToList(),
         Provider = request.Provider, Flag = request.Flag, ServiceUri = request.ServiceUri?.ToString(), Project = request.Project, Environment = request.Environment,
         Tool = request.Tool, ToolPath = request.ToolPath, App = request.App,
+        Namespace = request.Namespace, Kind = request.Kind, KubeConfig = request.KubeConfig, Context = request.KubeContext,
     };
 
     private static void FillHealthTarget(HealthReport report, string strategy, string targetKey, string path, StateRoot state, string? version)
@@ -538,3 +609,6 @@ public static class RollbackEngine
         return string.Join('\n', all.Skip(Math.Max(0, all.Length - lines)));
     }
 }
+
+/// <summary>One workload of a -Selector rollback: its result, or the error that kept it from starting.</summary>
+public sealed record SelectedOutcome(string Name, RollbackResult? Result, RollbackException? Error);

@@ -59,6 +59,7 @@ public static class SignalNames
 public static class StrategyNames
 {
     public const string Git = "Git";
+    public const string Kubernetes = "Kubernetes";
     public const string Container = "Container";
     public const string DockerCompose = "DockerCompose";
     public const string FeatureFlag = "FeatureFlag";

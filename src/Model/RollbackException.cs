@@ -88,4 +88,20 @@ public static class ErrorIds
     public const string DatabaseUnreachable = "DatabaseUnreachable";
     public const string DatabaseToolFailed = "DatabaseToolFailed";
     public const string DatabaseIrreversibleMigration = "DatabaseIrreversibleMigration";
+    public const string KubernetesNameMissing = "KubernetesNameMissing";
+    public const string KubernetesKindInvalid = "KubernetesKindInvalid";
+    public const string KubeConfigInvalid = "KubeConfigInvalid";
+    public const string KubernetesContextNotFound = "KubernetesContextNotFound";
+    public const string KubernetesNamespaceNotFound = "KubernetesNamespaceNotFound";
+    public const string KubernetesWorkloadNotFound = "KubernetesWorkloadNotFound";
+    public const string KubernetesNoRolloutHistory = "KubernetesNoRolloutHistory";
+    public const string KubernetesRevisionNotFound = "KubernetesRevisionNotFound";
+    public const string KubernetesDeploymentPaused = "KubernetesDeploymentPaused";
+    public const string KubernetesForbidden = "KubernetesForbidden";
+    public const string KubernetesUnauthorized = "KubernetesUnauthorized";
+    public const string KubernetesUnreachable = "KubernetesUnreachable";
+    public const string KubernetesApiError = "KubernetesApiError";
+    public const string KubernetesConflict = "KubernetesConflict";
+    public const string KubernetesRolloutFailed = "KubernetesRolloutFailed";
+    public const string KubernetesSelectorInvalid = "KubernetesSelectorInvalid";
 }

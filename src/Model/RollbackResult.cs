@@ -49,6 +49,10 @@ public sealed class TargetSpec
     public string? Tool { get; set; }
     public string? ToolPath { get; set; }
     public string? App { get; set; }
+    public string? Namespace { get; set; }
+    public string? Kind { get; set; }
+    public string? KubeConfig { get; set; }
+    public string? Context { get; set; }
 }
 
 public sealed class StepResult

@@ -91,6 +91,15 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
     [Parameter]
     public SwitchParameter Restore { get; set; }
 
+    /// <summary>Kubernetes: roll back every workload of -Kind matching this label selector, in parallel (the failing ones unless -All).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Selector { get; set; }
+
+    /// <summary>Kubernetes -Selector: roll back every matching workload, not only the failing ones.</summary>
+    [Parameter]
+    public SwitchParameter All { get; set; }
+
     /// <summary>Proceeds despite uncommitted changes (stashed into the checkpoint first) or an earlier escalation.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
@@ -123,7 +132,15 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
             PreviousFile = PreviousFile,
             Restore = Restore,
             ApiToken = r.ApiToken ?? BasicAuthorization(),
+            Selector = Selector,
+            All = All,
         }, Assessment?.TargetSpec);
+        if (Selector is not null)
+        {
+            InvokeSelected(request);
+            return;
+        }
+
         var result = RunEngine(context => RollbackEngine.InvokeAsync(request, context));
         if (result is null)
         {
@@ -136,5 +153,27 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
         }
 
         WriteObject(result);
+    }
+
+    /// <summary>One result per matching workload; a workload that cannot be rolled back is a non-terminating error and the others go on.</summary>
+    private void InvokeSelected(RollbackRequest request)
+    {
+        var outcomes = RunEngine(context => RollbackEngine.InvokeSelectedAsync(request, context));
+        foreach (var outcome in outcomes)
+        {
+            if (outcome.Error is { } error)
+            {
+                WriteError(ToErrorRecord(error));
+            }
+            else if (outcome.Result is { } result)
+            {
+                if (result.Outcome is RollbackOutcome.Failed or RollbackOutcome.Escalated)
+                {
+                    WriteWarning($"Rollback of {result.TargetKey} {result.Outcome}: {result.Message}");
+                }
+
+                WriteObject(result);
+            }
+        }
     }
 }

@@ -12,11 +12,11 @@ public static class ClientProbe
     public static IReadOnlyList<string> ConstructClients(string kubeConfigPath, Uri dockerEndpoint)
     {
         var config = KubernetesClientConfiguration.BuildConfigFromConfigFile(kubeConfigPath);
-        using var kubernetes = new Kubernetes(config);
+        using var kubernetes = new k8s.Kubernetes(config);
         using var docker = new DockerClientBuilder().WithEndpoint(dockerEndpoint).Build();
         return new[]
         {
-            Describe(typeof(Kubernetes), kubernetes.BaseUri.ToString()),
+            Describe(typeof(k8s.Kubernetes), kubernetes.BaseUri.ToString()),
             Describe(typeof(YamlDotNet.Serialization.Deserializer), "yaml"),
             Describe(typeof(DockerClient), dockerEndpoint.ToString()),
             Describe(typeof(LibGit2Sharp.Repository), LibGit2Sharp.GlobalSettings.Version.ToString()),

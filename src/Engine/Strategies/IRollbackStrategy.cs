@@ -69,6 +69,17 @@ public sealed record RollbackRequest
     public string? App { get; init; }
     /// <summary>Database: extra environment for the tool (connection strings); values never logged or written.</summary>
     public IReadOnlyDictionary<string, string>? ToolEnvironment { get; init; }
+
+    /// <summary>Kubernetes: the workload's namespace; the context's namespace when null.</summary>
+    public string? Namespace { get; init; }
+    /// <summary>Kubernetes: Deployment, StatefulSet or DaemonSet.</summary>
+    public string? Kind { get; init; }
+    /// <summary>Kubernetes: the kubeconfig file; KUBECONFIG, ~/.kube/config or the in-cluster service account when null.</summary>
+    public string? KubeConfig { get; init; }
+    public string? KubeContext { get; init; }
+    /// <summary>Kubernetes: roll back every workload matching this label selector (the failing ones unless All).</summary>
+    public string? Selector { get; init; }
+    public bool All { get; init; }
 }
 
 /// <summary>A target's stable name in the journal (e.g. git:/srv/app) and where it lives (e.g. /srv/app).</summary>
@@ -136,8 +147,7 @@ public static class StrategyRegistry
         _ when name.Equals(StrategyNames.FeatureFlag, StringComparison.OrdinalIgnoreCase) => new FeatureFlag.FeatureFlagStrategy(),
         _ when name.Equals(StrategyNames.Config, StringComparison.OrdinalIgnoreCase) => new Config.ConfigStrategy(),
         _ when name.Equals(StrategyNames.Database, StringComparison.OrdinalIgnoreCase) => new Database.DatabaseStrategy(),
-        _ when StrategyNames.All.Contains(name, StringComparer.OrdinalIgnoreCase) => throw new RollbackException(ErrorIds.StrategyNotImplemented, RollbackErrorKind.NotImplemented,
-            $"The {name} strategy is not available in this version of DeploymentRollback. Available now: {StrategyNames.Git}, {StrategyNames.Container}, {StrategyNames.DockerCompose}, {StrategyNames.FeatureFlag}, {StrategyNames.Config}, {StrategyNames.Database}."),
+        _ when name.Equals(StrategyNames.Kubernetes, StringComparison.OrdinalIgnoreCase) => new Kubernetes.KubernetesStrategy(),
         _ => throw new RollbackException(ErrorIds.StrategyNotImplemented, RollbackErrorKind.InvalidArgument,
             $"'{name}' is not a rollback strategy. Use one of: {string.Join(", ", StrategyNames.All)}."),
     };

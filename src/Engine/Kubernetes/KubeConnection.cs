@@ -1,0 +1,171 @@
+using System.Net;
+using System.Net.Sockets;
+using k8s;
+using k8s.Autorest;
+using k8s.Exceptions;
+using Polly;
+using Polly.Retry;
+
+namespace DeploymentRollback.Engine.Kubernetes;
+
+/// <summary>
+/// A client for one cluster context: kubeconfig (explicit, KUBECONFIG, ~/.kube/config) or the in-cluster service
+/// account, the context's namespace, and 5xx/timeout retries with backoff on every request.
+/// </summary>
+internal sealed class KubeConnection : IDisposable
+{
+    private KubeConnection(k8s.Kubernetes client, string contextName, string @namespace, string server)
+    {
+        Client = client;
+        ContextName = contextName;
+        Namespace = @namespace;
+        Server = server;
+    }
+
+    public k8s.Kubernetes Client { get; }
+    public string ContextName { get; }
+    public string Namespace { get; }
+    public string Server { get; }
+
+    /// <summary>Reads the configuration without contacting the server: every kubeconfig problem is reported before anything else.</summary>
+    public static KubernetesClientConfiguration LoadConfiguration(RollbackRequest request, out string contextName)
+    {
+        var path = request.KubeConfig ?? DefaultKubeConfigPath();
+        if (path is null)
+        {
+            if (KubernetesClientConfiguration.IsInCluster())
+            {
+                contextName = "in-cluster";
+                return KubernetesClientConfiguration.InClusterConfig();
+            }
+
+            throw new RollbackException(ErrorIds.KubeConfigInvalid, RollbackErrorKind.ObjectNotFound,
+                "No kubeconfig was found (-KubeConfig, $env:KUBECONFIG or ~/.kube/config) and this is not a pod with a service account. Pass -KubeConfig with the cluster's kubeconfig file.");
+        }
+
+        if (!File.Exists(path))
+        {
+            throw new RollbackException(ErrorIds.KubeConfigInvalid, RollbackErrorKind.ObjectNotFound,
+                $"The kubeconfig '{path}' does not exist. Pass -KubeConfig with an existing file (see 'kubectl config view').") { TargetName = path };
+        }
+
+        k8s.KubeConfigModels.K8SConfiguration file;
+        try
+        {
+            file = KubernetesClientConfiguration.LoadKubeConfig(path);
+        }
+        catch (Exception e) when (e is KubeConfigException or IOException or UnauthorizedAccessException or YamlDotNet.Core.YamlException)
+        {
+            throw new RollbackException(ErrorIds.KubeConfigInvalid, RollbackErrorKind.InvalidArgument,
+                $"The kubeconfig '{path}' cannot be read: {e.Message} Check it with 'kubectl config view --kubeconfig {path}'.", e) { TargetName = path };
+        }
+
+        var contexts = file.Contexts?.Select(c => c.Name).ToList() ?? new List<string>();
+        contextName = request.KubeContext ?? file.CurrentContext ?? "";
+        if (!contexts.Contains(contextName, StringComparer.Ordinal))
+        {
+            throw new RollbackException(ErrorIds.KubernetesContextNotFound, RollbackErrorKind.ObjectNotFound,
+                (string.IsNullOrEmpty(contextName) ? $"The kubeconfig '{path}' names no current context." : $"The context '{contextName}' is not in the kubeconfig '{path}'.")
+                + $" Known contexts: {(contexts.Count == 0 ? "none" : string.Join(", ", contexts))}. Pass -Context with one of them.") { TargetName = contextName };
+        }
+
+        try
+        {
+            return KubernetesClientConfiguration.BuildConfigFromConfigObject(file, contextName);
+        }
+        catch (Exception e) when (e is KubeConfigException or IOException or FormatException)
+        {
+            throw new RollbackException(ErrorIds.KubeConfigInvalid, RollbackErrorKind.InvalidArgument,
+                $"The context '{contextName}' in '{path}' cannot be used: {e.Message}", e) { TargetName = path };
+        }
+    }
+
+    public static KubeConnection Open(RollbackRequest request)
+    {
+        var configuration = LoadConfiguration(request, out var contextName);
+        var @namespace = request.Namespace ?? configuration.Namespace ?? "default";
+        var client = new k8s.Kubernetes(configuration, new RetryHandler());
+        return new KubeConnection(client, contextName, @namespace, configuration.Host);
+    }
+
+    public void Dispose() => Client.Dispose();
+
+    /// <summary>Turns client errors into errors an admin can act on; 404 and 409 are handled by the callers that expect them.</summary>
+    public RollbackException Explain(Exception error, string what)
+    {
+        return error switch
+        {
+            RollbackException known => known,
+            HttpOperationException { Response.StatusCode: HttpStatusCode.Forbidden } e => new RollbackException(ErrorIds.KubernetesForbidden, RollbackErrorKind.PermissionDenied,
+                $"The cluster refused to let context '{ContextName}' {what} (403 Forbidden: {StatusMessage(e)}). Ask for the RBAC rights (get/list/watch/patch on the workload and its ReplicaSets or ControllerRevisions) or use another -Context.", e),
+            HttpOperationException { Response.StatusCode: HttpStatusCode.Unauthorized } e => new RollbackException(ErrorIds.KubernetesUnauthorized, RollbackErrorKind.PermissionDenied,
+                $"The cluster at {Server} did not accept the credentials of context '{ContextName}' (401). Refresh them (e.g. log in again) and retry.", e),
+            HttpOperationException e => new RollbackException(ErrorIds.KubernetesApiError, RollbackErrorKind.InvalidOperation,
+                $"The Kubernetes API answered {(int)e.Response.StatusCode} while trying to {what}: {StatusMessage(e)}", e),
+            HttpRequestException or SocketException or TaskCanceledException { InnerException: TimeoutException } => new RollbackException(ErrorIds.KubernetesUnreachable, RollbackErrorKind.ConnectionError,
+                $"The Kubernetes API server at {Server} (context '{ContextName}') cannot be reached: {error.Message} Check the network and the kubeconfig's server address.", error),
+            _ => new RollbackException(ErrorIds.KubernetesApiError, RollbackErrorKind.InvalidOperation, $"Could not {what}: {error.Message}", error),
+        };
+    }
+
+    public static bool IsStatus(Exception error, HttpStatusCode code) => error is HttpOperationException e && e.Response.StatusCode == code;
+
+    private static string StatusMessage(HttpOperationException e)
+    {
+        try
+        {
+            var status = KubernetesJson.Deserialize<k8s.Models.V1Status>(e.Response.Content);
+            return status?.Message ?? e.Response.ReasonPhrase ?? e.Message;
+        }
+        catch (Exception)
+        {
+            return e.Response.ReasonPhrase ?? e.Message;
+        }
+    }
+
+    private static string? DefaultKubeConfigPath()
+    {
+        if (System.Environment.GetEnvironmentVariable("KUBECONFIG") is { Length: > 0 } variable)
+        {
+            // kubectl merges a list; the first existing file is the one that names the current context in practice.
+            var files = variable.Split(System.IO.Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
+            return files.FirstOrDefault(File.Exists) ?? files[0];
+        }
+
+        var home = System.IO.Path.Combine(System.Environment.GetFolderPath(System.Environment.SpecialFolder.UserProfile), ".kube", "config");
+        return File.Exists(home) ? home : null;
+    }
+
+    /// <summary>Retries 5xx answers, 429 and connection failures with exponential backoff; watches are retried by their reader.</summary>
+    private sealed class RetryHandler : DelegatingHandler
+    {
+        private static readonly ResiliencePipeline<HttpResponseMessage> Pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+            {
+                MaxRetryAttempts = 4,
+                Delay = TimeSpan.FromMilliseconds(200),
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                ShouldHandle = new PredicateBuilder<HttpResponseMessage>()
+                    .Handle<HttpRequestException>()
+                    .HandleResult(r => (int)r.StatusCode >= 500 || r.StatusCode == HttpStatusCode.TooManyRequests),
+                OnRetry = args =>
+                {
+                    args.Outcome.Result?.Dispose();
+                    return default;
+                },
+            })
+            .Build();
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            // A request body can be read only once; buffer it so a retry can send it again.
+            if (request.Content is not null)
+            {
+                await request.Content.LoadIntoBufferAsync().ConfigureAwait(false);
+            }
+
+            return await Pipeline.ExecuteAsync(async token => await base.SendAsync(request, token).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        }
+    }
+}
