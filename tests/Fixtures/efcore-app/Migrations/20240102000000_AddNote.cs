@@ -13,7 +13,6 @@ namespace EfCoreApp.Migrations
             migrationBuilder.AddColumn<string>(
                 name: "Note",
                 table: "orders",
-                type: "TEXT",
                 nullable: true);
         }
 

@@ -10,7 +10,7 @@ namespace EfCoreApp.Migrations
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
-            migrationBuilder.Sql("UPDATE orders SET Note = 'imported' WHERE Note IS NULL;");
+            migrationBuilder.Sql(@"UPDATE orders SET ""Note"" = 'imported' WHERE ""Note"" IS NULL;");
         }
 
         /// <inheritdoc />
