@@ -22,9 +22,67 @@ public sealed class EfCoreFactAttribute : FactAttribute
 }
 
 /// <summary>
-/// A copy of tests/Fixtures/efcore-app (a console app on SQLite app.db: migrations InitialCreate, AddNote, and Backfill whose
-/// Down throws) in a temp folder, with its database at a given migration. The fixture is built once per test run, in a
-/// temp folder; each copy keeps the build's timestamps, so the tool finds the build current and passes --no-build.
+/// A test that runs the real dotnet-ef against a database on a throwaway PostgreSQL cluster (the fixture's Npgsql provider),
+/// checked with psql and restored with pg_restore; skipped with the reason without them, except in CI.
+/// </summary>
+public sealed class EfCorePostgresFactAttribute : FactAttribute
+{
+    public EfCorePostgresFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1")
+        {
+            Skip = !EfCoreProject.Available ? "dotnet-ef cannot be restored ('dotnet tool restore' in tests/Fixtures/efcore-app): " + EfCoreProject.Reason
+                : !PostgresCluster.Available ? "No throwaway PostgreSQL cluster can be started: " + PostgresCluster.Reason
+                : Psql.Missing;
+        }
+    }
+}
+
+/// <summary>psql, pg_dump and pg_restore against a database of a <see cref="PostgresCluster"/> (user postgres, trust authentication).</summary>
+public static class Psql
+{
+    /// <summary>Why the PostgreSQL client programs cannot be used, or null when they can.</summary>
+    public static string? Missing => new[] { "psql", "pg_dump", "pg_restore" }.FirstOrDefault(p => Find(p) is null) is { } absent
+        ? $"{absent} is not installed (apt-get install postgresql-client)" : null;
+
+    public static void CreateDatabase(int port, string name) => Query(port, "postgres", $"CREATE DATABASE \"{name}\"");
+
+    /// <summary>The rows psql prints for a query, one string a row (the first column).</summary>
+    public static string[] Query(int port, string database, string sql) =>
+        Run("psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres", "-d", database, "-c", sql)
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    public static string[] Columns(int port, string database, string table) =>
+        Query(port, database, $"SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = '{table}' ORDER BY ordinal_position");
+
+    /// <summary>Restores a pg_dump (custom format) into a new database of the cluster.</summary>
+    public static void Restore(int port, string dump, string database)
+    {
+        CreateDatabase(port, database);
+        Run("pg_restore", "--no-owner", "--exit-on-error", "-h", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres", "-d", database, dump);
+    }
+
+    private static string Run(string program, params string[] arguments)
+    {
+        var run = ProcessRunner.RunAsync(new ProcessRequest(Find(program) ?? program, arguments) { Timeout = TimeSpan.FromMinutes(1) }, default).GetAwaiter().GetResult();
+        Assert.True(run.ExitCode == 0, $"{program} {string.Join(' ', arguments)}: {run.CombinedOutput}");
+        return run.StandardOutput;
+    }
+
+    /// <summary>A program on PATH, else in the newest /usr/lib/postgresql/N/bin.</summary>
+    private static string? Find(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists)
+        ?? (Directory.Exists("/usr/lib/postgresql")
+            ? Directory.GetDirectories("/usr/lib/postgresql").OrderByDescending(d => int.TryParse(Path.GetFileName(d), out var v) ? v : 0)
+                .Select(d => Path.Combine(d, "bin", name)).FirstOrDefault(File.Exists)
+            : null);
+}
+
+/// <summary>
+/// A copy of tests/Fixtures/efcore-app (a console app on SQLite app.db, or on PostgreSQL given an Npgsql connection string:
+/// migrations InitialCreate, AddNote, and Backfill whose Down throws) in a temp folder, with its database at a given
+/// migration. The fixture is built once per test run, in a temp folder; each copy keeps the build's timestamps, so the tool
+/// finds the build current and passes --no-build.
 /// </summary>
 public sealed class EfCoreProject : IDisposable
 {
@@ -48,11 +106,25 @@ public sealed class EfCoreProject : IDisposable
     // <temp>/app: the built project; <temp>/states/<migration>.db: its database at each migration the tests start from.
     private static readonly Lazy<string> Built = new(Build);
 
-    public EfCoreProject(string migration)
+    /// <summary>
+    /// A copy on SQLite app.db at the migration; or, given a connection string (ConnectionStrings__App, passed to dotnet ef
+    /// only through the request's ToolEnvironment), on that database, migrated there with the real 'dotnet ef database
+    /// update' (to the newest migration when migration is null).
+    /// </summary>
+    public EfCoreProject(string? migration, string? connectionString = null)
     {
         Folder = Git.Temp.Combine("efcore-app");
         CopyTree(Path.Combine(Built.Value, "app"), Folder);
-        File.Copy(Path.Combine(Built.Value, "states", migration + ".db"), Database);
+        if (connectionString is null)
+        {
+            File.Copy(Path.Combine(Built.Value, "states", (migration ?? Backfill) + ".db"), Database);
+            return;
+        }
+
+        Environment = new Dictionary<string, string> { ["ConnectionStrings__App"] = connectionString };
+        var update = new[] { "ef", "database", "update" }.Concat(migration is null ? Array.Empty<string>() : new[] { migration }).Append("--no-build").ToArray();
+        var run = Dotnet(Folder, TimeSpan.FromMinutes(2), Environment, update);
+        Assert.True(run.ExitCode == 0, $"dotnet {string.Join(' ', update)}: {run.CombinedOutput}");
     }
 
     public static bool Available => Probe.Value.Available;
@@ -60,13 +132,18 @@ public sealed class EfCoreProject : IDisposable
     public GitFixture Git { get; } = new();
     public string Folder { get; }
     public string Database => Path.Combine(Folder, "app.db");
+    public IReadOnlyDictionary<string, string>? Environment { get; }
 
-    public RollbackRequest Request(string? target) => new() { Strategy = "Database", Tool = "EfCore", Path = Folder, Target = target };
+    /// <summary>An Npgsql connection string to a database of the cluster (the password is ignored there: trust).</summary>
+    public static string Npgsql(PostgresCluster cluster, string database, string password) =>
+        $"Host=127.0.0.1;Port={cluster.Port};Database={database};Username=postgres;Password={password}";
+
+    public RollbackRequest Request(string? target) => new() { Strategy = "Database", Tool = "EfCore", Path = Folder, Target = target, ToolEnvironment = Environment };
 
     /// <summary>What the real 'dotnet ef migrations list' prints, one line a migration ("20240102000000_AddNote (Pending)").</summary>
     public string[] MigrationsList()
     {
-        var run = Dotnet(Folder, TimeSpan.FromMinutes(2), "ef", "migrations", "list", "--no-build");
+        var run = Dotnet(Folder, TimeSpan.FromMinutes(2), Environment, "ef", "migrations", "list", "--no-build");
         Assert.True(run.ExitCode == 0, run.CombinedOutput);
         return run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
@@ -94,8 +171,10 @@ public sealed class EfCoreProject : IDisposable
         return values.ToArray();
     }
 
-    private static ProcessRunResult Dotnet(string folder, TimeSpan timeout, params string[] arguments) =>
-        ProcessRunner.RunAsync(new ProcessRequest("dotnet", arguments) { WorkingDirectory = folder, Timeout = timeout }, default).GetAwaiter().GetResult();
+    private static ProcessRunResult Dotnet(string folder, TimeSpan timeout, params string[] arguments) => Dotnet(folder, timeout, null, arguments);
+
+    private static ProcessRunResult Dotnet(string folder, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment, params string[] arguments) =>
+        ProcessRunner.RunAsync(new ProcessRequest("dotnet", arguments) { WorkingDirectory = folder, Timeout = timeout, Environment = environment }, default).GetAwaiter().GetResult();
 
     private static string Build()
     {
@@ -234,6 +313,78 @@ public class EfCoreMigrationTests
         Assert.Contains("file is not a database", unreachable.Message);
         Assert.Equal(new[] { EfCoreProject.InitialCreate, EfCoreProject.AddNote }, EfCoreProject.History(project.Database));
         Assert.Empty(project.Git.State().Journal.GetAttempts());
+    }
+
+    [EfCorePostgresFact]
+    public async Task Rolls_back_AddNote_on_postgresql_and_keeps_a_pg_dump_of_the_database()
+    {
+        using var cluster = new PostgresCluster();
+        const string password = "ef-pg-s3cret-pass";
+        Psql.CreateDatabase(cluster.Port, "shop");
+        using var project = new EfCoreProject(EfCoreProject.AddNote, EfCoreProject.Npgsql(cluster, "shop", password));
+        var observer = new RecordingObserver();
+
+        var result = await RollbackEngine.InvokeAsync(project.Request("InitialCreate"), project.Git.Context(observer));
+
+        Assert.True(result!.Outcome == RollbackOutcome.Succeeded, result.Message + string.Join('\n', result.Steps.Select(s => s.Message + s.Output)));
+        Assert.Equal(EfCoreProject.AddNote, result.FromVersion);
+        Assert.Equal(EfCoreProject.InitialCreate, result.ToVersion);
+        Assert.Contains(observer.Asked, a => a.Contains($"Unapply with EfCore, in order: {EfCoreProject.AddNote}"));
+        var downgrade = Assert.Single(result.Steps, s => s.Name.StartsWith("Downgrade", StringComparison.Ordinal));
+        Assert.Contains($"Reverting migration '{EfCoreProject.AddNote}'", downgrade.Output);
+        Assert.Equal(new[] { EfCoreProject.InitialCreate }, Psql.Query(cluster.Port, "shop", "SELECT \"MigrationId\" FROM \"__EFMigrationsHistory\" ORDER BY 1"));
+        Assert.Equal(new[] { "Id", "Customer", "Total" }, Psql.Columns(cluster.Port, "shop", "orders"));
+        Assert.False(File.Exists(project.Database));
+        var checkpoint = Assert.Single(new CheckpointStore(project.Git.State()).List());
+        Assert.Contains("database.pgdump", checkpoint.Artefacts);
+        Assert.DoesNotContain("database.sqlite3", checkpoint.Artefacts);
+        Assert.Equal($"pg_dump of 127.0.0.1:{cluster.Port}/shop", checkpoint.Details["database_copy"]);
+        Assert.Contains($"[X] {EfCoreProject.AddNote}", File.ReadAllText(Path.Combine(checkpoint.Folder, "migrations.txt")));
+        // The dump is the database before the rollback.
+        Psql.Restore(cluster.Port, Path.Combine(checkpoint.Folder, "database.pgdump"), "restored");
+        Assert.Equal(new[] { EfCoreProject.InitialCreate, EfCoreProject.AddNote }, Psql.Query(cluster.Port, "restored", "SELECT \"MigrationId\" FROM \"__EFMigrationsHistory\" ORDER BY 1"));
+        Assert.Contains("Note", Psql.Columns(cluster.Port, "restored", "orders"));
+        Assert.DoesNotContain(observer.Messages, m => m.Contains(password, StringComparison.Ordinal));
+        foreach (var file in Directory.EnumerateFiles(project.Git.StatePath, "*", SearchOption.AllDirectories))
+        {
+            Assert.DoesNotContain(password, File.ReadAllText(file));
+        }
+    }
+
+    [EfCorePostgresFact]
+    public async Task On_postgresql_a_migration_whose_Down_throws_is_escalated_before_anything_runs()
+    {
+        using var cluster = new PostgresCluster();
+        Psql.CreateDatabase(cluster.Port, "shop");
+        using var project = new EfCoreProject(null, EfCoreProject.Npgsql(cluster, "shop", "ef-pg-other-s3cret"));
+
+        var result = await RollbackEngine.InvokeAsync(project.Request("InitialCreate"), project.Git.Context());
+
+        Assert.Equal(RollbackOutcome.Escalated, result!.Outcome);
+        Assert.Equal(new[] { EfCoreProject.Backfill, EfCoreProject.AddNote }, result.Changes);
+        var failed = result.Steps.Single(s => s.Status == StepStatus.Failed);
+        Assert.Equal(ErrorIds.DatabaseIrreversibleMigration, failed.ErrorId);
+        Assert.StartsWith($"{EfCoreProject.Backfill} cannot be undone", failed.Message);
+        Assert.Equal(new[] { EfCoreProject.InitialCreate, EfCoreProject.AddNote, EfCoreProject.Backfill },
+            Psql.Query(cluster.Port, "shop", "SELECT \"MigrationId\" FROM \"__EFMigrationsHistory\" ORDER BY 1"));
+        Assert.Contains("Note", Psql.Columns(cluster.Port, "shop", "orders"));
+        Assert.Contains("database.pgdump", Assert.Single(new CheckpointStore(project.Git.State()).List()).Artefacts);
+    }
+
+    [Fact]
+    public void An_Npgsql_connection_string_becomes_a_pg_dump_connection_string_without_its_password()
+    {
+        var full = DatabaseStrategy.NpgsqlDatabase(@"Host=db.internal;Port=6432;Database=""it's"";Username=app;Password=""p'w\x;y"";SSL Mode=VerifyFull;Pooling=false");
+        var synonyms = DatabaseStrategy.NpgsqlDatabase("server=10.0.0.5;User ID=u;PWD=x;DB=shop");
+
+        Assert.NotNull(full);
+        Assert.Equal(@"host='db.internal' port='6432' dbname='it\'s' user='app' sslmode='verify-full'", full.DbName);
+        Assert.Equal(@"p'w\x;y", full.Password);
+        Assert.Equal("db.internal:6432/it's", full.Description);
+        Assert.Equal(new DatabaseStrategy.PgDatabase("host='10.0.0.5' dbname='shop' user='u'", "x", "10.0.0.5:5432/shop"), synonyms);
+        Assert.Null(DatabaseStrategy.NpgsqlDatabase("Data Source=app.db"));
+        Assert.Null(DatabaseStrategy.NpgsqlDatabase("postgresql://u:p@db/shop"));
+        Assert.Null(DatabaseStrategy.NpgsqlDatabase("Production"));
     }
 
     [Fact]

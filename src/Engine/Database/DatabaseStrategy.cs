@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
@@ -67,7 +68,7 @@ public sealed partial class DatabaseStrategy : IRollbackStrategy
             writer.AddFileCopy("database.sqlite3", database);
             writer.Details["database_copy"] = database;
         }
-        else if (PostgresUrl(request) is { } postgres)
+        else if (await PostgresDatabaseAsync(request, tool, context.Cancellation).ConfigureAwait(false) is { } postgres)
         {
             writer.Details["database_copy"] = await PgDumpAsync(postgres, System.IO.Path.Combine(writer.Folder, "database.pgdump"), context.Cancellation).ConfigureAwait(false);
             if (File.Exists(System.IO.Path.Combine(writer.Folder, "database.pgdump")))
@@ -165,22 +166,80 @@ public sealed partial class DatabaseStrategy : IRollbackStrategy
     private static string? PostgresUrl(RollbackRequest request) => request.ToolEnvironment?.Values.FirstOrDefault(v => PostgresScheme().IsMatch(v));
 
     /// <summary>
+    /// The PostgreSQL database the tool is given through -ToolEnvironment, for pg_dump: a URL (DATABASE_URL, say), or, when
+    /// the tool says it reaches its database through Npgsql (EF Core's PostgreSQL provider, whose connection strings are
+    /// key/value, not URLs), a connection string with a Host (ConnectionStrings__App=Host=...;Database=...). Only then:
+    /// Host= alone does not say PostgreSQL (MySQL's connectors take it too).
+    /// </summary>
+    private static async Task<PgDatabase?> PostgresDatabaseAsync(RollbackRequest request, MigrationTool tool, CancellationToken cancellation)
+    {
+        if (PostgresUrl(request) is { } url)
+        {
+            var uri = new Uri(PostgresScheme().Replace(url, "postgresql://"));
+            var credentials = uri.UserInfo.Split(':', 2);
+            return new PgDatabase(new UriBuilder(uri) { Password = "" }.Uri.ToString(), credentials.Length > 1 ? Uri.UnescapeDataString(credentials[1]) : "",
+                $"{uri.Host}:{uri.Port}{uri.AbsolutePath}");
+        }
+
+        return request.ToolEnvironment is { Count: > 0 } environment && await tool.UsesNpgsqlAsync(cancellation).ConfigureAwait(false)
+            ? environment.Values.Select(NpgsqlDatabase).FirstOrDefault(d => d is not null)
+            : null;
+    }
+
+    /// <summary>What pg_dump's --dbname is given (a URL or a libpq connection string, without the password), the password, and where it is (for the details).</summary>
+    internal sealed record PgDatabase(string DbName, string Password, string Description);
+
+    /// <summary>
+    /// An Npgsql connection string ("Host=db;Port=5432;Database=app;Username=app;Password=...", Npgsql's synonyms too) as a
+    /// libpq connection string for pg_dump, without the password; null for text that is not one with a Host (or Server).
+    /// </summary>
+    internal static PgDatabase? NpgsqlDatabase(string connectionString)
+    {
+        var builder = new DbConnectionStringBuilder();
+        try
+        {
+            builder.ConnectionString = connectionString;
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+
+        string? Get(params string[] keys) => keys.Select(k => builder.TryGetValue(k, out var v) ? Convert.ToString(v, CultureInfo.InvariantCulture) : null)
+            .FirstOrDefault(v => !string.IsNullOrWhiteSpace(v));
+        if (Get("Host", "Server") is not { } host)
+        {
+            return null;
+        }
+
+        var port = Get("Port");
+        var database = Get("Database", "DB");
+        var user = Get("Username", "User Name", "UserName", "User Id", "UserId", "UID", "User");
+        var sslMode = Get("SSL Mode", "SslMode")?.ToLowerInvariant() switch
+        {
+            "verifyca" => "verify-ca",
+            "verifyfull" => "verify-full",
+            var other => other,
+        };
+        var conninfo = new[] { ("host", host), ("port", port), ("dbname", database), ("user", user), ("sslmode", sslMode) }
+            .Where(p => p.Item2 is not null).Select(p => $"{p.Item1}='{p.Item2!.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("'", @"\'", StringComparison.Ordinal)}'");
+        return new PgDatabase(string.Join(' ', conninfo), Get("Password", "PSW", "PWD") ?? "", $"{host}:{port ?? "5432"}/{database ?? user ?? ""}");
+    }
+
+    /// <summary>
     /// A pg_dump (custom format) of the database before migrating down, where pg_dump is installed. The password goes
     /// through PGPASSWORD, never the command line. Returns what the checkpoint's details should say.
     /// </summary>
-    private static async Task<string> PgDumpAsync(string url, string destination, CancellationToken cancellation)
+    private static async Task<string> PgDumpAsync(PgDatabase database, string destination, CancellationToken cancellation)
     {
-        var uri = new Uri(PostgresScheme().Replace(url, "postgresql://"));
-        var credentials = uri.UserInfo.Split(':', 2);
-        var withoutPassword = new UriBuilder(uri) { Password = "" }.Uri.ToString();
         try
         {
-            var run = await ProcessRunner.RunAsync(new ProcessRequest("pg_dump", new[] { "--format=custom", "--no-owner", "--file", destination, "--dbname", withoutPassword })
+            var run = await ProcessRunner.RunAsync(new ProcessRequest("pg_dump", new[] { "--format=custom", "--no-owner", "--file", destination, "--dbname", database.DbName })
             {
                 Timeout = TimeSpan.FromMinutes(10),
-                Environment = new Dictionary<string, string> { ["PGPASSWORD"] = credentials.Length > 1 ? Uri.UnescapeDataString(credentials[1]) : "" },
+                Environment = new Dictionary<string, string> { ["PGPASSWORD"] = database.Password },
             }, cancellation).ConfigureAwait(false);
-            return run.ExitCode == 0 ? $"pg_dump of {uri.Host}:{uri.Port}{uri.AbsolutePath}" : "pg_dump failed: " + SecretRedactor.Redact(RollbackEngine.Tail(run.CombinedOutput, 3));
+            return run.ExitCode == 0 ? $"pg_dump of {database.Description}" : "pg_dump failed: " + SecretRedactor.Redact(RollbackEngine.Tail(run.CombinedOutput, 3));
         }
         catch (System.ComponentModel.Win32Exception)
         {

@@ -15,6 +15,7 @@ internal sealed partial class EfCoreTool : MigrationTool
 {
 
     private const string SqliteProvider = "Microsoft.EntityFrameworkCore.Sqlite";
+    private const string NpgsqlProvider = "Npgsql.EntityFrameworkCore.PostgreSQL";
     private static readonly string[] SourceExtensions = { ".cs", ".csproj", ".props", ".targets", ".resx" };
 
     private readonly string dotnet;
@@ -25,6 +26,7 @@ internal sealed partial class EfCoreTool : MigrationTool
 
     // What the last list's verbose log said about the database: its provider and, once opened, the SQLite file.
     private bool sqliteSeen;
+    private bool npgsqlSeen;
     private string? sqliteOpened;
 
     public EfCoreTool(RollbackRequest request, string folder)
@@ -101,6 +103,7 @@ internal sealed partial class EfCoreTool : MigrationTool
 
         var verbose = Lines(run, "verbose").ToList();
         sqliteSeen = verbose.Any(l => l.Contains($"'{SqliteProvider}'", StringComparison.Ordinal));
+        npgsqlSeen = verbose.Any(l => l.Contains($"'{NpgsqlProvider}'", StringComparison.Ordinal));
         sqliteOpened = sqliteSeen ? verbose.Where(l => l.StartsWith("Opened connection", StringComparison.Ordinal)).Select(l => OpenedLine().Match(l))
             .Where(m => m.Success).Select(m => m.Groups["path"].Value).LastOrDefault() : null;
         return migrations;
@@ -203,6 +206,13 @@ internal sealed partial class EfCoreTool : MigrationTool
         {
             return null;
         }
+    }
+
+    /// <summary>The verbose log names the provider: "Using design-time services from provider 'Npgsql.EntityFrameworkCore.PostgreSQL'."</summary>
+    public override async Task<bool> UsesNpgsqlAsync(CancellationToken cancellation)
+    {
+        await ListAsync(cancellation).ConfigureAwait(false);
+        return npgsqlSeen;
     }
 
     /// <summary>Runs dotnet ef with --prefix-output (so build and log lines are told apart from the data), --no-build when the build is current.</summary>

@@ -47,6 +47,12 @@ public abstract class MigrationTool
     /// <summary>The SQLite file the project uses, when it uses one (copied into the checkpoint).</summary>
     public virtual Task<string?> SqliteFileAsync(CancellationToken cancellation) => Task.FromResult<string?>(null);
 
+    /// <summary>
+    /// Whether the tool says it reaches its database through Npgsql (EF Core's PostgreSQL provider), whose connection
+    /// strings are key/value (Host=...;Database=...), not URLs: then such a string in -ToolEnvironment names the database to copy.
+    /// </summary>
+    public virtual Task<bool> UsesNpgsqlAsync(CancellationToken cancellation) => Task.FromResult(false);
+
     /// <summary>The migration state in one string: the newest applied migration (or "zero").</summary>
     public async Task<string> StateAsync(CancellationToken cancellation)
     {
