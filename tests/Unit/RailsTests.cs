@@ -17,8 +17,39 @@ public sealed class RailsFactAttribute : FactAttribute
 }
 
 /// <summary>
+/// A test that runs the real Rails against a database on a throwaway PostgreSQL cluster (Debian's ruby-pg), checked with
+/// psql and restored with pg_restore; skipped with the reason without them, except in CI.
+/// </summary>
+public sealed class RailsPostgresFactAttribute : FactAttribute
+{
+    private static readonly Lazy<string?> PgGem = new(() =>
+    {
+        try
+        {
+            var run = ProcessRunner.RunAsync(new ProcessRequest("/usr/bin/ruby", new[] { "-e", "require 'pg'" }), default).GetAwaiter().GetResult();
+            return run.ExitCode == 0 ? null : "Debian's ruby cannot load the pg gem (apt-get install -y --no-install-recommends ruby-pg): " + run.CombinedOutput.Trim();
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            return "/usr/bin/ruby cannot be started: " + e.Message;
+        }
+    });
+
+    public RailsPostgresFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1")
+        {
+            Skip = !File.Exists("/usr/bin/rails") ? "Rails is not installed (apt-get install -y --no-install-recommends ruby-rails ruby-sqlite3 ruby-pg)."
+                : !PostgresCluster.Available ? "No throwaway PostgreSQL cluster can be started: " + PostgresCluster.Reason
+                : Psql.Missing ?? PgGem.Value;
+        }
+    }
+}
+
+/// <summary>
 /// A copy of tests/Fixtures/rails-app (migrations 20240101000000 create orders, 20240102000000 add note,
-/// 20240103000000 backfill notes, irreversible) in a temp folder, using db/development.sqlite3.
+/// 20240103000000 backfill notes, irreversible) in a temp folder, using db/development.sqlite3, or the database of a
+/// DATABASE_URL (given to Rails only through the request's ToolEnvironment).
 /// </summary>
 public sealed class RailsProject : IDisposable
 {
@@ -26,8 +57,9 @@ public sealed class RailsProject : IDisposable
     public const string Second = "20240102000000";
     public const string Third = "20240103000000";
 
-    public RailsProject()
+    public RailsProject(string? databaseUrl = null)
     {
+        Environment = databaseUrl is null ? null : new Dictionary<string, string> { ["DATABASE_URL"] = databaseUrl };
         Folder = Git.Temp.Combine("rails-app");
         Fixtures.CopyTo("rails-app", Folder);
         // The repository's .gitignore ignores bin/: the fixture's bin/rails may not be checked out, so it is written here.
@@ -42,11 +74,12 @@ public sealed class RailsProject : IDisposable
     public GitFixture Git { get; } = new();
     public string Folder { get; }
     public string Database => Path.Combine(Folder, "db", "development.sqlite3");
+    public IReadOnlyDictionary<string, string>? Environment { get; }
 
     public string Rails(params string[] arguments)
     {
         var run = ProcessRunner.RunAsync(new ProcessRequest("/usr/bin/ruby", new[] { "bin/rails" }.Concat(arguments).ToList())
-        { WorkingDirectory = Folder, Timeout = TimeSpan.FromMinutes(2) }, default).GetAwaiter().GetResult();
+        { WorkingDirectory = Folder, Timeout = TimeSpan.FromMinutes(2), Environment = Environment }, default).GetAwaiter().GetResult();
         Assert.True(run.ExitCode == 0, run.CombinedOutput);
         return run.StandardOutput;
     }
@@ -54,7 +87,7 @@ public sealed class RailsProject : IDisposable
     public string[] Applied() => Rails("db:migrate:status").Split('\n').Select(l => l.Trim())
         .Where(l => l.StartsWith("up ", StringComparison.Ordinal)).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]).ToArray();
 
-    public RollbackRequest Request(string? target) => new() { Strategy = "Database", Tool = "Rails", Path = Folder, Target = target };
+    public RollbackRequest Request(string? target) => new() { Strategy = "Database", Tool = "Rails", Path = Folder, Target = target, ToolEnvironment = Environment };
 
     public void Dispose() => Git.Dispose();
 }
@@ -134,5 +167,40 @@ public class RailsMigrationTests
         Assert.Equal(new[] { RailsProject.Third }, inReversible.Irreversible);
         Assert.Equal("0", inReversible.Target);
         Assert.Equal(project.Database, file);
+    }
+
+    [RailsPostgresFact]
+    public async Task Rolls_back_a_postgresql_database_and_keeps_a_pg_dump_of_it()
+    {
+        using var cluster = new PostgresCluster();
+        const string password = "rails-pg-s3cret-pass";
+        Psql.CreateDatabase(cluster.Port, "shop");
+        using var project = new RailsProject($"postgresql://postgres:{password}@127.0.0.1:{cluster.Port}/shop");
+        project.Rails("db:migrate", "VERSION=" + RailsProject.Second);
+        var observer = new RecordingObserver();
+
+        var result = await RollbackEngine.InvokeAsync(project.Request(RailsProject.First), project.Git.Context(observer));
+
+        Assert.True(result!.Outcome == RollbackOutcome.Succeeded, result.Message + string.Join('\n', result.Steps.Select(s => s.Message + s.Output)));
+        Assert.Equal(RailsProject.Second, result.FromVersion);
+        Assert.Equal(new[] { RailsProject.First }, project.Applied());
+        Assert.Contains(observer.Asked, a => a.Contains("Unapply with Rails, in order: " + RailsProject.Second));
+        Assert.Equal(new[] { RailsProject.First }, Psql.Query(cluster.Port, "shop", "SELECT version FROM schema_migrations ORDER BY 1"));
+        Assert.DoesNotContain("note", Psql.Columns(cluster.Port, "shop", "orders"));
+        Assert.False(File.Exists(project.Database));
+        var checkpoint = Assert.Single(new CheckpointStore(project.Git.State()).List());
+        Assert.Contains("database.pgdump", checkpoint.Artefacts);
+        Assert.DoesNotContain("database.sqlite3", checkpoint.Artefacts);
+        Assert.Equal($"pg_dump of 127.0.0.1:{cluster.Port}/shop", checkpoint.Details["database_copy"]);
+        Assert.Contains("[X] " + RailsProject.Second, File.ReadAllText(Path.Combine(checkpoint.Folder, "migrations.txt")));
+        // The dump is the database before the rollback.
+        Psql.Restore(cluster.Port, Path.Combine(checkpoint.Folder, "database.pgdump"), "restored");
+        Assert.Equal(new[] { RailsProject.First, RailsProject.Second }, Psql.Query(cluster.Port, "restored", "SELECT version FROM schema_migrations ORDER BY 1"));
+        Assert.Contains("note", Psql.Columns(cluster.Port, "restored", "orders"));
+        Assert.DoesNotContain(observer.Messages, m => m.Contains(password, StringComparison.Ordinal));
+        foreach (var file in Directory.EnumerateFiles(project.Git.StatePath, "*", SearchOption.AllDirectories))
+        {
+            Assert.DoesNotContain(password, File.ReadAllText(file));
+        }
     }
 }
