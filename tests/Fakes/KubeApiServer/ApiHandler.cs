@@ -108,6 +108,12 @@ internal sealed class ApiHandler
                 throw error;
             }
 
+            if (method is "POST" or "PUT" && (ctx.Request.ContentType ?? "").StartsWith("application/vnd.kubernetes.protobuf", StringComparison.OrdinalIgnoreCase))
+            {
+                // Typed kubectl generators (create configmap/namespace/deployment) send protobuf; the fake decodes JSON only.
+                throw new ApiException(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml", new JsonObject());
+            }
+
             await ResourceAsync(ctx, route, body, effect.DropWatchAfterEvents);
         }
         catch (ApiException e)
