@@ -732,3 +732,61 @@ public sealed class KubectlFidelityApiTests
         throw new TimeoutException("no pod reached the condition: " + string.Join("; ", cluster.Server.List("pods").Select(p => p["status"]?.ToJsonString())));
     }
 }
+
+/// <summary>The KubernetesClient library (what the engine uses) against the fake: bearer token over HTTP, list, watch, patch, conflicts.</summary>
+public sealed class KubectlFidelityClientLibraryTests
+{
+    [Fact]
+    public async Task KubernetesClient_lists_watches_patches_and_gets_conflicts_and_401s()
+    {
+        await using var server = await FakeKubeApiServer.StartAsync(new FakeKubeOptions { Token = "library-token", ReadyDelay = TimeSpan.FromMilliseconds(50) });
+        using var temp = new TempDirectory();
+        var kubeconfig = server.WriteKubeconfig(temp.Combine("kubeconfig"));
+        server.Apply("""
+            {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"default"},
+             "spec":{"replicas":1,"selector":{"matchLabels":{"app":"web"}},
+                     "template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"app","image":"registry.example/app:1.0"}]}}}}
+            """);
+        await server.WaitForRolloutAsync("web");
+
+        using var client = new k8s.Kubernetes(k8s.KubernetesClientConfiguration.BuildConfigFromConfigFile(kubeconfig));
+        var list = await k8s.AppsV1OperationsExtensions.ListNamespacedDeploymentAsync(client.AppsV1, "default");
+        var listed = Assert.Single(list.Items);
+        Assert.Equal("1", listed.Metadata.Annotations["deployment.kubernetes.io/revision"]);
+        Assert.Equal(1, listed.Status.AvailableReplicas);
+
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        var seen = new List<(k8s.WatchEventType Type, string Image, long Generation)>();
+        var watching = Task.Run(async () =>
+        {
+            await foreach (var (type, d) in k8s.AppsV1OperationsExtensions.WatchListNamespacedDeploymentAsync(
+                client.AppsV1, "default", fieldSelector: "metadata.name=web", resourceVersion: list.Metadata.ResourceVersion, timeoutSeconds: 10, cancellationToken: stop.Token))
+            {
+                seen.Add((type, d.Spec.Template.Spec.Containers[0].Image, d.Metadata.Generation ?? 0));
+                if (d.Spec.Template.Spec.Containers[0].Image.EndsWith("2.0", StringComparison.Ordinal) && d.Status?.AvailableReplicas == 1 && d.Status.UpdatedReplicas == 1 && d.Status.Replicas == 1)
+                {
+                    break;
+                }
+            }
+        });
+
+        var patch = new k8s.Models.V1Patch("{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"app\",\"image\":\"registry.example/app:2.0\"}]}}}}", k8s.Models.V1Patch.PatchType.StrategicMergePatch);
+        var patched = await k8s.AppsV1OperationsExtensions.PatchNamespacedDeploymentAsync(client.AppsV1, patch, "web", "default");
+        Assert.Equal(2, patched.Metadata.Generation);
+        await watching;
+        Assert.All(seen, e => Assert.Equal(k8s.WatchEventType.Modified, e.Type));
+        Assert.Contains(seen, e => e.Image == "registry.example/app:2.0" && e.Generation == 2);
+        Assert.Contains(server.Requests, r => r.Verb == "watch" && r.User == "fake-admin");
+
+        listed.Spec.Replicas = 3;
+        var conflict = await Assert.ThrowsAsync<k8s.Autorest.HttpOperationException>(() =>
+            k8s.AppsV1OperationsExtensions.ReplaceNamespacedDeploymentAsync(client.AppsV1, listed, "web", "default"));
+        Assert.Equal(HttpStatusCode.Conflict, conflict.Response.StatusCode);
+
+        var wrong = k8s.KubernetesClientConfiguration.BuildConfigFromConfigFile(kubeconfig);
+        wrong.AccessToken = "nope";
+        using var intruder = new k8s.Kubernetes(wrong);
+        var denied = await Assert.ThrowsAsync<k8s.Autorest.HttpOperationException>(() => k8s.AppsV1OperationsExtensions.ListNamespacedDeploymentAsync(intruder.AppsV1, "default"));
+        Assert.Equal(HttpStatusCode.Unauthorized, denied.Response.StatusCode);
+    }
+}
