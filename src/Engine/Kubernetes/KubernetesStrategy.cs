@@ -18,6 +18,7 @@ public sealed class KubernetesStrategy : IRollbackStrategy
     private const string StepRestoreConfig = "RestoreConfig";
     private const string StepPatch = "PatchTemplate";
     private const string StepWait = "WaitRollout";
+    private const string StepReplaceStuckPods = "ReplaceStuckPods";
     private const string SnapshotFile = "kubernetes.json";
     private const int MaxRedecisions = 3;
 
@@ -175,6 +176,15 @@ public sealed class KubernetesStrategy : IRollbackStrategy
                 Description = $"Replace the pod template of {workload.Display} in namespace {workload.Namespace} with revision {decision.Target.Number}'s ({decision.Source}), as 'kubectl rollout undo --to-revision={decision.Target.Number}' would: "
                     + string.Join("; ", diff),
             });
+            if (workload.Kind == WorkloadKind.StatefulSet && (string?)workload.Json["spec"]?["podManagementPolicy"] != "Parallel" && (string?)workload.Json["spec"]?["updateStrategy"]?["type"] != "OnDelete")
+            {
+                steps.Add(new PlanStep
+                {
+                    Order = steps.Count + 1, Action = StepReplaceStuckPods, Target = workload.Display,
+                    Description = $"Delete the pods of {workload.Display} that are stuck (not ready) on the failed revision, which a StatefulSet never replaces by itself; its controller recreates them from the restored template (the manual step Kubernetes documents for a StatefulSet rollback)",
+                });
+            }
+
             steps.Add(new PlanStep
             {
                 Order = steps.Count + 1, Action = StepWait, Target = workload.Display, Mutates = false,
@@ -214,6 +224,9 @@ public sealed class KubernetesStrategy : IRollbackStrategy
                 break;
             case StepPatch:
                 await PatchWithRedecisionAsync(kube, request, context, plan, result).ConfigureAwait(false);
+                break;
+            case StepReplaceStuckPods:
+                result.Message = patched is null ? "Nothing was patched." : await ReplaceStuckPodsAsync(kube, patched, request.Timeout, context.Cancellation).ConfigureAwait(false);
                 break;
             case StepWait:
                 if (patched is null)
@@ -342,7 +355,8 @@ public sealed class KubernetesStrategy : IRollbackStrategy
                 }
 
                 // Someone changed the workload after it was read: read it again and decide again, never overwrite their change blindly.
-                decision = await DecideAsync(kube, request, context, plan.TargetKey).ConfigureAwait(false);
+                // The intent stays the template chosen at first: revision numbers move, and "previous" may now be the failed one.
+                decision = await DecideAsync(kube, request, context, plan.TargetKey, current.Target!.Hash).ConfigureAwait(false);
                 notes.Add($"{current.Workload.Display} was changed by someone else (resourceVersion {current.Workload.ResourceVersion} is stale); read it again and re-decided:");
                 if (decision.SkipReason is not null)
                 {
@@ -363,11 +377,46 @@ public sealed class KubernetesStrategy : IRollbackStrategy
         }
     }
 
-    private async Task<Decision> DecideAsync(KubeConnection kube, RollbackRequest request, EngineContext context, string targetKey)
+    /// <summary>
+    /// With OrderedReady pods a StatefulSet waits forever for a broken pod to become ready, even after its template is
+    /// restored. Once the controller has seen the restored template, pods of another revision that are not ready are deleted.
+    /// </summary>
+    private static async Task<string> ReplaceStuckPodsAsync(KubeConnection kube, Workload patched, TimeSpan timeout, CancellationToken cancellation)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var current = patched;
+        while ((long?)current.Json["status"]?["observedGeneration"] < patched.Generation && watch.Elapsed < timeout)
+        {
+            await Task.Delay(200, cancellation).ConfigureAwait(false);
+            current = await Call(kube, $"read {patched.Display}", () => Workloads.ReadAsync(kube, patched.Kind, patched.Name, cancellation)).ConfigureAwait(false);
+        }
+
+        var updateRevision = (string?)current.Json["status"]?["updateRevision"];
+        if (updateRevision is null)
+        {
+            return "The controller has not reported the restored revision yet; no pod was deleted.";
+        }
+
+        var pods = await ListPodsAsync(kube, current, cancellation).ConfigureAwait(false);
+        var stuck = pods.Where(p => p.Metadata.Labels?.TryGetValue("controller-revision-hash", out var hash) == true && hash != updateRevision
+            && p.Status?.ContainerStatuses?.All(c => c.Ready) != true).ToList();
+        foreach (var pod in stuck)
+        {
+            await Call(kube, $"delete pod {pod.Metadata.Name}", () => kube.Client.CoreV1.DeleteNamespacedPodAsync(pod.Metadata.Name, current.Namespace, cancellationToken: cancellation)).ConfigureAwait(false);
+        }
+
+        return stuck.Count == 0
+            ? "No pod was stuck on the failed revision."
+            : $"Deleted {stuck.Count} pod(s) stuck on the failed revision ({string.Join(", ", stuck.Select(p => p.Metadata.Name))}); the controller recreates them from revision {updateRevision}.";
+    }
+
+    private async Task<Decision> DecideAsync(KubeConnection kube, RollbackRequest request, EngineContext context, string targetKey, string? intendedHash = null)
     {
         var workload = await ReadWorkloadAsync(kube, request, context.Cancellation).ConfigureAwait(false);
         var revisions = await Call(kube, "list the workload's revisions", () => Workloads.RevisionsAsync(kube, workload, context.Cancellation)).ConfigureAwait(false);
-        var (target, source, skip) = ChooseTarget(request, context, targetKey, workload, revisions);
+        var (target, source, skip) = intendedHash is not null && revisions.LastOrDefault(r => r.Hash == intendedHash) is { } intended
+            ? (intended, decision?.Source, (string?)null)
+            : ChooseTarget(request, context, targetKey, workload, revisions);
         if (workload.Paused)
         {
             throw new RollbackException(ErrorIds.KubernetesDeploymentPaused, RollbackErrorKind.InvalidOperation,
