@@ -555,6 +555,48 @@ public sealed class KubectlFidelityApiTests
     }
 
     [KubectlFact]
+    public async Task Standalone_server_prints_its_url_writes_a_kubeconfig_and_stops_on_sigterm()
+    {
+        using var temp = new TempDirectory();
+        var kubeconfig = temp.Combine("kubeconfig");
+        var dll = Path.Combine(AppContext.BaseDirectory, "DeploymentRollback.Fakes.KubeApiServer.dll");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in new[] { dll, "--listen", "127.0.0.1:0", "--kubeconfig", kubeconfig, "--namespace", "team-a" })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(info)!;
+        try
+        {
+            var line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Matches(@"^Listening on http://127\.0\.0\.1:\d+$", line);
+            var text = File.ReadAllText(kubeconfig);
+            Assert.Contains("server: " + line!["Listening on ".Length..], text);
+            Assert.Contains("namespace: \"team-a\"", text);
+
+            var run = await ProcessRunner.RunAsync(new ProcessRequest(FakeCluster.Kubectl, ["--kubeconfig", kubeconfig, "--cache-dir", temp.Combine("cache"), "get", "namespaces", "-o", "name"]), default);
+            Assert.True(run.ExitCode == 0, run.CombinedOutput);
+            Assert.Contains("namespace/default", run.StandardOutput);
+            var manifest = temp.Combine("cm.yaml");
+            File.WriteAllText(manifest, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: b\n");
+            var noNamespace = await ProcessRunner.RunAsync(new ProcessRequest(FakeCluster.Kubectl, ["--kubeconfig", kubeconfig, "--cache-dir", temp.Combine("cache"), "create", "-f", manifest]), default);
+            Assert.Contains("namespaces \"team-a\" not found", noNamespace.StandardError);
+
+            Assert.Equal(0, (await ProcessRunner.RunAsync(new ProcessRequest("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]), default)).ExitCode);
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(15));
+            Assert.Equal(0, process.ExitCode);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    [KubectlFact]
     public async Task Dry_run_does_not_persist()
     {
         await using var cluster = await FakeCluster.StartAsync();
