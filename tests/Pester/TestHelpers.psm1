@@ -109,4 +109,52 @@ function Invoke-ChildPwsh {
     finally { Remove-Item $file -ErrorAction SilentlyContinue }
 }
 
+# The fake Kubernetes API server (tests/Fakes/KubeApiServer, proven by kubectl in the xunit suite), standalone on a free
+# loopback port with a kubeconfig for it. Built here if the xunit run has not built it already.
+function Start-TestKubeApiServer {
+    param([Parameter(Mandatory)] [string] $Folder)
+    $root = Resolve-Path (Join-Path $PSScriptRoot '../..')
+    $dll = Join-Path $root 'tests/Fakes/KubeApiServer/bin/Release/net10.0/DeploymentRollback.Fakes.KubeApiServer.dll'
+    if (-not (Test-Path $dll)) {
+        $output = & dotnet build (Join-Path $root 'tests/Fakes/KubeApiServer/KubeApiServer.csproj') -c Release --nologo -v quiet 2>&1
+        if ($LASTEXITCODE) { throw "Building the fake Kubernetes API server failed: $output" }
+    }
+    New-Item -ItemType Directory -Force $Folder | Out-Null
+    $kubeconfig = Join-Path $Folder 'kubeconfig'
+    $log = Join-Path $Folder 'kube-api.log'
+    $process = Start-Process -FilePath (Get-Command dotnet).Source -ArgumentList @($dll, '--listen', '127.0.0.1:0', '--kubeconfig', $kubeconfig) `
+        -RedirectStandardOutput $log -RedirectStandardError (Join-Path $Folder 'kube-api.err') -PassThru
+    $deadline = [DateTime]::UtcNow.AddSeconds(30)
+    while (-not ((Test-Path $log) -and (Get-Content -Raw $log) -match 'Listening on (http\S+)')) {
+        if ($process.HasExited -or [DateTime]::UtcNow -gt $deadline) { throw "The fake Kubernetes API server did not start: $(Get-Content -Raw (Join-Path $Folder 'kube-api.err') -ErrorAction SilentlyContinue)" }
+        Start-Sleep -Milliseconds 100
+    }
+    [pscustomobject]@{ Process = $process; Uri = $Matches[1].TrimEnd('/'); KubeConfig = $kubeconfig }
+}
+
+# Runs the real kubectl against a kubeconfig; throws with its output when it fails.
+function Invoke-TestKubectl {
+    # A simple function (no [Parameter]) so that the rest of the arguments go to kubectl through $args.
+    param([string] $KubeConfig)
+    $output = & kubectl --kubeconfig $KubeConfig @args 2>&1
+    if ($LASTEXITCODE) { throw "kubectl $args failed: $output" }
+    $output
+}
+
+# Waits until a Deployment's rollout of its current template is complete, or (for a failing image) its progress deadline passed.
+function Wait-TestRollout {
+    param([string] $KubeConfig, [string] $Name, [switch] $Failing)
+    $deadline = [DateTime]::UtcNow.AddSeconds(30)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        $d = Invoke-TestKubectl $KubeConfig get deployment $Name -o json | ConvertFrom-Json
+        $progressing = $d.status.conditions | Where-Object type -EQ 'Progressing'
+        if ($d.status.observedGeneration -ge $d.metadata.generation) {
+            if ($Failing -and $progressing.reason -eq 'ProgressDeadlineExceeded') { return }
+            if (-not $Failing -and $d.status.updatedReplicas -eq $d.spec.replicas -and $d.status.availableReplicas -eq $d.spec.replicas -and $d.status.replicas -eq $d.spec.replicas) { return }
+        }
+        Start-Sleep -Milliseconds 100
+    }
+    throw "deployment/$Name did not settle"
+}
+
 Export-ModuleMember -Function *

@@ -451,6 +451,12 @@ public sealed class KubernetesStrategy : IRollbackStrategy
         var currentHash = PodTemplates.Hash(workload.Template);
         if (request.Target is { Length: > 0 } requested)
         {
+            // A version as assessments and history show it ("app=... (template 1a2b3c4d)"), e.g. piped from Get-RollbackAssessment.
+            if (revisions.LastOrDefault(r => VersionOf(r.Template) == requested.Trim()) is { } shown)
+            {
+                return (shown, "the version asked for", null);
+            }
+
             var text = requested.Trim();
             text = text.StartsWith("revision", StringComparison.OrdinalIgnoreCase) ? text[8..].Trim() : text;
             if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var number) || number <= 0)

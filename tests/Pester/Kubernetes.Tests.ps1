@@ -1,0 +1,111 @@
+BeforeDiscovery {
+    # kubectl is on the machine image; without it these tests say so and skip, except in CI, where it must be there.
+    $skipKubectl = -not (Get-Command kubectl -ErrorAction SilentlyContinue) -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
+}
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Get-TestModulePath) -Force
+    $kube = Start-TestKubeApiServer -Folder (Join-Path $TestDrive 'kube')
+    $kc = $kube.KubeConfig
+
+    # Deploys a Deployment the way an admin does: kubectl create, then kubectl set image for each release.
+    function New-TestDeployment([string] $Name, [string[]] $Images, [string] $Tier = 'web') {
+        $manifest = Join-Path $TestDrive "$Name.yaml"
+        Set-Content $manifest @"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: $Name
+  labels: { app: $Name, tier: $Tier }
+spec:
+  replicas: 2
+  progressDeadlineSeconds: 3
+  selector: { matchLabels: { app: $Name } }
+  template:
+    metadata:
+      labels: { app: $Name, tier: $Tier }
+    spec:
+      containers:
+      - name: app
+        image: $($Images[0])
+        env:
+        - { name: LOG_LEVEL, value: info }
+"@
+        Invoke-TestKubectl $kc create -f $manifest | Out-Null
+        Wait-TestRollout $kc $Name -Failing:($Images[0] -match 'crash|badpull|unready')
+        foreach ($image in $Images | Select-Object -Skip 1) {
+            Invoke-TestKubectl $kc set image "deployment/$Name" "app=$image" | Out-Null
+            Wait-TestRollout $kc $Name -Failing:($image -match 'crash|badpull|unready')
+        }
+    }
+
+    function Get-TestImage([string] $Name) { Invoke-TestKubectl $kc get deployment $Name -o 'jsonpath={.spec.template.spec.containers[0].image}' }
+}
+
+AfterAll {
+    if ($kube.Process -and -not $kube.Process.HasExited) { Stop-Process -Id $kube.Process.Id -Force }
+}
+
+Describe 'Kubernetes strategy through the cmdlets, against the fake API server and the real kubectl' -Skip:$skipKubectl {
+    BeforeEach { $state = Join-Path $TestDrive ([Guid]::NewGuid().ToString('N').Substring(0, 8)) }
+
+    It 'assesses, rolls back to the last verified-good template, and reports, in one pipeline' {
+        New-TestDeployment shop registry/shop:1.0
+        Test-RollbackHealth -Strategy Kubernetes -Name shop -KubeConfig $kc -SmokeTest { $true } -RecordVerified -StateDirectory $state | Out-Null
+        Invoke-TestKubectl $kc set image deployment/shop app=registry/shop:1.1 | Out-Null
+        Wait-TestRollout $kc shop
+        Invoke-TestKubectl $kc set image deployment/shop app=registry/shop:2.0-crash | Out-Null
+        Wait-TestRollout $kc shop -Failing
+
+        $assessment = Get-RollbackAssessment -Strategy Kubernetes -Name shop -KubeConfig $kc -StateDirectory $state
+        $assessment.FailureType | Should -Be 'DeploymentNeverCompleted'
+        $assessment.LastGoodVersion | Should -Match 'registry/shop:1\.0'
+        $result = $assessment | New-RollbackCheckpoint -PassThru | Invoke-Rollback -Confirm:$false
+        $result.Outcome | Should -Be 'Succeeded'
+        $result.TargetKey | Should -Be 'kubernetes:fake/default/deployment/shop'
+        Get-TestImage shop | Should -Be 'registry/shop:1.0'
+        (Invoke-TestKubectl $kc rollout status deployment/shop --timeout=10s) -join ' ' | Should -Match 'successfully rolled out'
+        $report = $result | New-RollbackIncidentReport
+        Get-Content -Raw $report.MarkdownPath | Should -Match 'registry/shop:1\.0'
+        (Get-RollbackSignal -StateDirectory $state -Name ROLLBACK_COMPLETE).Subject | Should -Be 'kubernetes:fake/default/deployment/shop'
+    }
+
+    It 'shows the template difference with -WhatIf and changes nothing' {
+        New-TestDeployment cart registry/cart:1.0, registry/cart:2.0-crash
+        $generation = Invoke-TestKubectl $kc get deployment cart -o 'jsonpath={.metadata.generation}'
+        $whatIf = Invoke-ChildPwsh -Script @"
+Import-Module '$(Get-TestModulePath)'
+Invoke-Rollback -Strategy Kubernetes -Name cart -KubeConfig '$kc' -StateDirectory '$state' -WhatIf
+"@
+        $whatIf.Output | Should -Match 'image registry/cart:2\.0-crash -> registry/cart:1\.0'
+        $whatIf.Output | Should -Match 'kubectl rollout undo --to-revision=1'
+        Invoke-TestKubectl $kc get deployment cart -o 'jsonpath={.metadata.generation}' | Should -Be $generation
+        Get-TestImage cart | Should -Be 'registry/cart:2.0-crash'
+    }
+
+    It 'rolls back only the failing workloads that match -Selector, one result each' {
+        New-TestDeployment api registry/api:1.0, registry/api:2.0-badpull -Tier backend
+        New-TestDeployment worker registry/worker:1.0, registry/worker:2.0-crash -Tier backend
+        New-TestDeployment cron registry/cron:1.0, registry/cron:2.0 -Tier backend
+        $results = Invoke-Rollback -Strategy Kubernetes -Selector 'tier=backend' -KubeConfig $kc -StateDirectory $state -Confirm:$false
+        $results.Count | Should -Be 3
+        ($results | Where-Object Outcome -EQ 'Succeeded').TargetKey | Sort-Object | Should -Be @('kubernetes:fake/default/deployment/api', 'kubernetes:fake/default/deployment/worker')
+        ($results | Where-Object Outcome -EQ 'Skipped').TargetKey | Should -Be 'kubernetes:fake/default/deployment/cron'
+        Get-TestImage api | Should -Be 'registry/api:1.0'
+        Get-TestImage worker | Should -Be 'registry/worker:1.0'
+        Get-TestImage cron | Should -Be 'registry/cron:2.0'
+    }
+
+    It 'stops with an error id a runbook can catch, and changes nothing' {
+        New-TestDeployment errs registry/errs:1.0, registry/errs:2.0
+        { Invoke-Rollback -Strategy Kubernetes -Name missing -KubeConfig $kc -StateDirectory $state -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'KubernetesWorkloadNotFound,DeploymentRollback.Commands.InvokeRollbackCommand'
+        { Invoke-Rollback -Strategy Kubernetes -Name errs -Context prod -KubeConfig $kc -StateDirectory $state -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'KubernetesContextNotFound,DeploymentRollback.Commands.InvokeRollbackCommand'
+        { Invoke-Rollback -Strategy Kubernetes -Name errs -Target 42 -KubeConfig $kc -StateDirectory $state -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'KubernetesRevisionNotFound,DeploymentRollback.Commands.InvokeRollbackCommand'
+        Get-RollbackHistory -StateDirectory $state | Should -BeNullOrEmpty
+        Get-TestImage errs | Should -Be 'registry/errs:2.0'
+    }
+}
