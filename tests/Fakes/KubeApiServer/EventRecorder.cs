@@ -8,6 +8,7 @@ public sealed class EventRecorder
 {
     private readonly ObjectStore store;
     private readonly Dictionary<string, (string Namespace, string Name)> seen = new(StringComparer.Ordinal);
+    private long lastNanos;
 
     public EventRecorder(ObjectStore store)
     {
@@ -56,7 +57,10 @@ public sealed class EventRecorder
                 source["host"] = host;
             }
 
-            var name = involved.Name() + "." + (now.ToUnixTimeMilliseconds() * 1_000_000 + Random.Shared.Next(1_000_000)).ToString("x", CultureInfo.InvariantCulture);
+            // As the real recorder: <object>.<unix nanoseconds in hex>, increasing so that lists keep the order events happened in.
+            var nanos = Math.Max(now.ToUnixTimeMilliseconds() * 1_000_000, lastNanos + 1);
+            lastNanos = nanos;
+            var name = involved.Name() + "." + nanos.ToString("x", CultureInfo.InvariantCulture);
             var ev = new JsonObject
             {
                 ["kind"] = "Event",

@@ -103,12 +103,12 @@ public sealed class ObjectStore
         }
     }
 
-    /// <summary>Every object of every type (clones), for the garbage collector.</summary>
+    /// <summary>Every object of every type but Events (clones), for the garbage collector.</summary>
     public List<(ResourceType Type, JsonObject Object)> Everything()
     {
         lock (gate)
         {
-            return Catalog.All.SelectMany(t => Table(t).Values.Select(o => (t, o.Clone()))).ToList();
+            return Catalog.All.Where(t => t != Catalog.Events).SelectMany(t => Table(t).Values.Select(o => (t, o.Clone()))).ToList();
         }
     }
 
