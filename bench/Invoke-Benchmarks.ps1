@@ -15,7 +15,9 @@
        by hand, and a container's recreate-and-verify time with its share spent waiting for the health check.
     4. Feature flags (bench/Measure-FlagRollback.ps1, on a real Unleash server): time until the flag reads off through
        the client API, against a bare HTTP call.
-    5. Database (bench/Measure-DatabaseRollback.ps1): a Django migration rollback against running manage.py migrate.
+    5. Database (bench/Measure-DatabaseRollback.ps1): each migration tool's rollback against running the tool directly.
+    6. Kubernetes (bench/Measure-KubernetesRollback.ps1, on the fake API server): API requests and wall time of one
+       Deployment rollback against kubectl rollout undo (and rollout status), and 100 Deployments by -Selector.
     Everything is timed with [Diagnostics.Stopwatch] in this process, except the import, which is timed in
     the child itself (a child's start-up is not the module's cost). Temp folders are removed at the end.
 
@@ -413,6 +415,9 @@ try {
     if ($flagLines) { $lines += $flagLines }
     $databaseLines = & (Join-Path $PSScriptRoot 'Measure-DatabaseRollback.ps1') -Runs ([Math]::Min($Runs, 5))
     if ($databaseLines) { $lines += $databaseLines }
+    # Kubernetes: against the fake API server (no real one can run here) and the real kubectl.
+    $kubeLines = & (Join-Path $PSScriptRoot 'Measure-KubernetesRollback.ps1') -Runs ([Math]::Min($Runs, 5))
+    if ($kubeLines) { $lines += $kubeLines }
     $lines += @(
         ''
         '## Method'

@@ -1,0 +1,175 @@
+<#
+.SYNOPSIS
+    Kubernetes figures for docs/BENCHMARKS.md, against the fake API server (tests/Fakes/KubeApiServer, started here and
+    stopped again; no real API server can run on this machine) and the real kubectl:
+    1. API requests for one Deployment rollback, counted at the server: Invoke-Rollback against kubectl rollout undo
+       (alone, and followed by kubectl rollout status, which is what waiting for it takes with kubectl);
+    2. wall time of Invoke-Rollback in a warm session against those kubectl processes, as ratios;
+    3. 100 Deployments rolled back by one Invoke-Rollback -Selector against 100 sequential kubectl rollout undo calls.
+    Returns the report's markdown lines, or a line saying why not. Expects the module imported by the caller.
+#>
+param(
+    [ValidateRange(1, 50)] [int] $Runs = 5,
+    [ValidateRange(2, 500)] [int] $Many = 100
+)
+
+$ErrorActionPreference = 'Stop'
+$invariant = [Globalization.CultureInfo]::InvariantCulture
+if (-not (Get-Command kubectl -ErrorAction SilentlyContinue)) { return @('', '## Kubernetes', '', 'Not measured: kubectl is not installed.') }
+Import-Module (Join-Path $PSScriptRoot '../tests/Pester/TestHelpers.psm1') -Force
+$work = Join-Path ([IO.Path]::GetTempPath()) "dr-bench-kube-$PID"
+$kube = Start-TestKubeApiServer -Folder $work
+$kc = $kube.KubeConfig
+$state = Join-Path $work 'state'
+
+function Get-Median([double[]] $values) { $s = [double[]]($values | Sort-Object); $m = [Math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
+function F([double] $value, [string] $format = '0.0') { $value.ToString($format, $invariant) }
+
+function Get-Requests { @(Invoke-RestMethod "$($kube.Uri)/fake/requests") }
+function Clear-Requests { $null = Invoke-RestMethod -Method Delete "$($kube.Uri)/fake/requests" }
+
+# Deployments made by kubectl as an admin would: one manifest, then a failing release set on all of them at once.
+function New-Deployments([string[]] $Names, [string] $Set, [string] $BadImage) {
+    $manifest = Join-Path $work "$Set.yaml"
+    $docs = foreach ($name in $Names) {
+        @"
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: $name, labels: { set: $Set } }
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 600
+  selector: { matchLabels: { app: $name } }
+  template:
+    metadata: { labels: { app: $name, set: $Set } }
+    spec:
+      containers:
+      - { name: app, image: 'registry/app:1.0' }
+"@
+    }
+    Set-Content $manifest ($docs -join "`n---`n")
+    Invoke-TestKubectl $kc apply -f $manifest | Out-Null
+    Wait-Ready $Set 'registry/app:1.0'
+    Invoke-TestKubectl $kc set image deployment -l "set=$Set" "app=$BadImage" | Out-Null
+    # Until the controller has started the bad rollout everywhere (its new ReplicaSets exist).
+    $deadline = [DateTime]::UtcNow.AddSeconds(120)
+    do {
+        Start-Sleep -Milliseconds 200
+        $items = (Invoke-TestKubectl $kc get deployments -l "set=$Set" -o json | ConvertFrom-Json).items
+        if ([DateTime]::UtcNow -gt $deadline) { throw "The $Set deployments did not start their bad rollout." }
+    } while (@($items | Where-Object { $_.status.observedGeneration -lt $_.metadata.generation -or $_.status.updatedReplicas -lt 1 }).Count -gt 0)
+}
+
+function Wait-Ready([string] $Set, [string] $Image) {
+    $deadline = [DateTime]::UtcNow.AddSeconds(120)
+    do {
+        Start-Sleep -Milliseconds 200
+        $items = (Invoke-TestKubectl $kc get deployments -l "set=$Set" -o json | ConvertFrom-Json).items
+        if ([DateTime]::UtcNow -gt $deadline) { throw "The $Set deployments did not become ready." }
+    } while (@($items | Where-Object { $_.spec.template.spec.containers[0].image -ne $Image -or $_.status.availableReplicas -ne 1 -or $_.status.updatedReplicas -ne 1 -or $_.status.replicas -ne 1 -or $_.status.observedGeneration -lt $_.metadata.generation }).Count -gt 0)
+}
+
+function Format-Requests($requests) {
+    $groups = $requests | Group-Object { if ($_.verb) { "$($_.verb) $($_.resource)$(if ($_.subresource) { '/' + $_.subresource })" } else { 'discovery' } } | Sort-Object Name
+    ($groups | ForEach-Object { "$($_.Count) $($_.Name)" }) -join ', '
+}
+
+try {
+    # Warm up both sides (JIT, kubectl's discovery cache) on a throwaway pair.
+    New-Deployments @('warm-k', 'warm-o') 'warm' 'registry/app:2.0-unready'
+    Invoke-TestKubectl $kc rollout undo deployment/warm-k | Out-Null
+    $null = Invoke-Rollback -Strategy Kubernetes -Name warm-o -KubeConfig $kc -StateDirectory $state -Confirm:$false
+
+    # 1 and 2: one Deployment, $Runs alternating rounds on fresh pairs.
+    $oursMs = [Collections.Generic.List[double]]::new()
+    $undoMs = [Collections.Generic.List[double]]::new()
+    $statusMs = [Collections.Generic.List[double]]::new()
+    $counts = $null
+    for ($i = 0; $i -lt $Runs; $i++) {
+        New-Deployments @("one-k-$i", "one-o-$i") "one-$i" 'registry/app:2.0-unready'
+        Clear-Requests
+        $watch = [Diagnostics.Stopwatch]::StartNew()
+        $result = Invoke-Rollback -Strategy Kubernetes -Name "one-o-$i" -KubeConfig $kc -StateDirectory $state -Confirm:$false
+        $oursMs.Add($watch.Elapsed.TotalMilliseconds)
+        if ($result.Outcome -ne 'Succeeded') { throw "Invoke-Rollback $($result.Outcome): $($result.Message)" }
+        $ours = Get-Requests
+
+        Clear-Requests
+        $watch.Restart()
+        Invoke-TestKubectl $kc rollout undo "deployment/one-k-$i" | Out-Null
+        $undoMs.Add($watch.Elapsed.TotalMilliseconds)
+        $undo = Get-Requests
+        Clear-Requests
+        $watch.Restart()
+        Invoke-TestKubectl $kc rollout status "deployment/one-k-$i" --timeout=60s | Out-Null
+        $statusMs.Add($undoMs[-1] + $watch.Elapsed.TotalMilliseconds)
+        $status = Get-Requests
+        if ($null -eq $counts) { $counts = @{ Ours = $ours; Undo = $undo; Status = $status } }
+        $theirs = Invoke-TestKubectl $kc get deployment "one-k-$i" -o 'jsonpath={.spec.template.spec.containers[0].image}'
+        $mine = Invoke-TestKubectl $kc get deployment "one-o-$i" -o 'jsonpath={.spec.template.spec.containers[0].image}'
+        if ($theirs -ne 'registry/app:1.0' -or $mine -ne 'registry/app:1.0') { throw "The rollbacks disagree: kubectl $theirs, ours $mine" }
+    }
+
+    $algorithm = @($counts.Ours | Where-Object { $_.resource -in 'deployments', 'replicasets' })
+    $checkpoint = @($counts.Ours | Where-Object { $_.resource -notin 'deployments', 'replicasets' })
+    $undoApi = @($counts.Undo | Where-Object verb)
+    $statusApi = @($counts.Status | Where-Object verb)
+
+    # 3: $Many Deployments each side.
+    $manyK = 0..($Many - 1) | ForEach-Object { "many-k-$_" }
+    $manyO = 0..($Many - 1) | ForEach-Object { "many-o-$_" }
+    New-Deployments $manyK 'many-k' 'registry/app:2.0-unready'
+    New-Deployments $manyO 'many-o' 'registry/app:2.0-unready'
+    $watch = [Diagnostics.Stopwatch]::StartNew()
+    $results = Invoke-Rollback -Strategy Kubernetes -Selector 'set=many-o' -KubeConfig $kc -StateDirectory $state -Confirm:$false
+    $manyOurs = $watch.Elapsed.TotalMilliseconds
+    $succeeded = @($results | Where-Object Outcome -EQ 'Succeeded').Count
+    if ($succeeded -ne $Many) { throw "Only $succeeded of $Many selector rollbacks succeeded." }
+    $watch.Restart()
+    foreach ($name in $manyK) { Invoke-TestKubectl $kc rollout undo "deployment/$name" | Out-Null }
+    $manyUndo = $watch.Elapsed.TotalMilliseconds
+    $watch.Restart()
+    foreach ($name in $manyK) { Invoke-TestKubectl $kc rollout status "deployment/$name" --timeout=120s | Out-Null }
+    $manyStatus = $manyUndo + $watch.Elapsed.TotalMilliseconds
+
+    $o = Get-Median $oursMs; $u = Get-Median $undoMs; $s = Get-Median $statusMs
+    @(
+        ''
+        '## Kubernetes'
+        ''
+        "No real API server can run here: both sides talk to the in-repo fake API server (``tests/Fakes/KubeApiServer``, its fidelity proven by the real kubectl $((kubectl version --client -o json | ConvertFrom-Json).clientVersion.gitVersion) in the test suite), over loopback, one replica per Deployment, pods ready 200 ms after they start. Each round rolls back a Deployment whose bad release never becomes ready; kubectl and ours each get their own identical Deployment."
+        ''
+        '### API requests for one Deployment rollback (counted at the server)'
+        ''
+        '| Side | Requests | Of which |'
+        '|---|---:|---|'
+        "| ``Invoke-Rollback`` (decide, patch, wait) | $($algorithm.Count) | $(Format-Requests $algorithm) |"
+        "| ``Invoke-Rollback`` (checkpoint of the failed state) | $($checkpoint.Count) | $(Format-Requests $checkpoint) |"
+        "| ``kubectl rollout undo`` | $($undoApi.Count) (+$(@($counts.Undo).Count - $undoApi.Count) discovery) | $(Format-Requests $counts.Undo) |"
+        "| ``kubectl rollout status`` (to wait) | $($statusApi.Count) (+$(@($counts.Status).Count - $statusApi.Count) discovery) | $(Format-Requests $counts.Status) |"
+        ''
+        "The rollback itself takes the minimum the algorithm needs: one GET of the Deployment, one LIST of its ReplicaSets, one PATCH (carrying the resourceVersion that was read, so a concurrent change is refused with 409 instead of overwritten), and a WATCH until the rollout completes. The checkpoint adds reads of the pods, the events and the failing containers' logs, which kubectl does not keep. kubectl's discovery requests are answered from its disk cache after the first call in a warm state."
+        ''
+        "### Wall time (medians of $Runs rounds, warm session)"
+        ''
+        '| Measurement | DeploymentRollback | kubectl | Ratio ours/kubectl |'
+        '|---|---:|---:|---:|'
+        "| Roll back and wait until the rollout is complete (``kubectl rollout undo`` then ``kubectl rollout status``) | $(F $o) ms | $(F $s) ms | **$(F ($o / $s) '0.00')** |"
+        "| Against ``kubectl rollout undo`` alone (which does not wait, checkpoint or verify) | $(F $o) ms | $(F $u) ms | $(F ($o / $u) '0.00') |"
+        ''
+        "Ours is ``Invoke-Rollback -Strategy Kubernetes -Name <deployment> -KubeConfig <file> -Confirm:`$false`` in this (warm) session: it decides, checkpoints the failed state (workload, revisions, pods, events, logs), patches, watches the rollout to completion, journals the attempt and writes its signals. kubectl is started as a process for each command, as a runbook would."
+        ''
+        "### $Many Deployments"
+        ''
+        '| Measurement | DeploymentRollback | kubectl | Ratio ours/kubectl |'
+        '|---|---:|---:|---:|'
+        "| One ``Invoke-Rollback -Selector set=...`` (parallel, each waited for) against $Many sequential ``kubectl rollout undo`` then $Many ``kubectl rollout status`` | $(F ($manyOurs / 1000) '0.00') s | $(F ($manyStatus / 1000) '0.00') s | **$(F ($manyOurs / $manyStatus) '0.00')** |"
+        "| The same against the $Many ``kubectl rollout undo`` alone | $(F ($manyOurs / 1000) '0.00') s | $(F ($manyUndo / 1000) '0.00') s | $(F ($manyOurs / $manyUndo) '0.00') |"
+        ''
+        "All $Many of ours succeeded, each with its own checkpoint, journal entry and signals; up to 16 run at once."
+    )
+}
+finally {
+    if ($kube.Process -and -not $kube.Process.HasExited) { Stop-Process -Id $kube.Process.Id -Force }
+    Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue
+}
