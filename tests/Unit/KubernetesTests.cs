@@ -28,7 +28,7 @@ public sealed class KubeFixture : IAsyncDisposable
     public string StatePath { get; }
     public TempDirectory Temp => temp;
 
-    public static async Task<KubeFixture> StartAsync() => new(await FakeKubeApiServer.StartAsync(new FakeKubeOptions()));
+    public static async Task<KubeFixture> StartAsync(FakeKubeOptions? options = null) => new(await FakeKubeApiServer.StartAsync(options ?? new FakeKubeOptions()));
 
     public StateRoot State() => StateRoot.Open(StatePath);
 
@@ -517,6 +517,35 @@ public class KubernetesTests
 
         Assert.Equal(before, (await kube.ReadAsync("web")).Metadata.Generation);
         Assert.Empty(kube.State().Journal.GetAttempts());
+    }
+
+    [Fact]
+    public async Task Over_TLS_with_a_read_only_token_the_refused_patch_is_KubernetesForbidden_and_no_token_is_written()
+    {
+        await using var kube = await KubeFixture.StartAsync(new FakeKubeOptions { Tls = true, Token = "admin-token-s3cr3t", ReadOnlyToken = "reader-token-s3cr3t" });
+        await kube.DeployAsync("web", "registry/app:1.0");
+        await kube.SetImageAsync("web", "registry/app:2.0-crash");
+        var reader = kube.Temp.Combine("reader-kubeconfig");
+        kube.Server.WriteKubeconfig(reader, readOnly: true);
+
+        var assessment = await RollbackEngine.AssessAsync(kube.Request("web") with { KubeConfig = reader }, kube.Context());
+        Assert.Contains("registry/app:1.0", assessment.LastGoodVersion);
+        var result = await RollbackEngine.InvokeAsync(kube.Request("web") with { KubeConfig = reader }, kube.Context());
+
+        Assert.Equal(RollbackOutcome.Failed, result!.Outcome);
+        var patch = Assert.Single(result.Steps, s => s.Name.StartsWith("PatchTemplate"));
+        Assert.Equal(ErrorIds.KubernetesForbidden, patch.ErrorId);
+        Assert.Contains("RBAC", patch.Message);
+        Assert.Equal("registry/app:2.0-crash", await kube.ImageAsync("web"));
+        foreach (var file in Directory.EnumerateFiles(kube.StatePath, "*", SearchOption.AllDirectories))
+        {
+            Assert.DoesNotContain("s3cr3t", File.ReadAllText(file));
+        }
+
+        var wrong = kube.Temp.Combine("wrong-kubeconfig");
+        File.WriteAllText(wrong, File.ReadAllText(reader).Replace("reader-token-s3cr3t", "not-a-token"));
+        var unauthorized = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(kube.Request("web") with { KubeConfig = wrong }, kube.Context()));
+        Assert.Equal(ErrorIds.KubernetesUnauthorized, unauthorized.ErrorId);
     }
 
     private static string Normalise(V1PodTemplateSpec template, string name)
