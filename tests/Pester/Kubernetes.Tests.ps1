@@ -1,6 +1,9 @@
 BeforeDiscovery {
     # kubectl is on the machine image; without it these tests say so and skip, except in CI, where it must be there.
     $skipKubectl = -not (Get-Command kubectl -ErrorAction SilentlyContinue) -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
+    # The in-cluster test writes a service account where a pod has it; only as root, and never over a real one.
+    $serviceAccount = '/var/run/secrets/kubernetes.io/serviceaccount'
+    $skipInCluster = $skipKubectl -or (Test-Path $serviceAccount) -or ((id -u) -ne '0' -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1')
 }
 
 BeforeAll {
@@ -107,5 +110,39 @@ Invoke-Rollback -Strategy Kubernetes -Name cart -KubeConfig '$kc' -StateDirector
             Should -Throw -ErrorId 'KubernetesRevisionNotFound,DeploymentRollback.Commands.InvokeRollbackCommand'
         Get-RollbackHistory -StateDirectory $state | Should -BeNullOrEmpty
         Get-TestImage errs | Should -Be 'registry/errs:2.0'
+    }
+}
+
+Describe 'Kubernetes from inside a pod (in-cluster service account)' -Skip:$skipInCluster {
+    BeforeAll {
+        $serviceAccount = '/var/run/secrets/kubernetes.io/serviceaccount'
+        $secure = Start-TestKubeApiServer -Folder (Join-Path $TestDrive 'kube-tls') -Arguments @('--tls', '--token', 'pod-sa-token')
+        # The pod's view: a token, the cluster's CA and a namespace file, and the service's address in the environment.
+        New-Item -ItemType Directory -Force $serviceAccount | Out-Null
+        Set-Content -NoNewline -LiteralPath (Join-Path $serviceAccount 'token') -Value 'pod-sa-token'
+        Set-Content -NoNewline -LiteralPath (Join-Path $serviceAccount 'namespace') -Value 'default'
+        $ca = (Get-Content -Raw $secure.KubeConfig) -match 'certificate-authority-data: (\S+)' | ForEach-Object { [Text.Encoding]::ASCII.GetString([Convert]::FromBase64String($Matches[1])) }
+        Set-Content -NoNewline -LiteralPath (Join-Path $serviceAccount 'ca.crt') -Value $ca
+    }
+
+    AfterAll {
+        Remove-Item '/var/run/secrets' -Recurse -Force -ErrorAction SilentlyContinue
+        if ($secure.Process -and -not $secure.Process.HasExited) { Stop-Process -Id $secure.Process.Id -Force }
+    }
+
+    It 'uses the service account when there is no kubeconfig' {
+        $kc = $secure.KubeConfig
+        New-TestDeployment pod-app registry/pod-app:1.0, registry/pod-app:2.0-crash
+        $port = ([Uri]$secure.Uri).Port
+        $home_ = Join-Path $TestDrive 'empty-home'
+        New-Item -ItemType Directory -Force $home_ | Out-Null
+        $run = Invoke-ChildPwsh -Environment @{ KUBERNETES_SERVICE_HOST = '127.0.0.1'; KUBERNETES_SERVICE_PORT = "$port"; HOME = $home_; KUBECONFIG = '' } -Script @"
+Import-Module '$(Get-TestModulePath)'
+`$r = Invoke-Rollback -Strategy Kubernetes -Name pod-app -StateDirectory '$(Join-Path $TestDrive 'pod-state')' -Confirm:`$false
+"`$(`$r.Outcome) `$(`$r.TargetKey)"
+"@
+        $run.Error | Should -BeNullOrEmpty
+        $run.Output.Trim() | Should -Be 'Succeeded kubernetes:in-cluster/default/deployment/pod-app'
+        Get-TestImage pod-app | Should -Be 'registry/pod-app:1.0'
     }
 }

@@ -112,7 +112,7 @@ function Invoke-ChildPwsh {
 # The fake Kubernetes API server (tests/Fakes/KubeApiServer, proven by kubectl in the xunit suite), standalone on a free
 # loopback port with a kubeconfig for it. Built here if the xunit run has not built it already.
 function Start-TestKubeApiServer {
-    param([Parameter(Mandatory)] [string] $Folder)
+    param([Parameter(Mandatory)] [string] $Folder, [string[]] $Arguments = @())
     $root = Resolve-Path (Join-Path $PSScriptRoot '../..')
     $dll = Join-Path $root 'tests/Fakes/KubeApiServer/bin/Release/net10.0/DeploymentRollback.Fakes.KubeApiServer.dll'
     if (-not (Test-Path $dll)) {
@@ -122,10 +122,10 @@ function Start-TestKubeApiServer {
     New-Item -ItemType Directory -Force $Folder | Out-Null
     $kubeconfig = Join-Path $Folder 'kubeconfig'
     $log = Join-Path $Folder 'kube-api.log'
-    $process = Start-Process -FilePath (Get-Command dotnet).Source -ArgumentList @($dll, '--listen', '127.0.0.1:0', '--kubeconfig', $kubeconfig) `
+    $process = Start-Process -FilePath (Get-Command dotnet).Source -ArgumentList (@($dll, '--listen', '127.0.0.1:0', '--kubeconfig', $kubeconfig) + $Arguments) `
         -RedirectStandardOutput $log -RedirectStandardError (Join-Path $Folder 'kube-api.err') -PassThru
     $deadline = [DateTime]::UtcNow.AddSeconds(30)
-    while (-not ((Test-Path $log) -and (Get-Content -Raw $log) -match 'Listening on (http\S+)')) {
+    while (-not ((Test-Path $log) -and (Get-Content -Raw $log) -match 'Listening on (https?\S+)')) {
         if ($process.HasExited -or [DateTime]::UtcNow -gt $deadline) { throw "The fake Kubernetes API server did not start: $(Get-Content -Raw (Join-Path $Folder 'kube-api.err') -ErrorAction SilentlyContinue)" }
         Start-Sleep -Milliseconds 100
     }
