@@ -405,6 +405,9 @@ public class KubernetesTests
         Assert.Equal("registry/app:1.0", await kube.ImageAsync("cart"));
         Assert.Equal("registry/app:2.0", await kube.ImageAsync("search"));
         Assert.Equal("registry/app:2.0-crash", await kube.ImageAsync("other"));
+        // Each has its own checkpoint, even when they start in the same second.
+        var checkpoints = outcomes.Select(o => o.Result!.CheckpointName).Where(n => n is not null).ToList();
+        Assert.Equal(2, checkpoints.Distinct().Count());
 
         var all = await RollbackEngine.InvokeSelectedAsync(kube.Request("") with { Name = null, Selector = "tier=web", All = true }, kube.Context());
         Assert.Equal(RollbackOutcome.Succeeded, all.Single(o => o.Name == "search").Result!.Outcome);

@@ -43,6 +43,8 @@ public sealed partial class CheckpointStore
     private static readonly JsonSerializerOptions ManifestJson = new(Journal.JsonOptions) { WriteIndented = true };
     private readonly StateRoot state;
 
+    private static readonly object Reservation = new();
+
     public CheckpointStore(StateRoot state)
     {
         this.state = state;
@@ -84,8 +86,21 @@ public sealed partial class CheckpointStore
     /// <summary>Creates the folder, lets the strategy write artefacts, then writes the manifest last (a checkpoint without one is incomplete).</summary>
     public async Task<RollbackCheckpoint> CreateAsync(string name, string strategy, string targetKey, string path, Func<CheckpointWriter, Task<(string? Version, string? Commit)>> capture)
     {
-        var folder = System.IO.Path.Combine(state.CheckpointsDirectory, name);
-        Directory.CreateDirectory(folder);
+        string folder;
+        lock (Reservation)
+        {
+            // Rollbacks run in parallel (-Selector) may have picked the same default name in the same second: the first
+            // to get here keeps it, the others take the next free one. A checkpoint is never shared or overwritten.
+            folder = System.IO.Path.Combine(state.CheckpointsDirectory, name);
+            for (var i = 2; Directory.Exists(folder); i++)
+            {
+                folder = System.IO.Path.Combine(state.CheckpointsDirectory, $"{name}-{i}");
+            }
+
+            Directory.CreateDirectory(folder);
+            name = System.IO.Path.GetFileName(folder);
+        }
+
         var writer = new CheckpointWriter(folder);
         string? version, commit;
         try

@@ -120,13 +120,12 @@ public sealed class KubernetesStrategy : IRollbackStrategy
         var workload = decision?.Workload ?? await ReadWorkloadAsync(kube, request, context.Cancellation).ConfigureAwait(false);
         var revisions = decision?.Revisions ?? await Call(kube, "list the workload's revisions", () => Workloads.RevisionsAsync(kube, workload, context.Cancellation)).ConfigureAwait(false);
         var pods = await ListPodsAsync(kube, workload, context.Cancellation).ConfigureAwait(false);
-        var events = await Call(kube, "list events", () => kube.Client.CoreV1.ListNamespacedEventAsync(workload.Namespace, cancellationToken: context.Cancellation)).ConfigureAwait(false);
-        var names = RelatedNames(workload, revisions, pods);
+        var events = await EventsAsync(kube, workload, revisions, pods, context.Cancellation).ConfigureAwait(false);
         var indented = new JsonSerializerOptions { WriteIndented = true };
         writer.AddText("workload.json", workload.Json.ToJsonString(indented));
         writer.AddText("revisions.json", JsonSerializer.Serialize(revisions.Select(r => new { revision = r.Number, source = r.SourceName, images = PodTemplates.Images(r.Template), templateHash = r.Hash, changeCause = r.ChangeCause, template = r.Template }), indented));
         writer.AddText("pods.json", JsonSerializer.Serialize(pods.Select(p => new { name = p.Metadata.Name, summary = PodProblems.Summary(p), status = Workloads.ToJsonNode(p.Status) }), indented));
-        writer.AddText("events.txt", string.Join('\n', events.Items.Where(e => names.Contains(e.InvolvedObject?.Name ?? "")).OrderBy(e => e.LastTimestamp ?? e.EventTime)
+        writer.AddText("events.txt", string.Join('\n', events.OrderBy(e => e.LastTimestamp ?? e.EventTime)
             .Select(e => $"{e.LastTimestamp ?? e.EventTime:u} {e.Type} {e.InvolvedObject.Kind}/{e.InvolvedObject.Name} {e.Reason}: {e.Message}")));
         foreach (var (pod, container) in PodProblems.Failing(pods).Take(10))
         {
@@ -570,18 +569,22 @@ public sealed class KubernetesStrategy : IRollbackStrategy
     private static async Task<IReadOnlyList<V1Pod>> ListPodsAsync(KubeConnection kube, Workload workload, CancellationToken cancellation) =>
         (await Call(kube, "list pods", () => kube.Client.CoreV1.ListNamespacedPodAsync(workload.Namespace, labelSelector: workload.Selector, cancellationToken: cancellation)).ConfigureAwait(false)).Items.ToList();
 
-    private static async Task<IReadOnlyList<string>> WarningEventsAsync(KubeConnection kube, Workload workload, IReadOnlyList<Revision> revisions, IReadOnlyList<V1Pod> pods, CancellationToken cancellation)
-    {
-        var names = RelatedNames(workload, revisions, pods);
-        var events = await Call(kube, "list events", () => kube.Client.CoreV1.ListNamespacedEventAsync(workload.Namespace, cancellationToken: cancellation)).ConfigureAwait(false);
-        return events.Items.Where(e => e.Type == "Warning" && names.Contains(e.InvolvedObject?.Name ?? ""))
+    private static async Task<IReadOnlyList<string>> WarningEventsAsync(KubeConnection kube, Workload workload, IReadOnlyList<Revision> revisions, IReadOnlyList<V1Pod> pods, CancellationToken cancellation) =>
+        (await EventsAsync(kube, workload, revisions, pods, cancellation).ConfigureAwait(false)).Where(e => e.Type == "Warning")
             .OrderByDescending(e => e.LastTimestamp ?? e.EventTime)
             .Select(e => $"{e.InvolvedObject.Kind}/{e.InvolvedObject.Name}: {e.Reason}: {e.Message}")
             .Distinct().Take(10).ToList();
-    }
 
-    private static HashSet<string> RelatedNames(Workload workload, IReadOnlyList<Revision> revisions, IReadOnlyList<V1Pod> pods) =>
-        new[] { workload.Name }.Concat(revisions.Select(r => r.SourceName)).Concat(pods.Select(p => p.Metadata.Name)).ToHashSet(StringComparer.Ordinal);
+    /// <summary>
+    /// Events about the workload, its revisions and its pods: one LIST of the namespace's events, filtered here. (Asking
+    /// per object with field selectors was measured slower: several requests instead of one.)
+    /// </summary>
+    private static async Task<IReadOnlyList<Corev1Event>> EventsAsync(KubeConnection kube, Workload workload, IReadOnlyList<Revision> revisions, IReadOnlyList<V1Pod> pods, CancellationToken cancellation)
+    {
+        var names = new[] { workload.Name }.Concat(revisions.Select(r => r.SourceName)).Concat(pods.Select(p => p.Metadata.Name)).ToHashSet(StringComparer.Ordinal);
+        var events = await Call(kube, "list events", () => kube.Client.CoreV1.ListNamespacedEventAsync(workload.Namespace, cancellationToken: cancellation)).ConfigureAwait(false);
+        return events.Items.Where(e => names.Contains(e.InvolvedObject?.Name ?? "")).ToList();
+    }
 
     private static async Task<string?> LogTailAsync(KubeConnection kube, string pod, string container, int lines, CancellationToken cancellation)
     {
