@@ -162,7 +162,7 @@ public class KubernetesTests
 {
     private static string Describe(RollbackResult? result) => result is null ? "no result" : $"{result.Outcome}: {result.Message} | " + string.Join(" | ", result.Steps.Select(s => $"{s.Name}: {s.Status} {s.Message}"));
 
-    [Fact]
+    [KubectlFact]
     public async Task Rolls_back_like_kubectl_rollout_undo_and_leaves_the_same_object()
     {
         await using var kube = await KubeFixture.StartAsync();
@@ -189,7 +189,7 @@ public class KubernetesTests
         Assert.Contains(result.Steps, s => s.Name.StartsWith("WaitRollout") && s.Status == StepStatus.Succeeded);
     }
 
-    [Fact]
+    [KubectlFact]
     public async Task Target_revision_is_exact_like_to_revision()
     {
         await using var kube = await KubeFixture.StartAsync();
@@ -298,7 +298,7 @@ public class KubernetesTests
         Assert.Equal("registry/app:1.0", await kube.ImageAsync("web"));
     }
 
-    [Fact]
+    [KubectlFact]
     public async Task A_change_made_by_someone_else_in_between_is_never_overwritten_blindly()
     {
         await using var kube = await KubeFixture.StartAsync();
@@ -414,10 +414,13 @@ public class KubernetesTests
         Assert.Equal("registry/app:1.0", await kube.ImageAsync("search"));
     }
 
-    [Theory]
-    [InlineData("StatefulSet")]
-    [InlineData("DaemonSet")]
-    public async Task Rolls_back_statefulsets_and_daemonsets_to_their_controller_revisions(string kind)
+    [KubectlFact]
+    public Task Rolls_back_a_statefulset_to_its_controller_revision_replacing_the_stuck_pod() => RollsBackControllerRevisions("StatefulSet");
+
+    [KubectlFact]
+    public Task Rolls_back_a_daemonset_to_its_controller_revision() => RollsBackControllerRevisions("DaemonSet");
+
+    private static async Task RollsBackControllerRevisions(string kind)
     {
         await using var kube = await KubeFixture.StartAsync();
         var manifest = kube.Temp.Combine("workload.yaml");
@@ -462,7 +465,7 @@ public class KubernetesTests
         Assert.Contains("3", history.Output);
     }
 
-    [Fact]
+    [KubectlFact]
     public async Task Refuses_a_paused_deployment_and_changes_nothing()
     {
         await using var kube = await KubeFixture.StartAsync();
