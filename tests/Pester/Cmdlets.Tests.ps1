@@ -62,8 +62,9 @@ Describe 'DeploymentRollback cmdlets' {
             { Get-RollbackAssessment -Path $TestDrive } | Should -Throw -ErrorId 'GitRepositoryNotFound,DeploymentRollback.Commands.GetRollbackAssessmentCommand'
         }
 
-        It 'refuses a strategy this version does not implement yet' {
-            { Get-RollbackAssessment -Strategy Kubernetes -Path $repo } | Should -Throw -ErrorId 'StrategyNotImplemented,DeploymentRollback.Commands.GetRollbackAssessmentCommand'
+        It 'says what a strategy needs when it is missing' {
+            { Get-RollbackAssessment -Strategy Kubernetes -Path $repo } | Should -Throw -ErrorId 'KubernetesNameMissing,DeploymentRollback.Commands.GetRollbackAssessmentCommand'
+            { Get-RollbackAssessment -Strategy Container -Path $repo } | Should -Throw -ErrorId 'ContainerNameMissing,DeploymentRollback.Commands.GetRollbackAssessmentCommand'
         }
 
         It 'rejects a health check address that is not http' {
