@@ -62,6 +62,25 @@ public static class Psql
         Run("pg_restore", "--no-owner", "--exit-on-error", "-h", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres", "-d", database, dump);
     }
 
+    /// <summary>
+    /// The checkpoint of a rollback on PostgreSQL: a pg_dump (no SQLite copy) restored into "restored" for the caller to
+    /// inspect, the migration list before the rollback, and the password in no message and no state file.
+    /// </summary>
+    public static void AssertDumpedCheckpoint(GitFixture git, int port, string database, string appliedMigration, string password, RecordingObserver observer)
+    {
+        var checkpoint = Assert.Single(new CheckpointStore(git.State()).List());
+        Assert.Contains("database.pgdump", checkpoint.Artefacts);
+        Assert.DoesNotContain("database.sqlite3", checkpoint.Artefacts);
+        Assert.Equal($"pg_dump of 127.0.0.1:{port}/{database}", checkpoint.Details["database_copy"]);
+        Assert.Contains("[X] " + appliedMigration, File.ReadAllText(Path.Combine(checkpoint.Folder, "migrations.txt")));
+        Restore(port, Path.Combine(checkpoint.Folder, "database.pgdump"), "restored");
+        Assert.DoesNotContain(observer.Messages, m => m.Contains(password, StringComparison.Ordinal));
+        foreach (var file in Directory.EnumerateFiles(git.StatePath, "*", SearchOption.AllDirectories))
+        {
+            Assert.DoesNotContain(password, File.ReadAllText(file));
+        }
+    }
+
     private static string Run(string program, params string[] arguments)
     {
         var run = ProcessRunner.RunAsync(new ProcessRequest(Find(program) ?? program, arguments) { Timeout = TimeSpan.FromMinutes(1) }, default).GetAwaiter().GetResult();
@@ -335,20 +354,10 @@ public class EfCoreMigrationTests
         Assert.Equal(new[] { EfCoreProject.InitialCreate }, Psql.Query(cluster.Port, "shop", "SELECT \"MigrationId\" FROM \"__EFMigrationsHistory\" ORDER BY 1"));
         Assert.Equal(new[] { "Id", "Customer", "Total" }, Psql.Columns(cluster.Port, "shop", "orders"));
         Assert.False(File.Exists(project.Database));
-        var checkpoint = Assert.Single(new CheckpointStore(project.Git.State()).List());
-        Assert.Contains("database.pgdump", checkpoint.Artefacts);
-        Assert.DoesNotContain("database.sqlite3", checkpoint.Artefacts);
-        Assert.Equal($"pg_dump of 127.0.0.1:{cluster.Port}/shop", checkpoint.Details["database_copy"]);
-        Assert.Contains($"[X] {EfCoreProject.AddNote}", File.ReadAllText(Path.Combine(checkpoint.Folder, "migrations.txt")));
+        Psql.AssertDumpedCheckpoint(project.Git, cluster.Port, "shop", EfCoreProject.AddNote, password, observer);
         // The dump is the database before the rollback.
-        Psql.Restore(cluster.Port, Path.Combine(checkpoint.Folder, "database.pgdump"), "restored");
         Assert.Equal(new[] { EfCoreProject.InitialCreate, EfCoreProject.AddNote }, Psql.Query(cluster.Port, "restored", "SELECT \"MigrationId\" FROM \"__EFMigrationsHistory\" ORDER BY 1"));
         Assert.Contains("Note", Psql.Columns(cluster.Port, "restored", "orders"));
-        Assert.DoesNotContain(observer.Messages, m => m.Contains(password, StringComparison.Ordinal));
-        foreach (var file in Directory.EnumerateFiles(project.Git.StatePath, "*", SearchOption.AllDirectories))
-        {
-            Assert.DoesNotContain(password, File.ReadAllText(file));
-        }
     }
 
     [EfCorePostgresFact]

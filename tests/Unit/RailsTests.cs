@@ -188,19 +188,9 @@ public class RailsMigrationTests
         Assert.Equal(new[] { RailsProject.First }, Psql.Query(cluster.Port, "shop", "SELECT version FROM schema_migrations ORDER BY 1"));
         Assert.DoesNotContain("note", Psql.Columns(cluster.Port, "shop", "orders"));
         Assert.False(File.Exists(project.Database));
-        var checkpoint = Assert.Single(new CheckpointStore(project.Git.State()).List());
-        Assert.Contains("database.pgdump", checkpoint.Artefacts);
-        Assert.DoesNotContain("database.sqlite3", checkpoint.Artefacts);
-        Assert.Equal($"pg_dump of 127.0.0.1:{cluster.Port}/shop", checkpoint.Details["database_copy"]);
-        Assert.Contains("[X] " + RailsProject.Second, File.ReadAllText(Path.Combine(checkpoint.Folder, "migrations.txt")));
+        Psql.AssertDumpedCheckpoint(project.Git, cluster.Port, "shop", RailsProject.Second, password, observer);
         // The dump is the database before the rollback.
-        Psql.Restore(cluster.Port, Path.Combine(checkpoint.Folder, "database.pgdump"), "restored");
         Assert.Equal(new[] { RailsProject.First, RailsProject.Second }, Psql.Query(cluster.Port, "restored", "SELECT version FROM schema_migrations ORDER BY 1"));
         Assert.Contains("note", Psql.Columns(cluster.Port, "restored", "orders"));
-        Assert.DoesNotContain(observer.Messages, m => m.Contains(password, StringComparison.Ordinal));
-        foreach (var file in Directory.EnumerateFiles(project.Git.StatePath, "*", SearchOption.AllDirectories))
-        {
-            Assert.DoesNotContain(password, File.ReadAllText(file));
-        }
     }
 }
