@@ -25,18 +25,57 @@ public abstract class RollbackCmdletBase : PSCmdlet
         cancellation = new CancellationTokenSource();
     }
 
+    protected override void EndProcessing()
+    {
+        cancellation?.Dispose();
+        cancellation = null;
+        RemoveWhatIfState();
+    }
+
     protected override void StopProcessing()
     {
         cancellation?.Cancel();
     }
 
-    protected override void EndProcessing()
+    private void RemoveWhatIfState()
     {
-        cancellation?.Dispose();
-        cancellation = null;
+        if (whatIfState is not null && Directory.Exists(whatIfState))
+        {
+            // The journal opens no pooled connections, so nothing holds the folder; if the OS still does, a leftover temp folder is harmless.
+            try
+            {
+                Directory.Delete(whatIfState, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+
+        whatIfState = null;
     }
 
-    protected StateRoot OpenState() => StateRoot.Open(StateDirectory is null ? null : GetUnresolvedProviderPathFromPSPath(StateDirectory));
+    protected StateRoot OpenState()
+    {
+        var requested = StateDirectory is null ? null : GetUnresolvedProviderPathFromPSPath(StateDirectory);
+        var real = StateRoot.ResolveDirectory(requested);
+        if (IsWhatIf && !Directory.Exists(real))
+        {
+            // -WhatIf changes nothing, not even by creating the state folder: it reads an empty one made for the occasion.
+            whatIfState = Path.Combine(Path.GetTempPath(), "deployment-rollback-whatif-" + Guid.NewGuid().ToString("N")[..12]);
+            return StateRoot.OpenStandIn(whatIfState, real);
+        }
+
+        return StateRoot.Open(requested);
+    }
+
+    private string? whatIfState;
+
+    private bool IsWhatIf =>
+        MyInvocation.BoundParameters.TryGetValue("WhatIf", out var value) ? value is SwitchParameter { IsPresent: true } || value is true
+        : SessionState.PSVariable.GetValue("WhatIfPreference") is { } preference && LanguagePrimitives.IsTrue(preference);
 
     protected string? ResolvePath(string? path) => path is null ? null : GetUnresolvedProviderPathFromPSPath(path);
 

@@ -92,7 +92,7 @@ public static class RollbackEngine
         var targetKey = target.Key;
         var store = new CheckpointStore(context.State);
         var name = store.NewName(request.CheckpointName);
-        if (!await context.Observer.ShouldProcessAsync(targetKey, $"Create checkpoint '{name}' of the current state in {context.State.CheckpointsDirectory}").ConfigureAwait(false))
+        if (!await context.Observer.ShouldProcessAsync(targetKey, $"Create checkpoint '{name}' of the current state in {context.State.Describe(context.State.CheckpointsDirectory)}").ConfigureAwait(false))
         {
             return null;
         }
@@ -163,7 +163,7 @@ public static class RollbackEngine
         var consentSteps = new List<string>();
         if (reuseCheckpoint is null)
         {
-            consentSteps.Add($"Create checkpoint of the failed state {plan.FromVersion} in {context.State.CheckpointsDirectory}");
+            consentSteps.Add($"Create checkpoint of the failed state {plan.FromVersion} in {context.State.Describe(context.State.CheckpointsDirectory)}");
         }
 
         consentSteps.AddRange(plan.Steps.Where(s => s.Mutates).Select(s => s.Description));

@@ -134,6 +134,14 @@ Describe 'DeploymentRollback cmdlets' {
             Get-RollbackSignal | Should -BeNullOrEmpty
         }
 
+        It 'creates no state folder under -WhatIf, and names the real one' {
+            $fresh = Join-Path $TestDrive 'never-made'
+            $child = Invoke-ChildPwsh -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Path '$repo' -Target v2.3.0 -StateDirectory '$fresh' -WhatIf"
+            $child.ExitCode | Should -Be 0
+            $child.Output | Should -Match ([regex]::Escape("in $fresh"))
+            Test-Path $fresh | Should -BeFalse
+        }
+
         It 'refuses uncommitted work with GitWorkingTreeDirty and keeps it' {
             Set-Content (Join-Path $repo 'app.txt') 'unsaved work'
             { Invoke-Rollback -Path $repo -Target v2.3.0 -Confirm:$false } | Should -Throw -ErrorId 'GitWorkingTreeDirty,DeploymentRollback.Commands.InvokeRollbackCommand'

@@ -25,6 +25,20 @@ public sealed class StateRoot
 
     public Journal Journal => journal ??= new Journal(JournalPath);
 
+    /// <summary>For -WhatIf on a state folder that does not exist yet: the folder this empty stand-in is read in place of.</summary>
+    public string? StandInFor { get; private init; }
+
+    /// <summary>A path as the user should read it: under the real state folder, even when a stand-in is being read.</summary>
+    public string Describe(string path) =>
+        StandInFor is not null && path.StartsWith(Directory, StringComparison.Ordinal) ? StandInFor + path[Directory.Length..] : path;
+
+    /// <summary>An empty state in temporary, so that -WhatIf creates nothing where the real state would be.</summary>
+    public static StateRoot OpenStandIn(string temporaryDirectory, string realDirectory)
+    {
+        var root = Open(temporaryDirectory);
+        return new StateRoot(root.Directory) { StandInFor = realDirectory };
+    }
+
     public static string ResolveDirectory(string? explicitDirectory)
     {
         if (!string.IsNullOrWhiteSpace(explicitDirectory))
