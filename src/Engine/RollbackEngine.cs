@@ -409,6 +409,19 @@ public static class RollbackEngine
                 attempt.TimeToRecovery = null;
                 attempt.Message = "The post-rollback verification failed: " + DescribeUnhealthy(report);
                 await EmitAsync(SignalNames.RollbackFailed, attempt, request, context, ("error", attempt.Message)).ConfigureAwait(false);
+
+                // A rollback that fails its verification counts toward escalation like one that failed by itself.
+                var earlier = context.State.Journal.GetAttempts(targetKey, since: DateTimeOffset.UtcNow - request.EscalationWindow)
+                    .Where(a => a.AttemptId != attempt.AttemptId)
+                    .TakeWhile(a => a.Outcome is not (RollbackOutcome.Succeeded or RollbackOutcome.Skipped))
+                    .Count();
+                if (earlier + 1 >= request.EscalationThreshold)
+                {
+                    attempt.Outcome = RollbackOutcome.Escalated;
+                    attempt.Message = $"Escalated after {earlier + 1} failed attempts within {request.EscalationWindow.TotalMinutes:0} minutes. Last error: {attempt.Message}";
+                    await EmitAsync(SignalNames.ManualInterventionRequired, attempt, request, context, ("error", attempt.Message),
+                        ("escalation", $"{earlier + 1} failed rollback attempts")).ConfigureAwait(false);
+                }
             }
 
             context.State.Journal.CompleteAttempt(attempt);

@@ -273,6 +273,16 @@ Describe 'DeploymentRollback cmdlets' {
             (Get-RollbackHistory -Verified).Version | Should -Be 'v2.3.0'
         }
 
+        It 'counts a failed verification of a piped rollback toward escalation' {
+            foreach ($target in 'v2.3.0', 'v2.2.0', 'v2.3.0') {
+                $null = Invoke-Rollback -Path $repo -Target $target -Confirm:$false | Test-RollbackHealth -Uri $unhealthy.Uri -HealthCheckRetries 0
+            }
+            $outcomes = (Get-RollbackHistory).Outcome
+            $outcomes | Should -Be @('Escalated', 'Failed', 'Failed')
+            (Get-RollbackSignal -Name MANUAL_INTERVENTION_REQUIRED).Data['escalation'] | Should -Be '3 failed rollback attempts'
+            { Invoke-Rollback -Path $repo -Target v2.2.0 -Confirm:$false } | Should -Throw -ErrorId 'RollbackEscalated,DeploymentRollback.Commands.InvokeRollbackCommand'
+        }
+
         It 'refuses to run with nothing to check' {
             { Test-RollbackHealth -Path $repo } | Should -Throw -ErrorId 'HealthCheckUriInvalid,DeploymentRollback.Commands.TestRollbackHealthCommand'
         }
