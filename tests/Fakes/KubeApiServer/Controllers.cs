@@ -94,7 +94,7 @@ public sealed partial class Controllers
             .Any(r => r.Bool("controller") == true && r.Str("uid") == owner.Uid());
 
     private List<JsonObject> Owned(ResourceType type, JsonObject owner) =>
-        store.List(type, owner.Namespace()).Items.Where(o => IsControlledBy(o, owner)).ToList();
+        store.List(type, owner.Namespace(), o => IsControlledBy(o, owner));
 
     private static long Replicas(JsonObject obj) => obj.Long("spec", "replicas") ?? 1;
 
@@ -180,20 +180,9 @@ public sealed partial class Controllers
 
     private void CollectGarbage()
     {
-        var everything = store.Everything();
-        var uids = everything.Select(e => e.Object.Uid()).ToHashSet(StringComparer.Ordinal);
-        foreach (var (type, obj) in everything)
+        // Only orphans are cloned: cloning every object on every pass made the fake's cost grow with the cluster's size.
+        foreach (var (type, obj) in store.Orphans())
         {
-            if (Json.Walk(obj, "metadata", "ownerReferences") is not JsonArray { Count: > 0 } owners)
-            {
-                continue;
-            }
-
-            if (owners.OfType<JsonObject>().Any(o => uids.Contains(o.Str("uid") ?? "")))
-            {
-                continue;
-            }
-
             if (type == Catalog.Pods)
             {
                 if (!Terminating(obj))

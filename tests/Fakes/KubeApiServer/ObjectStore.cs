@@ -103,6 +103,33 @@ public sealed class ObjectStore
         }
     }
 
+    /// <summary>Clones of the objects of a type that match, filtered before cloning (controllers ask this for every owner on every pass).</summary>
+    public List<JsonObject> List(ResourceType type, string? ns, Func<JsonObject, bool> where)
+    {
+        lock (gate)
+        {
+            return Table(type).Values
+                .Where(o => (ns is null || !type.Namespaced || o.Namespace() == ns) && where(o))
+                .Select(o => o.Clone())
+                .ToList();
+        }
+    }
+
+    /// <summary>Clones of the objects (but Events) that have owner references and none of whose owners exists any more.</summary>
+    public List<(ResourceType Type, JsonObject Object)> Orphans()
+    {
+        lock (gate)
+        {
+            var types = Catalog.All.Where(t => t != Catalog.Events).ToList();
+            var uids = types.SelectMany(t => Table(t).Values.Select(o => o.Uid())).ToHashSet(StringComparer.Ordinal);
+            return types.SelectMany(t => Table(t).Values
+                    .Where(o => Json.Walk(o, "metadata", "ownerReferences") is JsonArray { Count: > 0 } owners
+                        && !owners.OfType<JsonObject>().Any(r => uids.Contains(r.Str("uid") ?? "")))
+                    .Select(o => (t, o.Clone())))
+                .ToList();
+        }
+    }
+
     /// <summary>Every object of every type but Events (clones), for the garbage collector.</summary>
     public List<(ResourceType Type, JsonObject Object)> Everything()
     {
