@@ -183,7 +183,7 @@ try {
         ''
         "All $Many of ours succeeded, each with its own checkpoint, journal entry and signals; up to 16 run at once."
         ''
-        "Why ours is slower here, although a single rollback is faster: the machine has $([Environment]::ProcessorCount) cores and the fake API server shares them. With the $(2 * $Many + 2) Deployments of this run it simulates their controllers and kubelet, which costs it $(F $serverIdle '0.00') s of CPU per second while idle, and its cost grows with concurrent rollouts and watches. During our parallel run it used $(F $serverOurs) s of CPU (this process $(F $selfOurs) s, about $(F (1000 * $selfOurs / $Many) '0') ms per Deployment rolled back, checkpointed and journaled); during kubectl's $(2 * $Many) sequential processes it used $(F $serverKubectl) s. A real API server does not simulate pods; these figures measure the fake's limits as much as ours."
+        "CPU: the fake API server shares the machine's $([Environment]::ProcessorCount) cores with both sides. With the $(2 * $Many + 2) Deployments of this run it simulates their controllers and kubelet at $(F $serverIdle '0.00') s of CPU per second while idle. During our parallel run it used $(F $serverOurs) s of CPU (this process $(F $selfOurs) s, about $(F (1000 * $selfOurs / $Many) '0') ms per Deployment rolled back, checkpointed and journaled); during kubectl's $(2 * $Many) sequential processes it used $(F $serverKubectl) s. A real API server does not simulate pods: on a real cluster the server's share would differ."
     )
 }
 finally {
