@@ -186,23 +186,12 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
                 using (var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false))
                 {
                     var running = await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false);
-                    var problems = new List<string>();
-                    foreach (var service in scope)
-                    {
-                        var containers = running.Where(r => r.Service == service).ToList();
-                        if (containers.Count == 0)
-                        {
-                            problems.Add($"service {service} has no container");
-                        }
+                    var problems = scope.Where(service => running.All(r => r.Service != service)).Select(service => $"service {service} has no container").ToList();
 
-                        foreach (var (_, inspect) in containers)
-                        {
-                            if (await DockerEngine.WaitHealthyAsync(client, inspect.ID, $"service {service}", request.Timeout, context.Observer, context.Cancellation).ConfigureAwait(false) is { } problem)
-                            {
-                                problems.Add(problem);
-                            }
-                        }
-                    }
+                    // Every container is waited for at once, so -Timeout bounds the whole wait, not each container's.
+                    var waits = await Task.WhenAll(running.Where(r => scope.Contains(r.Service)).Select(r =>
+                        DockerEngine.WaitHealthyAsync(client, r.Inspect.ID, $"service {r.Service}", request.Timeout, context.Observer, context.Cancellation))).ConfigureAwait(false);
+                    problems.AddRange(waits.OfType<string>());
 
                     result.Status = problems.Count == 0 ? StepStatus.Succeeded : StepStatus.Failed;
                     result.Message = problems.Count == 0 ? $"{step.Target}: running and healthy." : string.Join(" ", problems);
