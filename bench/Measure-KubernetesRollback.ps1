@@ -14,6 +14,8 @@ param(
 )
 
 $ErrorActionPreference = 'Stop'
+# kubectl's JSON leaves out zero-valued status fields (availableReplicas: 0 is absent): reading them must give $null.
+Set-StrictMode -Off
 $invariant = [Globalization.CultureInfo]::InvariantCulture
 if (-not (Get-Command kubectl -ErrorAction SilentlyContinue)) { return @('', '## Kubernetes', '', 'Not measured: kubectl is not installed.') }
 Import-Module (Join-Path $PSScriptRoot '../tests/Pester/TestHelpers.psm1') -Force
