@@ -237,6 +237,34 @@ public class KubernetesTests
     }
 
     [Fact]
+    public async Task Verifies_with_smoke_tests_and_records_the_restored_template_verified_good()
+    {
+        await using var kube = await KubeFixture.StartAsync();
+        await kube.DeployAsync("web", "registry/app:1.0");
+        await kube.SetImageAsync("web", "registry/app:2.0-crash");
+        var smoke = new ScriptAction("smoke", async _ =>
+        {
+            // The smoke test sees the rolled-back workload: its image is the good one again.
+            var image = await kube.ImageAsync("web");
+            return new ScriptOutcome(image == "registry/app:1.0", image, 0);
+        });
+
+        var result = await RollbackEngine.InvokeAsync(kube.Request("web") with { SmokeTests = new[] { smoke } }, kube.Context());
+
+        Assert.True(result!.Outcome == RollbackOutcome.Succeeded, Describe(result));
+        Assert.Equal(VerificationOutcome.Passed, result.Verification);
+        var verified = Assert.Single(kube.State().Journal.GetVerified());
+        Assert.StartsWith("app=registry/app:1.0 (template ", verified.Version);
+        Assert.NotNull(verified.Snapshot);
+        Assert.True(File.Exists(Path.Combine(verified.Snapshot!, "kubernetes.json")));
+        // The next bad release: the default goes back to the template verified above, not to the previous revision (2.0-crash).
+        await kube.SetImageAsync("web", "registry/app:3.0-crash");
+        var back = await RollbackEngine.InvokeAsync(kube.Request("web"), kube.Context());
+        Assert.Equal(RollbackOutcome.Succeeded, back!.Outcome);
+        Assert.Equal("registry/app:1.0", await kube.ImageAsync("web"));
+    }
+
+    [Fact]
     public async Task A_stale_progress_deadline_does_not_fail_the_rollback_and_a_bad_target_fails_with_pod_states()
     {
         await using var kube = await KubeFixture.StartAsync();
