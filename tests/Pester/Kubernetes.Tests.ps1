@@ -100,6 +100,22 @@ Invoke-Rollback -Strategy Kubernetes -Name cart -KubeConfig '$kc' -StateDirector
         Get-TestImage cron | Should -Be 'registry/cron:2.0'
     }
 
+    It 'merges a KUBECONFIG list as kubectl does' {
+        New-TestDeployment merged registry/merged:1.0, registry/merged:2.0-crash
+        # The first file names only the current context; the context, cluster and user come from the second; a missing one is skipped.
+        $first = Join-Path $TestDrive 'first.yaml'
+        Set-Content -LiteralPath $first -Value "apiVersion: v1`nkind: Config`ncurrent-context: fake`n"
+        $list = @($first, (Join-Path $TestDrive 'absent.yaml'), $kc) -join [IO.Path]::PathSeparator
+        $run = Invoke-ChildPwsh -Environment @{ KUBECONFIG = $list } -Script @"
+Import-Module '$(Get-TestModulePath)'
+`$r = Invoke-Rollback -Strategy Kubernetes -Name merged -StateDirectory '$state' -Confirm:`$false
+"`$(`$r.Outcome) `$(`$r.TargetKey)"
+"@
+        $run.Error | Should -BeNullOrEmpty
+        $run.Output.Trim() | Should -Be 'Succeeded kubernetes:fake/default/deployment/merged'
+        Get-TestImage merged | Should -Be 'registry/merged:1.0'
+    }
+
     It 'stops with an error id a runbook can catch, and changes nothing' {
         New-TestDeployment errs registry/errs:1.0, registry/errs:2.0
         { Invoke-Rollback -Strategy Kubernetes -Name missing -KubeConfig $kc -StateDirectory $state -Confirm:$false -ErrorAction Stop } |

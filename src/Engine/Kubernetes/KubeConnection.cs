@@ -30,8 +30,8 @@ internal sealed class KubeConnection : IDisposable
     /// <summary>Reads the configuration without contacting the server: every kubeconfig problem is reported before anything else.</summary>
     public static KubernetesClientConfiguration LoadConfiguration(RollbackRequest request, out string contextName)
     {
-        var path = request.KubeConfig ?? DefaultKubeConfigPath();
-        if (path is null)
+        var paths = request.KubeConfig is { } given ? new[] { given } : DefaultKubeConfigPaths();
+        if (paths.Length == 0)
         {
             if (KubernetesClientConfiguration.IsInCluster())
             {
@@ -43,16 +43,17 @@ internal sealed class KubeConnection : IDisposable
                 "No kubeconfig was found (-KubeConfig, $env:KUBECONFIG or ~/.kube/config) and this is not a pod with a service account. Pass -KubeConfig with the cluster's kubeconfig file.");
         }
 
-        if (!File.Exists(path))
+        var path = string.Join(System.IO.Path.PathSeparator, paths);
+        if (paths.FirstOrDefault(p => !File.Exists(p)) is { } missing)
         {
             throw new RollbackException(ErrorIds.KubeConfigInvalid, RollbackErrorKind.ObjectNotFound,
-                $"The kubeconfig '{path}' does not exist. Pass -KubeConfig with an existing file (see 'kubectl config view').") { TargetName = path };
+                $"The kubeconfig '{missing}' does not exist. Pass -KubeConfig with an existing file (see 'kubectl config view').") { TargetName = missing };
         }
 
         k8s.KubeConfigModels.K8SConfiguration file;
         try
         {
-            file = KubernetesClientConfiguration.LoadKubeConfig(path);
+            file = Merge(paths.Select(p => KubernetesClientConfiguration.LoadKubeConfig(p)).ToList());
         }
         catch (Exception e) when (e is KubeConfigException or IOException or UnauthorizedAccessException or YamlDotNet.Core.YamlException)
         {
@@ -123,17 +124,42 @@ internal sealed class KubeConnection : IDisposable
         }
     }
 
-    private static string? DefaultKubeConfigPath()
+    /// <summary>
+    /// A KUBECONFIG list merged as kubectl merges it: the first file to name a context, cluster or user (or the current
+    /// context) wins. By hand because the client library keeps its own merge internal.
+    /// </summary>
+    private static k8s.KubeConfigModels.K8SConfiguration Merge(IReadOnlyList<k8s.KubeConfigModels.K8SConfiguration> files)
+    {
+        var merged = files[0];
+        foreach (var next in files.Skip(1))
+        {
+            merged.CurrentContext = string.IsNullOrEmpty(merged.CurrentContext) ? next.CurrentContext : merged.CurrentContext;
+            merged.Contexts = FirstByName(merged.Contexts, next.Contexts, c => c.Name);
+            merged.Clusters = FirstByName(merged.Clusters, next.Clusters, c => c.Name);
+            merged.Users = FirstByName(merged.Users, next.Users, u => u.Name);
+        }
+
+        return merged;
+    }
+
+    private static List<T> FirstByName<T>(IEnumerable<T>? first, IEnumerable<T>? then, Func<T, string> name)
+    {
+        var list = (first ?? Enumerable.Empty<T>()).ToList();
+        var known = list.Select(name).ToHashSet(StringComparer.Ordinal);
+        list.AddRange((then ?? Enumerable.Empty<T>()).Where(item => known.Add(name(item))));
+        return list;
+    }
+
+    /// <summary>The existing files of a KUBECONFIG list (kubectl skips missing ones), else ~/.kube/config if it exists.</summary>
+    private static string[] DefaultKubeConfigPaths()
     {
         if (System.Environment.GetEnvironmentVariable("KUBECONFIG") is { Length: > 0 } variable)
         {
-            // kubectl merges a list; the first existing file is the one that names the current context in practice.
-            var files = variable.Split(System.IO.Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
-            return files.FirstOrDefault(File.Exists) ?? files[0];
+            return variable.Split(System.IO.Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).Where(File.Exists).ToArray();
         }
 
         var home = System.IO.Path.Combine(System.Environment.GetFolderPath(System.Environment.SpecialFolder.UserProfile), ".kube", "config");
-        return File.Exists(home) ? home : null;
+        return File.Exists(home) ? new[] { home } : Array.Empty<string>();
     }
 
     /// <summary>Retries 5xx answers, 429 and connection failures with exponential backoff; watches are retried by their reader.</summary>

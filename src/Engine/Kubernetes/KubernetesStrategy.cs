@@ -478,14 +478,14 @@ public sealed class KubernetesStrategy : IRollbackStrategy
         }
 
         var verified = journal.GetVerified(targetKey, limit: 20);
-        if (verified.FirstOrDefault() is { } newest && newest.Commit == currentHash)
+        if (verified.FirstOrDefault() is { } newest && IsTemplate(newest, currentHash))
         {
             return (null, null, $"{workload.Display} already runs its last verified-good template ({PodTemplates.Images(workload.Template)}, recorded {newest.RecordedAt:u})");
         }
 
-        foreach (var good in verified.Where(v => v.Commit != currentHash))
+        foreach (var good in verified.Where(v => !IsTemplate(v, currentHash)))
         {
-            if (revisions.LastOrDefault(r => r.Hash == good.Commit) is { } match)
+            if (revisions.LastOrDefault(r => IsTemplate(good, r.Hash)) is { } match)
             {
                 return (match, $"verified-good at {good.RecordedAt:u}", null);
             }
@@ -503,7 +503,7 @@ public sealed class KubernetesStrategy : IRollbackStrategy
 
     private static KubernetesSnapshot? VerifiedSnapshot(EngineContext context, string targetKey, string templateHash)
     {
-        foreach (var verified in context.State.Journal.GetVerified(targetKey, limit: 20).Where(v => v.Commit == templateHash && v.Snapshot is not null))
+        foreach (var verified in context.State.Journal.GetVerified(targetKey, limit: 20).Where(v => IsTemplate(v, templateHash) && v.Snapshot is not null))
         {
             var file = System.IO.Path.Combine(verified.Snapshot!, SnapshotFile);
             if (File.Exists(file) && JsonSerializer.Deserialize<KubernetesSnapshot>(File.ReadAllText(file)) is { } snapshot)
@@ -514,6 +514,13 @@ public sealed class KubernetesStrategy : IRollbackStrategy
 
         return null;
     }
+
+    /// <summary>
+    /// Whether a verified-good record is this template: by its hash, or, for a record made without one (a piped
+    /// verification that could not read the workload), by the hash prefix its version text carries.
+    /// </summary>
+    private static bool IsTemplate(VerifiedVersion verified, string templateHash) =>
+        verified.Commit == templateHash || (verified.Commit is null && verified.Version.EndsWith($"(template {templateHash[..8]})", StringComparison.Ordinal));
 
     private KubeConnection Connect(RollbackRequest request) => connection ??= KubeConnection.Open(request);
 
