@@ -265,6 +265,23 @@ public class KubernetesTests
     }
 
     [Fact]
+    public async Task A_verified_record_without_template_hash_is_matched_by_the_version_it_names()
+    {
+        await using var kube = await KubeFixture.StartAsync();
+        await kube.DeployAsync("web", "registry/app:1.0");
+        var good = (await RollbackEngine.AssessAsync(kube.Request("web"), kube.Context())).CurrentVersion!;
+        await kube.SetImageAsync("web", "registry/app:2.0");
+        await kube.SetImageAsync("web", "registry/app:3.0-crash");
+        // As a piped Test-RollbackHealth records it when it cannot read the workload: the version only.
+        kube.State().Journal.RecordVerified(new VerifiedVersion { TargetKey = "kubernetes:fake/default/deployment/web", Strategy = "Kubernetes", Version = good, RecordedAt = DateTimeOffset.UtcNow, Evidence = "test" });
+
+        var result = await RollbackEngine.InvokeAsync(kube.Request("web"), kube.Context());
+
+        Assert.True(result!.Outcome == RollbackOutcome.Succeeded, Describe(result));
+        Assert.Equal("registry/app:1.0", await kube.ImageAsync("web"));
+    }
+
+    [Fact]
     public async Task A_stale_progress_deadline_does_not_fail_the_rollback_and_a_bad_target_fails_with_pod_states()
     {
         await using var kube = await KubeFixture.StartAsync();
