@@ -312,6 +312,7 @@ public static class RollbackEngine
 
         var outcomes = new SelectedOutcome[candidates.Count];
         using var gate = new SemaphoreSlim(Math.Min(16, candidates.Count));
+        var chosen = Math.Max(1, candidates.Count(c => c.Failing || request.All));
         var done = 0;
         await Task.WhenAll(candidates.Select(async (candidate, index) =>
         {
@@ -334,8 +335,8 @@ public static class RollbackEngine
             finally
             {
                 gate.Release();
-                context.Observer.Progress(new ProgressUpdate($"Rolling back workloads matching {request.Selector}", $"{Interlocked.Increment(ref done)} of {candidates.Count(c => c.Failing || request.All)} done",
-                    100 * done / Math.Max(1, candidates.Count(c => c.Failing || request.All))));
+                var finished = Interlocked.Increment(ref done);
+                context.Observer.Progress(new ProgressUpdate($"Rolling back workloads matching {request.Selector}", $"{finished} of {chosen} done", 100 * finished / chosen));
             }
         })).ConfigureAwait(false);
         context.Observer.Progress(new ProgressUpdate($"Rolling back workloads matching {request.Selector}", "Done", Completed: true));

@@ -84,7 +84,13 @@ internal sealed class KubeConnection : IDisposable
     public static KubeConnection Open(RollbackRequest request)
     {
         var configuration = LoadConfiguration(request, out var contextName);
-        var @namespace = request.Namespace ?? configuration.Namespace ?? "default";
+        return Open(configuration, contextName, request.Namespace);
+    }
+
+    /// <summary>A client for a configuration already read (the kubeconfig is parsed once per rollback).</summary>
+    public static KubeConnection Open(KubernetesClientConfiguration configuration, string contextName, string? requestedNamespace)
+    {
+        var @namespace = requestedNamespace ?? configuration.Namespace ?? "default";
         var client = new k8s.Kubernetes(configuration, new RetryHandler());
         return new KubeConnection(client, contextName, @namespace, configuration.Host);
     }

@@ -23,6 +23,7 @@ public sealed class KubernetesStrategy : IRollbackStrategy
     private const int MaxRedecisions = 3;
 
     // One strategy instance serves one invocation: the decision made by the plan is reused by the checkpoint and the steps.
+    private (KubernetesClientConfiguration Configuration, string Context)? configuration;
     private KubeConnection? connection;
     private Decision? decision;
     private Workload? patched;
@@ -38,8 +39,8 @@ public sealed class KubernetesStrategy : IRollbackStrategy
         }
 
         var kind = Workloads.ParseKind(request.Kind);
-        var configuration = KubeConnection.LoadConfiguration(request, out var contextName);
-        var @namespace = request.Namespace ?? configuration.Namespace ?? "default";
+        var (loaded, contextName) = Configuration(request);
+        var @namespace = request.Namespace ?? loaded.Namespace ?? "default";
         var location = $"{contextName}/{@namespace}/{kind.ToString().ToLowerInvariant()}/{request.Name}";
         return new TargetIdentity("kubernetes:" + location, location);
     }
@@ -115,7 +116,6 @@ public sealed class KubernetesStrategy : IRollbackStrategy
 
     public async Task<(string? Version, string? Commit)> CaptureCheckpointAsync(RollbackRequest request, CheckpointWriter writer, EngineContext context)
     {
-        var target = ResolveTarget(request);
         var kube = Connect(request);
         var workload = decision?.Workload ?? await ReadWorkloadAsync(kube, request, context.Cancellation).ConfigureAwait(false);
         var revisions = decision?.Revisions ?? await Call(kube, "list the workload's revisions", () => Workloads.RevisionsAsync(kube, workload, context.Cancellation)).ConfigureAwait(false);
@@ -146,7 +146,6 @@ public sealed class KubernetesStrategy : IRollbackStrategy
         writer.Details["images"] = PodTemplates.Images(workload.Template);
         writer.Details["template_hash"] = PodTemplates.Hash(workload.Template);
         writer.Details["pods"] = string.Join(", ", pods.Select(PodProblems.Summary));
-        _ = target;
         return (VersionOf(workload.Template), PodTemplates.Hash(workload.Template));
     }
 
@@ -522,7 +521,28 @@ public sealed class KubernetesStrategy : IRollbackStrategy
     private static bool IsTemplate(VerifiedVersion verified, string templateHash) =>
         verified.Commit == templateHash || (verified.Commit is null && verified.Version.EndsWith($"(template {templateHash[..8]})", StringComparison.Ordinal));
 
-    private KubeConnection Connect(RollbackRequest request) => connection ??= KubeConnection.Open(request);
+    /// <summary>The kubeconfig, read once for this invocation (every phase names the target, and each would parse it again).</summary>
+    private (KubernetesClientConfiguration Configuration, string Context) Configuration(RollbackRequest request)
+    {
+        if (configuration is null)
+        {
+            var loaded = KubeConnection.LoadConfiguration(request, out var contextName);
+            configuration = (loaded, contextName);
+        }
+
+        return configuration.Value;
+    }
+
+    private KubeConnection Connect(RollbackRequest request)
+    {
+        if (connection is null)
+        {
+            var (loaded, contextName) = Configuration(request);
+            connection = KubeConnection.Open(loaded, contextName, request.Namespace);
+        }
+
+        return connection;
+    }
 
     private static async Task<Workload> ReadWorkloadAsync(KubeConnection kube, RollbackRequest request, CancellationToken cancellation)
     {
