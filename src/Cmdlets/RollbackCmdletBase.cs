@@ -8,7 +8,7 @@ namespace DeploymentRollback.Commands;
 /// What every cmdlet shares: cancellation from Ctrl+C, engine work run off the pipeline thread while
 /// progress, messages, ShouldProcess and script blocks are marshalled back to it, and error mapping.
 /// </summary>
-public abstract class RollbackCmdletBase : PSCmdlet
+public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
 {
     private CancellationTokenSource? cancellation;
     private BlockingCollection<Action>? pipelineQueue;
@@ -29,7 +29,13 @@ public abstract class RollbackCmdletBase : PSCmdlet
     {
         cancellation?.Dispose();
         cancellation = null;
+    }
+
+    /// <summary>PowerShell disposes the cmdlet when its pipeline ends, also after a terminating error: the -WhatIf stand-in goes then.</summary>
+    public void Dispose()
+    {
         RemoveWhatIfState();
+        GC.SuppressFinalize(this);
     }
 
     protected override void StopProcessing()
@@ -64,7 +70,8 @@ public abstract class RollbackCmdletBase : PSCmdlet
         if (IsWhatIf && !Directory.Exists(real))
         {
             // -WhatIf changes nothing, not even by creating the state folder: it reads an empty one made for the occasion.
-            whatIfState = Path.Combine(Path.GetTempPath(), "deployment-rollback-whatif-" + Guid.NewGuid().ToString("N")[..12]);
+            // One stand-in serves every piped record of this command.
+            whatIfState ??= Path.Combine(Path.GetTempPath(), "deployment-rollback-whatif-" + Guid.NewGuid().ToString("N")[..12]);
             return StateRoot.OpenStandIn(whatIfState, real);
         }
 
