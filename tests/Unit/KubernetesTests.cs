@@ -8,27 +8,24 @@ using Xunit;
 
 namespace DeploymentRollback.Tests;
 
-/// <summary>A fake API server (proven by kubectl in KubectlFidelityTests), a kubeconfig for it, a state root, and helpers to deploy.</summary>
+/// <summary>A fake cluster (the one KubectlFidelityTests prove with kubectl), a client and a state root, and helpers to deploy.</summary>
 public sealed class KubeFixture : IAsyncDisposable
 {
-    private readonly TempDirectory temp = new();
+    private readonly FakeCluster cluster;
 
-    private KubeFixture(FakeKubeApiServer server)
+    private KubeFixture(FakeCluster cluster)
     {
-        Server = server;
-        KubeConfig = temp.Combine("kubeconfig");
-        server.WriteKubeconfig(KubeConfig, @namespace: "default", contextName: "fake");
+        this.cluster = cluster;
         Client = new Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(KubeConfig));
-        StatePath = temp.Combine("state");
     }
 
-    public FakeKubeApiServer Server { get; }
-    public string KubeConfig { get; }
+    public FakeKubeApiServer Server => cluster.Server;
+    public string KubeConfig => cluster.KubeconfigPath;
     public Kubernetes Client { get; }
-    public string StatePath { get; }
-    public TempDirectory Temp => temp;
+    public string StatePath => Temp.Combine("state");
+    public TempDirectory Temp => cluster.Temp;
 
-    public static async Task<KubeFixture> StartAsync(FakeKubeOptions? options = null) => new(await FakeKubeApiServer.StartAsync(options ?? new FakeKubeOptions()));
+    public static async Task<KubeFixture> StartAsync(Action<FakeKubeOptions>? configure = null) => new(await FakeCluster.StartAsync(configure));
 
     public StateRoot State() => StateRoot.Open(StatePath);
 
@@ -135,26 +132,14 @@ public sealed class KubeFixture : IAsyncDisposable
 
     public (int ExitCode, string Output) Kubectl(params string[] arguments)
     {
-        var start = new ProcessStartInfo("kubectl") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add("--kubeconfig");
-        start.ArgumentList.Add(KubeConfig);
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, output.Result + error);
+        var run = cluster.Run(arguments);
+        return (run.ExitCode, run.CombinedOutput);
     }
 
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
-        await Server.DisposeAsync();
-        temp.Dispose();
+        await cluster.DisposeAsync();
     }
 }
 
@@ -573,7 +558,7 @@ public class KubernetesTests
     [Fact]
     public async Task Over_TLS_with_a_read_only_token_the_refused_patch_is_KubernetesForbidden_and_no_token_is_written()
     {
-        await using var kube = await KubeFixture.StartAsync(new FakeKubeOptions { Tls = true, Token = "admin-token-s3cr3t", ReadOnlyToken = "reader-token-s3cr3t" });
+        await using var kube = await KubeFixture.StartAsync(o => { o.Tls = true; o.Token = "admin-token-s3cr3t"; o.ReadOnlyToken = "reader-token-s3cr3t"; });
         await kube.DeployAsync("web", "registry/app:1.0");
         await kube.SetImageAsync("web", "registry/app:2.0-crash");
         var reader = kube.Temp.Combine("reader-kubeconfig");
