@@ -72,6 +72,11 @@ function Invoke-Build {
 
 # The real components the integration tests need: started here, stopped by Stop-TestComponents.
 function Start-TestComponents {
+    # dotnet-ef for the EF Core tests: a tool manifest of its own in the fixture, restored into the NuGet cache here so a
+    # fresh machine (an empty cache) has it before any test calls it.
+    Push-Location (Join-Path $root 'tests/Fixtures/efcore-app')
+    try { & dotnet tool restore | Out-Host; Write-Host "dotnet-ef: $(if ($LASTEXITCODE -eq 0) { 'restored' } else { "restore failed (exit code $LASTEXITCODE)" })" }
+    finally { Pop-Location }
     $docker = & (Join-Path $root 'tests/Fixtures/Initialize-Docker.ps1')
     Write-Host "Docker engine: $($docker.Reason)"
     $unleash = & (Join-Path $root 'tests/Fixtures/Start-Unleash.ps1')

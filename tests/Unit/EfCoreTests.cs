@@ -197,6 +197,8 @@ public sealed class EfCoreProject : IDisposable
 
     private static string Build()
     {
+        // In CI the attributes do not consult the probe, so the restore it makes must happen here before any dotnet-ef call.
+        Assert.True(Available, "dotnet tool restore in tests/Fixtures/efcore-app failed: " + Reason);
         var root = Path.Combine(Path.GetTempPath(), "dr-unit-efcore-" + Guid.NewGuid().ToString("N")[..10]);
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
