@@ -80,7 +80,7 @@ public sealed class Journal
         var sql = "SELECT result_json, outcome FROM attempts WHERE ($target IS NULL OR target_key = $target) AND ($id IS NULL OR id = $id) AND ($since IS NULL OR started_at >= $since) ORDER BY started_at DESC LIMIT $limit";
         return Query(sql, reader =>
         {
-            var result = JsonSerializer.Deserialize<RollbackResult>(reader.GetString(0), JsonOptions)!;
+            var result = JsonSerializer.Deserialize<RollbackResult>(reader.GetString(0), JsonOptions) ?? throw new JsonException("An attempt row holds no result.");
             if (reader.GetString(1) == "Running")
             {
                 result.Outcome = RollbackOutcome.Failed;
@@ -253,7 +253,7 @@ public sealed class Journal
     private RollbackException Corrupt(Exception e) => new(ErrorIds.JournalCorrupt, RollbackErrorKind.InvalidOperation,
         $"The journal '{Path}' is damaged or is not a journal of this module ({e.Message}). Restore it from a backup, or move it aside to start a new, empty one (the rollback history and verified versions in it are then no longer used).", e);
 
-    /// <summary>SQLite says "cannot open" for a missing or unwritable folder alike: tell them apart by asking the file system.</summary>
+    /// <summary>SQLite says "cannot open" for a missing and an unwritable folder alike: tell them apart by asking the file system.</summary>
     private bool Writable()
     {
         var directory = System.IO.Path.GetDirectoryName(Path)!;
@@ -269,7 +269,8 @@ public sealed class Journal
         }
         catch (Exception e) when (StateFaults.IsFileFault(e))
         {
-            return false;
+            // A missing folder is not a read-only one: that is reported as the file being unusable.
+            return !StateFaults.IsReadOnly(e);
         }
     }
 

@@ -150,7 +150,7 @@ public static class StateFaults
         ? (e.HResult & 0xFFFF) is WindowsDiskFull or WindowsHandleDiskFull
         : e.HResult == NoSpace);
 
-    private static bool IsReadOnly(Exception e) => e is UnauthorizedAccessException
+    public static bool IsReadOnly(Exception e) => e is UnauthorizedAccessException
         || (e is IOException && (OperatingSystem.IsWindows() ? (e.HResult & 0xFFFF) == WindowsWriteProtect : e.HResult == ReadOnlyFileSystem));
 
     /// <summary>
