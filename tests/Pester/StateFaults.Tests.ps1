@@ -95,6 +95,16 @@ Describe 'State folder under faults' {
             $read.Data['build']['stages'] | Should -Be @('test', 'deploy')
         }
 
+        It 'refuses -Data that contains itself or is too large to be read back, and writes nothing' {
+            $loop = @{ name = 'loop' }
+            $loop.self = $loop
+            { Send-RollbackSignal DEPLOYMENT_FAILED -StateDirectory $state -Data $loop } |
+                Should -Throw -ErrorId 'SignalDataInvalid,DeploymentRollback.Commands.SendRollbackSignalCommand'
+            { Send-RollbackSignal DEPLOYMENT_FAILED -StateDirectory $state -Data @{ log = 'x' * 2MB } } |
+                Should -Throw -ErrorId 'SignalDataInvalid,DeploymentRollback.Commands.SendRollbackSignalCommand'
+            @(Get-ChildItem (Join-Path $state 'signals') -ErrorAction SilentlyContinue) | Should -HaveCount 0
+        }
+
         It 'never shows webhook credentials, and sends user:password as Basic authentication' {
             $port = Get-FreePort
             $uri = "http://deployer:s3cretpw@127.0.0.1:$port/hook?token=tok987&team=ops"

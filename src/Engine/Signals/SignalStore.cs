@@ -56,6 +56,12 @@ public sealed class SignalStore
         ValidateSubject(subject);
         var now = DateTimeOffset.UtcNow;
         var id = Guid.NewGuid().ToString("N");
+        // Checked before redaction too, whose cost grows with the text; the encoded signal is checked again below.
+        if (JsonSerializer.SerializeToUtf8Bytes(data, Journal.JsonOptions).Length > MaxFileBytes)
+        {
+            throw TooLarge(name);
+        }
+
         var redacted = RedactNested(data);
         var cloudEvent = new CloudEvent
         {
@@ -70,9 +76,15 @@ public sealed class SignalStore
 
         // Sub-millisecond stamps keep file order equal to emission order for signals sent in a burst.
         var file = System.IO.Path.Combine(state.SignalsDirectory, $"{now:yyyyMMdd'T'HHmmssfffffff'Z'}-{name}-{id[..8]}.json");
+        var encoded = Encoding.UTF8.GetString(Formatter.EncodeStructuredModeMessage(cloudEvent, out _).Span);
+        if (Encoding.UTF8.GetByteCount(encoded) > MaxFileBytes)
+        {
+            throw TooLarge(name);
+        }
+
         try
         {
-            AtomicFile.WriteAllText(file, Encoding.UTF8.GetString(Formatter.EncodeStructuredModeMessage(cloudEvent, out _).Span));
+            AtomicFile.WriteAllText(file, encoded);
         }
         catch (Exception e) when (StateFaults.IsFileFault(e))
         {
@@ -93,6 +105,10 @@ public sealed class SignalStore
 
         return signal;
     }
+
+    /// <summary>Readers skip larger files, so such a signal would be written but never read.</summary>
+    private static RollbackException TooLarge(string name) => new(ErrorIds.SignalDataInvalid, RollbackErrorKind.InvalidArgument,
+        $"The signal {name} would be larger than {MaxFileBytes / 1024} KiB. Put large content in a file and pass its path in the data instead.");
 
     /// <summary>
     /// Signals in the state root, oldest first, filtered by name, subject and time. A file that is not a signal of this
