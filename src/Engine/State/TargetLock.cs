@@ -80,6 +80,4 @@ public sealed class TargetLock : IDisposable
     }
 
     public void Dispose() => handle.Dispose();
-
-
 }
