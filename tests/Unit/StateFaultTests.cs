@@ -189,6 +189,23 @@ public sealed class StateFaultTests : IDisposable
     }
 
     [Fact]
+    public async Task OtherFileFaultsAreReportedAsUnusableWithTheirPath()
+    {
+        var state = StateRoot.Open(temp.Combine("state"));
+        Directory.CreateDirectory(state.JournalPath);
+        Directory.Delete(state.SignalsDirectory);
+        File.WriteAllText(state.SignalsDirectory, "a file where the signals folder should be");
+
+        var journal = Assert.Throws<RollbackException>(() => state.Journal.GetAttempts());
+        var signal = await Assert.ThrowsAsync<RollbackException>(() => EmitAsync(state));
+
+        Assert.Equal(ErrorIds.StateFileUnusable, journal.ErrorId);
+        Assert.Contains(state.JournalPath, journal.Message);
+        Assert.Equal(ErrorIds.StateFileUnusable, signal.ErrorId);
+        Assert.Contains(state.SignalsDirectory, signal.Message);
+    }
+
+    [Fact]
     public async Task LockHeldByAnotherStillWaitsThenTimesOut()
     {
         var state = StateRoot.Open(temp.Combine("state"));
