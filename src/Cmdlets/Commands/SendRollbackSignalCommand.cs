@@ -9,6 +9,8 @@ namespace DeploymentRollback.Commands;
 [OutputType(typeof(RollbackSignal))]
 public sealed class SendRollbackSignalCommand : RollbackCmdletBase
 {
+    private const int MaxDataDepth = 32;
+
     /// <summary>The signal name, such as DEPLOYMENT_FAILED or ROLLBACK_COMPLETE.</summary>
     [Parameter(Mandatory = true, Position = 0)]
     [ArgumentCompleter(typeof(SignalNameCompleter))]
@@ -60,8 +62,6 @@ public sealed class SendRollbackSignalCommand : RollbackCmdletBase
 
         WriteObject(RunEngine(context => new SignalStore(context.State).EmitAsync(Name, data, TargetKey, WebhookUri, context.Observer, context.Cancellation, webhookFailureIsError: true)));
     }
-
-    private const int MaxDataDepth = 32;
 
     /// <summary>Hashtables, custom objects and lists become nested JSON objects and arrays; other values their text.</summary>
     private static Dictionary<string, object?> ToSignalData(IDictionary table, int depth)
