@@ -564,7 +564,18 @@ public static class RollbackEngine
             data[key] = value;
         }
 
-        var signal = await new SignalStore(context.State).EmitAsync(name, data, result.TargetKey, request.WebhookUri, context.Observer, context.Cancellation).ConfigureAwait(false);
+        RollbackSignal signal;
+        try
+        {
+            signal = await new SignalStore(context.State).EmitAsync(name, data, result.TargetKey, request.WebhookUri, context.Observer, context.Cancellation).ConfigureAwait(false);
+        }
+        catch (RollbackException e)
+        {
+            // A signal that cannot be written does not change what happened to the target: the outcome stands.
+            context.Observer.Warning($"The signal {name} was not emitted: {e.Message}");
+            return;
+        }
+
         result.Signals.Add(name);
         if (signal.WebhookStatusCode is >= 200 and < 300)
         {

@@ -104,4 +104,14 @@ public static class ErrorIds
     public const string KubernetesConflict = "KubernetesConflict";
     public const string KubernetesRolloutFailed = "KubernetesRolloutFailed";
     public const string KubernetesSelectorInvalid = "KubernetesSelectorInvalid";
+
+    // The state folder under faults, and signals.
+    public const string StateDiskFull = "StateDiskFull";
+    public const string StateReadOnly = "StateReadOnly";
+    public const string StateFileUnusable = "StateFileUnusable";
+    public const string JournalCorrupt = "JournalCorrupt";
+    public const string JournalBusy = "JournalBusy";
+    public const string CheckpointReservationTimeout = "CheckpointReservationTimeout";
+    public const string SignalTargetKeyInvalid = "SignalTargetKeyInvalid";
+    public const string SignalDataInvalid = "SignalDataInvalid";
 }

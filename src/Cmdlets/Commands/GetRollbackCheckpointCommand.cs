@@ -22,7 +22,7 @@ public sealed class GetRollbackCheckpointCommand : RollbackCmdletBase
     protected override void ProcessRecord()
     {
         var pattern = Name is null ? null : WildcardPattern.Get(Name, WildcardOptions.IgnoreCase);
-        var found = RunEngine(context => Task.FromResult(new CheckpointStore(context.State).List(TargetKey)))
+        var found = RunEngine(context => Task.FromResult(new CheckpointStore(context.State).List(TargetKey, context.Observer)))
             .Where(c => pattern is null || pattern.IsMatch(c.Name)).ToList();
         if (found.Count == 0 && Name is not null && !WildcardPattern.ContainsWildcardCharacters(Name))
         {

@@ -28,7 +28,7 @@ public sealed class GetRollbackSignalCommand : RollbackCmdletBase
 
     protected override void ProcessRecord()
     {
-        var signals = RunEngine(context => Task.FromResult(new SignalStore(context.State).Read(Name, TargetKey, Since)));
+        var signals = RunEngine(context => Task.FromResult(new SignalStore(context.State).Read(Name, TargetKey, Since, context.Observer)));
         WriteObject(Last is { } last ? signals.Skip(Math.Max(0, signals.Count - last)) : signals, enumerateCollection: true);
     }
 }

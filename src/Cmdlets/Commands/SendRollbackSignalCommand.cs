@@ -9,6 +9,8 @@ namespace DeploymentRollback.Commands;
 [OutputType(typeof(RollbackSignal))]
 public sealed class SendRollbackSignalCommand : RollbackCmdletBase
 {
+    private const int MaxDataDepth = 32;
+
     /// <summary>The signal name, such as DEPLOYMENT_FAILED or ROLLBACK_COMPLETE.</summary>
     [Parameter(Mandatory = true, Position = 0)]
     [ArgumentCompleter(typeof(SignalNameCompleter))]
@@ -35,20 +37,17 @@ public sealed class SendRollbackSignalCommand : RollbackCmdletBase
 
     protected override void ProcessRecord()
     {
+        Dictionary<string, object?> data;
         try
         {
             SignalStore.ValidateName(Name);
+            SignalStore.ValidateSubject(TargetKey);
+            data = ToSignalData(Data, 0);
         }
         catch (RollbackException e)
         {
             ThrowTerminatingError(ToErrorRecord(e));
-        }
-
-        var data = new Dictionary<string, object?>(StringComparer.Ordinal);
-        foreach (DictionaryEntry entry in Data)
-        {
-            var value = entry.Value is PSObject wrapped ? wrapped.BaseObject : entry.Value;
-            data[entry.Key.ToString()!] = value is string or bool or int or long or double or decimal or null ? value : value.ToString();
+            return;
         }
 
         if (Reason is not null)
@@ -56,11 +55,46 @@ public sealed class SendRollbackSignalCommand : RollbackCmdletBase
             data["reason"] = Reason;
         }
 
-        if (!ShouldProcess(TargetKey ?? "signals", $"Emit signal {Name}{(WebhookUri is null ? "" : " and POST it to " + WebhookUri.GetLeftPart(UriPartial.Path))}"))
+        if (!ShouldProcess(TargetKey ?? "signals", $"Emit signal {Name}{(WebhookUri is null ? "" : " and POST it to " + SignalStore.DescribeWebhook(WebhookUri))}"))
         {
             return;
         }
 
         WriteObject(RunEngine(context => new SignalStore(context.State).EmitAsync(Name, data, TargetKey, WebhookUri, context.Observer, context.Cancellation, webhookFailureIsError: true)));
+    }
+
+    /// <summary>Hashtables, custom objects and lists become nested JSON objects and arrays; other values their text.</summary>
+    private static Dictionary<string, object?> ToSignalData(IDictionary table, int depth)
+    {
+        var data = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (DictionaryEntry entry in table)
+        {
+            data[entry.Key.ToString()!] = ToSignalValue(entry.Value, depth + 1);
+        }
+
+        return data;
+    }
+
+    private static object? ToSignalValue(object? value, int depth)
+    {
+        if (depth > MaxDataDepth)
+        {
+            throw new RollbackException(ErrorIds.SignalDataInvalid, RollbackErrorKind.InvalidArgument,
+                $"-Data is nested deeper than {MaxDataDepth} levels (does a value contain itself?). Pass plain values, lists and hashtables.");
+        }
+
+        if (value is PSObject { BaseObject: PSCustomObject } custom)
+        {
+            return custom.Properties.ToDictionary(p => p.Name, p => ToSignalValue(p.Value, depth + 1), StringComparer.Ordinal);
+        }
+
+        value = value is PSObject wrapped ? wrapped.BaseObject : value;
+        return value switch
+        {
+            null or string or bool or int or long or double or decimal or DateTime or DateTimeOffset => value,
+            IDictionary table => ToSignalData(table, depth),
+            IEnumerable items => items.Cast<object?>().Select(item => ToSignalValue(item, depth + 1)).ToList(),
+            _ => value.ToString(),
+        };
     }
 }

@@ -21,8 +21,11 @@ public sealed class CheckpointWriter
     public void AddFileCopy(string relativePath, string source)
     {
         var destination = System.IO.Path.Combine(Folder, relativePath);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(destination)!);
-        File.Copy(source, destination, overwrite: false);
+        Write(destination, () =>
+        {
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(destination)!);
+            File.Copy(source, destination, overwrite: false);
+        });
         artefacts.Add(relativePath.Replace('\\', '/'));
     }
 
@@ -31,8 +34,22 @@ public sealed class CheckpointWriter
 
     public void AddText(string relativePath, string content)
     {
-        AtomicFile.WriteAllText(System.IO.Path.Combine(Folder, relativePath), SecretRedactor.Redact(content));
+        var destination = System.IO.Path.Combine(Folder, relativePath);
+        Write(destination, () => AtomicFile.WriteAllText(destination, SecretRedactor.Redact(content)));
         artefacts.Add(relativePath.Replace('\\', '/'));
+    }
+
+    /// <summary>A full disk or read-only folder while writing a checkpoint file is reported with the file's name.</summary>
+    internal static void Write(string destination, Action write)
+    {
+        try
+        {
+            write();
+        }
+        catch (Exception e) when (StateFaults.IsFileFault(e))
+        {
+            throw StateFaults.ForFile(destination, "write the checkpoint file", e);
+        }
     }
 }
 
@@ -43,7 +60,9 @@ public sealed partial class CheckpointStore
     private static readonly JsonSerializerOptions ManifestJson = new(Journal.JsonOptions) { WriteIndented = true };
     private readonly StateRoot state;
 
-    private static readonly object Reservation = new();
+    private const string ReservationLockFile = ".reservation.lock";
+    private const int MaxManifestBytes = 4 * 1024 * 1024;
+    private static readonly TimeSpan ReservationTimeout = TimeSpan.FromSeconds(30);
 
     public CheckpointStore(StateRoot state)
     {
@@ -86,57 +105,103 @@ public sealed partial class CheckpointStore
     /// <summary>Creates the folder, lets the strategy write artefacts, then writes the manifest last (a checkpoint without one is incomplete).</summary>
     public async Task<RollbackCheckpoint> CreateAsync(string name, string strategy, string targetKey, string path, Func<CheckpointWriter, Task<(string? Version, string? Commit)>> capture)
     {
-        string folder;
-        lock (Reservation)
-        {
-            // Rollbacks run in parallel (-Selector) may have picked the same default name in the same second: the first
-            // to get here keeps it, the others take the next free one. A checkpoint is never shared or overwritten.
-            folder = System.IO.Path.Combine(state.CheckpointsDirectory, name);
-            for (var i = 2; Directory.Exists(folder); i++)
-            {
-                folder = System.IO.Path.Combine(state.CheckpointsDirectory, $"{name}-{i}");
-            }
-
-            Directory.CreateDirectory(folder);
-            name = System.IO.Path.GetFileName(folder);
-        }
-
+        var folder = Reserve(name);
+        name = System.IO.Path.GetFileName(folder);
         var writer = new CheckpointWriter(folder);
-        string? version, commit;
         try
         {
-            (version, commit) = await capture(writer).ConfigureAwait(false);
+            var (version, commit) = await capture(writer).ConfigureAwait(false);
+            var checkpoint = new RollbackCheckpoint
+            {
+                Name = name,
+                Strategy = strategy,
+                TargetKey = targetKey,
+                Path = path,
+                StateDirectory = state.Directory,
+                Folder = folder,
+                CreatedAt = DateTimeOffset.UtcNow,
+                Version = version,
+                Commit = commit,
+                Artefacts = writer.Artefacts.ToArray(),
+                Details = writer.Details.ToDictionary(p => p.Key, p => SecretRedactor.Redact(p.Value)),
+            };
+            var manifest = System.IO.Path.Combine(folder, ManifestFile);
+            CheckpointWriter.Write(manifest, () => AtomicFile.WriteAllText(manifest, JsonSerializer.Serialize(checkpoint, ManifestJson)));
+            state.Journal.AddEvent(new JournalEvent(targetKey, null, checkpoint.CreatedAt, JournalEventKinds.CheckpointCreated, name));
+            return checkpoint;
         }
         catch
         {
             // A checkpoint is whole or absent: never leave a folder without its manifest.
-            Directory.Delete(folder, recursive: true);
+            DeleteQuietly(folder);
             throw;
         }
-
-        var checkpoint = new RollbackCheckpoint
-        {
-            Name = name,
-            Strategy = strategy,
-            TargetKey = targetKey,
-            Path = path,
-            StateDirectory = state.Directory,
-            Folder = folder,
-            CreatedAt = DateTimeOffset.UtcNow,
-            Version = version,
-            Commit = commit,
-            Artefacts = writer.Artefacts.ToArray(),
-            Details = writer.Details.ToDictionary(p => p.Key, p => SecretRedactor.Redact(p.Value)),
-        };
-        AtomicFile.WriteAllText(System.IO.Path.Combine(folder, ManifestFile), JsonSerializer.Serialize(checkpoint, ManifestJson));
-        state.Journal.AddEvent(new JournalEvent(targetKey, null, checkpoint.CreatedAt, JournalEventKinds.CheckpointCreated, name));
-        return checkpoint;
     }
 
-    public IReadOnlyList<RollbackCheckpoint> List(string? targetKey = null)
+    /// <summary>
+    /// Creates the checkpoint's folder under a name no other checkpoint has. Rollbacks run in parallel (-Selector, or
+    /// several processes and runbooks at once) may pick the same default name in the same second: a lock file shared by
+    /// every process using this state folder makes "find a free name and create it" one step, so the first keeps the
+    /// name and the others take the next free one. A checkpoint is never shared or overwritten.
+    /// </summary>
+    private string Reserve(string name)
+    {
+        var lockPath = System.IO.Path.Combine(state.CheckpointsDirectory, ReservationLockFile);
+        var deadline = DateTimeOffset.UtcNow + ReservationTimeout;
+        while (true)
+        {
+            try
+            {
+                using var reservation = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, bufferSize: 0);
+                var folder = System.IO.Path.Combine(state.CheckpointsDirectory, name);
+                for (var i = 2; Directory.Exists(folder); i++)
+                {
+                    folder = System.IO.Path.Combine(state.CheckpointsDirectory, $"{name}-{i}");
+                }
+
+                Directory.CreateDirectory(folder);
+                return folder;
+            }
+            catch (Exception e) when (StateFaults.IsLockHeldByAnother(e) && DateTimeOffset.UtcNow < deadline)
+            {
+                Thread.Sleep(Random.Shared.Next(5, 25));
+            }
+            catch (Exception e) when (StateFaults.IsFileFault(e))
+            {
+                throw StateFaults.IsLockHeldByAnother(e)
+                    ? new RollbackException(ErrorIds.CheckpointReservationTimeout, RollbackErrorKind.ResourceBusy,
+                        $"Could not reserve a checkpoint name within {ReservationTimeout.TotalSeconds:0} s: another process keeps '{lockPath}' open. Try again; if it persists, find that process.", e)
+                    : StateFaults.ForFile(lockPath, "reserve a checkpoint name with", e);
+            }
+        }
+    }
+
+    private static void DeleteQuietly(string folder)
+    {
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        catch (Exception e) when (StateFaults.IsFileFault(e))
+        {
+        }
+    }
+
+    /// <summary>Checkpoints, newest first. A folder whose manifest is corrupt, foreign or not a regular file is skipped with a warning naming it.</summary>
+    public IReadOnlyList<RollbackCheckpoint> List(string? targetKey = null, IRollbackObserver? observer = null)
     {
         var checkpoints = new List<RollbackCheckpoint>();
-        foreach (var folder in Directory.EnumerateDirectories(state.CheckpointsDirectory))
+        List<string> folders;
+        try
+        {
+            folders = Directory.EnumerateDirectories(state.CheckpointsDirectory).ToList();
+        }
+        catch (Exception e) when (StateFaults.IsFileFault(e))
+        {
+            throw StateFaults.ForFile(state.CheckpointsDirectory, "list the checkpoints in", e);
+        }
+
+        foreach (var folder in folders)
         {
             var manifest = System.IO.Path.Combine(folder, ManifestFile);
             if (!File.Exists(manifest))
@@ -144,18 +209,50 @@ public sealed partial class CheckpointStore
                 continue;
             }
 
-            var checkpoint = JsonSerializer.Deserialize<RollbackCheckpoint>(File.ReadAllText(manifest), ManifestJson)!;
+            var checkpoint = TryReadManifest(manifest, out var problem);
+            if (checkpoint is null)
+            {
+                observer?.Warning($"Skipped the checkpoint '{state.Describe(folder)}': its {ManifestFile} cannot be read ({problem}). Restore the file, or move the folder out of {state.Describe(state.CheckpointsDirectory)}.");
+                continue;
+            }
+
             if (targetKey is null || checkpoint.TargetKey == targetKey)
             {
                 checkpoints.Add(new RollbackCheckpoint
                 {
                     Name = checkpoint.Name, Strategy = checkpoint.Strategy, TargetKey = checkpoint.TargetKey, Path = checkpoint.Path,
                     StateDirectory = state.Directory, Folder = folder, CreatedAt = checkpoint.CreatedAt, Version = checkpoint.Version,
-                    Commit = checkpoint.Commit, Artefacts = checkpoint.Artefacts, Details = checkpoint.Details,
+                    Commit = checkpoint.Commit, Artefacts = checkpoint.Artefacts ?? Array.Empty<string>(), Details = checkpoint.Details ?? new Dictionary<string, string>(),
                 });
             }
         }
 
         return checkpoints.OrderByDescending(c => c.CreatedAt).ToList();
+    }
+
+    private static RollbackCheckpoint? TryReadManifest(string manifest, out string? problem)
+    {
+        var content = StateFaults.TryReadSmallFile(manifest, MaxManifestBytes, out problem);
+        if (content is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            var checkpoint = JsonSerializer.Deserialize<RollbackCheckpoint>(content, ManifestJson);
+            if (checkpoint is null || string.IsNullOrEmpty(checkpoint.Name) || string.IsNullOrEmpty(checkpoint.TargetKey))
+            {
+                problem = "it is not a checkpoint manifest";
+                return null;
+            }
+
+            return checkpoint;
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException)
+        {
+            problem = e.Message;
+            return null;
+        }
     }
 }

@@ -1,3 +1,4 @@
+using System.Net.Http.Headers;
 using System.Net.Mime;
 using System.Text;
 using System.Text.Json;
@@ -17,6 +18,12 @@ public sealed class SignalStore
     private static readonly JsonEventFormatter Formatter = new(new JsonSerializerOptions { WriteIndented = true }, new JsonDocumentOptions());
     private static readonly Lazy<HttpClient> WebhookClient = new(() => new HttpClient { Timeout = TimeSpan.FromSeconds(30) });
 
+    private const int MaxFileBytes = 1024 * 1024;
+    private const int MaxDataDepth = 32;
+
+    // Query parameters that carry a credential in common webhook services, besides names the redactor knows.
+    private static readonly HashSet<string> SecretQueryNames = new(StringComparer.OrdinalIgnoreCase) { "sig", "signature", "code", "key", "auth", "hmac" };
+
     private readonly StateRoot state;
 
     public SignalStore(StateRoot state)
@@ -33,12 +40,29 @@ public sealed class SignalStore
         }
     }
 
+    /// <summary>The subject is a CloudEvents string attribute, where control characters (a newline) are not allowed.</summary>
+    public static void ValidateSubject(string? subject)
+    {
+        if (subject is not null && (subject.Length == 0 || subject.Any(char.IsControl)))
+        {
+            throw new RollbackException(ErrorIds.SignalTargetKeyInvalid, RollbackErrorKind.InvalidArgument,
+                $"The target key '{subject.ReplaceLineEndings(" ")}' cannot be a signal's subject: it is empty or holds a control character such as a line break. Pass the TargetKey as a result or assessment shows it, on one line.");
+        }
+    }
+
     public async Task<RollbackSignal> EmitAsync(string name, IReadOnlyDictionary<string, object?> data, string? subject, Uri? webhook, IRollbackObserver observer, CancellationToken cancellation, bool webhookFailureIsError = false)
     {
         ValidateName(name);
+        ValidateSubject(subject);
         var now = DateTimeOffset.UtcNow;
         var id = Guid.NewGuid().ToString("N");
-        var redacted = SecretRedactor.Redact(data);
+        // Checked before redaction too, whose cost grows with the text; the encoded signal is checked again below.
+        if (JsonSerializer.SerializeToUtf8Bytes(data, Journal.JsonOptions).Length > MaxFileBytes)
+        {
+            throw TooLarge(name);
+        }
+
+        var redacted = RedactNested(data);
         var cloudEvent = new CloudEvent
         {
             Id = id,
@@ -52,7 +76,21 @@ public sealed class SignalStore
 
         // Sub-millisecond stamps keep file order equal to emission order for signals sent in a burst.
         var file = System.IO.Path.Combine(state.SignalsDirectory, $"{now:yyyyMMdd'T'HHmmssfffffff'Z'}-{name}-{id[..8]}.json");
-        AtomicFile.WriteAllText(file, Encoding.UTF8.GetString(Formatter.EncodeStructuredModeMessage(cloudEvent, out _).Span));
+        var encoded = Encoding.UTF8.GetString(Formatter.EncodeStructuredModeMessage(cloudEvent, out _).Span);
+        if (Encoding.UTF8.GetByteCount(encoded) > MaxFileBytes)
+        {
+            throw TooLarge(name);
+        }
+
+        try
+        {
+            AtomicFile.WriteAllText(file, encoded);
+        }
+        catch (Exception e) when (StateFaults.IsFileFault(e))
+        {
+            throw StateFaults.ForFile(file, $"write the signal {name} to", e);
+        }
+
         observer.Verbose($"Signal {name} written to {file}");
         if (subject is not null)
         {
@@ -68,23 +106,36 @@ public sealed class SignalStore
         return signal;
     }
 
-    /// <summary>Signals in the state root, oldest first, filtered by name, subject and time.</summary>
-    public IReadOnlyList<RollbackSignal> Read(IReadOnlyCollection<string>? names = null, string? subject = null, DateTimeOffset? since = null)
+    /// <summary>Readers skip larger files, so such a signal would be written but never read.</summary>
+    private static RollbackException TooLarge(string name) => new(ErrorIds.SignalDataInvalid, RollbackErrorKind.InvalidArgument,
+        $"The signal {name} would be larger than {MaxFileBytes / 1024} KiB. Put large content in a file and pass its path in the data instead.");
+
+    /// <summary>
+    /// Signals in the state root, oldest first, filtered by name, subject and time. A file that is not a signal of this
+    /// module (corrupt, foreign, empty, a pipe) is skipped with a warning naming it, so one bad file hides no other signal.
+    /// </summary>
+    public IReadOnlyList<RollbackSignal> Read(IReadOnlyCollection<string>? names = null, string? subject = null, DateTimeOffset? since = null, IRollbackObserver? observer = null)
     {
         var signals = new List<RollbackSignal>();
-        foreach (var file in Directory.EnumerateFiles(state.SignalsDirectory, "*.json").Order(StringComparer.Ordinal))
+        List<string> files;
+        try
         {
-            CloudEvent cloudEvent;
-            try
+            files = Directory.EnumerateFiles(state.SignalsDirectory, "*.json").Order(StringComparer.Ordinal).ToList();
+        }
+        catch (Exception e) when (StateFaults.IsFileFault(e))
+        {
+            throw StateFaults.ForFile(state.SignalsDirectory, "list the signals in", e);
+        }
+
+        foreach (var file in files)
+        {
+            var signal = TryDecode(file, out var problem);
+            if (signal is null)
             {
-                cloudEvent = Formatter.DecodeStructuredModeMessage(File.ReadAllBytes(file), new ContentType("application/cloudevents+json"), null);
-            }
-            catch (Exception e) when (e is ArgumentException or JsonException or IOException)
-            {
+                observer?.Warning($"Skipped '{state.Describe(file)}': it is not a signal this module can read ({problem}). Move it out of {state.Describe(state.SignalsDirectory)} to silence this warning.");
                 continue;
             }
 
-            var signal = ToSignal(cloudEvent, file);
             if ((names is null || names.Count == 0 || names.Contains(signal.Name, StringComparer.OrdinalIgnoreCase))
                 && (subject is null || string.Equals(signal.Subject, subject, StringComparison.Ordinal))
                 && (since is null || signal.Time >= since))
@@ -94,6 +145,25 @@ public sealed class SignalStore
         }
 
         return signals.OrderBy(s => s.Time).ToList();
+    }
+
+    private RollbackSignal? TryDecode(string file, out string? problem)
+    {
+        var content = StateFaults.TryReadSmallFile(file, MaxFileBytes, out problem);
+        if (content is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return ToSignal(Formatter.DecodeStructuredModeMessage(content, new ContentType("application/cloudevents+json"), null), file);
+        }
+        catch (Exception e) when (e is ArgumentException or JsonException or FormatException or InvalidOperationException or NotSupportedException)
+        {
+            problem = e.Message;
+            return null;
+        }
     }
 
     private RollbackSignal ToSignal(CloudEvent cloudEvent, string file) => new()
@@ -111,50 +181,98 @@ public sealed class SignalStore
 
     private static Dictionary<string, object?> ToDictionary(JsonElement element)
     {
-        var result = new Dictionary<string, object?>(StringComparer.Ordinal);
         if (element.ValueKind != JsonValueKind.Object)
         {
-            result["value"] = element.ToString();
-            return result;
+            return new Dictionary<string, object?>(StringComparer.Ordinal) { ["value"] = element.ToString() };
         }
 
-        foreach (var property in element.EnumerateObject())
+        return element.EnumerateObject().ToDictionary(p => p.Name, p => ToValue(p.Value), StringComparer.Ordinal);
+    }
+
+    private static object? ToValue(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.String => value.GetString(),
+        JsonValueKind.Number => value.TryGetInt64(out var whole) ? whole : value.GetDouble(),
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        JsonValueKind.Object => ToDictionary(value),
+        JsonValueKind.Array => value.EnumerateArray().Select(ToValue).ToArray(),
+        _ => null,
+    };
+
+    /// <summary>Secret-looking keys and secrets inside strings are redacted at every level of nested data.</summary>
+    private static Dictionary<string, object?> RedactNested(IReadOnlyDictionary<string, object?> data, int depth = 0)
+    {
+        if (depth > MaxDataDepth)
         {
-            result[property.Name] = property.Value.ValueKind switch
-            {
-                JsonValueKind.String => property.Value.GetString(),
-                JsonValueKind.Number => property.Value.TryGetInt64(out var whole) ? whole : property.Value.GetDouble(),
-                JsonValueKind.True => true,
-                JsonValueKind.False => false,
-                JsonValueKind.Null => null,
-                _ => property.Value.GetRawText(),
-            };
+            throw new RollbackException(ErrorIds.SignalDataInvalid, RollbackErrorKind.InvalidArgument,
+                $"The signal data is nested deeper than {MaxDataDepth} levels (does a value contain itself?). Pass plain values, lists and hashtables.");
         }
 
-        return result;
+        var copy = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var (key, value) in data)
+        {
+            copy[key] = SecretRedactor.IsSecretKey(key) && value is not null ? SecretRedactor.Mask : RedactValue(value, depth + 1);
+        }
+
+        return copy;
+    }
+
+    private static object? RedactValue(object? value, int depth) => value switch
+    {
+        string text => SecretRedactor.Redact(text),
+        IReadOnlyDictionary<string, object?> nested => RedactNested(nested, depth),
+        IEnumerable<object?> items => items.Select(item => RedactValue(item, depth + 1)).ToList(),
+        _ => value,
+    };
+
+    /// <summary>A webhook address as it may be shown or logged: no user name or password, secret-looking query values masked.</summary>
+    public static string DescribeWebhook(Uri webhook)
+    {
+        if (!webhook.IsAbsoluteUri)
+        {
+            return SecretRedactor.Redact(webhook.OriginalString);
+        }
+
+        var userInfo = webhook.UserInfo.Length > 0 ? SecretRedactor.Mask + "@" : "";
+        var query = webhook.Query.Length <= 1 ? "" : "?" + string.Join('&', webhook.Query[1..].Split('&').Select(pair =>
+        {
+            var name = pair.Split('=', 2)[0];
+            var unescaped = Uri.UnescapeDataString(name);
+            return pair.Contains('=') && (SecretRedactor.IsSecretKey(unescaped) || SecretQueryNames.Contains(unescaped)) ? name + "=" + SecretRedactor.Mask : pair;
+        }));
+        return $"{webhook.Scheme}://{userInfo}{webhook.Authority}{webhook.AbsolutePath}{query}";
     }
 
     private static async Task<int?> PostAsync(CloudEvent cloudEvent, Uri webhook, IRollbackObserver observer, CancellationToken cancellation, bool failureIsError)
     {
+        var shown = DescribeWebhook(webhook);
         try
         {
             using var content = cloudEvent.ToHttpContent(ContentMode.Structured, Formatter);
-            using var response = await WebhookClient.Value.PostAsync(webhook, content, cancellation).ConfigureAwait(false);
+            using var request = new HttpRequestMessage(HttpMethod.Post, WithoutUserInfo(webhook)) { Content = content };
+            if (webhook.UserInfo.Length > 0)
+            {
+                // HttpClient ignores user:password@ in an address; a receiver that asks for it expects Basic authentication.
+                request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Uri.UnescapeDataString(webhook.UserInfo))));
+            }
+
+            using var response = await WebhookClient.Value.SendAsync(request, cancellation).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
-                Fail($"The webhook {webhook.GetLeftPart(UriPartial.Path)} answered {(int)response.StatusCode} {response.ReasonPhrase}.");
+                Fail($"The webhook {shown} answered {(int)response.StatusCode} {response.ReasonPhrase}.");
             }
 
             return (int)response.StatusCode;
         }
         catch (HttpRequestException e)
         {
-            Fail($"The webhook {webhook.GetLeftPart(UriPartial.Path)} could not be reached: {e.Message}");
+            Fail($"The webhook {shown} could not be reached: {SecretRedactor.Redact(e.Message)}");
             return null;
         }
         catch (TaskCanceledException) when (!cancellation.IsCancellationRequested)
         {
-            Fail($"The webhook {webhook.GetLeftPart(UriPartial.Path)} did not answer within {WebhookClient.Value.Timeout.TotalSeconds:0} s.");
+            Fail($"The webhook {shown} did not answer within {WebhookClient.Value.Timeout.TotalSeconds:0} s.");
             return null;
         }
 
@@ -169,4 +287,6 @@ public sealed class SignalStore
             observer.Warning(message + advice);
         }
     }
+
+    private static Uri WithoutUserInfo(Uri webhook) => webhook.UserInfo.Length == 0 ? webhook : new UriBuilder(webhook) { UserName = "", Password = "" }.Uri;
 }

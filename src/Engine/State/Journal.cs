@@ -29,6 +29,18 @@ public sealed class Journal
         Converters = { new JsonStringEnumConverter() },
     };
 
+    // SQLite result codes (the low byte of an extended code).
+    private const int SqlitePermission = 3;
+    private const int SqliteBusy = 5;
+    private const int SqliteLocked = 6;
+    private const int SqliteReadOnly = 8;
+    private const int SqliteIoError = 10;
+    private const int SqliteCorrupt = 11;
+    private const int SqliteFull = 13;
+    private const int SqliteCantOpen = 14;
+    private const int SqliteNotADatabase = 26;
+    private const int BusyTimeoutSeconds = 30;
+
     private readonly string connectionString;
     private bool initialised;
 
@@ -40,7 +52,7 @@ public sealed class Journal
             DataSource = path,
             Mode = SqliteOpenMode.ReadWriteCreate,
             Pooling = false,
-            DefaultTimeout = 30,
+            DefaultTimeout = BusyTimeoutSeconds,
         }.ToString();
     }
 
@@ -68,7 +80,7 @@ public sealed class Journal
         var sql = "SELECT result_json, outcome FROM attempts WHERE ($target IS NULL OR target_key = $target) AND ($id IS NULL OR id = $id) AND ($since IS NULL OR started_at >= $since) ORDER BY started_at DESC LIMIT $limit";
         return Query(sql, reader =>
         {
-            var result = JsonSerializer.Deserialize<RollbackResult>(reader.GetString(0), JsonOptions)!;
+            var result = JsonSerializer.Deserialize<RollbackResult>(reader.GetString(0), JsonOptions) ?? throw new JsonException("An attempt row holds no result.");
             if (reader.GetString(1) == "Running")
             {
                 result.Outcome = RollbackOutcome.Failed;
@@ -183,14 +195,14 @@ public sealed class Journal
         }
     }
 
-    private void Execute(string sql, params (string Name, object? Value)[] parameters)
+    private void Execute(string sql, params (string Name, object? Value)[] parameters) => Guard(() =>
     {
         using var connection = Open();
         using var command = Prepare(connection, sql, parameters);
-        command.ExecuteNonQuery();
-    }
+        return command.ExecuteNonQuery();
+    });
 
-    private List<T> Query<T>(string sql, Func<SqliteDataReader, T> map, params (string Name, object? Value)[] parameters)
+    private List<T> Query<T>(string sql, Func<SqliteDataReader, T> map, params (string Name, object? Value)[] parameters) => Guard(() =>
     {
         using var connection = Open();
         using var command = Prepare(connection, sql, parameters);
@@ -202,6 +214,64 @@ public sealed class Journal
         }
 
         return rows;
+    });
+
+    /// <summary>Every journal access goes through here, so that no SQLite, I/O or parse error reaches the user raw.</summary>
+    private T Guard<T>(Func<T> work)
+    {
+        try
+        {
+            return work();
+        }
+        catch (SqliteException e)
+        {
+            throw Fault(e);
+        }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidCastException or InvalidOperationException)
+        {
+            throw Corrupt(e);
+        }
+        catch (Exception e) when (StateFaults.IsFileFault(e))
+        {
+            throw StateFaults.ForFile(Path, "use the journal", e);
+        }
+    }
+
+    private RollbackException Fault(SqliteException e) => (e.SqliteErrorCode & 0xFF) switch
+    {
+        SqliteFull => StateFaults.DiskFull(Path, "write the journal", e),
+        SqliteIoError or SqliteCantOpen when StateFaults.IsOutOfSpace(Path) => StateFaults.DiskFull(Path, "write the journal", e),
+        SqliteReadOnly or SqlitePermission => StateFaults.ReadOnly(Path, "write the journal", e),
+        SqliteCantOpen when !Writable() => StateFaults.ReadOnly(Path, "open the journal", e),
+        SqliteCorrupt or SqliteNotADatabase => Corrupt(e),
+        SqliteBusy or SqliteLocked => new RollbackException(ErrorIds.JournalBusy, RollbackErrorKind.ResourceBusy,
+            $"The journal '{Path}' stayed locked by another process for longer than {BusyTimeoutSeconds} s ({e.Message}). Try again when the other command has finished.", e),
+        _ => new RollbackException(ErrorIds.StateFileUnusable, RollbackErrorKind.WriteError,
+            $"The journal '{Path}' could not be used ({e.Message}). Check that the state folder is readable and writable and its disk healthy, or pass -StateDirectory with another folder.", e),
+    };
+
+    private RollbackException Corrupt(Exception e) => new(ErrorIds.JournalCorrupt, RollbackErrorKind.InvalidOperation,
+        $"The journal '{Path}' is damaged or is not a journal of this module ({e.Message}). Restore it from a backup, or move it aside to start a new, empty one (the rollback history and verified versions in it are then no longer used).", e);
+
+    /// <summary>SQLite says "cannot open" for a missing and an unwritable folder alike: tell them apart by asking the file system.</summary>
+    private bool Writable()
+    {
+        var directory = System.IO.Path.GetDirectoryName(Path)!;
+        var probe = System.IO.Path.Combine(directory, $".write-test-{Guid.NewGuid():N}");
+        try
+        {
+            using (File.Create(probe))
+            {
+            }
+
+            File.Delete(probe);
+            return true;
+        }
+        catch (Exception e) when (StateFaults.IsFileFault(e))
+        {
+            // A missing folder is not a read-only one: that is reported as the file being unusable.
+            return !StateFaults.IsReadOnly(e);
+        }
     }
 
     private static SqliteCommand Prepare(SqliteConnection connection, string sql, (string Name, object? Value)[] parameters)

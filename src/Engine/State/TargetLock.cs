@@ -27,13 +27,14 @@ public sealed class TargetLock : IDisposable
         while (true)
         {
             cancellation.ThrowIfCancellationRequested();
+            FileStream? stream = null;
             try
             {
-                var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                // Unbuffered, so a failed write fails here and not again when the handle is closed.
+                stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, bufferSize: 0);
                 stream.SetLength(0);
                 var owner = Encoding.UTF8.GetBytes($"{Environment.ProcessId} {DateTimeOffset.UtcNow:o} {targetKey}");
                 stream.Write(owner);
-                stream.Flush();
                 if (waited)
                 {
                     observer.Progress(new ProgressUpdate(activity, "Acquired", Completed: true));
@@ -41,8 +42,21 @@ public sealed class TargetLock : IDisposable
 
                 return new TargetLock(stream);
             }
-            catch (IOException)
+            catch (Exception e) when (StateFaults.IsFileFault(e))
             {
+                // A handle left open after a failed write would hold the lock until a garbage collection.
+                stream?.Dispose();
+                // Only a lock held by another handle is worth waiting for; a read-only folder or a full disk is reported at once.
+                if (!StateFaults.IsLockHeldByAnother(e))
+                {
+                    if (waited)
+                    {
+                        observer.Progress(new ProgressUpdate(activity, "Failed", Completed: true));
+                    }
+
+                    throw StateFaults.ForFile(path, "take the rollback lock in", e);
+                }
+
                 var elapsed = DateTimeOffset.UtcNow - started;
                 if (elapsed >= timeout)
                 {

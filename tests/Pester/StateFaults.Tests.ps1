@@ -1,0 +1,269 @@
+# The state folder under faults, and signals: every failure has an error id, readers skip what is not theirs.
+
+BeforeDiscovery {
+    # Mounts (a read-only folder) need root on Linux; CI (DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION=1) runs them regardless, and fails.
+    $script:mountSkip = $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1' -and -not ($IsLinux -and (id -u) -eq '0')
+}
+
+Describe 'State folder under faults' {
+    BeforeAll {
+        Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+        Import-Module (Get-TestModulePath) -Force
+        $modulePath = Get-TestModulePath
+        $healthy = Start-TestHttpServer -Status 200
+
+        # A fresh pwsh with the module, killed when it does not finish in time (a read that blocks must fail the test, not hang it).
+        function Invoke-StateChild {
+            param([Parameter(Mandatory)] [string] $Script, [int] $TimeoutSec = 60)
+            $file = Join-Path $TestDrive "child-$([Guid]::NewGuid().ToString('N')).ps1"
+            Set-Content $file "`$ErrorActionPreference = 'Stop'; `$ProgressPreference = 'SilentlyContinue'; Import-Module '$modulePath'`n$Script"
+            $pwsh = Get-PwshCommand
+            $info = [Diagnostics.ProcessStartInfo]::new($pwsh[0])
+            foreach ($argument in @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $file)) { $info.ArgumentList.Add($argument) }
+            $info.RedirectStandardOutput = $true
+            $info.RedirectStandardError = $true
+            $info.Environment['NO_COLOR'] = '1'
+            $process = [Diagnostics.Process]::Start($info)
+            $stdout = $process.StandardOutput.ReadToEndAsync()
+            $stderr = $process.StandardError.ReadToEndAsync()
+            $finished = $process.WaitForExit($TimeoutSec * 1000)
+            if (-not $finished) { $process.Kill($true); $process.WaitForExit() }
+            [pscustomobject]@{ Finished = $finished; ExitCode = $process.ExitCode; Output = $stdout.Result; Error = $stderr.Result }
+        }
+
+        # A loopback webhook that answers 200 only to the given Basic credentials, 401 otherwise.
+        function Start-BasicAuthWebhook {
+            param([string] $UserName, [string] $Password)
+            $port = Get-FreePort
+            $expected = 'Basic ' + [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes("${UserName}:$Password"))
+            $job = Start-ThreadJob -ArgumentList $port, $expected -ScriptBlock {
+                param($port, $expected)
+                $http = [System.Net.HttpListener]::new()
+                $http.Prefixes.Add("http://127.0.0.1:$port/")
+                $http.Start()
+                try {
+                    while ($http.IsListening) {
+                        $pending = $http.GetContextAsync()
+                        while (-not $pending.Wait(100)) { }
+                        $context = $pending.Result
+                        $context.Response.StatusCode = if ($context.Request.Headers['Authorization'] -eq $expected) { 200 } else { 401 }
+                        $context.Response.Close()
+                    }
+                }
+                finally { $http.Close() }
+            }
+            $deadline = [DateTime]::UtcNow.AddSeconds(10)
+            while ([DateTime]::UtcNow -lt $deadline) {
+                try { $null = Invoke-WebRequest "http://127.0.0.1:$port/" -TimeoutSec 1 -SkipHttpErrorCheck; break } catch { Start-Sleep -Milliseconds 50 }
+            }
+            [pscustomobject]@{ Port = $port; Job = $job }
+        }
+    }
+
+    AfterAll {
+        Stop-TestHttpServer $healthy
+    }
+
+    BeforeEach {
+        $work = Join-Path $TestDrive ([Guid]::NewGuid().ToString('N').Substring(0, 8))
+        $state = Join-Path $work 'state'
+        $null = New-Item -ItemType Directory -Force $work
+    }
+
+    Context 'Send-RollbackSignal' {
+        It 'refuses a target key with a line break with an error id, and writes nothing' {
+            { Send-RollbackSignal DEPLOYMENT_FAILED -StateDirectory $state -TargetKey "git:/srv/app`nrm -rf /" -Reason x } |
+                Should -Throw -ErrorId 'SignalTargetKeyInvalid,DeploymentRollback.Commands.SendRollbackSignalCommand'
+            @(Get-ChildItem (Join-Path $state 'signals') -ErrorAction SilentlyContinue) | Should -HaveCount 0
+        }
+
+        It 'stores nested -Data as nested JSON, secrets redacted at every level' {
+            $signal = Send-RollbackSignal DEPLOYMENT_FAILED -StateDirectory $state -Data @{
+                build = @{ number = 42; stages = @('test', 'deploy'); db = @{ password = 'hunter2'; host = 'db1' } }
+                tags  = @('a', 'b')
+            }
+            $json = Get-Content $signal.FilePath -Raw | ConvertFrom-Json
+            $json.data.build.number | Should -Be 42
+            $json.data.build.stages | Should -Be @('test', 'deploy')
+            $json.data.build.db.host | Should -Be 'db1'
+            $json.data.build.db.password | Should -Be '***REDACTED***'
+            $json.data.tags | Should -Be @('a', 'b')
+            Get-Content $signal.FilePath -Raw | Should -Not -Match 'hunter2|Hashtable'
+
+            $read = Get-RollbackSignal -StateDirectory $state
+            $read.Data['build']['number'] | Should -Be 42
+            $read.Data['build']['stages'] | Should -Be @('test', 'deploy')
+        }
+
+        It 'refuses -Data that contains itself or is too large to be read back, and writes nothing' {
+            $loop = @{ name = 'loop' }
+            $loop.self = $loop
+            { Send-RollbackSignal DEPLOYMENT_FAILED -StateDirectory $state -Data $loop } |
+                Should -Throw -ErrorId 'SignalDataInvalid,DeploymentRollback.Commands.SendRollbackSignalCommand'
+            { Send-RollbackSignal DEPLOYMENT_FAILED -StateDirectory $state -Data @{ log = 'x' * 2MB } } |
+                Should -Throw -ErrorId 'SignalDataInvalid,DeploymentRollback.Commands.SendRollbackSignalCommand'
+            @(Get-ChildItem (Join-Path $state 'signals') -ErrorAction SilentlyContinue) | Should -HaveCount 0
+        }
+
+        It 'never shows webhook credentials, and sends user:password as Basic authentication' {
+            $port = Get-FreePort
+            $uri = "http://deployer:s3cretpw@127.0.0.1:$port/hook?token=tok987&team=ops"
+            $caught = $null
+            try { Send-RollbackSignal DEPLOYMENT_FAILED -StateDirectory $state -TargetKey 'git:/srv/app' -WebhookUri $uri -Reason x } catch { $caught = $_ }
+            $caught.FullyQualifiedErrorId | Should -Be 'SignalWebhookFailed,DeploymentRollback.Commands.SendRollbackSignalCommand'
+            $caught.Exception.Message | Should -Match "127\.0\.0\.1:$port/hook"
+            $caught.Exception.Message | Should -Match 'team=ops'
+            $caught.Exception.Message | Should -Not -Match 's3cretpw|tok987|deployer'
+            $whatIf = Invoke-StateChild "Send-RollbackSignal DEPLOYMENT_FAILED -StateDirectory '$state' -WebhookUri '$uri' -WhatIf"
+            $whatIf.Output | Should -Match 'POST it to'
+            $whatIf.Output | Should -Not -Match 's3cretpw|tok987'
+            Get-ChildItem $state -Recurse -File | Select-String -Pattern 's3cretpw|tok987' | Should -BeNullOrEmpty
+
+            $receiver = Start-BasicAuthWebhook -UserName 'deployer' -Password 's3cret pw'
+            try {
+                $sent = Send-RollbackSignal DEPLOYMENT_FAILED -StateDirectory $state -WebhookUri "http://deployer:s3cret%20pw@127.0.0.1:$($receiver.Port)/hook" -Reason x
+                $sent.WebhookStatusCode | Should -Be 200
+            }
+            finally { Stop-Job $receiver.Job; Remove-Job $receiver.Job -Force }
+        }
+
+        It 'keeps webhook credentials out of the warnings of a rollback' {
+            $repo = New-TestRepository (Join-Path $work 'repo')
+            $port = Get-FreePort
+            $result = Invoke-Rollback -Strategy Git -Path $repo -StateDirectory $state -Confirm:$false -WebhookUri "http://deployer:s3cretpw@127.0.0.1:$port/?api_key=k3y987" -WarningVariable warnings -WarningAction SilentlyContinue
+            $result.Outcome | Should -Be 'Succeeded'
+            $warnings | Should -Not -BeNullOrEmpty
+            ($warnings -join "`n") | Should -Not -Match 's3cretpw|k3y987'
+        }
+    }
+
+    Context 'Readers' {
+        It 'Get-RollbackSignal skips a pipe, a foreign file and an invalid data_base64 with a warning naming each' {
+            $good = Send-RollbackSignal DEPLOYMENT_FAILED -StateDirectory $state -Reason 'kept'
+            $signals = Join-Path $state 'signals'
+            mkfifo (Join-Path $signals 'zz-pipe.json')
+            Set-Content (Join-Path $signals 'zz-base64.json') '{"specversion":"1.0","id":"x","source":"urn:x","type":"io.deploymentrollback.signal.DEPLOYMENT_FAILED","data_base64":"!!!"}'
+            Set-Content (Join-Path $signals 'zz-foreign.json') '{"hello":"world"}'
+            $child = Invoke-StateChild -TimeoutSec 30 @"
+`$signals = Get-RollbackSignal -StateDirectory '$state' -WarningVariable warnings -WarningAction SilentlyContinue
+"count=`$(@(`$signals).Count) id=`$(`$signals.Id)"
+`$warnings | ForEach-Object { "warning=`$_" }
+"@
+            $child.Finished | Should -BeTrue -Because 'a FIFO must not be opened'
+            $child.Error | Should -BeNullOrEmpty
+            $child.Output | Should -Match "count=1 id=$($good.Id)"
+            foreach ($name in 'zz-pipe.json', 'zz-base64.json', 'zz-foreign.json') {
+                $child.Output | Should -Match "warning=Skipped '[^']*$([regex]::Escape($name))'"
+            }
+        }
+
+        It 'a rollback is not broken by a signal file with an invalid data_base64' {
+            $repo = New-TestRepository (Join-Path $work 'repo')
+            $null = New-Item -ItemType Directory -Force (Join-Path $state 'signals')
+            Set-Content (Join-Path $state 'signals/bad.json') '{"specversion":"1.0","id":"x","source":"urn:x","type":"io.deploymentrollback.signal.DEPLOYMENT_FAILED","data_base64":"!!!"}'
+            $result = Invoke-Rollback -Strategy Git -Path $repo -StateDirectory $state -Confirm:$false -HealthCheckUri $healthy.Uri
+            $result.Outcome | Should -Be 'Succeeded'
+            $result.ToVersion | Should -Be 'v2.3.0'
+        }
+
+        It 'Get-RollbackCheckpoint skips a corrupt manifest with a warning naming it and lists the rest' {
+            $repo = New-TestRepository (Join-Path $work 'repo')
+            $good = New-RollbackCheckpoint -Strategy Git -Path $repo -StateDirectory $state -CheckpointName good
+            $bad = New-Item -ItemType Directory (Join-Path $state 'checkpoints/bad')
+            Set-Content (Join-Path $bad 'manifest.json') 'garbage'
+            $listed = Get-RollbackCheckpoint -StateDirectory $state -WarningVariable warnings -WarningAction SilentlyContinue
+            @($listed).Name | Should -Be @('good')
+            $warnings | Should -HaveCount 1
+            "$warnings" | Should -Match ([regex]::Escape($bad.FullName))
+        }
+
+        It 'Get-RollbackHistory reports a corrupt journal by id, naming the file' {
+            $null = New-Item -ItemType Directory -Force $state
+            Set-Content (Join-Path $state 'journal.db') ('not a database ' * 300)
+            $caught = $null
+            try { Get-RollbackHistory -StateDirectory $state } catch { $caught = $_ }
+            $caught.FullyQualifiedErrorId | Should -Be 'JournalCorrupt,DeploymentRollback.Commands.GetRollbackHistoryCommand'
+            $caught.Exception.Message | Should -Match ([regex]::Escape((Join-Path $state 'journal.db')))
+        }
+    }
+
+    Context 'Checkpoint names' {
+        It 'default names reserved by several processes at once never share a folder' {
+            $starts = foreach ($i in 1..4) {
+                $config = Join-Path $work "app$i.yml"
+                Set-Content $config "instance: $i"
+                $file = Join-Path $TestDrive "reserve-$i-$([Guid]::NewGuid().ToString('N')).ps1"
+                Set-Content $file @"
+`$ErrorActionPreference = 'Stop'
+Import-Module '$modulePath'
+foreach (`$n in 1..25) { (New-RollbackCheckpoint -Strategy Config -Path '$config' -StateDirectory '$state').Name }
+"@
+                $pwsh = Get-PwshCommand
+                $info = [Diagnostics.ProcessStartInfo]::new($pwsh[0])
+                foreach ($argument in @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $file)) { $info.ArgumentList.Add($argument) }
+                $info.RedirectStandardOutput = $true
+                $info.RedirectStandardError = $true
+                $process = [Diagnostics.Process]::Start($info)
+                [pscustomobject]@{ Process = $process; Output = $process.StandardOutput.ReadToEndAsync(); Error = $process.StandardError.ReadToEndAsync() }
+            }
+            $names = foreach ($start in $starts) {
+                $start.Process.WaitForExit(180000) | Should -BeTrue
+                $start.Error.Result | Should -BeNullOrEmpty
+                $start.Output.Result -split "`n" | Where-Object { $_.Trim() } | ForEach-Object Trim
+            }
+
+            $names | Should -HaveCount 100
+            @($names | Sort-Object -Unique) | Should -HaveCount 100
+            foreach ($folder in Get-ChildItem (Join-Path $state 'checkpoints') -Directory) {
+                $manifest = Get-Content (Join-Path $folder.FullName 'manifest.json') -Raw | ConvertFrom-Json
+                @(Get-ChildItem $folder.FullName -File | Where-Object Name -ne 'manifest.json').Name | Should -Be @($manifest.Artefacts) -Because "$($folder.Name) holds one target's files"
+            }
+        }
+    }
+
+    Context 'Faults of the folder itself' -Skip:$mountSkip {
+        BeforeAll {
+            # A folder made read-only for the duration of a script block (a bind mount onto itself, so even root cannot write).
+            function Use-ReadOnlyFolder {
+                param([string] $Path, [scriptblock] $Script)
+                mount --bind $Path $Path
+                try {
+                    mount -o 'remount,ro,bind' $Path
+                    & $Script
+                }
+                finally { umount -l $Path }
+            }
+        }
+
+        It 'a read-only state folder stops a rollback at once with StateReadOnly, not after the lock timeout' {
+            $repo = New-TestRepository (Join-Path $work 'repo')
+            $null = Get-RollbackHistory -StateDirectory $state
+            $clock = [Diagnostics.Stopwatch]::StartNew()
+            $caught = Use-ReadOnlyFolder $state {
+                try { $null = Invoke-Rollback -Strategy Git -Path $repo -StateDirectory $state -Confirm:$false -LockTimeoutSec 30 } catch { $_ }
+            }
+            $clock.Elapsed.TotalSeconds | Should -BeLessThan 10
+            $caught.FullyQualifiedErrorId | Should -Be 'StateReadOnly,DeploymentRollback.Commands.InvokeRollbackCommand'
+            $caught.Exception.Message | Should -Match ([regex]::Escape((Join-Path $state 'locks')))
+            Get-TestHead $repo | Should -Be (Get-TestTagCommit $repo v2.3.1)
+        }
+
+        It 'a rollback that could not write its signals keeps its real outcome and warns' {
+            $repo = New-TestRepository (Join-Path $work 'repo')
+            $null = Get-RollbackHistory -StateDirectory $state
+            $signals = Join-Path $state 'signals'
+            $result, $warnings = Use-ReadOnlyFolder $signals {
+                $result = Invoke-Rollback -Strategy Git -Path $repo -StateDirectory $state -Confirm:$false -HealthCheckUri $healthy.Uri -WarningVariable warnings -WarningAction SilentlyContinue
+                $result, @($warnings)
+            }
+            $result.Outcome | Should -Be 'Succeeded'
+            $result.Verification | Should -Be 'Passed'
+            $result.Signals | Should -BeNullOrEmpty
+            Get-TestHead $repo | Should -Be (Get-TestTagCommit $repo v2.3.0)
+            "$warnings" | Should -Match 'ROLLBACK_STARTED'
+            "$warnings" | Should -Match 'ROLLBACK_COMPLETE'
+            "$warnings" | Should -Match ([regex]::Escape($signals))
+            (Get-RollbackHistory -StateDirectory $state).Outcome | Should -Be 'Succeeded'
+        }
+    }
+}
