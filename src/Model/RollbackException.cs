@@ -104,4 +104,10 @@ public static class ErrorIds
     public const string KubernetesConflict = "KubernetesConflict";
     public const string KubernetesRolloutFailed = "KubernetesRolloutFailed";
     public const string KubernetesSelectorInvalid = "KubernetesSelectorInvalid";
+
+    // Cmdlet surface
+    public const string StrategyRequired = "StrategyRequired";
+    public const string ParameterNotForStrategy = "ParameterNotForStrategy";
+    public const string TargetEmpty = "TargetEmpty";
+    public const string ScriptNotExecutable = "ScriptNotExecutable";
 }
