@@ -38,7 +38,7 @@ try {
 
     Step "v2.3.0 is deployed, serving on 127.0.0.1:$port, and verified good"
     Start-DemoApp -ReleasePath $repo -Port $port
-    Test-RollbackHealth -Strategy Git -Uri $health -Path $repo -RecordVerified | Format-Table -AutoSize | Out-Host
+    Test-RollbackHealth -Strategy Git -Uri $health -Path $repo -RecordVerified | Out-Host
 
     Step 'Deploy v2.3.1: it starts, but its health check fails'
     Invoke-Git checkout --quiet v2.3.1
@@ -57,11 +57,11 @@ try {
         Invoke-Rollback -Confirm:$false -RestartScript { Restart-DemoApp -ReleasePath $repo -Port $port } -HealthCheckUri $health -SmokeTest {
             (Invoke-RestMethod "http://127.0.0.1:$port/version").version -eq '2.3.0'
         }
-    $result | Format-Table -AutoSize | Out-Host
-    $result.Steps | Format-Table -AutoSize | Out-Host
+    $result | Out-Host
+    $result.Steps | Out-Host
 
     Step 'Phase 4: signals, checklist and incident report'
-    Get-RollbackSignal | Format-Table -AutoSize | Out-Host
+    Get-RollbackSignal | Out-Host
     $report = $result | New-RollbackIncidentReport
     $result | Get-RollbackChecklist | Format-Table -AutoSize | Out-Host
     Write-Host "Incident report: $($report.MarkdownPath)"
