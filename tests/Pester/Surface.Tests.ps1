@@ -124,6 +124,12 @@ catch { "caught=`$(`$_.FullyQualifiedErrorId)" }
         $result.ToVersion | Should -Be 'v2.3.0'
     }
 
+    It 'takes the strategy and path from a piped checkpoint' {
+        $result = New-RollbackCheckpoint -Strategy Git -Path $repo -CheckpointName before | Invoke-Rollback -Target v2.3.0 -Confirm:$false
+        $result.Outcome | Should -Be 'Succeeded'
+        $result.TargetKey | Should -Be "git:$repo"
+    }
+
     It 'does not count what a piped assessment binds by property name as a foreign parameter' {
         # A Config assessment binds -Target (its last good version) from the pipeline; Config has no -Target of its own.
         $config = Join-Path $work 'app.yml'
