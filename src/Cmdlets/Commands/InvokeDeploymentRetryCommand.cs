@@ -58,7 +58,7 @@ public sealed class InvokeDeploymentRetryCommand : TargetedCmdletBase
     public override object? GetDynamicParameters() => null;
 
     /// <summary>Without -Strategy or a target parameter the attempts count against the script (retry:&lt;script&gt;).</summary>
-    protected override bool NamesTarget(TargetSpec? piped) => TargetParametersGiven;
+    protected override bool NamesTarget(TargetSpec? piped) => Strategy is not null || TargetParametersGiven;
 
     /// <summary>With -Strategy and its target parameters, the retries count against that rollback target (the same journal key).</summary>
     private string? TargetFromParameters()

@@ -33,7 +33,8 @@ public sealed class TestRollbackHealthCommand : TargetedCmdletBase
     public override object? GetDynamicParameters() => null;
 
     /// <summary>Checks of endpoints alone name no target; recording or signalling a verdict, or a target parameter, does.</summary>
-    protected override bool NamesTarget(TargetSpec? piped) => piped is not null || RecordVerified || SignalOnFailure || TargetParametersGiven;
+    protected override bool NamesTarget(TargetSpec? piped) =>
+        Strategy is not null || piped is not null || InputObject is not null || RecordVerified || SignalOnFailure || TargetParametersGiven;
 
     protected override void ProcessRecord()
     {
