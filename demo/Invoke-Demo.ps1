@@ -38,12 +38,12 @@ try {
 
     Step "v2.3.0 is deployed, serving on 127.0.0.1:$port, and verified good"
     Start-DemoApp -ReleasePath $repo -Port $port
-    Test-RollbackHealth -Uri $health -Path $repo -RecordVerified | Format-Table -AutoSize | Out-Host
+    Test-RollbackHealth -Strategy Git -Uri $health -Path $repo -RecordVerified | Out-Host
 
     Step 'Deploy v2.3.1: it starts, but its health check fails'
     Invoke-Git checkout --quiet v2.3.1
     Restart-DemoApp -ReleasePath $repo -Port $port
-    $failed = Test-RollbackHealth -Uri $health -Path $repo -HealthCheckRetries 1 -HealthCheckRetryIntervalSec 0.5 -SignalOnFailure
+    $failed = Test-RollbackHealth -Strategy Git -Uri $health -Path $repo -HealthCheckRetries 1 -HealthCheckRetryIntervalSec 0.5 -SignalOnFailure
     $failed.Checks | Format-Table Passed, StatusCode, Uri, Message -AutoSize | Out-Host
     $null = Send-RollbackSignal DEPLOYMENT_FAILED -TargetKey $failed.TargetKey -Data @{ failure_type = 'HealthCheckFailed'; version = 'v2.3.1'; error = $failed.Checks[0].BodyExcerpt } -Reason 'Missing environment variable: API_KEY'
 
@@ -57,11 +57,11 @@ try {
         Invoke-Rollback -Confirm:$false -RestartScript { Restart-DemoApp -ReleasePath $repo -Port $port } -HealthCheckUri $health -SmokeTest {
             (Invoke-RestMethod "http://127.0.0.1:$port/version").version -eq '2.3.0'
         }
-    $result | Format-Table -AutoSize | Out-Host
-    $result.Steps | Format-Table -AutoSize | Out-Host
+    $result | Out-Host
+    $result.Steps | Out-Host
 
     Step 'Phase 4: signals, checklist and incident report'
-    Get-RollbackSignal | Format-Table -AutoSize | Out-Host
+    Get-RollbackSignal | Out-Host
     $report = $result | New-RollbackIncidentReport
     $result | Get-RollbackChecklist | Format-Table -AutoSize | Out-Host
     Write-Host "Incident report: $($report.MarkdownPath)"

@@ -170,8 +170,8 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
                         $"The script '{full}' does not exist. Give the path of a script or executable, or a script block.");
                 }
 
-                // A .ps1 runs in this session (it may use the caller's modules); 'exit N' with N > 0 fails it, as a process's exit code would.
-                var script = ScriptBlock.Create("param($path, [string[]] $rest) $global:LASTEXITCODE = 0; & $path @rest; if ($global:LASTEXITCODE) { throw \"$path exited with code $global:LASTEXITCODE\" }");
+                // A .ps1 runs in this session (it may use the caller's modules); its 'exit N' sets $LASTEXITCODE, which InvokeScript checks.
+                var script = ScriptBlock.Create("param($path, [string[]] $rest) & $path @rest");
                 var rest = (arguments ?? Array.Empty<string>()).ToArray();
                 return new ScriptAction(Path.GetFileName(full), _ => OnPipelineThread(() => InvokeScript(script, full, rest)));
             }
@@ -225,21 +225,32 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
         return completion.Task;
     }
 
-    /// <summary>A script block passes unless it throws or returns $false; its output is kept.</summary>
-    private static ScriptOutcome InvokeScript(ScriptBlock block, params object[] arguments)
+    /// <summary>
+    /// A script block passes unless it throws, returns $false, or leaves $LASTEXITCODE non-zero (a native command such as
+    /// systemctl failed, or a script ran 'exit N'); its output and that exit code are kept.
+    /// </summary>
+    private ScriptOutcome InvokeScript(ScriptBlock block, params object[] arguments)
     {
+        SessionState.PSVariable.Set(LastExitCodeVariable, 0);
         try
         {
             var output = block.Invoke(arguments);
             var text = string.Join(Environment.NewLine, output.Select(o => o?.ToString()));
             var last = output.Count > 0 ? output[^1]?.BaseObject : null;
-            return new ScriptOutcome(last is not false, text, null);
+            var exitCode = FailedExitCode();
+            return new ScriptOutcome(last is not false && exitCode is null, text, exitCode);
         }
         catch (RuntimeException e) when (e is not PipelineStoppedException)
         {
-            return new ScriptOutcome(false, e.Message, null);
+            return new ScriptOutcome(false, e.Message, FailedExitCode());
         }
     }
+
+    private const string LastExitCodeVariable = "global:LASTEXITCODE";
+
+    /// <summary>$LASTEXITCODE when non-zero; null when the block ran no failing native command (its verdict is then its own).</summary>
+    private int? FailedExitCode() =>
+        LanguagePrimitives.TryConvertTo<int>(SessionState.PSVariable.GetValue(LastExitCodeVariable), out var code) && code != 0 ? code : null;
 
     private static string Abbreviate(string text)
     {

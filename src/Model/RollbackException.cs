@@ -114,4 +114,10 @@ public static class ErrorIds
     public const string CheckpointReservationTimeout = "CheckpointReservationTimeout";
     public const string SignalTargetKeyInvalid = "SignalTargetKeyInvalid";
     public const string SignalDataInvalid = "SignalDataInvalid";
+
+    // Cmdlet surface
+    public const string StrategyRequired = "StrategyRequired";
+    public const string ParameterNotForStrategy = "ParameterNotForStrategy";
+    public const string TargetEmpty = "TargetEmpty";
+    public const string ScriptNotExecutable = "ScriptNotExecutable";
 }

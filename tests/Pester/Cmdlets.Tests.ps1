@@ -34,48 +34,48 @@ Describe 'DeploymentRollback cmdlets' {
         }
 
         It 'classifies a failing health check and keeps its error' {
-            $assessment = Get-RollbackAssessment -Path $repo -HealthCheckUri $unhealthy.Uri -HealthCheckRetries 0
+            $assessment = Get-RollbackAssessment -Strategy Git -Path $repo -HealthCheckUri $unhealthy.Uri -HealthCheckRetries 0
             $assessment.FailureType | Should -Be 'HealthCheckFailed'
             $assessment.Errors -join ' ' | Should -Match 'status 500'
             $assessment.Health.Healthy | Should -BeFalse
         }
 
         It 'classifies a failing smoke test' {
-            $assessment = Get-RollbackAssessment -Path $repo -SmokeTest { $false }
+            $assessment = Get-RollbackAssessment -Strategy Git -Path $repo -SmokeTest { $false }
             $assessment.FailureType | Should -Be 'SmokeTestFailed'
         }
 
         It 'takes the reason from a DEPLOYMENT_FAILED signal' {
-            $target = (Get-RollbackAssessment -Path $repo).TargetKey
+            $target = (Get-RollbackAssessment -Strategy Git -Path $repo).TargetKey
             $null = Send-RollbackSignal DEPLOYMENT_FAILED -TargetKey $target -Reason 'Missing environment variable: API_KEY' -Data @{ failure_type = 'DeploymentNeverCompleted' }
-            $assessment = Get-RollbackAssessment -Path $repo
+            $assessment = Get-RollbackAssessment -Strategy Git -Path $repo
             $assessment.FailureReason | Should -Be 'Missing environment variable: API_KEY'
             $assessment.FailureType | Should -Be 'DeploymentNeverCompleted'
         }
 
         It 'uses the current folder when -Path is not given' {
             Push-Location $repo
-            try { (Get-RollbackAssessment).CurrentVersion | Should -Be 'v2.3.1' } finally { Pop-Location }
+            try { (Get-RollbackAssessment -Strategy Git).CurrentVersion | Should -Be 'v2.3.1' } finally { Pop-Location }
         }
 
         It 'fails with GitRepositoryNotFound outside a repository' {
-            { Get-RollbackAssessment -Path $TestDrive } | Should -Throw -ErrorId 'GitRepositoryNotFound,DeploymentRollback.Commands.GetRollbackAssessmentCommand'
+            { Get-RollbackAssessment -Strategy Git -Path $TestDrive } | Should -Throw -ErrorId 'GitRepositoryNotFound,DeploymentRollback.Commands.GetRollbackAssessmentCommand'
         }
 
         It 'says what a strategy needs when it is missing' {
-            { Get-RollbackAssessment -Strategy Kubernetes -Path $repo } | Should -Throw -ErrorId 'KubernetesNameMissing,DeploymentRollback.Commands.GetRollbackAssessmentCommand'
-            { Get-RollbackAssessment -Strategy Container -Path $repo } | Should -Throw -ErrorId 'ContainerNameMissing,DeploymentRollback.Commands.GetRollbackAssessmentCommand'
+            { Get-RollbackAssessment -Strategy Kubernetes } | Should -Throw -ErrorId 'KubernetesNameMissing,DeploymentRollback.Commands.GetRollbackAssessmentCommand'
+            { Get-RollbackAssessment -Strategy Container } | Should -Throw -ErrorId 'ContainerNameMissing,DeploymentRollback.Commands.GetRollbackAssessmentCommand'
         }
 
         It 'rejects a health check address that is not http' {
-            { Get-RollbackAssessment -Path $repo -HealthCheckUri 'ftp://x/health' } | Should -Throw -ErrorId 'HealthCheckUriInvalid,DeploymentRollback.Commands.GetRollbackAssessmentCommand'
+            { Get-RollbackAssessment -Strategy Git -Path $repo -HealthCheckUri 'ftp://x/health' } | Should -Throw -ErrorId 'HealthCheckUriInvalid,DeploymentRollback.Commands.GetRollbackAssessmentCommand'
         }
     }
 
     Describe 'New-RollbackCheckpoint and Get-RollbackCheckpoint' {
         It 'keeps the failed state with a manifest and redacted artefacts' {
             Set-Content (Join-Path $repo 'app.txt') 'api_key=abc123secret'
-            $checkpoint = New-RollbackCheckpoint -Path $repo -CheckpointName 'forensics-1'
+            $checkpoint = New-RollbackCheckpoint -Strategy Git -Path $repo -CheckpointName 'forensics-1'
             $checkpoint.Name | Should -Be 'forensics-1'
             $checkpoint.Version | Should -Be 'v2.3.1'
             Join-Path $checkpoint.Folder 'manifest.json' | Should -Exist
@@ -85,21 +85,21 @@ Describe 'DeploymentRollback cmdlets' {
         }
 
         It 'never overwrites a checkpoint' {
-            $null = New-RollbackCheckpoint -Path $repo -CheckpointName 'cp'
-            { New-RollbackCheckpoint -Path $repo -CheckpointName 'cp' } | Should -Throw -ErrorId 'CheckpointExists,DeploymentRollback.Commands.NewRollbackCheckpointCommand'
+            $null = New-RollbackCheckpoint -Strategy Git -Path $repo -CheckpointName 'cp'
+            { New-RollbackCheckpoint -Strategy Git -Path $repo -CheckpointName 'cp' } | Should -Throw -ErrorId 'CheckpointExists,DeploymentRollback.Commands.NewRollbackCheckpointCommand'
         }
 
         It 'refuses a name that is not a plain folder name' {
-            { New-RollbackCheckpoint -Path $repo -CheckpointName '../escape' } | Should -Throw -ErrorId 'CheckpointNameInvalid,DeploymentRollback.Commands.NewRollbackCheckpointCommand'
+            { New-RollbackCheckpoint -Strategy Git -Path $repo -CheckpointName '../escape' } | Should -Throw -ErrorId 'CheckpointNameInvalid,DeploymentRollback.Commands.NewRollbackCheckpointCommand'
         }
 
         It 'writes nothing under -WhatIf' {
-            New-RollbackCheckpoint -Path $repo -WhatIf | Should -BeNullOrEmpty
+            New-RollbackCheckpoint -Strategy Git -Path $repo -WhatIf | Should -BeNullOrEmpty
             Get-RollbackCheckpoint | Should -BeNullOrEmpty
         }
 
         It 'passes the assessment on with -PassThru' {
-            $assessment = Get-RollbackAssessment -Path $repo | New-RollbackCheckpoint -PassThru
+            $assessment = Get-RollbackAssessment -Strategy Git -Path $repo | New-RollbackCheckpoint -PassThru
             $assessment | Should -BeOfType DeploymentRollback.RollbackAssessment
             $assessment.Checkpoint.Name | Should -Match '^pre-rollback-\d+$'
         }
@@ -125,7 +125,7 @@ Describe 'DeploymentRollback cmdlets' {
         It 'shows every step under -WhatIf and changes nothing' {
             $before = Get-TestHead $repo
             # What-if lines go straight to the host, so a child pwsh is the way to read them.
-            $child = Invoke-ChildPwsh -Environment @{ DEPLOYMENT_ROLLBACK_HOME = $state } -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Path '$repo' -Target v2.3.0 -WhatIf"
+            $child = Invoke-ChildPwsh -Environment @{ DEPLOYMENT_ROLLBACK_HOME = $state } -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Git -Path '$repo' -Target v2.3.0 -WhatIf"
             $child.ExitCode | Should -Be 0
             $child.Output | Should -Match 'What if: .*Create checkpoint'
             $child.Output | Should -Match 'What if: .*Check out v2.3.0'
@@ -136,7 +136,7 @@ Describe 'DeploymentRollback cmdlets' {
 
         It 'creates no state folder under -WhatIf, and names the real one' {
             $fresh = Join-Path $TestDrive 'never-made'
-            $child = Invoke-ChildPwsh -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Path '$repo' -Target v2.3.0 -StateDirectory '$fresh' -WhatIf"
+            $child = Invoke-ChildPwsh -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Git -Path '$repo' -Target v2.3.0 -StateDirectory '$fresh' -WhatIf"
             $child.ExitCode | Should -Be 0
             $child.Output | Should -Match ([regex]::Escape("in $fresh"))
             Test-Path $fresh | Should -BeFalse
@@ -144,13 +144,13 @@ Describe 'DeploymentRollback cmdlets' {
 
         It 'refuses uncommitted work with GitWorkingTreeDirty and keeps it' {
             Set-Content (Join-Path $repo 'app.txt') 'unsaved work'
-            { Invoke-Rollback -Path $repo -Target v2.3.0 -Confirm:$false } | Should -Throw -ErrorId 'GitWorkingTreeDirty,DeploymentRollback.Commands.InvokeRollbackCommand'
+            { Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Confirm:$false } | Should -Throw -ErrorId 'GitWorkingTreeDirty,DeploymentRollback.Commands.InvokeRollbackCommand'
             Get-Content (Join-Path $repo 'app.txt') | Should -Be 'unsaved work'
         }
 
         It 'stashes uncommitted work into the checkpoint with -Force' {
             Set-Content (Join-Path $repo 'app.txt') 'unsaved work'
-            $result = Invoke-Rollback -Path $repo -Target v2.3.0 -Force -Confirm:$false
+            $result = Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Force -Confirm:$false
             $result.Outcome | Should -Be 'Succeeded'
             $checkpoint = Get-RollbackCheckpoint -Name $result.CheckpointName
             Get-Content -Raw (Join-Path $checkpoint.Folder 'stash.txt') | Should -Match 'git stash apply [0-9a-f]{40}'
@@ -158,19 +158,19 @@ Describe 'DeploymentRollback cmdlets' {
         }
 
         It 'names the nearest tags when the target does not exist' {
-            { Invoke-Rollback -Path $repo -Target v2.3.5 -Confirm:$false } | Should -Throw -ErrorId 'GitTargetNotFound,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage '*v2.3.0*'
+            { Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.5 -Confirm:$false } | Should -Throw -ErrorId 'GitTargetNotFound,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage '*v2.3.0*'
         }
 
         It 'is Skipped when already at the target, and harmless when run again' {
-            $first = Invoke-Rollback -Path $repo -Target v2.3.0 -Confirm:$false
-            $second = Invoke-Rollback -Path $repo -Target v2.3.0 -Confirm:$false
+            $first = Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Confirm:$false
+            $second = Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Confirm:$false
             $first.Outcome | Should -Be 'Succeeded'
             $second.Outcome | Should -Be 'Skipped'
             Get-TestHead $repo | Should -Be (Get-TestTagCommit $repo v2.3.0)
         }
 
         It 'reverts with history kept in -Mode Revert' {
-            $result = Invoke-Rollback -Path $repo -Target v2.3.0 -Mode Revert -Confirm:$false
+            $result = Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Mode Revert -Confirm:$false
             $result.Outcome | Should -Be 'Succeeded'
             (Invoke-TestGit $repo log --oneline) | Should -HaveCount 4
             Get-Content (Join-Path $repo 'app.txt') | Should -Be 'good'
@@ -179,7 +179,7 @@ Describe 'DeploymentRollback cmdlets' {
 
         It 'restarts, health-checks and smoke-tests, and records the target verified-good' {
             $script:restarted = $false
-            $result = Invoke-Rollback -Path $repo -Target v2.3.0 -Confirm:$false -RestartScript { $script:restarted = $true } -HealthCheckUri $healthy.Uri -SmokeTest { (Get-Content (Join-Path $repo 'app.txt')) -eq 'good' }
+            $result = Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Confirm:$false -RestartScript { $script:restarted = $true } -HealthCheckUri $healthy.Uri -SmokeTest { (Get-Content (Join-Path $repo 'app.txt')) -eq 'good' }
             $script:restarted | Should -BeTrue
             $result.Outcome | Should -Be 'Succeeded'
             $result.Verification | Should -Be 'Passed'
@@ -188,7 +188,7 @@ Describe 'DeploymentRollback cmdlets' {
         }
 
         It 'is Failed, not Succeeded, when verification fails' {
-            $result = Invoke-Rollback -Path $repo -Target v2.3.0 -Confirm:$false -HealthCheckUri $unhealthy.Uri -HealthCheckRetries 0 -WarningVariable warned -WarningAction SilentlyContinue
+            $result = Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Confirm:$false -HealthCheckUri $unhealthy.Uri -HealthCheckRetries 0 -WarningVariable warned -WarningAction SilentlyContinue
             $result.Outcome | Should -Be 'Failed'
             $result.Verification | Should -Be 'Failed'
             $warned | Should -Not -BeNullOrEmpty
@@ -196,7 +196,7 @@ Describe 'DeploymentRollback cmdlets' {
         }
 
         It 'fails the restart step when the restart script throws' {
-            $result = Invoke-Rollback -Path $repo -Target v2.3.0 -Confirm:$false -RestartScript { throw 'service would not start' } -WarningAction SilentlyContinue
+            $result = Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Confirm:$false -RestartScript { throw 'service would not start' } -WarningAction SilentlyContinue
             $result.Outcome | Should -Be 'Failed'
             ($result.Steps | Where-Object Status -EQ Failed).Message | Should -Match 'service would not start'
         }
@@ -204,25 +204,25 @@ Describe 'DeploymentRollback cmdlets' {
         It 'escalates on the third failure and then refuses with RollbackEscalated unless -Force' {
             $outcomes = foreach ($i in 1..3) {
                 Invoke-TestGit $repo checkout --quiet v2.3.1 | Out-Null
-                (Invoke-Rollback -Path $repo -Target v2.3.0 -Confirm:$false -SmokeTest { $false } -WarningAction SilentlyContinue).Outcome
+                (Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Confirm:$false -SmokeTest { $false } -WarningAction SilentlyContinue).Outcome
             }
             $outcomes | Should -Be @('Failed', 'Failed', 'Escalated')
             (Get-RollbackSignal -Name MANUAL_INTERVENTION_REQUIRED) | Should -HaveCount 1
             Invoke-TestGit $repo checkout --quiet v2.3.1 | Out-Null
-            { Invoke-Rollback -Path $repo -Target v2.3.0 -Confirm:$false } | Should -Throw -ErrorId 'RollbackEscalated,DeploymentRollback.Commands.InvokeRollbackCommand'
-            (Invoke-Rollback -Path $repo -Target v2.3.0 -Confirm:$false -Force).Outcome | Should -Be 'Succeeded'
+            { Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Confirm:$false } | Should -Throw -ErrorId 'RollbackEscalated,DeploymentRollback.Commands.InvokeRollbackCommand'
+            (Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Confirm:$false -Force).Outcome | Should -Be 'Succeeded'
         }
 
         It 'waits for another rollback of the same target, then fails with RollbackLockTimeout' {
             $holder = Start-ThreadJob -ArgumentList (Get-TestModulePath), $repo, $state -ScriptBlock {
                 param($module, $repo, $state)
                 Import-Module $module
-                Invoke-Rollback -Path $repo -Target v2.3.0 -StateDirectory $state -Confirm:$false -RestartScript { Start-Sleep -Seconds 4 }
+                Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -StateDirectory $state -Confirm:$false -RestartScript { Start-Sleep -Seconds 4 }
             }
             try {
                 $deadline = [DateTime]::UtcNow.AddSeconds(15)
                 while (-not (Get-RollbackSignal -Name ROLLBACK_STARTED) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
-                { Invoke-Rollback -Path $repo -Target v2.2.0 -Confirm:$false -LockTimeoutSec 1 } | Should -Throw -ErrorId 'RollbackLockTimeout,DeploymentRollback.Commands.InvokeRollbackCommand'
+                { Invoke-Rollback -Strategy Git -Path $repo -Target v2.2.0 -Confirm:$false -LockTimeoutSec 1 } | Should -Throw -ErrorId 'RollbackLockTimeout,DeploymentRollback.Commands.InvokeRollbackCommand'
             }
             finally { $null = $holder | Wait-Job -Timeout 30 | Receive-Job; Remove-Job $holder -Force }
             Get-TestHead $repo | Should -Be (Get-TestTagCommit $repo v2.3.0)
@@ -234,7 +234,7 @@ Describe 'DeploymentRollback cmdlets' {
             Set-Content $sleeper "#!/bin/sh`nsleep 30"
             chmod +x $sleeper
             $shell = [powershell]::Create()
-            $null = $shell.AddScript("Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Path '$repo' -Target v2.3.0 -StateDirectory '$state' -Confirm:`$false -RestartScript '$sleeper'")
+            $null = $shell.AddScript("Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Git -Path '$repo' -Target v2.3.0 -StateDirectory '$state' -Confirm:`$false -RestartScript '$sleeper'")
             $watch = [Diagnostics.Stopwatch]::StartNew()
             $running = $shell.BeginInvoke()
             $deadline = [DateTime]::UtcNow.AddSeconds(15)
@@ -252,14 +252,14 @@ Describe 'DeploymentRollback cmdlets' {
 
     Describe 'Test-RollbackHealth' {
         It 'passes a healthy endpoint and records the current version verified-good on request' {
-            $report = Test-RollbackHealth -Uri $healthy.Uri -Path $repo -RecordVerified
+            $report = Test-RollbackHealth -Strategy Git -Uri $healthy.Uri -Path $repo -RecordVerified
             $report.Healthy | Should -BeTrue
             $report.RecordedVerifiedVersion | Should -Be 'v2.3.1'
             (Get-RollbackHistory -Verified).Version | Should -Be 'v2.3.1'
         }
 
         It 'reports an unhealthy endpoint and emits HEALTH_CHECK_FAILED on request' {
-            $report = Test-RollbackHealth -Uri $unhealthy.Uri -Path $repo -HealthCheckRetries 0 -SignalOnFailure
+            $report = Test-RollbackHealth -Strategy Git -Uri $unhealthy.Uri -Path $repo -HealthCheckRetries 0 -SignalOnFailure
             $report.Healthy | Should -BeFalse
             $report.Checks[0].StatusCode | Should -Be 500
             (Get-RollbackSignal -Name HEALTH_CHECK_FAILED).Subject | Should -Be $report.TargetKey
@@ -267,7 +267,7 @@ Describe 'DeploymentRollback cmdlets' {
         }
 
         It 'becomes the verification of a piped rollback' {
-            $report = Invoke-Rollback -Path $repo -Target v2.3.0 -Confirm:$false | Test-RollbackHealth -Uri $healthy.Uri
+            $report = Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Confirm:$false | Test-RollbackHealth -Uri $healthy.Uri
             $report.AttemptId | Should -Not -BeNullOrEmpty
             (Get-RollbackHistory -AttemptId $report.AttemptId).Verification | Should -Be 'Passed'
             (Get-RollbackHistory -Verified).Version | Should -Be 'v2.3.0'
@@ -275,16 +275,16 @@ Describe 'DeploymentRollback cmdlets' {
 
         It 'counts a failed verification of a piped rollback toward escalation' {
             foreach ($target in 'v2.3.0', 'v2.2.0', 'v2.3.0') {
-                $null = Invoke-Rollback -Path $repo -Target $target -Confirm:$false | Test-RollbackHealth -Uri $unhealthy.Uri -HealthCheckRetries 0
+                $null = Invoke-Rollback -Strategy Git -Path $repo -Target $target -Confirm:$false | Test-RollbackHealth -Uri $unhealthy.Uri -HealthCheckRetries 0
             }
             $outcomes = (Get-RollbackHistory).Outcome
             $outcomes | Should -Be @('Escalated', 'Failed', 'Failed')
             (Get-RollbackSignal -Name MANUAL_INTERVENTION_REQUIRED).Data['escalation'] | Should -Be '3 failed rollback attempts'
-            { Invoke-Rollback -Path $repo -Target v2.2.0 -Confirm:$false } | Should -Throw -ErrorId 'RollbackEscalated,DeploymentRollback.Commands.InvokeRollbackCommand'
+            { Invoke-Rollback -Strategy Git -Path $repo -Target v2.2.0 -Confirm:$false } | Should -Throw -ErrorId 'RollbackEscalated,DeploymentRollback.Commands.InvokeRollbackCommand'
         }
 
         It 'refuses to run with nothing to check' {
-            { Test-RollbackHealth -Path $repo } | Should -Throw -ErrorId 'HealthCheckUriInvalid,DeploymentRollback.Commands.TestRollbackHealthCommand'
+            { Test-RollbackHealth -Strategy Git -Path $repo } | Should -Throw -ErrorId 'HealthCheckUriInvalid,DeploymentRollback.Commands.TestRollbackHealthCommand'
         }
     }
 

@@ -158,7 +158,7 @@ Describe 'Packaging' {
 Register-PSResourceRepository -Name DrPackageTest -Uri '$repository' -Trusted
 try { Save-PSResource -Name DeploymentRollback -Repository DrPackageTest -Path '$installed' -TrustRepository } finally { Unregister-PSResourceRepository -Name DrPackageTest }
 Import-Module '$installed/DeploymentRollback'
-"version=`$((Get-Module DeploymentRollback).Version) last-good=`$((Get-RollbackAssessment -Path '$repo' -StateDirectory '$TestDrive/package-state').LastGoodVersion)"
+"version=`$((Get-Module DeploymentRollback).Version) last-good=`$((Get-RollbackAssessment -Strategy Git -Path '$repo' -StateDirectory '$TestDrive/package-state').LastGoodVersion)"
 "@
         $check.Error | Should -BeNullOrEmpty
         $check.Output | Should -Match 'version=\d+\.\d+\.\d+ last-good=v2.3.0'

@@ -57,11 +57,14 @@ public sealed class InvokeDeploymentRetryCommand : TargetedCmdletBase
 
     public override object? GetDynamicParameters() => null;
 
-    /// <summary>With -Strategy/-Path/-Name, the retries count against that rollback target (the same journal key).</summary>
+    /// <summary>Without -Strategy or a target parameter the attempts count against the script (retry:&lt;script&gt;).</summary>
+    protected override bool NamesTarget(TargetSpec? piped) => Strategy is not null || TargetParametersGiven;
+
+    /// <summary>With -Strategy and its target parameters, the retries count against that rollback target (the same journal key).</summary>
     private string? TargetFromParameters()
     {
-        var named = new[] { nameof(Strategy), nameof(Path), nameof(Name), nameof(ProjectName) }.Any(MyInvocation.BoundParameters.ContainsKey);
-        return named ? StrategyRegistry.Get(Strategy).ResolveTarget(BuildTargetRequest()).Key : null;
+        var request = BuildTargetRequest();
+        return NamesTarget(null) ? StrategyRegistry.Get(request.Strategy).ResolveTarget(request).Key : null;
     }
 
     protected override void ProcessRecord()
@@ -69,10 +72,11 @@ public sealed class InvokeDeploymentRetryCommand : TargetedCmdletBase
         RetryRequest request;
         try
         {
+            var namedTarget = TargetFromParameters();
             var deploy = ToScriptAction((object?)ScriptBlock ?? FilePath!, "deployment", ArgumentList);
             request = new RetryRequest
             {
-                TargetKey = TargetKey ?? TargetFromParameters() ?? "retry:" + deploy.Name,
+                TargetKey = TargetKey ?? namedTarget ?? "retry:" + deploy.Name,
                 Deploy = deploy,
                 Delay = TimeSpan.FromSeconds(Delay),
                 MaxAttempts = MaxAttempts,

@@ -104,7 +104,40 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
     [Parameter]
     public SwitchParameter Force { get; set; }
 
-    private string? BasicAuthorization() => Credential is null || Strategy != StrategyNames.FeatureFlag || !"Http".Equals((GetDynamicParameters() as FeatureFlagParameters)?.Provider, StringComparison.OrdinalIgnoreCase)
+    protected override IReadOnlyDictionary<string, string[]> OwnStrategyParameters { get; } = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase)
+    {
+        [nameof(Target)] = new[] { StrategyNames.Git, StrategyNames.Container, StrategyNames.Database, StrategyNames.Kubernetes },
+        [nameof(Mode)] = new[] { StrategyNames.Git },
+        [nameof(Commit)] = new[] { StrategyNames.Git },
+        [nameof(Push)] = new[] { StrategyNames.Git },
+        [nameof(Credential)] = new[] { StrategyNames.Git, StrategyNames.FeatureFlag },
+        [nameof(TimeoutSec)] = new[] { StrategyNames.Container, StrategyNames.DockerCompose, StrategyNames.Kubernetes },
+        [nameof(KeepFailed)] = new[] { StrategyNames.Container },
+        [nameof(PreviousFile)] = new[] { StrategyNames.DockerCompose },
+        [nameof(Restore)] = new[] { StrategyNames.FeatureFlag },
+        [nameof(Selector)] = new[] { StrategyNames.Kubernetes },
+        [nameof(All)] = new[] { StrategyNames.Kubernetes },
+    };
+
+    protected override void CheckParameters(string strategy)
+    {
+        // An empty -Target would quietly mean "the last good version": a variable that came out empty must not pick the version.
+        if ((Target is not null || GivenOnCommandLine(nameof(Target))) && string.IsNullOrWhiteSpace(Target))
+        {
+            throw new RollbackException(ErrorIds.TargetEmpty, RollbackErrorKind.InvalidArgument,
+                "-Target is empty. Give the version to roll back to, or leave -Target out to use the last verified-good version.") { TargetName = nameof(Target) };
+        }
+
+        if (!"Revert".Equals(Mode, StringComparison.OrdinalIgnoreCase))
+        {
+            foreach (var revertOnly in new[] { nameof(Commit), nameof(Push) }.Where(GivenOnCommandLine))
+            {
+                throw ParameterNotForStrategy(revertOnly, "-Strategy Git -Mode Revert", $"-Mode {Mode}");
+            }
+        }
+    }
+
+    private string? BasicAuthorization(string strategy) => Credential is null || !strategy.Equals(StrategyNames.FeatureFlag, StringComparison.OrdinalIgnoreCase) || !"Http".Equals((GetDynamicParameters() as FeatureFlagParameters)?.Provider, StringComparison.OrdinalIgnoreCase)
         ? null
         : "Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{Credential.UserName}:{new NetworkCredential("", Credential.Password).Password}"));
 
@@ -131,7 +164,7 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
             KeepFailed = KeepFailed,
             PreviousFile = PreviousFile,
             Restore = Restore,
-            ApiToken = r.ApiToken ?? BasicAuthorization(),
+            ApiToken = r.ApiToken ?? BasicAuthorization(r.Strategy),
             Selector = Selector,
             All = All,
         }, Assessment?.TargetSpec);

@@ -32,6 +32,10 @@ public sealed class TestRollbackHealthCommand : TargetedCmdletBase
     /// <summary>Its -Uri is the health endpoint, so the flag parameters (with their own -Uri) are not offered here.</summary>
     public override object? GetDynamicParameters() => null;
 
+    /// <summary>Checks of endpoints alone name no target; recording or signalling a verdict, or a target parameter, does.</summary>
+    protected override bool NamesTarget(TargetSpec? piped) =>
+        Strategy is not null || piped is not null || InputObject is not null || RecordVerified || SignalOnFailure || TargetParametersGiven;
+
     protected override void ProcessRecord()
     {
         var request = BuildRequest(r => r with { WebhookUri = WebhookUri }, InputObject?.TargetSpec);
@@ -41,8 +45,7 @@ public sealed class TestRollbackHealthCommand : TargetedCmdletBase
                 "Nothing to check: pass -Uri (health endpoints) and/or -SmokeTest.")));
         }
 
-        var targetGiven = Path is not null || InputObject is not null;
-        var report = RunEngine(context => RollbackEngine.TestHealthAsync(request, InputObject?.AttemptId, RecordVerified, SignalOnFailure, context, targetGiven || RecordVerified || SignalOnFailure));
+        var report = RunEngine(context => RollbackEngine.TestHealthAsync(request, InputObject?.AttemptId, RecordVerified, SignalOnFailure, context, NamesTarget(InputObject?.TargetSpec)));
         WriteObject(report);
     }
 }

@@ -60,6 +60,17 @@ public sealed class ScriptAction
         }
 
         var full = System.IO.Path.GetFullPath(path);
+        const UnixFileMode anyExecute = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+        if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(full) & anyExecute) == 0)
+        {
+            // Refused now, before anything changes, rather than failing at the step as "exit code none".
+            throw new RollbackException(ErrorIds.ScriptNotExecutable, RollbackErrorKind.InvalidArgument,
+                $"'{full}' is not executable. Make it executable (chmod +x '{full}'), or pass a script block that runs it through its interpreter, such as {{ sh '{full}' }}.")
+            {
+                TargetName = full,
+            };
+        }
+
         return new ScriptAction(System.IO.Path.GetFileName(full), async token =>
         {
             var run = await ProcessRunner.RunAsync(

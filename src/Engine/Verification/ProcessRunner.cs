@@ -22,6 +22,9 @@ public static class ProcessRunner
     /// <summary>Output beyond this many characters per stream is dropped, so a chatty tool cannot exhaust memory.</summary>
     private const int MaxCapturedChars = 1_000_000;
 
+    /// <summary>How long output may still arrive after the process ended.</summary>
+    private static readonly TimeSpan OutputGrace = TimeSpan.FromSeconds(2);
+
     public static async Task<ProcessRunResult> RunAsync(ProcessRequest request, CancellationToken cancellation)
     {
         var info = new ProcessStartInfo(request.FileName)
@@ -48,38 +51,61 @@ public static class ProcessRunner
 
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();
-        using var process = new Process { StartInfo = info };
-        process.OutputDataReceived += (_, e) => Append(stdout, e.Data);
-        process.ErrorDataReceived += (_, e) => Append(stderr, e.Data);
+        var stdoutClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var stderrClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var exited = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) => Append(stdout, e.Data, stdoutClosed);
+        process.ErrorDataReceived += (_, e) => Append(stderr, e.Data, stderrClosed);
+        process.Exited += (_, _) => exited.TrySetResult();
         var watch = Stopwatch.StartNew();
         process.Start();
         process.StandardInput.Close();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
+        // Waits for the process itself, not for its output to close (Process.WaitForExitAsync waits for both): a
+        // service the script started in the background inherits the output and may keep it open for good.
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         timeout.CancelAfter(request.Timeout);
         var timedOut = false;
         try
         {
-            await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+            await exited.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
             try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-            await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            await exited.Task.ConfigureAwait(false);
             cancellation.ThrowIfCancellationRequested();
             timedOut = true;
         }
 
-        process.WaitForExit();
-        return new ProcessRunResult(timedOut ? -1 : process.ExitCode, stdout.ToString(), stderr.ToString(), watch.Elapsed, timedOut);
+        try
+        {
+            await Task.WhenAll(stdoutClosed.Task, stderrClosed.Task).WaitAsync(OutputGrace, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Still held open by a process that outlives this one: keep what arrived.
+        }
+
+        return new ProcessRunResult(timedOut ? -1 : process.ExitCode, Captured(stdout), Captured(stderr), watch.Elapsed, timedOut);
     }
 
-    private static void Append(StringBuilder buffer, string? line)
+    private static string Captured(StringBuilder buffer)
+    {
+        lock (buffer)
+        {
+            return buffer.ToString();
+        }
+    }
+
+    private static void Append(StringBuilder buffer, string? line, TaskCompletionSource closed)
     {
         if (line is null)
         {
+            closed.TrySetResult();
             return;
         }
 
