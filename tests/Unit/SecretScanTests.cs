@@ -73,6 +73,7 @@ public class SecretScanTests
         var assessment = await RollbackEngine.AssessAsync(rollback with { }, git.Context(observer));
         var result = await RollbackEngine.InvokeAsync(rollback, git.Context(observer));
         var report = await RollbackEngine.TestHealthAsync(rollback, result!.AttemptId, recordVerified: true, signalOnFailure: true, git.Context(observer), identifyTarget: true);
+        var incident = IncidentReportWriter.Write(git.State(), IncidentReportWriter.FindAttempt(git.State(), result.AttemptId, null), git.Temp.Combine("incident.md"));
 
         Assert.Equal(RollbackOutcome.Succeeded, result.Outcome);
         Assert.True(report.Healthy);
@@ -85,6 +86,7 @@ public class SecretScanTests
             ["the result"] = JsonSerializer.Serialize(result),
             ["the health report"] = JsonSerializer.Serialize(report),
             ["the messages"] = string.Join('\n', observer.Messages.Concat(observer.Asked)),
+            ["the incident report"] = JsonSerializer.Serialize(incident) + File.ReadAllText(git.Temp.Combine("incident.md")),
         };
         foreach (var file in Directory.EnumerateFiles(git.StatePath, "*", SearchOption.AllDirectories))
         {
