@@ -36,14 +36,14 @@ public sealed partial class ConfigStrategy : IRollbackStrategy
         var target = ResolveTarget(request);
         var current = File.ReadAllText(target.Location);
         var (source, content) = FindTarget(request, context, target, current, required: false);
-        var diff = content is null ? new List<string>() : LineDiff.Compute(current, content, 40);
+        var diff = content is null ? new List<string>() : RedactedDiff(current, content, target.Location);
         return Task.FromResult(new StrategyAssessment
         {
             CurrentVersion = Version(current),
             LastGoodVersion = content is null ? null : Version(content),
             LastGoodSource = source,
             AffectedComponents = new[] { target.Location },
-            Changes = diff.Select(SecretRedactor.Redact).ToList(),
+            Changes = diff,
             Rationale = content is null
                 ? "No previous copy is given (-PreviousPath) and none was recorded when the application was verified good."
                 : $"Put {System.IO.Path.GetFileName(target.Location)} back to {source} ({diff.Count(l => l.StartsWith('-') || l.StartsWith('+'))} changed line(s)), then restart and verify.",
@@ -66,7 +66,7 @@ public sealed partial class ConfigStrategy : IRollbackStrategy
         var current = File.ReadAllText(target.Location);
         var (source, content) = FindTarget(request, context, target, current, required: true);
         targetContent = content!;
-        var diff = LineDiff.Compute(current, targetContent, 40).Select(SecretRedactor.Redact).ToList();
+        var diff = RedactedDiff(current, targetContent, target.Location);
         return Task.FromResult(new RollbackPlan
         {
             Strategy = Name,
@@ -116,10 +116,14 @@ public sealed partial class ConfigStrategy : IRollbackStrategy
     public Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context)
     {
         var content = File.ReadAllText(ResolveTarget(request).Location);
-        AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotFile), SecretRedactor.Redact(content));
+        AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotFile), DocumentSecrets.Redact(content, ResolveTarget(request).Location));
         AtomicFile.WriteAllText(System.IO.Path.Combine(folder, "sha256"), Version(content));
         return Task.FromResult(true);
     }
+
+    // The diff of the redacted documents: a line-by-line redaction cannot know that a line is inside a secret's YAML block.
+    private static List<string> RedactedDiff(string current, string target, string path) =>
+        LineDiff.Compute(DocumentSecrets.Redact(current, path), DocumentSecrets.Redact(target, path), 40);
 
     public static string Version(string content) => "sha256:" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(content)))[..12].ToLowerInvariant();
 

@@ -43,7 +43,7 @@ public sealed class HealthCheckOptions
         if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
         {
             throw new RollbackException(ErrorIds.HealthCheckUriInvalid, RollbackErrorKind.InvalidArgument,
-                $"'{text}' is not an http:// or https:// address. Pass the full URL of the health endpoint, such as http://127.0.0.1:8080/health.");
+                $"'{SecretRedactor.Redact(text)}' is not an http:// or https:// address. Pass the full URL of the health endpoint, such as http://127.0.0.1:8080/health.");
         }
 
         return uri;
@@ -78,18 +78,22 @@ public static class HealthVerifier
     {
         var client = check.SkipCertificateCheck ? UncheckedClient.Value : CheckedClient.Value;
         var watch = Stopwatch.StartNew();
-        var result = new HealthCheckResult { Uri = check.Uri.ToString() };
+        // Credentials in the URL are sent as Basic authentication (HttpClient drops them) and never shown.
+        var shown = SecretRedactor.RedactUrl(check.Uri);
+        var (address, authorization) = WithoutUserInfo(check.Uri);
+        var result = new HealthCheckResult { Uri = shown };
         var pattern = check.BodyPattern is null ? null : new Regex(check.BodyPattern, RegexOptions.None, TimeSpan.FromSeconds(1));
         var tries = Math.Max(1, check.Retries + 1);
         for (var attempt = 1; attempt <= tries; attempt++)
         {
             result.Attempts = attempt;
-            observer.Progress(new ProgressUpdate(Activity, $"GET {check.Uri} (try {attempt} of {tries})", 100 * (attempt - 1) / tries));
+            observer.Progress(new ProgressUpdate(Activity, $"GET {shown} (try {attempt} of {tries})", 100 * (attempt - 1) / tries));
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             timeout.CancelAfter(check.Timeout);
             try
             {
-                using var response = await client.GetAsync(check.Uri, timeout.Token).ConfigureAwait(false);
+                using var request = new HttpRequestMessage(HttpMethod.Get, address) { Headers = { Authorization = authorization } };
+                using var response = await client.SendAsync(request, timeout.Token).ConfigureAwait(false);
                 var body = await response.Content.ReadAsStringAsync(timeout.Token).ConfigureAwait(false);
                 result.StatusCode = (int)response.StatusCode;
                 result.BodyExcerpt = SecretRedactor.Redact(body.Length > 500 ? body[..500] : body);
@@ -112,10 +116,10 @@ public static class HealthVerifier
             {
                 result.Passed = false;
                 result.StatusCode = null;
-                result.Message = e.HttpRequestError == HttpRequestError.ConnectionError ? $"connection failed: {e.Message}" : e.Message;
+                result.Message = SecretRedactor.Redact(e.HttpRequestError == HttpRequestError.ConnectionError ? $"connection failed: {e.Message}" : e.Message);
             }
 
-            observer.Verbose($"Health check {check.Uri} try {attempt}: {(result.Passed ? "passed" : "failed")} ({result.Message})");
+            observer.Verbose($"Health check {shown} try {attempt}: {(result.Passed ? "passed" : "failed")} ({result.Message})");
             if (result.Passed || attempt == tries)
             {
                 break;
@@ -151,6 +155,17 @@ public static class HealthVerifier
             Duration = watch.Elapsed,
             Output = SecretRedactor.Redact(outcome.Output.Length > 20_000 ? outcome.Output[^20_000..] : outcome.Output),
         };
+    }
+
+    private static (Uri Address, System.Net.Http.Headers.AuthenticationHeaderValue? Authorization) WithoutUserInfo(Uri uri)
+    {
+        if (string.IsNullOrEmpty(uri.UserInfo))
+        {
+            return (uri, null);
+        }
+
+        var credentials = System.Text.Encoding.UTF8.GetBytes(Uri.UnescapeDataString(uri.UserInfo));
+        return (new UriBuilder(uri) { UserName = "", Password = "" }.Uri, new("Basic", Convert.ToBase64String(credentials)));
     }
 
     private static HttpClient CreateClient(bool skipCertificateCheck)

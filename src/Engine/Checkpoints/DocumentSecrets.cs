@@ -1,0 +1,398 @@
+using System.Text;
+using System.Text.Json;
+using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
+
+namespace DeploymentRollback.Engine;
+
+/// <summary>The formats whose structure the redaction follows.</summary>
+public enum DocumentKind
+{
+    Text,
+    Json,
+    Yaml,
+    Ini,
+    DotEnv,
+}
+
+/// <summary>One value of a document that must not be written: its key path (database.password, servers[1].token) and where its source text is.</summary>
+public sealed record SecretValue(string Path, int Start, int Length);
+
+/// <summary>
+/// Redaction by structure: every scalar of a YAML, JSON, INI or .env document whose key path names a secret (or whose value
+/// is one, such as a PEM private key or a URL with credentials) is masked in place, the rest of the text kept as it is. A
+/// redacted copy can later be filled again from the live file, path by path (<see cref="Refill"/>): never by bare key name.
+/// </summary>
+public static class DocumentSecrets
+{
+    private const string QuotedMask = "\"" + SecretRedactor.Mask + "\"";
+
+    public static DocumentKind Detect(string fileName, string text)
+    {
+        var name = Path.GetFileName(fileName).ToLowerInvariant();
+        var extension = Path.GetExtension(name);
+        if (name == ".env" || name.StartsWith(".env.", StringComparison.Ordinal) || extension == ".env")
+        {
+            return DocumentKind.DotEnv;
+        }
+
+        return extension switch
+        {
+            ".json" => DocumentKind.Json,
+            ".yml" or ".yaml" => DocumentKind.Yaml,
+            ".ini" or ".cfg" or ".conf" or ".properties" or ".toml" => DocumentKind.Ini,
+            _ => text.TrimStart().StartsWith('{') || text.TrimStart().StartsWith('[') ? DocumentKind.Json : DocumentKind.Yaml,
+        };
+    }
+
+    /// <summary>The document with its secrets masked, by structure when it parses, else line by line as free text.</summary>
+    public static string Redact(string text, string fileName)
+    {
+        var kind = Detect(fileName, text);
+        var secrets = Find(text, kind);
+        if (secrets is null && kind == DocumentKind.Yaml && !string.IsNullOrWhiteSpace(text))
+        {
+            secrets = Find(text, DocumentKind.Ini);
+            kind = DocumentKind.Ini;
+        }
+
+        if (secrets is null)
+        {
+            return SecretRedactor.Redact(text);
+        }
+
+        var output = new StringBuilder(text.Length);
+        var position = 0;
+        foreach (var secret in secrets)
+        {
+            // Between the values: structure and comments, which may still hold a secret (a commented-out password).
+            output.Append(SecretRedactor.Redact(text[position..secret.Start]));
+            output.Append(MaskValue(text.Substring(secret.Start, secret.Length), kind, SecretRedactor.IsSecretKey(LastKey(secret.Path))));
+            position = secret.Start + secret.Length;
+        }
+
+        return output.Append(SecretRedactor.Redact(text[position..])).ToString();
+    }
+
+    /// <summary>
+    /// Fills the masked values of a redacted copy from the live document, each from the same key path, and only where the
+    /// live value redacts to exactly what the copy holds. Returns the text and the paths that could not be filled (a secret
+    /// that no longer exists, moved, or a masked comment).
+    /// </summary>
+    public static (string Text, IReadOnlyList<string> Unrestorable) Refill(string redacted, string live, string fileName)
+    {
+        var kind = Detect(fileName, redacted);
+        var masked = Find(redacted, kind);
+        var current = Find(live, kind);
+        if (masked is null || current is null)
+        {
+            return (redacted, redacted.Contains(SecretRedactor.Mask, StringComparison.Ordinal) ? new[] { "(the document does not parse as " + kind + ")" } : Array.Empty<string>());
+        }
+
+        var livePaths = new Dictionary<string, SecretValue>(StringComparer.Ordinal);
+        foreach (var value in current)
+        {
+            livePaths.TryAdd(value.Path, value);
+        }
+
+        var unrestorable = new List<string>();
+        var output = new StringBuilder(live.Length);
+        var position = 0;
+        foreach (var value in masked)
+        {
+            var gap = redacted[position..value.Start];
+            if (gap.Contains(SecretRedactor.Mask, StringComparison.Ordinal))
+            {
+                unrestorable.Add($"(text before {value.Path})");
+            }
+
+            output.Append(gap);
+            var source = redacted.Substring(value.Start, value.Length);
+            position = value.Start + value.Length;
+            if (!source.Contains(SecretRedactor.Mask, StringComparison.Ordinal))
+            {
+                output.Append(source);
+                continue;
+            }
+
+            var secretKey = SecretRedactor.IsSecretKey(LastKey(value.Path));
+            if (livePaths.TryGetValue(value.Path, out var liveValue) && live.Substring(liveValue.Start, liveValue.Length) is var liveSource
+                && MaskValue(liveSource, kind, secretKey) == source)
+            {
+                output.Append(liveSource);
+            }
+            else
+            {
+                unrestorable.Add(value.Path);
+                output.Append(source);
+            }
+        }
+
+        var tail = redacted[position..];
+        if (tail.Contains(SecretRedactor.Mask, StringComparison.Ordinal))
+        {
+            unrestorable.Add("(text after the last value)");
+        }
+
+        return (output.Append(tail).ToString(), unrestorable);
+    }
+
+    /// <summary>The values to mask, in document order; null when the text does not parse as that kind.</summary>
+    public static IReadOnlyList<SecretValue>? Find(string text, DocumentKind kind)
+    {
+        try
+        {
+            var all = kind switch
+            {
+                DocumentKind.Json => ScanJson(text),
+                DocumentKind.Yaml => ScanYaml(text),
+                DocumentKind.Ini => ScanLines(text, sections: true),
+                DocumentKind.DotEnv => ScanLines(text, sections: false),
+                _ => null,
+            };
+            return all?.Where(v => IsSecret(v, text)).OrderBy(v => v.Start).ToList();
+        }
+        catch (Exception e) when (e is YamlException or JsonException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    private static bool IsSecret(SecretValue value, string text)
+    {
+        var source = text.Substring(value.Start, value.Length);
+        return source.Length > 0 && (SecretRedactor.IsSecretKey(LastKey(value.Path)) || SecretRedactor.LooksLikeSecretValue(source) || SecretRedactor.Redact(source) != source);
+    }
+
+    private static string MaskValue(string source, DocumentKind kind, bool secretKey)
+    {
+        if (!secretKey && !SecretRedactor.LooksLikeSecretValue(source))
+        {
+            return SecretRedactor.Redact(source);
+        }
+
+        // Quoted in YAML (a bare *** starts an alias) and JSON; as the value was in INI and .env.
+        return kind is DocumentKind.Json or DocumentKind.Yaml || source.StartsWith('"') ? QuotedMask : SecretRedactor.Mask;
+    }
+
+    private static string LastKey(string path)
+    {
+        var end = path.Length;
+        while (end > 0 && path[end - 1] == ']')
+        {
+            end = path.LastIndexOf('[', end - 1);
+        }
+
+        var trimmed = path[..Math.Max(0, end)];
+        var dot = trimmed.LastIndexOf('.');
+        return dot < 0 ? trimmed : trimmed[(dot + 1)..];
+    }
+
+    private static List<SecretValue> ScanJson(string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        var values = new List<SecretValue>();
+        var stack = new List<YamlContainer>();
+        string? pendingKey = null;
+        var charIndex = new ByteToCharIndex(bytes);
+        while (reader.Read())
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.PropertyName:
+                    pendingKey = reader.GetString();
+                    break;
+                case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                    stack.Add(new YamlContainer(JsonSegment(stack, ref pendingKey), isMapping: reader.TokenType == JsonTokenType.StartObject));
+                    break;
+                case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                    stack.RemoveAt(stack.Count - 1);
+                    break;
+                default:
+                    var segment = JsonSegment(stack, ref pendingKey);
+                    var start = (int)reader.TokenStartIndex;
+                    var length = reader.ValueSpan.Length + (reader.TokenType == JsonTokenType.String ? 2 : 0);
+                    var from = charIndex.At(start);
+                    values.Add(new SecretValue(PathOf(stack, segment), from, charIndex.At(start + length) - from));
+                    break;
+            }
+        }
+
+        return values;
+    }
+
+    /// <summary>The key of the value about to start in an object, or its [index] in an array.</summary>
+    private static string? JsonSegment(List<YamlContainer> stack, ref string? pendingKey)
+    {
+        if (stack.Count > 0 && !stack[^1].IsMapping)
+        {
+            return ValueSegment(stack);
+        }
+
+        var key = pendingKey;
+        pendingKey = null;
+        return key;
+    }
+
+    private static string PathOf(List<YamlContainer> stack, string? last) =>
+        string.Join('.', stack.Select(c => c.Segment).Append(last).Where(s => s is not null)).Replace(".[", "[");
+
+    private static List<SecretValue> ScanYaml(string text)
+    {
+        var parser = new Parser(new StringReader(text));
+        var values = new List<SecretValue>();
+        // Each open container: a mapping (expecting a key, or holding the key of the value to come) or a sequence (its index).
+        var stack = new List<YamlContainer>();
+        var document = -1;
+        while (parser.MoveNext())
+        {
+            switch (parser.Current)
+            {
+                case DocumentStart:
+                    document++;
+                    break;
+                case MappingStart:
+                    stack.Add(new YamlContainer(ValueSegment(stack), isMapping: true));
+                    break;
+                case SequenceStart:
+                    stack.Add(new YamlContainer(ValueSegment(stack), isMapping: false));
+                    break;
+                case MappingEnd or SequenceEnd:
+                    stack.RemoveAt(stack.Count - 1);
+                    if (stack.Count > 0 && stack[^1].IsMapping)
+                    {
+                        stack[^1].Key = null;
+                    }
+
+                    break;
+                case Scalar scalar when stack.Count > 0 && stack[^1].IsMapping && stack[^1].Key is null:
+                    stack[^1].Key = scalar.Value;
+                    break;
+                case Scalar scalar:
+                    var segment = ValueSegment(stack);
+                    var start = (int)scalar.Start.Index;
+                    var end = (int)scalar.End.Index;
+                    while (end > start && char.IsWhiteSpace(text[end - 1]))
+                    {
+                        end--;
+                    }
+
+                    var prefix = document > 0 ? $"[{document}]." : "";
+                    values.Add(new SecretValue(prefix + PathOf(stack, segment), start, end - start));
+                    if (stack.Count > 0 && stack[^1].IsMapping)
+                    {
+                        stack[^1].Key = null;
+                    }
+
+                    break;
+                case AnchorAlias when stack.Count > 0 && stack[^1].IsMapping:
+                    if (stack[^1].Key is null)
+                    {
+                        throw new InvalidOperationException("An alias as a mapping key is not followed.");
+                    }
+
+                    stack[^1].Key = null;
+                    break;
+            }
+        }
+
+        return values;
+    }
+
+    /// <summary>The path segment of the value about to start in the innermost container (and advances a sequence's index).</summary>
+    private static string? ValueSegment(List<YamlContainer> stack)
+    {
+        if (stack.Count == 0)
+        {
+            return null;
+        }
+
+        var top = stack[^1];
+        if (top.IsMapping)
+        {
+            return top.Key;
+        }
+
+        top.Index++;
+        return $"[{top.Index}]";
+    }
+
+    private static List<SecretValue> ScanLines(string text, bool sections)
+    {
+        var values = new List<SecretValue>();
+        var section = "";
+        var lineStart = 0;
+        while (lineStart <= text.Length)
+        {
+            var lineEnd = text.IndexOf('\n', lineStart) is var n and >= 0 ? n : text.Length;
+            var line = text.AsSpan(lineStart, lineEnd - lineStart).TrimEnd('\r');
+            var trimmed = line.Trim();
+            if (sections && trimmed.StartsWith("[") && trimmed.EndsWith("]"))
+            {
+                section = trimmed[1..^1].Trim().ToString();
+            }
+            else if (trimmed.Length > 0 && trimmed[0] is not ('#' or ';'))
+            {
+                var separator = line.IndexOfAny('=', sections ? ':' : '=');
+                if (separator <= 0)
+                {
+                    throw new InvalidOperationException("A line without a key and value.");
+                }
+
+                var key = line[..separator].Trim().ToString();
+                if (!sections && key.StartsWith("export ", StringComparison.Ordinal))
+                {
+                    key = key[7..].Trim();
+                }
+
+                var valueStart = separator + 1;
+                while (valueStart < line.Length && line[valueStart] is ' ' or '\t')
+                {
+                    valueStart++;
+                }
+
+                var valueEnd = line.Length;
+                while (valueEnd > valueStart && char.IsWhiteSpace(line[valueEnd - 1]))
+                {
+                    valueEnd--;
+                }
+
+                values.Add(new SecretValue(section.Length > 0 ? section + "." + key : key, lineStart + valueStart, valueEnd - valueStart));
+            }
+
+            lineStart = lineEnd + 1;
+        }
+
+        return values;
+    }
+
+    /// <summary>An open mapping/object (and the key of the value to come) or sequence/array (and its last index).</summary>
+    private sealed class YamlContainer(string? segment, bool isMapping)
+    {
+        public string? Segment { get; } = segment;
+        public bool IsMapping { get; } = isMapping;
+        public string? Key { get; set; }
+        public int Index { get; set; } = -1;
+    }
+
+    /// <summary>Maps UTF-8 byte offsets (the JSON reader's) to string offsets, moving forward only.</summary>
+    private sealed class ByteToCharIndex(byte[] bytes)
+    {
+        private int byteOffset;
+        private int charOffset;
+
+        public int At(int offset)
+        {
+            if (offset < byteOffset)
+            {
+                byteOffset = 0;
+                charOffset = 0;
+            }
+
+            charOffset += Encoding.UTF8.GetCharCount(bytes, byteOffset, offset - byteOffset);
+            byteOffset = offset;
+            return charOffset;
+        }
+    }
+}
