@@ -35,7 +35,7 @@ public sealed class CheckpointWriter
     public void AddText(string relativePath, string content)
     {
         var destination = System.IO.Path.Combine(Folder, relativePath);
-        Write(destination, () => AtomicFile.WriteAllText(destination, SecretRedactor.Redact(content)));
+        Write(destination, () => AtomicFile.WriteAllText(destination, DocumentSecrets.Redact(content, relativePath)));
         artefacts.Add(relativePath.Replace('\\', '/'));
     }
 

@@ -41,6 +41,7 @@ public static class DocumentSecrets
             ".json" => DocumentKind.Json,
             ".yml" or ".yaml" => DocumentKind.Yaml,
             ".ini" or ".cfg" or ".conf" or ".properties" or ".toml" => DocumentKind.Ini,
+            ".txt" or ".log" or ".md" or ".diff" or ".patch" => DocumentKind.Text,
             _ => text.TrimStart().StartsWith('{') || text.TrimStart().StartsWith('[') ? DocumentKind.Json : DocumentKind.Yaml,
         };
     }
@@ -242,6 +243,7 @@ public static class DocumentSecrets
     {
         var parser = new Parser(new StringReader(text));
         var values = new List<SecretValue>();
+        var containers = 0;
         // Each open container: a mapping (expecting a key, or holding the key of the value to come) or a sequence (its index).
         var stack = new List<YamlContainer>();
         var document = -1;
@@ -253,9 +255,11 @@ public static class DocumentSecrets
                     document++;
                     break;
                 case MappingStart:
+                    containers++;
                     stack.Add(new YamlContainer(ValueSegment(stack), isMapping: true));
                     break;
                 case SequenceStart:
+                    containers++;
                     stack.Add(new YamlContainer(ValueSegment(stack), isMapping: false));
                     break;
                 case MappingEnd or SequenceEnd:
@@ -297,7 +301,8 @@ public static class DocumentSecrets
             }
         }
 
-        return values;
+        // A lone scalar (a log line, prose) is text, not a document with keys.
+        return containers > 0 ? values : throw new InvalidOperationException("Not a YAML mapping or sequence.");
     }
 
     /// <summary>The path segment of the value about to start in the innermost container (and advances a sequence's index).</summary>

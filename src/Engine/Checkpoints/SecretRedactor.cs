@@ -77,26 +77,6 @@ public static partial class SecretRedactor
     /// <summary>A URL as it may be shown: without user name, password or secret query values.</summary>
     public static string RedactUrl(Uri uri) => Redact(uri.OriginalString);
 
-    /// <summary>Redacts values by key name, and secrets inside any string value (nested dictionaries and lists too).</summary>
-    public static Dictionary<string, object?> Redact(IReadOnlyDictionary<string, object?> data)
-    {
-        var copy = new Dictionary<string, object?>(StringComparer.Ordinal);
-        foreach (var (key, value) in data)
-        {
-            copy[key] = IsSecretKey(key) && value is not null ? Mask : RedactValue(value);
-        }
-
-        return copy;
-    }
-
-    private static object? RedactValue(object? value) => value switch
-    {
-        string text => Redact(text),
-        IReadOnlyDictionary<string, object?> nested => Redact(nested),
-        IEnumerable<object?> list => list.Select(RedactValue).ToList(),
-        _ => value,
-    };
-
     /// <summary>key: value, key=value, "key": "value", key: | (a YAML block), each with a key named like a secret.</summary>
     private static string RedactAssignments(string text)
     {

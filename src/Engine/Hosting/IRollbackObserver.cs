@@ -43,7 +43,8 @@ public sealed class ScriptAction
 {
     public ScriptAction(string name, Func<CancellationToken, Task<ScriptOutcome>> run)
     {
-        Name = name;
+        // The name becomes a step name, a consent line and a report entry: a script block may hold a password.
+        Name = SecretRedactor.Redact(name);
         Run = run;
     }
 
