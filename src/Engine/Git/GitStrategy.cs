@@ -11,6 +11,7 @@ public sealed class GitStrategy : IRollbackStrategy
 {
     private const string StepStash = "Stash";
     private const string StepCheckout = "Checkout";
+    private const string StepCompleteCheckout = "CompleteCheckout";
     private const string StepRevert = "Revert";
     private const string StepPush = "Push";
 
@@ -125,6 +126,14 @@ public sealed class GitStrategy : IRollbackStrategy
             {
                 skip = $"HEAD is already at {targetName} ({Short(target)}).";
             }
+            else if (dirty && InterruptedCheckoutOf(repo, head, target, context.State.Journal, targetKey) is { } interrupted)
+            {
+                steps.Add(new PlanStep
+                {
+                    Action = StepCompleteCheckout, Target = location,
+                    Description = $"Complete the checkout of {targetName} ({Short(target)}) that attempt {interrupted} left half done (every uncommitted change is part of it); HEAD becomes detached at the target",
+                });
+            }
             else
             {
                 RefuseIfDirty(dirty, request, location);
@@ -224,6 +233,12 @@ public sealed class GitStrategy : IRollbackStrategy
                 Commands.Checkout(repo, repo.Lookup<Commit>(plan.ToCommit!), new CheckoutOptions { CheckoutModifiers = CheckoutModifiers.None });
                 result.Message = $"HEAD is now at {plan.ToVersion} ({plan.ToCommit![..10]}).";
                 break;
+            case StepCompleteCheckout:
+                // The interrupted checkout's process died holding the index lock; the plan proved the tree is its work.
+                File.Delete(System.IO.Path.Combine(repo.Info.Path, "index.lock"));
+                Commands.Checkout(repo, repo.Lookup<Commit>(plan.ToCommit!), new CheckoutOptions { CheckoutModifiers = CheckoutModifiers.Force });
+                result.Message = $"Completed the interrupted checkout: HEAD is now at {plan.ToVersion} ({plan.ToCommit![..10]}).";
+                break;
             case StepRevert:
                 var commit = repo.Lookup<Commit>(step.Target);
                 var originalHead = repo.Head.Tip;
@@ -320,6 +335,45 @@ public sealed class GitStrategy : IRollbackStrategy
 
     private static bool IsDirty(Repository repo) => repo.RetrieveStatus(new StatusOptions { IncludeUntracked = true, RecurseUntrackedDirs = false }).IsDirty;
 
+    /// <summary>
+    /// The id of the interrupted attempt whose checkout of target left the working tree as it is, or null. It is, when
+    /// that attempt (the target's newest) was starting the checkout of target from HEAD when its process ended, and every
+    /// uncommitted change is a file the checkout changes, now holding the target's content (or removed, if the target
+    /// lacks it). Any other change, such as an edit on top, is the user's work and stays refused or stashed.
+    /// </summary>
+    private static string? InterruptedCheckoutOf(Repository repo, Commit head, Commit target, Journal journal, string targetKey)
+    {
+        if (journal.GetAttempts(targetKey, limit: 20).FirstOrDefault(a => a.Strategy == StrategyNames.Git) is not { Outcome: RollbackOutcome.Interrupted } attempt
+            || InterruptedAttempts.LastStepStarted(journal, attempt) is not { Step: StepCheckout or StepCompleteCheckout } started || started.ToCommit != target.Sha)
+        {
+            return null;
+        }
+
+        var workingDirectory = repo.Info.WorkingDirectory;
+        var status = repo.RetrieveStatus(new StatusOptions { IncludeUntracked = true, RecurseUntrackedDirs = true });
+        foreach (var entry in status.Where(e => e.State != FileStatus.Ignored))
+        {
+            var before = head.Tree[entry.FilePath]?.Target.Sha;
+            var after = target.Tree[entry.FilePath]?.Target.Sha;
+            var file = System.IO.Path.Combine(workingDirectory, entry.FilePath);
+            var now = File.Exists(file) ? BlobSha(file) : null;
+            if (before == after || now != after)
+            {
+                return null;
+            }
+        }
+
+        return attempt.AttemptId;
+    }
+
+    /// <summary>The id git gives a file's content, computed without writing to the repository.</summary>
+    private static string BlobSha(string file)
+    {
+        var content = File.ReadAllBytes(file);
+        var header = Encoding.ASCII.GetBytes($"blob {content.Length}\0");
+        return Convert.ToHexString(System.Security.Cryptography.SHA1.HashData(header.Concat(content).ToArray())).ToLowerInvariant();
+    }
+
     private static void RefuseIfDirty(bool dirty, RollbackRequest request, string location)
     {
         if (dirty && !request.Force)
@@ -330,16 +384,31 @@ public sealed class GitStrategy : IRollbackStrategy
         }
     }
 
+    /// <summary>
+    /// The default target. A rerun goes where the newest attempt was going, whatever its outcome, unless the target was
+    /// deployed again since (HEAD is neither where it was going nor where it started); then the newest verified-good
+    /// version, then the previous release tag. A version an attempt rolled back from is never chosen.
+    /// </summary>
     private static (string? Version, Commit? Commit, string? Source) FindLastGood(Repository repo, TagIndex tags, Commit head, string current, StateRoot state)
     {
         var targetKey = TargetKeyFor(WorkingDirectory(repo));
-        if (state.Journal.LastRollbackTarget(targetKey) is { } rolledBackTo && ResolveCommit(repo, rolledBackTo, tags)?.Sha == head.Sha)
+        var rolledBackFrom = state.Journal.GetRolledBackFromVersions(targetKey).ToHashSet(StringComparer.Ordinal);
+        var newest = state.Journal.GetAttempts(targetKey, limit: 20).FirstOrDefault(a => a.Strategy == StrategyNames.Git);
+        if (newest?.ToVersion is { } to && !rolledBackFrom.Contains(to) && ResolveCommit(repo, to, tags) is { } toCommit
+            && (toCommit.Sha == head.Sha || toCommit.Tree.Sha == head.Tree.Sha || newest.FromVersion == current))
         {
-            return (rolledBackTo, head, "the version the last rollback went to");
+            return (to, toCommit, newest.Outcome is RollbackOutcome.Succeeded or RollbackOutcome.Skipped
+                ? "the version the last rollback went to"
+                : $"the target of the last attempt ({newest.Outcome}, {newest.AttemptId})");
         }
 
         foreach (var verified in state.Journal.GetVerified(targetKey, limit: 20))
         {
+            if (rolledBackFrom.Contains(verified.Version))
+            {
+                continue;
+            }
+
             var commit = (verified.Commit is null ? null : repo.Lookup<Commit>(verified.Commit)) ?? ResolveCommit(repo, verified.Version, tags);
             if (commit is not null && commit.Sha != head.Sha)
             {
@@ -347,7 +416,7 @@ public sealed class GitStrategy : IRollbackStrategy
             }
         }
 
-        var previous = tags.PreviousRelease(head, current);
+        var previous = tags.PreviousRelease(head, current, rolledBackFrom);
         return previous is null ? (null, null, null) : (previous.Value.Tag.Name, previous.Value.Commit, "previous release tag");
     }
 

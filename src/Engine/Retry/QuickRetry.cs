@@ -28,18 +28,31 @@ public static partial class QuickRetry
 {
     public const string StrategyName = "QuickRetry";
 
-    [GeneratedRegex(@"connection refused|connection reset|timed? ?out|timeout|\b503\b|service unavailable|\b502\b|bad gateway|\b504\b|temporar(il)?y|try again|ECONNRESET|ECONNREFUSED|ETIMEDOUT", RegexOptions.IgnoreCase)]
+    // A status such as 503 says only that the service is unhealthy (ASP.NET Core and Spring Boot answer it for as long as
+    // they are); what goes away on retry is a dependency's refused, reset or timed-out connection.
+    [GeneratedRegex(@"connection refused|connection reset|timed? ?out|timeout|ECONNRESET|ECONNREFUSED|ETIMEDOUT", RegexOptions.IgnoreCase)]
     private static partial Regex TransientPattern();
 
-    /// <summary>Whether an error text looks like a transient failure (network, timing, an overloaded dependency).</summary>
+    /// <summary>Whether an error text names a refused, reset or timed-out connection (to a dependency, when it comes from the service).</summary>
     public static bool LooksTransient(IEnumerable<string> errors) => errors.Any(e => TransientPattern().IsMatch(e));
+
+    /// <summary>
+    /// Whether the failure would likely go away on retry: a health check that failed and then passed within its retries
+    /// (intermittent), or a reason, error or answer from the service that names a refused or timed-out connection. The
+    /// health check's own connection failing, or a status that stays 503 across the retries, is the service being down.
+    /// </summary>
+    public static bool LooksTransient(IEnumerable<string> errors, HealthReport? health) =>
+        health?.Checks.Any(c => c.Passed && c.Attempts > 1) == true
+        || LooksTransient(errors.Concat(health?.Checks.Where(c => !c.Passed).Select(c => c.BodyExcerpt ?? "") ?? Enumerable.Empty<string>()));
 
     public static async Task<IReadOnlyList<RollbackResult>> RunAsync(RetryRequest request, EngineContext context)
     {
         var results = new List<RollbackResult>();
         var journal = context.State.Journal;
         using var targetLock = await TargetLock.AcquireAsync(context.State, request.TargetKey, request.LockTimeout, context.Observer, context.Cancellation).ConfigureAwait(false);
-        var failures = journal.GetFailuresSinceLastSuccess(request.TargetKey, request.EscalationWindow, DateTimeOffset.UtcNow);
+        var recoverFor = new RollbackRequest { Strategy = StrategyName, WebhookUri = request.WebhookUri, Reason = request.Reason };
+        await InterruptedAttempts.RecoverAsync(request.TargetKey, recoverFor, context).ConfigureAwait(false);
+        var failures = EscalationPolicy.FailuresInWindow(journal, request.TargetKey, request.EscalationWindow, DateTimeOffset.UtcNow);
         if (!request.Force && failures.FirstOrDefault(f => f.Outcome == RollbackOutcome.Escalated) is { } escalated)
         {
             throw new RollbackException(ErrorIds.RollbackEscalated, RollbackErrorKind.InvalidOperation,
@@ -47,6 +60,7 @@ public static partial class QuickRetry
             { TargetName = request.TargetKey };
         }
 
+        EscalationPolicy.ReportLapse(journal, request.TargetKey, request.EscalationWindow, DateTimeOffset.UtcNow, context.Observer);
         if (!await context.Observer.ShouldProcessAsync(request.TargetKey, $"Run {request.Deploy.Name} up to {request.MaxAttempts} time(s), {request.Delay.TotalSeconds:0} s apart, until it deploys and verifies").ConfigureAwait(false))
         {
             return results;
@@ -69,6 +83,8 @@ public static partial class QuickRetry
                 ToVersion = $"retry {attempt} of {request.MaxAttempts}",
             };
             journal.StartAttempt(result);
+            InterruptedAttempts.Claim(journal, result);
+            InterruptedAttempts.RecordStepStart(journal, result, "Deploy");
             var step = new StepResult { Name = $"Deploy {request.Deploy.Name}", StartedAt = DateTimeOffset.UtcNow };
             try
             {
@@ -84,8 +100,8 @@ public static partial class QuickRetry
             }
             catch (OperationCanceledException)
             {
-                step.Status = StepStatus.Failed;
-                step.Message = "Cancelled.";
+                step.Status = StepStatus.Cancelled;
+                step.Message = "Cancelled by the user before the deployment finished.";
                 result.Steps.Add(step);
                 await FinishAsync(result, StepStatus.Failed, earlierFailures, request, context, CancellationToken.None).ConfigureAwait(false);
                 throw;
@@ -137,7 +153,7 @@ public static partial class QuickRetry
         result.CompletedAt = DateTimeOffset.UtcNow;
         result.Duration = result.CompletedAt - result.StartedAt;
         result.Outcome = status == StepStatus.Succeeded ? RollbackOutcome.Succeeded
-            : earlierFailures + 1 >= request.EscalationThreshold ? RollbackOutcome.Escalated
+            : EscalationPolicy.Escalates(earlierFailures, request.EscalationThreshold) ? RollbackOutcome.Escalated
             : RollbackOutcome.Failed;
         result.Message = result.Outcome switch
         {

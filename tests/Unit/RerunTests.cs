@@ -1,0 +1,110 @@
+using DeploymentRollback.Engine;
+using Xunit;
+
+namespace DeploymentRollback.Tests;
+
+/// <summary>Reruns, cancelled steps and escalation, against real git repositories, journals and HTTP endpoints.</summary>
+public class RerunTests
+{
+    private static RollbackRequest Request(GitFixture git, LocalHttpServer? server = null, ScriptAction? restart = null) => new()
+    {
+        Path = git.RepoPath,
+        Target = "v2.3.0",
+        RestartScript = restart,
+        HealthChecks = server is null ? Array.Empty<HealthCheckOptions>() : new[] { new HealthCheckOptions { Uri = new Uri(server.Url()), Retries = 0 } },
+    };
+
+    [Fact]
+    public async Task Nothing_to_change_still_restarts_and_verifies_and_an_unhealthy_target_is_Failed()
+    {
+        using var git = new GitFixture().WithReleases();
+        using var server = new LocalHttpServer((_, _) => (503, "Unhealthy"));
+        await RollbackEngine.InvokeAsync(Request(git), git.Context());
+        var restarts = 0;
+        var restart = new ScriptAction("restart", _ => Task.FromResult(new ScriptOutcome(true, $"restart {Interlocked.Increment(ref restarts)}", 0)));
+
+        var rerun = await RollbackEngine.InvokeAsync(Request(git, server, restart), git.Context());
+
+        Assert.Equal(1, restarts);
+        Assert.Equal(RollbackOutcome.Failed, rerun!.Outcome);
+        Assert.Equal(VerificationOutcome.Failed, rerun.Verification);
+        Assert.Contains("unhealthy", rerun.Message);
+        Assert.Contains(SignalNames.RollbackFailed, rerun.Signals);
+        Assert.Equal(RollbackOutcome.Failed, git.State().Journal.GetAttempts(attemptId: rerun.AttemptId).Single().Outcome);
+    }
+
+    [Fact]
+    public async Task Nothing_to_change_and_verified_healthy_is_Skipped()
+    {
+        using var git = new GitFixture().WithReleases();
+        using var server = new LocalHttpServer((_, _) => (200, "ok"));
+        await RollbackEngine.InvokeAsync(Request(git), git.Context());
+
+        var rerun = await RollbackEngine.InvokeAsync(Request(git, server), git.Context());
+
+        Assert.Equal(RollbackOutcome.Skipped, rerun!.Outcome);
+        Assert.Equal(VerificationOutcome.Passed, rerun.Verification);
+        Assert.Empty(rerun.Signals);
+    }
+
+    [Fact]
+    public async Task Unhealthy_reruns_escalate_and_a_Skipped_attempt_does_not_reset_the_count()
+    {
+        using var git = new GitFixture().WithReleases();
+        using var server = new LocalHttpServer((_, _) => (503, "Unhealthy"));
+
+        var first = await RollbackEngine.InvokeAsync(Request(git, server), git.Context());
+        var unchecked_ = await RollbackEngine.InvokeAsync(Request(git), git.Context());
+        var second = await RollbackEngine.InvokeAsync(Request(git, server), git.Context());
+        var third = await RollbackEngine.InvokeAsync(Request(git, server), git.Context());
+
+        Assert.Equal(RollbackOutcome.Failed, first!.Outcome);
+        Assert.Equal(RollbackOutcome.Skipped, unchecked_!.Outcome);
+        Assert.Equal(RollbackOutcome.Failed, second!.Outcome);
+        Assert.Equal(RollbackOutcome.Escalated, third!.Outcome);
+        Assert.Contains(SignalNames.ManualInterventionRequired, third.Signals);
+    }
+
+    [Fact]
+    public async Task A_step_cancelled_by_the_user_is_recorded_Cancelled()
+    {
+        using var git = new GitFixture().WithReleases();
+        using var cancel = new CancellationTokenSource();
+        var restart = new ScriptAction("slow restart", async token =>
+        {
+            cancel.Cancel();
+            await Task.Delay(TimeSpan.FromSeconds(30), token);
+            return new ScriptOutcome(true, "", 0);
+        });
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => RollbackEngine.InvokeAsync(Request(git, restart: restart), git.Context(cancellation: cancel.Token)));
+
+        var attempt = Assert.Single(git.State().Journal.GetAttempts());
+        var step = Assert.Single(attempt.Steps, s => s.Name == "Restart slow restart");
+        Assert.Equal("Cancelled", step.Status.ToString());
+        Assert.Equal(StepStatus.Succeeded, attempt.Steps.Single(s => s.Name.StartsWith("Checkout", StringComparison.Ordinal)).Status);
+    }
+
+    [Fact]
+    public async Task An_escalation_that_lapses_says_so_in_a_warning_and_a_journal_event()
+    {
+        using var git = new GitFixture().WithReleases();
+        using var server = new LocalHttpServer((_, _) => (503, "Unhealthy"));
+        for (var i = 0; i < 3; i++)
+        {
+            await RollbackEngine.InvokeAsync(Request(git, server), git.Context());
+        }
+
+        await Task.Delay(50);
+        var observer = new RecordingObserver();
+        var after = await RollbackEngine.InvokeAsync(Request(git, server) with { EscalationWindow = TimeSpan.FromMilliseconds(20) }, git.Context(observer));
+        var later = new RecordingObserver();
+        await RollbackEngine.InvokeAsync(Request(git, server) with { EscalationWindow = TimeSpan.FromMilliseconds(20) }, git.Context(later));
+
+        Assert.Equal(RollbackOutcome.Escalated, git.State().Journal.GetAttempts().Skip(2).First().Outcome);
+        Assert.NotNull(after);
+        Assert.Contains(observer.Messages, m => m.StartsWith("WARNING:", StringComparison.Ordinal) && m.Contains("has lapsed"));
+        Assert.Single(git.State().Journal.GetEvents("git:" + git.RepoPath), e => e.Kind == "EscalationLapsed");
+        Assert.DoesNotContain(later.Messages, m => m.Contains("has lapsed"));
+    }
+}
