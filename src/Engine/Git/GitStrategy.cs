@@ -338,8 +338,9 @@ public sealed class GitStrategy : IRollbackStrategy
     /// <summary>
     /// The id of the interrupted attempt whose checkout of target left the working tree as it is, or null. It is, when
     /// that attempt (the target's newest) was starting the checkout of target from HEAD when its process ended, and every
-    /// uncommitted change is a file the checkout changes, now holding the target's content (or removed, if the target
-    /// lacks it). Any other change, such as an edit on top, is the user's work and stays refused or stashed.
+    /// uncommitted change is a file the checkout changes, now holding the target's content (or the start of it, for the
+    /// file being written when the process died; or removed, if the target lacks it). Any other change, such as an edit
+    /// on top, is the user's work and stays refused or stashed.
     /// </summary>
     private static string? InterruptedCheckoutOf(Repository repo, Commit head, Commit target, Journal journal, string targetKey)
     {
@@ -356,14 +357,27 @@ public sealed class GitStrategy : IRollbackStrategy
             var before = head.Tree[entry.FilePath]?.Target.Sha;
             var after = target.Tree[entry.FilePath]?.Target.Sha;
             var file = System.IO.Path.Combine(workingDirectory, entry.FilePath);
-            var now = File.Exists(file) ? BlobSha(file) : null;
-            if (before == after || now != after)
+            if (before == after || (File.Exists(file) ? BlobSha(file) != after && !IsPartialWrite(repo, file, after) : after is not null))
             {
                 return null;
             }
         }
 
         return attempt.AttemptId;
+    }
+
+    /// <summary>The file the checkout was writing when its process died holds the start of the target's content.</summary>
+    private static bool IsPartialWrite(Repository repo, string file, string? blobSha)
+    {
+        if (blobSha is null || repo.Lookup<Blob>(blobSha) is not { } blob)
+        {
+            return false;
+        }
+
+        var written = File.ReadAllBytes(file);
+        using var content = blob.GetContentStream();
+        var expected = new byte[written.Length];
+        return written.Length < blob.Size && content.ReadAtLeast(expected, written.Length, throwOnEndOfStream: false) == written.Length && expected.AsSpan().SequenceEqual(written);
     }
 
     /// <summary>The id git gives a file's content, computed without writing to the repository.</summary>
