@@ -104,4 +104,7 @@ public static class ErrorIds
     public const string KubernetesConflict = "KubernetesConflict";
     public const string KubernetesRolloutFailed = "KubernetesRolloutFailed";
     public const string KubernetesSelectorInvalid = "KubernetesSelectorInvalid";
+    // Reruns, interrupted attempts and escalation
+    public const string GitBranchBehind = "GitBranchBehind";
+    public const string GitFetchFailed = "GitFetchFailed";
 }

@@ -107,4 +107,57 @@ public class RerunTests
         Assert.Single(git.State().Journal.GetEvents("git:" + git.RepoPath), e => e.Kind == "EscalationLapsed");
         Assert.DoesNotContain(later.Messages, m => m.Contains("has lapsed"));
     }
+
+    [Fact]
+    public async Task Revert_with_push_refuses_before_any_commit_when_someone_pushed_first()
+    {
+        using var git = new GitFixture().WithReleases();
+        var remotePath = WithRemote(git);
+        var other = git.Temp.Combine("other");
+        LibGit2Sharp.Repository.Clone(remotePath, other);
+        using (var repo = new LibGit2Sharp.Repository(other))
+        {
+            File.WriteAllText(Path.Combine(other, "hotfix.txt"), "hotfix\n");
+            LibGit2Sharp.Commands.Stage(repo, "hotfix.txt");
+            var signature = new LibGit2Sharp.Signature("Someone Else", "else@example.invalid", DateTimeOffset.Now);
+            repo.Commit("Hotfix pushed first", signature, signature, new LibGit2Sharp.CommitOptions());
+            repo.Network.Push(repo.Network.Remotes["origin"], "refs/heads/master:refs/heads/master");
+        }
+
+        var head = git.HeadSha;
+        var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(git) with { GitMode = GitRollbackMode.Revert, Push = true }, git.Context()));
+
+        Assert.Equal("GitBranchBehind", error.ErrorId);
+        Assert.Contains("git pull", error.Message);
+        Assert.Equal(head, git.HeadSha);
+        Assert.Empty(git.State().Journal.GetAttempts());
+    }
+
+    [Fact]
+    public async Task A_rerun_with_push_pushes_the_revert_commits_still_unpushed()
+    {
+        using var git = new GitFixture().WithReleases();
+        var remotePath = WithRemote(git);
+        await RollbackEngine.InvokeAsync(Request(git) with { GitMode = GitRollbackMode.Revert }, git.Context());
+
+        var rerun = await RollbackEngine.InvokeAsync(Request(git) with { GitMode = GitRollbackMode.Revert, Push = true }, git.Context());
+
+        Assert.Equal(RollbackOutcome.Succeeded, rerun!.Outcome);
+        Assert.Contains(rerun.Steps, s => s.Name.StartsWith("Push", StringComparison.Ordinal) && s.Status == StepStatus.Succeeded);
+        using var remote = new LibGit2Sharp.Repository(remotePath);
+        Assert.Equal(git.HeadSha, remote.Branches["master"].Tip.Sha);
+        Assert.Equal("good\n", git.ReadFile());
+    }
+
+    /// <summary>A bare repository as origin, with master pushed and tracked.</summary>
+    private static string WithRemote(GitFixture git)
+    {
+        var remotePath = git.Temp.Combine("remote.git");
+        LibGit2Sharp.Repository.Init(remotePath, isBare: true);
+        using var repo = git.Open();
+        repo.Network.Remotes.Add("origin", remotePath);
+        repo.Network.Push(repo.Network.Remotes["origin"], "refs/heads/master:refs/heads/master");
+        repo.Branches.Update(repo.Head, b => b.Remote = "origin", b => b.UpstreamBranch = "refs/heads/master");
+        return remotePath;
+    }
 }

@@ -154,12 +154,18 @@ public sealed class GitStrategy : IRollbackStrategy
                 { TargetName = targetKey };
             }
 
+            // With -Push, the branch must not be behind its remote: revert commits made on an outdated branch could not be pushed.
+            var unpushed = request.Push ? FetchAndCountUnpushed(repo, request, location, targetKey) : 0;
             var toRevert = CommitsToRevert(repo, request, head, target);
             if (toRevert.Count == 0 || head.Tree.Sha == target.Tree.Sha && request.Commits.Count == 0)
             {
-                skip = request.Commits.Count > 0
-                    ? "Every commit named by -Commit is already reverted on this branch."
-                    : $"The branch already matches {targetName} ({Short(target)}): nothing to revert.";
+                // A rerun after a rejected push still has the reverts to push.
+                if (unpushed == 0)
+                {
+                    skip = request.Commits.Count > 0
+                        ? "Every commit named by -Commit is already reverted on this branch."
+                        : $"The branch already matches {targetName} ({Short(target)}): nothing to revert.";
+                }
             }
             else
             {
@@ -173,19 +179,13 @@ public sealed class GitStrategy : IRollbackStrategy
                 {
                     steps.Add(new PlanStep { Action = StepRevert, Target = commit.Sha, Description = $"Add a commit on {repo.Head.FriendlyName} that reverts {Short(commit)} \"{commit.MessageShort}\"" });
                 }
+            }
 
-                if (request.Push)
-                {
-                    var branch = repo.Head;
-                    if (!branch.IsTracking || branch.RemoteName is null)
-                    {
-                        throw new RollbackException(ErrorIds.GitNoRemote, RollbackErrorKind.InvalidOperation,
-                            $"-Push was given but branch '{branch.FriendlyName}' in {location} tracks no remote branch. Set one with 'git branch --set-upstream-to', or leave out -Push.")
-                        { TargetName = targetKey };
-                    }
-
-                    steps.Add(new PlanStep { Action = StepPush, Target = branch.RemoteName, Description = $"Push {branch.FriendlyName} to {branch.RemoteName}/{branch.TrackedBranch.FriendlyName.Split('/', 2).Last()}" });
-                }
+            if (request.Push && skip is null)
+            {
+                var branch = repo.Head;
+                var pending = steps.Count(s => s.Action == StepRevert) + unpushed;
+                steps.Add(new PlanStep { Action = StepPush, Target = branch.RemoteName, Description = $"Push {branch.FriendlyName} ({pending} commit(s) not yet on the remote) to {branch.RemoteName}/{branch.TrackedBranch.FriendlyName.Split('/', 2).Last()}" });
             }
         }
 
@@ -386,6 +386,49 @@ public sealed class GitStrategy : IRollbackStrategy
         var content = File.ReadAllBytes(file);
         var header = Encoding.ASCII.GetBytes($"blob {content.Length}\0");
         return Convert.ToHexString(System.Security.Cryptography.SHA1.HashData(header.Concat(content).ToArray())).ToLowerInvariant();
+    }
+
+    /// <summary>
+    /// Fetches the branch's remote and returns how many local commits it lacks. Refuses when the branch tracks no remote
+    /// branch, the fetch fails, or the remote has commits the branch lacks (someone pushed since the deployment).
+    /// </summary>
+    private static int FetchAndCountUnpushed(Repository repo, RollbackRequest request, string location, string targetKey)
+    {
+        var branch = repo.Head;
+        if (!branch.IsTracking || branch.RemoteName is null)
+        {
+            throw new RollbackException(ErrorIds.GitNoRemote, RollbackErrorKind.InvalidOperation,
+                $"-Push was given but branch '{branch.FriendlyName}' in {location} tracks no remote branch. Set one with 'git branch --set-upstream-to', or leave out -Push.")
+            { TargetName = targetKey };
+        }
+
+        var remote = repo.Network.Remotes[branch.RemoteName];
+        var options = new FetchOptions();
+        if (request.UserName is not null)
+        {
+            options.CredentialsProvider = (_, _, _) => new UsernamePasswordCredentials { Username = request.UserName, Password = request.Password ?? "" };
+        }
+
+        try
+        {
+            Commands.Fetch(repo, remote.Name, remote.FetchRefSpecs.Select(r => r.Specification), options, null);
+        }
+        catch (LibGit2SharpException e)
+        {
+            throw new RollbackException(ErrorIds.GitFetchFailed, RollbackErrorKind.ConnectionError,
+                $"-Push was given, but fetching {remote.Name} to check that '{branch.FriendlyName}' is not behind it failed: {SecretRedactor.Redact(e.Message)}. Fix the network or the credentials (-Credential) and run again, or leave out -Push to revert locally only.", e)
+            { TargetName = targetKey };
+        }
+
+        var tracking = repo.Head.TrackingDetails;
+        if (tracking.BehindBy is > 0)
+        {
+            throw new RollbackException(ErrorIds.GitBranchBehind, RollbackErrorKind.InvalidOperation,
+                $"'{branch.FriendlyName}' in {location} is {tracking.BehindBy} commit(s) behind {branch.TrackedBranch.FriendlyName}: someone pushed since this deployment, so revert commits made now could not be pushed. Nothing was changed. Bring the branch up to date (git pull --rebase) and run again, or leave out -Push to revert locally only.")
+            { TargetName = targetKey };
+        }
+
+        return tracking.AheadBy ?? 0;
     }
 
     private static void RefuseIfDirty(bool dirty, RollbackRequest request, string location)
