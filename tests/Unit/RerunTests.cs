@@ -161,3 +161,42 @@ public class RerunTests
         return remotePath;
     }
 }
+
+/// <summary>The progress a rollback reports while it waits for a Kubernetes rollout.</summary>
+public class KubernetesWaitProgressTests
+{
+    [Fact]
+    public async Task The_rollout_wait_reports_its_phase_at_least_once_a_second_between_watch_events()
+    {
+        // Revision 1's pods are gone, so the rollback starts new ones, which take a few seconds to become ready.
+        await using var kube = await KubeFixture.StartAsync(options => options.ReadyDelay = TimeSpan.FromSeconds(3));
+        await kube.DeployAsync("web", "registry/app:1.0", progressDeadlineSeconds: 60);
+        await kube.SetImageAsync("web", "registry/app:2.0");
+        var observer = new TimedObserver();
+
+        var result = await RollbackEngine.InvokeAsync(kube.Request("web", "1"), kube.Context(observer));
+
+        Assert.True(result!.Outcome == RollbackOutcome.Succeeded, result.Message);
+        var waiting = observer.Updates.Where(u => u.Update.Status.StartsWith("Waiting for the rollout", StringComparison.Ordinal)).Select(u => u.At).ToList();
+        Assert.True(waiting.Count >= 3, $"{waiting.Count} updates while waiting");
+        var longestGap = waiting.Zip(waiting.Skip(1), (a, b) => b - a).Max();
+        Assert.True(longestGap <= TimeSpan.FromSeconds(1.5), $"no progress for {longestGap.TotalSeconds:0.0} s during the rollout wait");
+    }
+
+    private sealed class TimedObserver : IRollbackObserver
+    {
+        public List<(DateTimeOffset At, ProgressUpdate Update)> Updates { get; } = new();
+
+        public void Progress(ProgressUpdate update)
+        {
+            lock (Updates)
+            {
+                Updates.Add((DateTimeOffset.UtcNow, update));
+            }
+        }
+
+        public void Verbose(string message) { }
+        public void Warning(string message) { }
+        public Task<bool> ShouldProcessAsync(string target, string action) => Task.FromResult(true);
+    }
+}
