@@ -200,3 +200,28 @@ public class KubernetesWaitProgressTests
         public Task<bool> ShouldProcessAsync(string target, string action) => Task.FromResult(true);
     }
 }
+
+/// <summary>Reruns of a Kubernetes rollback against the fake API server.</summary>
+public class KubernetesRerunTests
+{
+    [Fact]
+    public async Task An_unhealthy_rerun_keeps_the_target_instead_of_flipping_back_to_the_failed_revision()
+    {
+        await using var kube = await KubeFixture.StartAsync();
+        await kube.DeployAsync("web", "registry/app:1.0");
+        await kube.SetImageAsync("web", "registry/app:2.0");
+        await kube.SetImageAsync("web", "registry/app:3.0-crash");
+        using var server = new LocalHttpServer((_, _) => (503, "Unhealthy"));
+        var checks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()), Retries = 0 } };
+
+        var first = await RollbackEngine.InvokeAsync(kube.Request("web"), kube.Context());
+        var second = await RollbackEngine.InvokeAsync(kube.Request("web") with { HealthChecks = checks }, kube.Context());
+        var third = await RollbackEngine.InvokeAsync(kube.Request("web") with { HealthChecks = checks }, kube.Context());
+
+        Assert.Equal(RollbackOutcome.Succeeded, first!.Outcome);
+        Assert.Equal(RollbackOutcome.Failed, second!.Outcome);
+        Assert.Equal(first.ToVersion, second.ToVersion);
+        Assert.Equal(first.ToVersion, third!.ToVersion);
+        Assert.Equal("registry/app:2.0", await kube.ImageAsync("web"));
+    }
+}

@@ -550,7 +550,7 @@ public sealed class KubernetesStrategy : IRollbackStrategy
         }
 
         var journal = context.State.Journal;
-        if (journal.LastRollbackTarget(targetKey) == VersionOf(workload.Template))
+        if (journal.LastAttemptTarget(targetKey) == VersionOf(workload.Template))
         {
             return (null, null, $"{workload.Display} already runs the template the last rollback restored ({PodTemplates.Images(workload.Template)})");
         }
