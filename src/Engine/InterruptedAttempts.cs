@@ -16,7 +16,11 @@ public static class InterruptedAttempts
 
     public sealed record StepStart(string Step, string? ToCommit);
 
-    public static void Claim(Journal journal, RollbackResult attempt) => journal.SetAttemptOwner(attempt.AttemptId, CurrentOwner());
+    public static void Claim(Journal journal, RollbackResult attempt)
+    {
+        using var process = Process.GetCurrentProcess();
+        journal.SetAttemptOwner(attempt.AttemptId, OwnerOf(process));
+    }
 
     public static void RecordStepStart(Journal journal, RollbackResult attempt, string step, string? toCommit = null) =>
         journal.AddEvent(new JournalEvent(attempt.TargetKey, attempt.AttemptId, DateTimeOffset.UtcNow, StepStarted,
@@ -48,6 +52,12 @@ public static class InterruptedAttempts
             attempt.TimeToRecovery = null;
             attempt.Message = $"The attempt at {attempt.StartedAt.ToUniversalTime():HH:mm} UTC ({attempt.AttemptId}) was interrupted " +
                 (phase is null ? "before its first step" : $"during {phase}") + ": its process ended before the attempt finished.";
+            if (!await context.Observer.ShouldProcessAsync(targetKey, $"Record the attempt {attempt.AttemptId} as Interrupted and signal ROLLBACK_FAILED for it").ConfigureAwait(false))
+            {
+                context.Observer.Warning(attempt.Message);
+                continue;
+            }
+
             if (phase is not null)
             {
                 attempt.Steps.Add(new StepResult { Name = phase, Status = StepStatus.Failed, StartedAt = attempt.StartedAt, Message = "Interrupted: the process ended during this step." });
@@ -62,11 +72,9 @@ public static class InterruptedAttempts
         return recovered;
     }
 
-    private static string CurrentOwner()
-    {
-        using var process = Process.GetCurrentProcess();
-        return string.Join('|', Environment.ProcessId.ToString(CultureInfo.InvariantCulture), Environment.MachineName, StartStamp(process));
-    }
+    /// <summary>How an attempt names the process that runs it: id, machine and start time (ids are reused).</summary>
+    internal static string OwnerOf(Process process) =>
+        string.Join('|', process.Id.ToString(CultureInfo.InvariantCulture), Environment.MachineName, StartStamp(process));
 
     /// <summary>
     /// Alive only when the same process (id and start time) still runs on this machine; an attempt of another machine

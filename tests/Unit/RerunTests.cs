@@ -225,3 +225,53 @@ public class KubernetesRerunTests
         Assert.Equal("registry/app:2.0", await kube.ImageAsync("web"));
     }
 }
+
+/// <summary>Attempts left 'Running' by a process that died, as the journal holds them.</summary>
+public class InterruptedAttemptTests
+{
+    private static RollbackResult Running(GitFixture git) => new()
+    {
+        AttemptId = "0123456789ab", Strategy = "Git", TargetKey = "git:" + git.RepoPath, Path = git.RepoPath,
+        FromVersion = "v2.3.1", ToVersion = "v2.3.0", AttemptNumber = 1, StartedAt = DateTimeOffset.UtcNow.AddMinutes(-5),
+    };
+
+    [Fact]
+    public async Task WhatIf_only_says_an_attempt_was_interrupted_and_records_nothing()
+    {
+        using var git = new GitFixture().WithReleases();
+        // A journal written before attempts recorded their process: the lock is free, so the attempt is not running.
+        git.State().Journal.StartAttempt(Running(git));
+        var observer = new RecordingObserver(consent: false);
+
+        var result = await RollbackEngine.InvokeAsync(new RollbackRequest { Path = git.RepoPath }, git.Context(observer));
+
+        Assert.Null(result);
+        Assert.Contains(observer.Messages, m => m.Contains("was interrupted before its first step"));
+        Assert.Contains(observer.Asked, a => a.StartsWith("Record the attempt", StringComparison.Ordinal));
+        Assert.Single(git.State().Journal.GetRunningAttempts("git:" + git.RepoPath));
+        Assert.Empty(new SignalStore(git.State()).Read());
+    }
+
+    [Fact]
+    public async Task An_attempt_whose_process_still_runs_is_left_alone()
+    {
+        using var git = new GitFixture().WithReleases();
+        var journal = git.State().Journal;
+        var alive = Running(git);
+        journal.StartAttempt(alive);
+        using var other = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", "30"))!;
+        try
+        {
+            journal.SetAttemptOwner(alive.AttemptId, InterruptedAttempts.OwnerOf(other));
+
+            var recovered = await InterruptedAttempts.RecoverAsync("git:" + git.RepoPath, new RollbackRequest { Path = git.RepoPath }, git.Context());
+
+            Assert.Empty(recovered);
+            Assert.Single(journal.GetRunningAttempts("git:" + git.RepoPath));
+        }
+        finally
+        {
+            other.Kill();
+        }
+    }
+}
