@@ -204,7 +204,7 @@ public static class RollbackEngine
                 await EmitAsync(SignalNames.RollbackStarted, result, request, context, ("from_version", result.FromVersion), ("rolled_back_to", result.ToVersion)).ConfigureAwait(false);
                 context.Observer.Progress(new ProgressUpdate(activity, "Creating checkpoint", 0));
                 InterruptedAttempts.RecordStepStart(journal, result, CheckpointStepAction);
-                checkpoint = reuseCheckpoint ?? await RunStepAsync(result, CheckpointStepAction, async () =>
+                checkpoint = reuseCheckpoint ?? await RunStepAsync(result, CheckpointStepAction, context.Cancellation, async () =>
                 {
                     var created = await new CheckpointStore(context.State).CreateAsync(checkpointName!, strategy.Name, targetKey, plan.Path,
                         writer => strategy.CaptureCheckpointAsync(request, writer, context)).ConfigureAwait(false);
@@ -234,7 +234,7 @@ public static class RollbackEngine
             {
                 context.Observer.Progress(new ProgressUpdate(activity, $"Restarting ({restart.Name})", 100 * done++ / totalSteps));
                 InterruptedAttempts.RecordStepStart(journal, result, "Restart");
-                await RunStepAsync(result, $"Restart {restart.Name}", async () =>
+                await RunStepAsync(result, $"Restart {restart.Name}", context.Cancellation, async () =>
                 {
                     var outcome = await restart.Run(context.Cancellation).ConfigureAwait(false);
                     if (!outcome.Succeeded)
@@ -592,7 +592,7 @@ public static class RollbackEngine
         }
     }
 
-    private static async Task<T?> RunStepAsync<T>(RollbackResult result, string name, Func<Task<(T Value, string Message)>> action)
+    private static async Task<T?> RunStepAsync<T>(RollbackResult result, string name, CancellationToken cancellation, Func<Task<(T Value, string Message)>> action)
     {
         var step = new StepResult { Name = name, StartedAt = DateTimeOffset.UtcNow };
         result.Steps.Add(step);
@@ -603,7 +603,7 @@ public static class RollbackEngine
             step.Message = SecretRedactor.Redact(message);
             return value;
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
             step.Status = StepStatus.Cancelled;
             step.Message = CancelledStepMessage;
@@ -611,6 +611,7 @@ public static class RollbackEngine
         }
         catch (Exception e)
         {
+            // Also a timeout inside the step: only the user's cancellation stops the attempt.
             step.Status = StepStatus.Failed;
             step.Message = SecretRedactor.Redact(e.Message);
             step.ErrorId = (e as RollbackException)?.ErrorId;
@@ -631,7 +632,7 @@ public static class RollbackEngine
         {
             stepResult = await strategy.ExecuteStepAsync(step, plan, request, checkpoint, context).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (context.Cancellation.IsCancellationRequested)
         {
             result.Steps.Add(new StepResult
             {

@@ -86,6 +86,20 @@ public class RerunTests
     }
 
     [Fact]
+    public async Task A_timeout_inside_a_step_is_a_failed_step_not_a_cancelled_or_succeeded_one()
+    {
+        using var git = new GitFixture().WithReleases();
+        var restart = new ScriptAction("restart that times out", _ => throw new TaskCanceledException("The request was canceled due to the configured HttpClient.Timeout of 5 seconds elapsing."));
+
+        var result = await RollbackEngine.InvokeAsync(Request(git, restart: restart), git.Context());
+
+        Assert.Equal(RollbackOutcome.Failed, result!.Outcome);
+        var step = Assert.Single(result.Steps, s => s.Name == "Restart restart that times out");
+        Assert.Equal(StepStatus.Failed, step.Status);
+        Assert.Contains("Timeout", result.Message);
+    }
+
+    [Fact]
     public async Task An_escalation_that_lapses_says_so_in_a_warning_and_a_journal_event()
     {
         using var git = new GitFixture().WithReleases();
