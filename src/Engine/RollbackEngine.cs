@@ -603,11 +603,12 @@ public static class RollbackEngine
             step.Message = SecretRedactor.Redact(message);
             return value;
         }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        catch (Exception e) when (cancellation.IsCancellationRequested)
         {
+            // Whatever the step reports once the user cancelled (a stopped script fails), it was cancelled.
             step.Status = StepStatus.Cancelled;
             step.Message = CancelledStepMessage;
-            throw;
+            throw e as OperationCanceledException ?? new OperationCanceledException(CancelledStepMessage, e, cancellation);
         }
         catch (Exception e)
         {
@@ -632,13 +633,13 @@ public static class RollbackEngine
         {
             stepResult = await strategy.ExecuteStepAsync(step, plan, request, checkpoint, context).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (context.Cancellation.IsCancellationRequested)
+        catch (Exception e) when (context.Cancellation.IsCancellationRequested)
         {
             result.Steps.Add(new StepResult
             {
                 Name = $"{step.Action} {step.Target}", Status = StepStatus.Cancelled, StartedAt = started, Duration = DateTimeOffset.UtcNow - started, Message = CancelledStepMessage,
             });
-            throw;
+            throw e as OperationCanceledException ?? new OperationCanceledException(CancelledStepMessage, e, context.Cancellation);
         }
         catch (Exception e)
         {

@@ -108,3 +108,32 @@ Invoke-Rollback -Strategy Git -Path '$repo' -Target v2.3.0 -Confirm:`$false
         Get-Content -Raw $last | Should -BeLike 'v2.3.0 *'
     }
 }
+
+Describe 'A rollback stopped with Ctrl+C' {
+    It 'records the running step as Cancelled and the attempt as Failed' {
+        $repo = New-TestRepository (Join-Path $TestDrive 'ctrlc/repo')
+        $state = Join-Path $TestDrive 'ctrlc/state'
+        $marker = Join-Path $TestDrive 'ctrlc/restarting'
+        $child = Start-ChildPwsh -State $state -Script @"
+Import-Module '$modulePath'
+Invoke-Rollback -Strategy Git -Path '$repo' -Target v2.3.0 -Confirm:`$false -RestartScript { Set-Content '$marker' x; Start-Sleep 120 }
+"@
+        try {
+            Wait-Until { Test-Path $marker }
+            # What the terminal sends on Ctrl+C.
+            & kill -INT $child.Id
+            $child.WaitForExit(60000) | Should -BeTrue
+        }
+        finally { if (-not $child.HasExited) { $child.Kill($true) } }
+
+        $history = Invoke-ChildPwsh -Environment @{ DEPLOYMENT_ROLLBACK_HOME = $state } -Script @"
+Import-Module '$modulePath'
+`$attempt = Get-RollbackHistory -TargetKey 'git:$repo'
+"outcome=`$(`$attempt.Outcome)"
+foreach (`$step in `$attempt.Steps) { "step=`$(`$step.Name):`$(`$step.Status)" }
+"@
+        $history.Output | Should -Match 'outcome=Failed'
+        $history.Output | Should -Match 'step=Checkout .*:Succeeded'
+        $history.Output | Should -Match 'step=Restart .*:Cancelled'
+    }
+}
