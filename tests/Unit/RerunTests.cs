@@ -240,6 +240,64 @@ public class KubernetesRerunTests
     }
 }
 
+/// <summary>Quick retries stopped by the user.</summary>
+public class RetryCancellationTests
+{
+    [Fact]
+    public async Task A_retry_cancelled_during_its_verification_is_recorded_Failed_not_left_Running()
+    {
+        using var git = new GitFixture();
+        using var cancel = new CancellationTokenSource();
+        using var slow = new LocalHttpServer((_, _) =>
+        {
+            Thread.Sleep(3000);
+            return (200, "ok");
+        });
+        var request = new Engine.Retry.RetryRequest
+        {
+            TargetKey = "retry:shop",
+            Delay = TimeSpan.Zero,
+            MaxAttempts = 1,
+            Deploy = new ScriptAction("deploy", _ =>
+            {
+                cancel.CancelAfter(TimeSpan.FromMilliseconds(300));
+                return Task.FromResult(new ScriptOutcome(true, "deployed", 0));
+            }),
+            HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(slow.Url()), Retries = 0, Timeout = TimeSpan.FromSeconds(10) } },
+        };
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Engine.Retry.QuickRetry.RunAsync(request, git.Context(cancellation: cancel.Token)));
+
+        var journal = git.State().Journal;
+        Assert.Empty(journal.GetRunningAttempts("retry:shop"));
+        Assert.Equal(RollbackOutcome.Failed, Assert.Single(journal.GetAttempts("retry:shop")).Outcome);
+    }
+
+    [Fact]
+    public async Task A_deployment_stopped_by_the_user_is_Cancelled()
+    {
+        using var git = new GitFixture();
+        using var cancel = new CancellationTokenSource();
+        var request = new Engine.Retry.RetryRequest
+        {
+            TargetKey = "retry:shop",
+            Delay = TimeSpan.Zero,
+            MaxAttempts = 1,
+            // A stopped script reports a failure rather than throwing OperationCanceledException.
+            Deploy = new ScriptAction("deploy", _ =>
+            {
+                cancel.Cancel();
+                return Task.FromResult(new ScriptOutcome(false, "The pipeline has been stopped.", null));
+            }),
+        };
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Engine.Retry.QuickRetry.RunAsync(request, git.Context(cancellation: cancel.Token)));
+
+        var attempt = Assert.Single(git.State().Journal.GetAttempts("retry:shop"));
+        Assert.Equal(StepStatus.Cancelled, Assert.Single(attempt.Steps).Status);
+    }
+}
+
 /// <summary>Attempts left 'Running' by a process that died, as the journal holds them.</summary>
 public class InterruptedAttemptTests
 {

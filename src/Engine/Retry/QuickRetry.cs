@@ -88,35 +88,47 @@ public static partial class QuickRetry
             var step = new StepResult { Name = $"Deploy {request.Deploy.Name}", StartedAt = DateTimeOffset.UtcNow };
             try
             {
-                var outcome = await request.Deploy.Run(context.Cancellation).ConfigureAwait(false);
-                step.Status = outcome.Succeeded ? StepStatus.Succeeded : StepStatus.Failed;
-                step.Output = SecretRedactor.Redact(RollbackEngine.Tail(outcome.Output, 40));
-                step.Message = outcome.Succeeded ? "The deployment ran." : $"The deployment failed (exit code {outcome.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "none"}).";
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                step.Status = StepStatus.Failed;
-                step.Message = SecretRedactor.Redact(e.Message);
-            }
-            catch (OperationCanceledException)
-            {
-                step.Status = StepStatus.Cancelled;
-                step.Message = "Cancelled by the user before the deployment finished.";
-                result.Steps.Add(step);
-                await FinishAsync(result, StepStatus.Failed, earlierFailures, request, context, CancellationToken.None).ConfigureAwait(false);
-                throw;
-            }
+                try
+                {
+                    var outcome = await request.Deploy.Run(context.Cancellation).ConfigureAwait(false);
+                    step.Status = outcome.Succeeded ? StepStatus.Succeeded : StepStatus.Failed;
+                    step.Output = SecretRedactor.Redact(RollbackEngine.Tail(outcome.Output, 40));
+                    step.Message = outcome.Succeeded ? "The deployment ran." : $"The deployment failed (exit code {outcome.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "none"}).";
+                }
+                catch (Exception e) when (!context.Cancellation.IsCancellationRequested)
+                {
+                    step.Status = StepStatus.Failed;
+                    step.Message = SecretRedactor.Redact(e.Message);
+                }
 
-            step.Duration = DateTimeOffset.UtcNow - step.StartedAt;
-            result.Steps.Add(step);
-            if (step.Status == StepStatus.Succeeded && request.HealthChecks.Count + request.SmokeTests.Count > 0)
+                // A deployment stopped by the user reports a failure; it was cancelled.
+                context.Cancellation.ThrowIfCancellationRequested();
+                step.Duration = DateTimeOffset.UtcNow - step.StartedAt;
+                result.Steps.Add(step);
+                if (step.Status == StepStatus.Succeeded && request.HealthChecks.Count + request.SmokeTests.Count > 0)
+                {
+                    InterruptedAttempts.RecordStepStart(journal, result, "Verify");
+                    var health = await HealthVerifier.VerifyAsync(request.HealthChecks, request.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false);
+                    health.AttemptId = result.AttemptId;
+                    health.TargetKey = request.TargetKey;
+                    health.Strategy = StrategyName;
+                    result.Health = health;
+                    result.Verification = health.Healthy ? VerificationOutcome.Passed : VerificationOutcome.Failed;
+                }
+            }
+            catch (Exception e) when (context.Cancellation.IsCancellationRequested)
             {
-                var health = await HealthVerifier.VerifyAsync(request.HealthChecks, request.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false);
-                health.AttemptId = result.AttemptId;
-                health.TargetKey = request.TargetKey;
-                health.Strategy = StrategyName;
-                result.Health = health;
-                result.Verification = health.Healthy ? VerificationOutcome.Passed : VerificationOutcome.Failed;
+                // Recorded as failed, not left 'Running' for the next run to find as interrupted.
+                if (!result.Steps.Contains(step))
+                {
+                    step.Status = StepStatus.Cancelled;
+                    step.Message = "Cancelled by the user before the deployment finished.";
+                    step.Duration = DateTimeOffset.UtcNow - step.StartedAt;
+                    result.Steps.Add(step);
+                }
+
+                await FinishAsync(result, StepStatus.Failed, earlierFailures, request, context, CancellationToken.None).ConfigureAwait(false);
+                throw e as OperationCanceledException ?? new OperationCanceledException(step.Message, e, context.Cancellation);
             }
 
             var status = step.Status == StepStatus.Succeeded && result.Verification != VerificationOutcome.Failed ? StepStatus.Succeeded : StepStatus.Failed;
