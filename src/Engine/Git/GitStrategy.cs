@@ -234,8 +234,7 @@ public sealed class GitStrategy : IRollbackStrategy
                 result.Message = $"HEAD is now at {plan.ToVersion} ({plan.ToCommit![..10]}).";
                 break;
             case StepCompleteCheckout:
-                // The interrupted checkout's process died holding the index lock; the plan proved the tree is its work.
-                File.Delete(System.IO.Path.Combine(repo.Info.Path, "index.lock"));
+                // Forced: the plan proved every uncommitted change is the interrupted checkout's own work.
                 Commands.Checkout(repo, repo.Lookup<Commit>(plan.ToCommit!), new CheckoutOptions { CheckoutModifiers = CheckoutModifiers.Force });
                 result.Message = $"Completed the interrupted checkout: HEAD is now at {plan.ToVersion} ({plan.ToCommit![..10]}).";
                 break;
