@@ -7,6 +7,8 @@ namespace DeploymentRollback.Engine;
 public static class RollbackEngine
 {
     private const string CheckpointStepAction = "Checkpoint";
+    private const string HealthCheckErrorPrefix = "Health check ";
+    private const string CancelledStepMessage = "Cancelled by the user before the step finished; it may have been partly done.";
 
     public static async Task<RollbackAssessment> AssessAsync(RollbackRequest request, EngineContext context)
     {
@@ -27,12 +29,14 @@ public static class RollbackEngine
         var type = failure.Type != FailureType.Unknown ? failure.Type : found.FailureType;
         var errors = new List<string>(failure.Errors);
         errors.AddRange(found.Errors);
+        // The health checks' own messages (now or from an earlier assessment) describe the service, not its dependencies.
+        var evidence = errors.Where(e => !e.StartsWith(HealthCheckErrorPrefix, StringComparison.Ordinal)).Append(failure.Reason ?? "").ToList();
         var logs = new List<string>(found.LogExcerpts);
         if (health is not null)
         {
             foreach (var check in health.Checks.Where(c => !c.Passed))
             {
-                errors.Add($"Health check {check.Uri}: {check.Message}");
+                errors.Add($"{HealthCheckErrorPrefix}{check.Uri}: {check.Message}");
             }
 
             foreach (var smoke in health.SmokeTests.Where(s => !s.Passed))
@@ -48,7 +52,7 @@ public static class RollbackEngine
         }
 
         var reason = failure.Reason ?? (errors.Count > 0 ? errors[0] : null);
-        var transient = type != FailureType.DeploymentNeverCompleted && Retry.QuickRetry.LooksTransient(errors.Append(reason ?? ""));
+        var transient = type != FailureType.DeploymentNeverCompleted && Retry.QuickRetry.LooksTransient(evidence, health);
         var rationale = health is { Healthy: true } && failure.InputSignal is null && request.FailureType is null
             ? "The health checks and smoke tests pass now, so a rollback may not be needed. " + found.Rationale
             : found.Rationale;
@@ -71,7 +75,7 @@ public static class RollbackEngine
             Changes = found.Changes,
             RecommendedStrategy = transient ? Retry.QuickRetry.StrategyName : found.LastGoodVersion is null ? "Manual" : strategy.Name,
             Rationale = transient
-                ? "The failure looks transient (a refused or timed-out connection, or an unavailable dependency) and the deployment itself completed: retry it with Invoke-DeploymentRetry before rolling back. If it fails again: " + rationale
+                ? "The failure looks transient (a dependency's refused or timed-out connection, or a health check that passed only on a retry) and the deployment itself completed: retry it with Invoke-DeploymentRetry before rolling back. If it fails again: " + rationale
                 : rationale,
             Health = health,
             HasUncommittedChanges = found.HasUncommittedChanges,
@@ -108,9 +112,10 @@ public static class RollbackEngine
         var targetKey = target.Key;
         var journal = context.State.Journal;
         using var targetLock = await TargetLock.AcquireAsync(context.State, targetKey, request.LockTimeout, context.Observer, context.Cancellation).ConfigureAwait(false);
+        await InterruptedAttempts.RecoverAsync(targetKey, request, context).ConfigureAwait(false);
 
         var now = DateTimeOffset.UtcNow;
-        var failures = journal.GetFailuresSinceLastSuccess(targetKey, request.EscalationWindow, now);
+        var failures = EscalationPolicy.FailuresInWindow(journal, targetKey, request.EscalationWindow, now);
         var escalated = failures.FirstOrDefault(f => f.Outcome == RollbackOutcome.Escalated);
         if (escalated is not null && !request.Force)
         {
@@ -120,6 +125,7 @@ public static class RollbackEngine
             { TargetName = targetKey };
         }
 
+        EscalationPolicy.ReportLapse(journal, targetKey, request.EscalationWindow, now, context.Observer);
         var plan = await strategy.PlanAsync(request, context).ConfigureAwait(false);
         var reuseCheckpoint = request.ExistingCheckpoint is { } existing && existing.TargetKey == targetKey ? existing : null;
         var checkpointName = reuseCheckpoint is null ? new CheckpointStore(context.State).NewName(request.CheckpointName) : null;
@@ -142,31 +148,25 @@ public static class RollbackEngine
             TargetSpec = SpecOf(strategy, request),
         };
 
-        if (plan.SkipReason is not null)
+        // Nothing to change is not the same as fine: the restart and the verification still run, and an unhealthy
+        // target makes the attempt Failed. No checkpoint is needed, since the strategy changes nothing.
+        var noChange = plan.SkipReason is not null;
+        var verify = request.HealthChecks.Count + request.SmokeTests.Count > 0;
+        var consentSteps = new List<string>();
+        if (noChange)
         {
-            // Nothing changes; the Skipped attempt is still journaled (with consent) so reports and checklists can find it.
-            if (!await context.Observer.ShouldProcessAsync(targetKey, $"Nothing to roll back ({plan.SkipReason}); record a Skipped attempt").ConfigureAwait(false))
+            consentSteps.Add($"Nothing to roll back ({plan.SkipReason}); record a Skipped attempt" + (verify ? " (Failed if the checks fail)" : ""));
+        }
+        else
+        {
+            if (reuseCheckpoint is null)
             {
-                return null;
+                consentSteps.Add($"Create checkpoint of the failed state {plan.FromVersion} in {context.State.Describe(context.State.CheckpointsDirectory)}");
             }
 
-            result.Outcome = RollbackOutcome.Skipped;
-            result.Message = plan.SkipReason;
-            result.CompletedAt = DateTimeOffset.UtcNow;
-            result.Duration = result.CompletedAt - result.StartedAt;
-            journal.StartAttempt(result);
-            journal.CompleteAttempt(result);
-            context.Observer.Verbose($"Nothing to do: {plan.SkipReason}");
-            return result;
+            consentSteps.AddRange(plan.Steps.Where(s => s.Mutates).Select(s => s.Description));
         }
 
-        var consentSteps = new List<string>();
-        if (reuseCheckpoint is null)
-        {
-            consentSteps.Add($"Create checkpoint of the failed state {plan.FromVersion} in {context.State.Describe(context.State.CheckpointsDirectory)}");
-        }
-
-        consentSteps.AddRange(plan.Steps.Where(s => s.Mutates).Select(s => s.Description));
         if (request.RestartScript is not null)
         {
             consentSteps.Add($"Run the restart script {request.RestartScript.Name}");
@@ -185,24 +185,34 @@ public static class RollbackEngine
         }
 
         journal.StartAttempt(result);
+        InterruptedAttempts.Claim(journal, result);
+        if (noChange)
+        {
+            context.Observer.Verbose($"Nothing to roll back: {plan.SkipReason}");
+        }
+
         var activity = $"Rolling back {targetKey} to {plan.ToVersion}";
         // Set once the strategy is asked to keep or undo: it is never asked twice (an error while keeping must not undo a verified rollback).
-        var completing = false;
+        var completing = noChange;
         try
         {
-            await EmitAsync(SignalNames.RollbackStarted, result, request, context, ("from_version", result.FromVersion), ("rolled_back_to", result.ToVersion)).ConfigureAwait(false);
-            var totalSteps = plan.Steps.Count + 2 + (request.RestartScript is null ? 0 : 1);
+            var totalSteps = plan.Steps.Count + (noChange ? 1 : 2) + (request.RestartScript is null ? 0 : 1);
             var done = 0;
-
-            context.Observer.Progress(new ProgressUpdate(activity, "Creating checkpoint", 0));
-            var checkpoint = reuseCheckpoint ?? await RunStepAsync(result, CheckpointStepAction, async () =>
+            RollbackCheckpoint? checkpoint = null;
+            if (!noChange)
             {
-                var created = await new CheckpointStore(context.State).CreateAsync(checkpointName!, strategy.Name, targetKey, plan.Path,
-                    writer => strategy.CaptureCheckpointAsync(request, writer, context)).ConfigureAwait(false);
-                return (created, $"Checkpoint '{created.Name}' at {created.Folder}");
-            }).ConfigureAwait(false);
-            result.CheckpointName = checkpoint?.Name;
-            done++;
+                await EmitAsync(SignalNames.RollbackStarted, result, request, context, ("from_version", result.FromVersion), ("rolled_back_to", result.ToVersion)).ConfigureAwait(false);
+                context.Observer.Progress(new ProgressUpdate(activity, "Creating checkpoint", 0));
+                InterruptedAttempts.RecordStepStart(journal, result, CheckpointStepAction);
+                checkpoint = reuseCheckpoint ?? await RunStepAsync(result, CheckpointStepAction, context.Cancellation, async () =>
+                {
+                    var created = await new CheckpointStore(context.State).CreateAsync(checkpointName!, strategy.Name, targetKey, plan.Path,
+                        writer => strategy.CaptureCheckpointAsync(request, writer, context)).ConfigureAwait(false);
+                    return (created, $"Checkpoint '{created.Name}' at {created.Folder}");
+                }).ConfigureAwait(false);
+                result.CheckpointName = checkpoint?.Name;
+                done++;
+            }
 
             if (checkpoint is not null)
             {
@@ -210,8 +220,8 @@ public static class RollbackEngine
                 {
                     context.Cancellation.ThrowIfCancellationRequested();
                     context.Observer.Progress(new ProgressUpdate(activity, step.Description, 100 * done++ / totalSteps));
-                    var stepResult = await strategy.ExecuteStepGuardedAsync(step, plan, request, checkpoint, context).ConfigureAwait(false);
-                    result.Steps.Add(stepResult);
+                    InterruptedAttempts.RecordStepStart(journal, result, step.Action, plan.ToCommit);
+                    var stepResult = await strategy.ExecuteStepGuardedAsync(step, plan, request, checkpoint, context, result).ConfigureAwait(false);
                     context.Observer.Verbose($"{stepResult.Name}: {stepResult.Status}. {stepResult.Message}");
                     if (stepResult.Status == StepStatus.Failed)
                     {
@@ -223,7 +233,8 @@ public static class RollbackEngine
             if (request.RestartScript is { } restart && result.Steps.All(s => s.Status != StepStatus.Failed))
             {
                 context.Observer.Progress(new ProgressUpdate(activity, $"Restarting ({restart.Name})", 100 * done++ / totalSteps));
-                await RunStepAsync(result, $"Restart {restart.Name}", async () =>
+                InterruptedAttempts.RecordStepStart(journal, result, "Restart");
+                await RunStepAsync(result, $"Restart {restart.Name}", context.Cancellation, async () =>
                 {
                     var outcome = await restart.Run(context.Cancellation).ConfigureAwait(false);
                     if (!outcome.Succeeded)
@@ -236,10 +247,11 @@ public static class RollbackEngine
                 }).ConfigureAwait(false);
             }
 
-            var changed = result.Steps.All(s => s.Status != StepStatus.Failed);
-            if (changed && request.HealthChecks.Count + request.SmokeTests.Count > 0)
+            var stepsSucceeded = result.Steps.All(s => s.Status != StepStatus.Failed);
+            if (stepsSucceeded && verify)
             {
                 context.Observer.Progress(new ProgressUpdate(activity, "Verifying", 100 * done / totalSteps));
+                InterruptedAttempts.RecordStepStart(journal, result, "Verify");
                 var health = await HealthVerifier.VerifyAsync(request.HealthChecks, request.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false);
                 var (version, commit) = await strategy.GetCurrentVersionAsync(request, context).ConfigureAwait(false);
                 FillHealthTarget(health, strategy.Name, targetKey, plan.Path, context.State, version);
@@ -249,18 +261,27 @@ public static class RollbackEngine
                 await RecordHealthAsync(context, strategy, request, health, commit, recordVerified: health.Healthy).ConfigureAwait(false);
             }
 
-            completing = true;
-            var completion = await strategy.CompleteAsync(plan, request, changed && result.Verification != VerificationOutcome.Failed, context).ConfigureAwait(false);
-            if (completion is not null)
+            var succeeded = stepsSucceeded && result.Verification != VerificationOutcome.Failed;
+            if (!noChange)
             {
-                result.Steps.Add(completion);
+                completing = true;
+                var completion = await strategy.CompleteAsync(plan, request, succeeded, context).ConfigureAwait(false);
+                if (completion is not null)
+                {
+                    result.Steps.Add(completion);
+                }
             }
 
             context.Observer.Progress(new ProgressUpdate(activity, "Done", Completed: true));
-            result.Outcome = changed && result.Verification != VerificationOutcome.Failed ? RollbackOutcome.Succeeded : RollbackOutcome.Failed;
-            result.Message = result.Outcome == RollbackOutcome.Succeeded
-                ? $"Rolled back from {result.FromVersion} to {result.ToVersion}" + (result.Verification == VerificationOutcome.Passed ? "; verified healthy." : "; not verified (no -HealthCheckUri or -SmokeTest given).")
-                : result.Steps.FirstOrDefault(s => s.Status == StepStatus.Failed)?.Message ?? "The rollback completed but verification failed: " + DescribeUnhealthy(result.Health);
+            result.Outcome = !succeeded ? RollbackOutcome.Failed : noChange ? RollbackOutcome.Skipped : RollbackOutcome.Succeeded;
+            result.Message = result.Outcome switch
+            {
+                RollbackOutcome.Succeeded => $"Rolled back from {result.FromVersion} to {result.ToVersion}" +
+                    (result.Verification == VerificationOutcome.Passed ? "; verified healthy." : "; not verified (no -HealthCheckUri or -SmokeTest given)."),
+                RollbackOutcome.Skipped => plan.SkipReason + (result.Verification == VerificationOutcome.Passed ? " Verified healthy." : ""),
+                _ => result.Steps.FirstOrDefault(s => s.Status == StepStatus.Failed)?.Message ??
+                    (noChange ? $"Nothing to roll back ({plan.SkipReason}), but the target is unhealthy: " : "The rollback completed but verification failed: ") + DescribeUnhealthy(result.Health),
+            };
         }
         catch (OperationCanceledException) when (context.Cancellation.IsCancellationRequested)
         {
@@ -412,14 +433,11 @@ public static class RollbackEngine
                 await EmitAsync(SignalNames.RollbackFailed, attempt, request, context, ("error", attempt.Message)).ConfigureAwait(false);
 
                 // A rollback that fails its verification counts toward escalation like one that failed by itself.
-                var earlier = context.State.Journal.GetAttempts(targetKey, since: DateTimeOffset.UtcNow - request.EscalationWindow)
-                    .Where(a => a.AttemptId != attempt.AttemptId)
-                    .TakeWhile(a => a.Outcome is not (RollbackOutcome.Succeeded or RollbackOutcome.Skipped))
-                    .Count();
-                if (earlier + 1 >= request.EscalationThreshold)
+                var earlier = EscalationPolicy.FailuresInWindow(context.State.Journal, targetKey, request.EscalationWindow, DateTimeOffset.UtcNow, attempt.AttemptId).Count;
+                if (EscalationPolicy.Escalates(earlier, request.EscalationThreshold))
                 {
                     attempt.Outcome = RollbackOutcome.Escalated;
-                    attempt.Message = $"Escalated after {earlier + 1} failed attempts within {request.EscalationWindow.TotalMinutes:0} minutes. Last error: {attempt.Message}";
+                    attempt.Message = EscalationPolicy.EscalatedMessage(earlier + 1, request.EscalationWindow, attempt.Message);
                     await EmitAsync(SignalNames.ManualInterventionRequired, attempt, request, context, ("error", attempt.Message),
                         ("escalation", $"{earlier + 1} failed rollback attempts")).ConfigureAwait(false);
                 }
@@ -518,13 +536,14 @@ public static class RollbackEngine
             result.Outcome = RollbackOutcome.Escalated;
             result.Message = $"Escalated at once: {criterion.Message}";
         }
-        else if (result.Outcome == RollbackOutcome.Failed && earlierFailures + 1 >= request.EscalationThreshold)
+        else if (result.Outcome == RollbackOutcome.Failed && EscalationPolicy.Escalates(earlierFailures, request.EscalationThreshold))
         {
             result.Outcome = RollbackOutcome.Escalated;
-            result.Message = $"Escalated after {earlierFailures + 1} failed attempts within {request.EscalationWindow.TotalMinutes:0} minutes. Last error: {result.Message}";
+            result.Message = EscalationPolicy.EscalatedMessage(earlierFailures + 1, request.EscalationWindow, result.Message);
         }
 
-        if (result.Outcome == RollbackOutcome.Succeeded)
+        // Recovery is only known when the checks say so: an unverified rollback has no time to recovery.
+        if (result.Outcome == RollbackOutcome.Succeeded && result.Verification == VerificationOutcome.Passed)
         {
             result.TimeToRecovery = result.CompletedAt - (result.FailureDetectedAt ?? result.StartedAt);
         }
@@ -533,9 +552,10 @@ public static class RollbackEngine
         if (result.Outcome == RollbackOutcome.Succeeded)
         {
             await EmitAsync(SignalNames.RollbackComplete, result, request, quiet, ("rolled_back_to", result.ToVersion), ("from_version", result.FromVersion),
-                ("verified", result.Verification == VerificationOutcome.Passed), ("time_to_recovery_seconds", Math.Round(result.TimeToRecovery!.Value.TotalSeconds, 1))).ConfigureAwait(false);
+                ("verified", result.Verification == VerificationOutcome.Passed),
+                ("time_to_recovery_seconds", result.TimeToRecovery is { } recovery ? Math.Round(recovery.TotalSeconds, 1) : null)).ConfigureAwait(false);
         }
-        else
+        else if (result.Outcome != RollbackOutcome.Skipped)
         {
             await EmitAsync(SignalNames.RollbackFailed, result, request, quiet, ("error", result.Message), ("rolled_back_to", null)).ConfigureAwait(false);
             if (result.Outcome == RollbackOutcome.Escalated)
@@ -549,7 +569,7 @@ public static class RollbackEngine
         context.State.Journal.CompleteAttempt(result);
     }
 
-    private static async Task EmitAsync(string name, RollbackResult result, RollbackRequest request, EngineContext context, params (string Key, object? Value)[] extra)
+    internal static async Task EmitAsync(string name, RollbackResult result, RollbackRequest request, EngineContext context, params (string Key, object? Value)[] extra)
     {
         var data = new Dictionary<string, object?>
         {
@@ -583,7 +603,7 @@ public static class RollbackEngine
         }
     }
 
-    private static async Task<T?> RunStepAsync<T>(RollbackResult result, string name, Func<Task<(T Value, string Message)>> action)
+    private static async Task<T?> RunStepAsync<T>(RollbackResult result, string name, CancellationToken cancellation, Func<Task<(T Value, string Message)>> action)
     {
         var step = new StepResult { Name = name, StartedAt = DateTimeOffset.UtcNow };
         result.Steps.Add(step);
@@ -594,8 +614,16 @@ public static class RollbackEngine
             step.Message = SecretRedactor.Redact(message);
             return value;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (cancellation.IsCancellationRequested)
         {
+            // Whatever the step reports once the user cancelled (a stopped script fails), it was cancelled.
+            step.Status = StepStatus.Cancelled;
+            step.Message = CancelledStepMessage;
+            throw e as OperationCanceledException ?? new OperationCanceledException(CancelledStepMessage, e, cancellation);
+        }
+        catch (Exception e)
+        {
+            // Also a timeout inside the step: only the user's cancellation stops the attempt.
             step.Status = StepStatus.Failed;
             step.Message = SecretRedactor.Redact(e.Message);
             step.ErrorId = (e as RollbackException)?.ErrorId;
@@ -607,21 +635,34 @@ public static class RollbackEngine
         }
     }
 
-    private static async Task<StepResult> ExecuteStepGuardedAsync(this IRollbackStrategy strategy, PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context)
+    /// <summary>Runs one strategy step and adds its result to the attempt, a cancelled one included.</summary>
+    private static async Task<StepResult> ExecuteStepGuardedAsync(this IRollbackStrategy strategy, PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context, RollbackResult result)
     {
         var started = DateTimeOffset.UtcNow;
+        StepResult stepResult;
         try
         {
-            return await strategy.ExecuteStepAsync(step, plan, request, checkpoint, context).ConfigureAwait(false);
+            stepResult = await strategy.ExecuteStepAsync(step, plan, request, checkpoint, context).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (context.Cancellation.IsCancellationRequested)
         {
-            return new StepResult
+            result.Steps.Add(new StepResult
+            {
+                Name = $"{step.Action} {step.Target}", Status = StepStatus.Cancelled, StartedAt = started, Duration = DateTimeOffset.UtcNow - started, Message = CancelledStepMessage,
+            });
+            throw e as OperationCanceledException ?? new OperationCanceledException(CancelledStepMessage, e, context.Cancellation);
+        }
+        catch (Exception e)
+        {
+            stepResult = new StepResult
             {
                 Name = $"{step.Action} {step.Target}", Status = StepStatus.Failed, StartedAt = started, Duration = DateTimeOffset.UtcNow - started,
                 Message = SecretRedactor.Redact(e.Message), ErrorId = (e as RollbackException)?.ErrorId,
             };
         }
+
+        result.Steps.Add(stepResult);
+        return stepResult;
     }
 
     private static string DescribeUnhealthy(HealthReport? report) => report is null ? "no report" : string.Join("; ",

@@ -16,6 +16,8 @@ public enum RollbackOutcome
     Failed,
     Skipped,
     Escalated,
+    /// <summary>The attempt's process ended before it finished (killed, power loss); found and marked by the next run.</summary>
+    Interrupted,
 }
 
 public enum StepStatus
@@ -23,6 +25,8 @@ public enum StepStatus
     Succeeded,
     Failed,
     Skipped,
+    /// <summary>Stopped by the user (Ctrl+C) before it finished.</summary>
+    Cancelled,
 }
 
 public enum VerificationOutcome

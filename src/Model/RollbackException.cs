@@ -120,4 +120,8 @@ public static class ErrorIds
     public const string ParameterNotForStrategy = "ParameterNotForStrategy";
     public const string TargetEmpty = "TargetEmpty";
     public const string ScriptNotExecutable = "ScriptNotExecutable";
+
+    // Reruns, interrupted attempts and escalation
+    public const string GitBranchBehind = "GitBranchBehind";
+    public const string GitFetchFailed = "GitFetchFailed";
 }

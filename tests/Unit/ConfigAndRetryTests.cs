@@ -128,7 +128,7 @@ public class QuickRetryTests
 
     [Theory]
     [InlineData("connect ECONNREFUSED 10.0.0.1:5432", true)]
-    [InlineData("Health check http://x/health: status 503 Service Unavailable, expected 2xx", true)]
+    [InlineData("Health check http://x/health: status 503 Service Unavailable, expected 2xx", false)]
     [InlineData("upstream request timeout", true)]
     [InlineData("Missing environment variable: API_KEY", false)]
     public void Recognises_transient_failures(string error, bool transient) => Assert.Equal(transient, QuickRetry.LooksTransient(new[] { error }));
@@ -137,7 +137,7 @@ public class QuickRetryTests
     public async Task Assessment_recommends_a_retry_when_the_failure_looks_transient()
     {
         using var git = new GitFixture().WithReleases();
-        using var server = new LocalHttpServer((_, _) => (503, "Service Unavailable"));
+        using var server = new LocalHttpServer((_, _) => (503, "{\"redis\":\"connection refused\"}"));
 
         var assessment = await RollbackEngine.AssessAsync(new RollbackRequest { Path = git.RepoPath, HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()), Retries = 0 } } }, git.Context());
 

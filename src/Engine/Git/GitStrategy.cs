@@ -11,6 +11,7 @@ public sealed class GitStrategy : IRollbackStrategy
 {
     private const string StepStash = "Stash";
     private const string StepCheckout = "Checkout";
+    private const string StepCompleteCheckout = "CompleteCheckout";
     private const string StepRevert = "Revert";
     private const string StepPush = "Push";
 
@@ -125,6 +126,14 @@ public sealed class GitStrategy : IRollbackStrategy
             {
                 skip = $"HEAD is already at {targetName} ({Short(target)}).";
             }
+            else if (dirty && InterruptedCheckoutOf(repo, head, target, context.State.Journal, targetKey) is { } interrupted)
+            {
+                steps.Add(new PlanStep
+                {
+                    Action = StepCompleteCheckout, Target = location,
+                    Description = $"Complete the checkout of {targetName} ({Short(target)}) that attempt {interrupted} left half done (every uncommitted change is part of it); HEAD becomes detached at the target",
+                });
+            }
             else
             {
                 RefuseIfDirty(dirty, request, location);
@@ -145,12 +154,18 @@ public sealed class GitStrategy : IRollbackStrategy
                 { TargetName = targetKey };
             }
 
+            // With -Push, the branch must not be behind its remote: revert commits made on an outdated branch could not be pushed.
+            var unpushed = request.Push ? FetchAndCountUnpushed(repo, request, location, targetKey) : 0;
             var toRevert = CommitsToRevert(repo, request, head, target);
             if (toRevert.Count == 0 || head.Tree.Sha == target.Tree.Sha && request.Commits.Count == 0)
             {
-                skip = request.Commits.Count > 0
-                    ? "Every commit named by -Commit is already reverted on this branch."
-                    : $"The branch already matches {targetName} ({Short(target)}): nothing to revert.";
+                // A rerun after a rejected push still has the reverts to push.
+                if (unpushed == 0)
+                {
+                    skip = request.Commits.Count > 0
+                        ? "Every commit named by -Commit is already reverted on this branch."
+                        : $"The branch already matches {targetName} ({Short(target)}): nothing to revert.";
+                }
             }
             else
             {
@@ -164,19 +179,13 @@ public sealed class GitStrategy : IRollbackStrategy
                 {
                     steps.Add(new PlanStep { Action = StepRevert, Target = commit.Sha, Description = $"Add a commit on {repo.Head.FriendlyName} that reverts {Short(commit)} \"{commit.MessageShort}\"" });
                 }
+            }
 
-                if (request.Push)
-                {
-                    var branch = repo.Head;
-                    if (!branch.IsTracking || branch.RemoteName is null)
-                    {
-                        throw new RollbackException(ErrorIds.GitNoRemote, RollbackErrorKind.InvalidOperation,
-                            $"-Push was given but branch '{branch.FriendlyName}' in {location} tracks no remote branch. Set one with 'git branch --set-upstream-to', or leave out -Push.")
-                        { TargetName = targetKey };
-                    }
-
-                    steps.Add(new PlanStep { Action = StepPush, Target = branch.RemoteName, Description = $"Push {branch.FriendlyName} to {branch.RemoteName}/{branch.TrackedBranch.FriendlyName.Split('/', 2).Last()}" });
-                }
+            if (request.Push && skip is null)
+            {
+                var branch = repo.Head;
+                var pending = steps.Count(s => s.Action == StepRevert) + unpushed;
+                steps.Add(new PlanStep { Action = StepPush, Target = branch.RemoteName, Description = $"Push {branch.FriendlyName} ({pending} commit(s) not yet on the remote) to {branch.RemoteName}/{branch.TrackedBranch.FriendlyName.Split('/', 2).Last()}" });
             }
         }
 
@@ -223,6 +232,11 @@ public sealed class GitStrategy : IRollbackStrategy
             case StepCheckout:
                 Commands.Checkout(repo, repo.Lookup<Commit>(plan.ToCommit!), new CheckoutOptions { CheckoutModifiers = CheckoutModifiers.None });
                 result.Message = $"HEAD is now at {plan.ToVersion} ({plan.ToCommit![..10]}).";
+                break;
+            case StepCompleteCheckout:
+                // Forced: the plan proved every uncommitted change is the interrupted checkout's own work.
+                Commands.Checkout(repo, repo.Lookup<Commit>(plan.ToCommit!), new CheckoutOptions { CheckoutModifiers = CheckoutModifiers.Force });
+                result.Message = $"Completed the interrupted checkout: HEAD is now at {plan.ToVersion} ({plan.ToCommit![..10]}).";
                 break;
             case StepRevert:
                 var commit = repo.Lookup<Commit>(step.Target);
@@ -320,6 +334,102 @@ public sealed class GitStrategy : IRollbackStrategy
 
     private static bool IsDirty(Repository repo) => repo.RetrieveStatus(new StatusOptions { IncludeUntracked = true, RecurseUntrackedDirs = false }).IsDirty;
 
+    /// <summary>
+    /// The id of the interrupted attempt whose checkout of target left the working tree as it is, or null. It is, when
+    /// that attempt (the target's newest) was starting the checkout of target from HEAD when its process ended, and every
+    /// uncommitted change is a file the checkout changes, now holding the target's content (or the start of it, for the
+    /// file being written when the process died; or removed, if the target lacks it). Any other change, such as an edit
+    /// on top, is the user's work and stays refused or stashed.
+    /// </summary>
+    private static string? InterruptedCheckoutOf(Repository repo, Commit head, Commit target, Journal journal, string targetKey)
+    {
+        if (journal.GetAttempts(targetKey, limit: 20).FirstOrDefault(a => a.Strategy == StrategyNames.Git) is not { Outcome: RollbackOutcome.Interrupted } attempt
+            || InterruptedAttempts.LastStepStarted(journal, attempt) is not { Step: StepCheckout or StepCompleteCheckout } started || started.ToCommit != target.Sha)
+        {
+            return null;
+        }
+
+        var workingDirectory = repo.Info.WorkingDirectory;
+        var status = repo.RetrieveStatus(new StatusOptions { IncludeUntracked = true, RecurseUntrackedDirs = true });
+        foreach (var entry in status.Where(e => e.State != FileStatus.Ignored))
+        {
+            var before = head.Tree[entry.FilePath]?.Target.Sha;
+            var after = target.Tree[entry.FilePath]?.Target.Sha;
+            var file = System.IO.Path.Combine(workingDirectory, entry.FilePath);
+            if (before == after || (File.Exists(file) ? BlobSha(file) != after && !IsPartialWrite(repo, file, after) : after is not null))
+            {
+                return null;
+            }
+        }
+
+        return attempt.AttemptId;
+    }
+
+    /// <summary>The file the checkout was writing when its process died holds the start of the target's content.</summary>
+    private static bool IsPartialWrite(Repository repo, string file, string? blobSha)
+    {
+        if (blobSha is null || repo.Lookup<Blob>(blobSha) is not { } blob)
+        {
+            return false;
+        }
+
+        var written = File.ReadAllBytes(file);
+        using var content = blob.GetContentStream();
+        var expected = new byte[written.Length];
+        return written.Length < blob.Size && content.ReadAtLeast(expected, written.Length, throwOnEndOfStream: false) == written.Length && expected.AsSpan().SequenceEqual(written);
+    }
+
+    /// <summary>The id git gives a file's content, computed without writing to the repository.</summary>
+    private static string BlobSha(string file)
+    {
+        var content = File.ReadAllBytes(file);
+        var header = Encoding.ASCII.GetBytes($"blob {content.Length}\0");
+        return Convert.ToHexString(System.Security.Cryptography.SHA1.HashData(header.Concat(content).ToArray())).ToLowerInvariant();
+    }
+
+    /// <summary>
+    /// Fetches the branch's remote and returns how many local commits it lacks. Refuses when the branch tracks no remote
+    /// branch, the fetch fails, or the remote has commits the branch lacks (someone pushed since the deployment).
+    /// </summary>
+    private static int FetchAndCountUnpushed(Repository repo, RollbackRequest request, string location, string targetKey)
+    {
+        var branch = repo.Head;
+        if (!branch.IsTracking || branch.RemoteName is null)
+        {
+            throw new RollbackException(ErrorIds.GitNoRemote, RollbackErrorKind.InvalidOperation,
+                $"-Push was given but branch '{branch.FriendlyName}' in {location} tracks no remote branch. Set one with 'git branch --set-upstream-to', or leave out -Push.")
+            { TargetName = targetKey };
+        }
+
+        var remote = repo.Network.Remotes[branch.RemoteName];
+        var options = new FetchOptions();
+        if (request.UserName is not null)
+        {
+            options.CredentialsProvider = (_, _, _) => new UsernamePasswordCredentials { Username = request.UserName, Password = request.Password ?? "" };
+        }
+
+        try
+        {
+            Commands.Fetch(repo, remote.Name, remote.FetchRefSpecs.Select(r => r.Specification), options, null);
+        }
+        catch (LibGit2SharpException e)
+        {
+            throw new RollbackException(ErrorIds.GitFetchFailed, RollbackErrorKind.ConnectionError,
+                $"-Push was given, but fetching {remote.Name} to check that '{branch.FriendlyName}' is not behind it failed: {SecretRedactor.Redact(e.Message)}. Fix the network or the credentials (-Credential) and run again, or leave out -Push to revert locally only.", e)
+            { TargetName = targetKey };
+        }
+
+        var tracking = repo.Head.TrackingDetails;
+        if (tracking.BehindBy is > 0)
+        {
+            throw new RollbackException(ErrorIds.GitBranchBehind, RollbackErrorKind.InvalidOperation,
+                $"'{branch.FriendlyName}' in {location} is {tracking.BehindBy} commit(s) behind {branch.TrackedBranch.FriendlyName}: someone pushed since this deployment, so revert commits made now could not be pushed. Nothing was changed. Bring the branch up to date (git pull --rebase) and run again, or leave out -Push to revert locally only.")
+            { TargetName = targetKey };
+        }
+
+        return tracking.AheadBy ?? 0;
+    }
+
     private static void RefuseIfDirty(bool dirty, RollbackRequest request, string location)
     {
         if (dirty && !request.Force)
@@ -330,16 +440,31 @@ public sealed class GitStrategy : IRollbackStrategy
         }
     }
 
+    /// <summary>
+    /// The default target. A rerun goes where the newest attempt was going, whatever its outcome, unless the target was
+    /// deployed again since (HEAD is neither where it was going nor where it started); then the newest verified-good
+    /// version, then the previous release tag. A version an attempt rolled back from is never chosen.
+    /// </summary>
     private static (string? Version, Commit? Commit, string? Source) FindLastGood(Repository repo, TagIndex tags, Commit head, string current, StateRoot state)
     {
         var targetKey = TargetKeyFor(WorkingDirectory(repo));
-        if (state.Journal.LastRollbackTarget(targetKey) is { } rolledBackTo && ResolveCommit(repo, rolledBackTo, tags)?.Sha == head.Sha)
+        var rolledBackFrom = state.Journal.GetRolledBackFromVersions(targetKey).ToHashSet(StringComparer.Ordinal);
+        var newest = state.Journal.GetAttempts(targetKey, limit: 20).FirstOrDefault(a => a.Strategy == StrategyNames.Git);
+        if (newest?.ToVersion is { } to && !rolledBackFrom.Contains(to) && ResolveCommit(repo, to, tags) is { } toCommit
+            && (toCommit.Sha == head.Sha || toCommit.Tree.Sha == head.Tree.Sha || newest.FromVersion == current))
         {
-            return (rolledBackTo, head, "the version the last rollback went to");
+            return (to, toCommit, newest.Outcome is RollbackOutcome.Succeeded or RollbackOutcome.Skipped
+                ? "the version the last rollback went to"
+                : $"the target of the last attempt ({newest.Outcome}, {newest.AttemptId})");
         }
 
         foreach (var verified in state.Journal.GetVerified(targetKey, limit: 20))
         {
+            if (rolledBackFrom.Contains(verified.Version))
+            {
+                continue;
+            }
+
             var commit = (verified.Commit is null ? null : repo.Lookup<Commit>(verified.Commit)) ?? ResolveCommit(repo, verified.Version, tags);
             if (commit is not null && commit.Sha != head.Sha)
             {
@@ -347,7 +472,7 @@ public sealed class GitStrategy : IRollbackStrategy
             }
         }
 
-        var previous = tags.PreviousRelease(head, current);
+        var previous = tags.PreviousRelease(head, current, rolledBackFrom);
         return previous is null ? (null, null, null) : (previous.Value.Tag.Name, previous.Value.Commit, "previous release tag");
     }
 

@@ -101,8 +101,11 @@ internal sealed partial class TagIndex
         return $"{Describe(repo, tagged)}-{since}-g{commit.Sha[..7]}";
     }
 
-    /// <summary>The release before the current one, in version order: below the current tag, or at or below the nearest tag when HEAD is past it.</summary>
-    public (VersionTag Tag, Commit Commit)? PreviousRelease(Commit head, string currentVersion)
+    /// <summary>
+    /// The release before the current one, in version order: below the current tag, or at or below the nearest tag when
+    /// HEAD is past it; tags in excluded (releases rolled back from) are passed over.
+    /// </summary>
+    public (VersionTag Tag, Commit Commit)? PreviousRelease(Commit head, string currentVersion, IReadOnlySet<string> excluded)
     {
         var exact = tagsByCommit.ContainsKey(head.Sha);
         var baseName = exact ? currentVersion : DescribeSuffix().Match(currentVersion) is { Success: true } m ? m.Groups["tag"].Value : null;
@@ -110,7 +113,7 @@ internal sealed partial class TagIndex
         foreach (var tag in ByVersionDescending)
         {
             var sha = commitByTag[tag.Name];
-            if (sha == head.Sha)
+            if (sha == head.Sha || excluded.Contains(tag.Name))
             {
                 continue;
             }

@@ -235,7 +235,7 @@ public sealed class KubernetesStrategy : IRollbackStrategy
                 }
 
                 var activity = $"Rolling back {plan.TargetKey} to {plan.ToVersion}";
-                var (state, last) = await Workloads.WaitAsync(kube, patched, decision!.Workload.Progressing, request.Timeout, context.Observer, activity, context.Cancellation).ConfigureAwait(false);
+                var (state, last) = await WaitReportingEverySecondAsync(kube, patched, decision!.Workload.Progressing, request.Timeout, context, activity).ConfigureAwait(false);
                 if (state.IsDone)
                 {
                     result.Message = $"The rollout finished: {state.Message}.";
@@ -379,6 +379,85 @@ public sealed class KubernetesStrategy : IRollbackStrategy
     /// With OrderedReady pods a StatefulSet waits forever for a broken pod to become ready, even after its template is
     /// restored. Once the controller has seen the restored template, pods of another revision that are not ready are deleted.
     /// </summary>
+    /// <summary>
+    /// Waits for the rollout, repeating its latest status at least once a second. Hosts show about one progress record a
+    /// second and drop the rest, and watch events can be seconds apart: without the repeat, the bar would keep showing an
+    /// earlier phase (such as "Creating checkpoint") for the whole wait.
+    /// </summary>
+    private static async Task<(RolloutState State, Workload Last)> WaitReportingEverySecondAsync(KubeConnection kube, Workload patched,
+        (string? Reason, string? Updated) staleDeadline, TimeSpan timeout, EngineContext context, string activity)
+    {
+        var started = DateTimeOffset.UtcNow;
+        var repeating = new RepeatingProgressObserver(context.Observer, new ProgressUpdate(activity, $"Waiting for the rollout of {patched.Display}", 0, (int)timeout.TotalSeconds));
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.Cancellation);
+        var heartbeat = Task.Run(async () =>
+        {
+            while (!stop.Token.IsCancellationRequested)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), stop.Token).ConfigureAwait(false);
+                repeating.Repeat(DateTimeOffset.UtcNow - started, timeout);
+            }
+        }, stop.Token);
+        repeating.Progress(repeating.Latest);
+        try
+        {
+            return await Workloads.WaitAsync(kube, patched, staleDeadline, timeout, repeating, activity, context.Cancellation).ConfigureAwait(false);
+        }
+        finally
+        {
+            stop.Cancel();
+            try
+            {
+                await heartbeat.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Passes everything on, remembering the latest progress so it can be shown again with fresh times.</summary>
+    private sealed class RepeatingProgressObserver : IRollbackObserver
+    {
+        private readonly IRollbackObserver inner;
+        private readonly object gate = new();
+
+        public RepeatingProgressObserver(IRollbackObserver inner, ProgressUpdate first)
+        {
+            this.inner = inner;
+            Latest = first;
+        }
+
+        public ProgressUpdate Latest { get; private set; }
+
+        public void Progress(ProgressUpdate update)
+        {
+            lock (gate)
+            {
+                Latest = update;
+                inner.Progress(update);
+            }
+        }
+
+        public void Repeat(TimeSpan elapsed, TimeSpan timeout)
+        {
+            lock (gate)
+            {
+                inner.Progress(Latest with
+                {
+                    PercentComplete = (int)Math.Min(99, 100 * elapsed.TotalSeconds / Math.Max(1, timeout.TotalSeconds)),
+                    SecondsRemaining = (int)Math.Max(0, (timeout - elapsed).TotalSeconds),
+                });
+            }
+        }
+
+        public void Verbose(string message) => inner.Verbose(message);
+
+        public void Warning(string message) => inner.Warning(message);
+
+        public Task<bool> ShouldProcessAsync(string target, string action) => inner.ShouldProcessAsync(target, action);
+    }
+
     private static async Task<string> ReplaceStuckPodsAsync(KubeConnection kube, Workload patched, TimeSpan timeout, CancellationToken cancellation)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
@@ -471,7 +550,7 @@ public sealed class KubernetesStrategy : IRollbackStrategy
         }
 
         var journal = context.State.Journal;
-        if (journal.LastRollbackTarget(targetKey) == VersionOf(workload.Template))
+        if (journal.LastAttemptTarget(targetKey) == VersionOf(workload.Template))
         {
             return (null, null, $"{workload.Display} already runs the template the last rollback restored ({PodTemplates.Images(workload.Template)})");
         }

@@ -28,18 +28,31 @@ public static partial class QuickRetry
 {
     public const string StrategyName = "QuickRetry";
 
-    [GeneratedRegex(@"connection refused|connection reset|timed? ?out|timeout|\b503\b|service unavailable|\b502\b|bad gateway|\b504\b|temporar(il)?y|try again|ECONNRESET|ECONNREFUSED|ETIMEDOUT", RegexOptions.IgnoreCase)]
+    // A status such as 503 says only that the service is unhealthy (ASP.NET Core and Spring Boot answer it for as long as
+    // they are); what goes away on retry is a dependency's refused, reset or timed-out connection.
+    [GeneratedRegex(@"connection refused|connection reset|timed? ?out|timeout|ECONNRESET|ECONNREFUSED|ETIMEDOUT", RegexOptions.IgnoreCase)]
     private static partial Regex TransientPattern();
 
-    /// <summary>Whether an error text looks like a transient failure (network, timing, an overloaded dependency).</summary>
+    /// <summary>Whether an error text names a refused, reset or timed-out connection (to a dependency, when it comes from the service).</summary>
     public static bool LooksTransient(IEnumerable<string> errors) => errors.Any(e => TransientPattern().IsMatch(e));
+
+    /// <summary>
+    /// Whether the failure would likely go away on retry: a health check that failed and then passed within its retries
+    /// (intermittent), or a reason, error or answer from the service that names a refused or timed-out connection. The
+    /// health check's own connection failing, or a status that stays 503 across the retries, is the service being down.
+    /// </summary>
+    public static bool LooksTransient(IEnumerable<string> errors, HealthReport? health) =>
+        health?.Checks.Any(c => c.Passed && c.Attempts > 1) == true
+        || LooksTransient(errors.Concat(health?.Checks.Where(c => !c.Passed).Select(c => c.BodyExcerpt ?? "") ?? Enumerable.Empty<string>()));
 
     public static async Task<IReadOnlyList<RollbackResult>> RunAsync(RetryRequest request, EngineContext context)
     {
         var results = new List<RollbackResult>();
         var journal = context.State.Journal;
         using var targetLock = await TargetLock.AcquireAsync(context.State, request.TargetKey, request.LockTimeout, context.Observer, context.Cancellation).ConfigureAwait(false);
-        var failures = journal.GetFailuresSinceLastSuccess(request.TargetKey, request.EscalationWindow, DateTimeOffset.UtcNow);
+        var recoverFor = new RollbackRequest { Strategy = StrategyName, WebhookUri = request.WebhookUri, Reason = request.Reason };
+        await InterruptedAttempts.RecoverAsync(request.TargetKey, recoverFor, context).ConfigureAwait(false);
+        var failures = EscalationPolicy.FailuresInWindow(journal, request.TargetKey, request.EscalationWindow, DateTimeOffset.UtcNow);
         if (!request.Force && failures.FirstOrDefault(f => f.Outcome == RollbackOutcome.Escalated) is { } escalated)
         {
             throw new RollbackException(ErrorIds.RollbackEscalated, RollbackErrorKind.InvalidOperation,
@@ -47,6 +60,7 @@ public static partial class QuickRetry
             { TargetName = request.TargetKey };
         }
 
+        EscalationPolicy.ReportLapse(journal, request.TargetKey, request.EscalationWindow, DateTimeOffset.UtcNow, context.Observer);
         if (!await context.Observer.ShouldProcessAsync(request.TargetKey, $"Run {request.Deploy.Name} up to {request.MaxAttempts} time(s), {request.Delay.TotalSeconds:0} s apart, until it deploys and verifies").ConfigureAwait(false))
         {
             return results;
@@ -69,38 +83,52 @@ public static partial class QuickRetry
                 ToVersion = $"retry {attempt} of {request.MaxAttempts}",
             };
             journal.StartAttempt(result);
+            InterruptedAttempts.Claim(journal, result);
+            InterruptedAttempts.RecordStepStart(journal, result, "Deploy");
             var step = new StepResult { Name = $"Deploy {request.Deploy.Name}", StartedAt = DateTimeOffset.UtcNow };
             try
             {
-                var outcome = await request.Deploy.Run(context.Cancellation).ConfigureAwait(false);
-                step.Status = outcome.Succeeded ? StepStatus.Succeeded : StepStatus.Failed;
-                step.Output = SecretRedactor.Redact(RollbackEngine.Tail(outcome.Output, 40));
-                step.Message = outcome.Succeeded ? "The deployment ran." : $"The deployment failed (exit code {outcome.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "none"}).";
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                step.Status = StepStatus.Failed;
-                step.Message = SecretRedactor.Redact(e.Message);
-            }
-            catch (OperationCanceledException)
-            {
-                step.Status = StepStatus.Failed;
-                step.Message = "Cancelled.";
-                result.Steps.Add(step);
-                await FinishAsync(result, StepStatus.Failed, earlierFailures, request, context, CancellationToken.None).ConfigureAwait(false);
-                throw;
-            }
+                try
+                {
+                    var outcome = await request.Deploy.Run(context.Cancellation).ConfigureAwait(false);
+                    step.Status = outcome.Succeeded ? StepStatus.Succeeded : StepStatus.Failed;
+                    step.Output = SecretRedactor.Redact(RollbackEngine.Tail(outcome.Output, 40));
+                    step.Message = outcome.Succeeded ? "The deployment ran." : $"The deployment failed (exit code {outcome.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "none"}).";
+                }
+                catch (Exception e) when (!context.Cancellation.IsCancellationRequested)
+                {
+                    step.Status = StepStatus.Failed;
+                    step.Message = SecretRedactor.Redact(e.Message);
+                }
 
-            step.Duration = DateTimeOffset.UtcNow - step.StartedAt;
-            result.Steps.Add(step);
-            if (step.Status == StepStatus.Succeeded && request.HealthChecks.Count + request.SmokeTests.Count > 0)
+                // A deployment stopped by the user reports a failure; it was cancelled.
+                context.Cancellation.ThrowIfCancellationRequested();
+                step.Duration = DateTimeOffset.UtcNow - step.StartedAt;
+                result.Steps.Add(step);
+                if (step.Status == StepStatus.Succeeded && request.HealthChecks.Count + request.SmokeTests.Count > 0)
+                {
+                    InterruptedAttempts.RecordStepStart(journal, result, "Verify");
+                    var health = await HealthVerifier.VerifyAsync(request.HealthChecks, request.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false);
+                    health.AttemptId = result.AttemptId;
+                    health.TargetKey = request.TargetKey;
+                    health.Strategy = StrategyName;
+                    result.Health = health;
+                    result.Verification = health.Healthy ? VerificationOutcome.Passed : VerificationOutcome.Failed;
+                }
+            }
+            catch (Exception e) when (context.Cancellation.IsCancellationRequested)
             {
-                var health = await HealthVerifier.VerifyAsync(request.HealthChecks, request.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false);
-                health.AttemptId = result.AttemptId;
-                health.TargetKey = request.TargetKey;
-                health.Strategy = StrategyName;
-                result.Health = health;
-                result.Verification = health.Healthy ? VerificationOutcome.Passed : VerificationOutcome.Failed;
+                // Recorded as failed, not left 'Running' for the next run to find as interrupted.
+                if (!result.Steps.Contains(step))
+                {
+                    step.Status = StepStatus.Cancelled;
+                    step.Message = "Cancelled by the user before the deployment finished.";
+                    step.Duration = DateTimeOffset.UtcNow - step.StartedAt;
+                    result.Steps.Add(step);
+                }
+
+                await FinishAsync(result, StepStatus.Failed, earlierFailures, request, context, CancellationToken.None).ConfigureAwait(false);
+                throw e as OperationCanceledException ?? new OperationCanceledException(step.Message, e, context.Cancellation);
             }
 
             var status = step.Status == StepStatus.Succeeded && result.Verification != VerificationOutcome.Failed ? StepStatus.Succeeded : StepStatus.Failed;
@@ -137,7 +165,7 @@ public static partial class QuickRetry
         result.CompletedAt = DateTimeOffset.UtcNow;
         result.Duration = result.CompletedAt - result.StartedAt;
         result.Outcome = status == StepStatus.Succeeded ? RollbackOutcome.Succeeded
-            : earlierFailures + 1 >= request.EscalationThreshold ? RollbackOutcome.Escalated
+            : EscalationPolicy.Escalates(earlierFailures, request.EscalationThreshold) ? RollbackOutcome.Escalated
             : RollbackOutcome.Failed;
         result.Message = result.Outcome switch
         {

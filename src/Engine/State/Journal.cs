@@ -285,4 +285,40 @@ public sealed class Journal
 
         return command;
     }
+
+    /// <summary>
+    /// The versions the target's attempts set out to leave (a no-op, where from and to are the same, leaves nothing):
+    /// a version once rolled back from is never a default target again.
+    /// </summary>
+    public IReadOnlyList<string> GetRolledBackFromVersions(string targetKey) =>
+        Query("SELECT DISTINCT from_version FROM attempts WHERE target_key = $target AND outcome <> 'Skipped' AND from_version IS NOT NULL AND (to_version IS NULL OR from_version <> to_version)",
+            reader => reader.GetString(0), ("$target", targetKey));
+
+    /// <summary>
+    /// The version the target's newest attempt was going to, whatever its outcome: while the target is there, a rerun goes
+    /// there too (and verifies it) rather than further back, after a failed verification as after a success.
+    /// </summary>
+    public string? LastAttemptTarget(string targetKey) => GetAttempts(targetKey, limit: 1).FirstOrDefault()?.ToVersion;
+
+    /// <summary>Which process runs an attempt, so a later run can tell an attempt whose process died from one still running.</summary>
+    public void SetAttemptOwner(string attemptId, string owner)
+    {
+        AddOwnerColumn();
+        Execute("UPDATE attempts SET owner = $owner WHERE id = $id", ("$id", attemptId), ("$owner", owner));
+    }
+
+    /// <summary>The target's attempts still recorded as running, oldest first, with the process that ran them (null when unknown).</summary>
+    public IReadOnlyList<(RollbackResult Attempt, string? Owner)> GetRunningAttempts(string targetKey)
+    {
+        AddOwnerColumn();
+        return Query("SELECT result_json, owner FROM attempts WHERE target_key = $target AND outcome = 'Running' ORDER BY started_at",
+            reader => (JsonSerializer.Deserialize<RollbackResult>(reader.GetString(0), JsonOptions)!, reader.IsDBNull(1) ? null : reader.GetString(1)),
+            ("$target", targetKey));
+    }
+
+    private void AddOwnerColumn()
+    {
+        using var connection = Open();
+        AddColumnIfMissing(connection, "attempts", "owner", "TEXT");
+    }
 }
