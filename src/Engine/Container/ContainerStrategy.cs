@@ -286,9 +286,9 @@ public sealed class ContainerStrategy : IRollbackStrategy
     private static (string Version, string Reference, string Source)? FindLastGood(EngineContext context, string targetKey, string currentImageId)
     {
         var seenNow = context.State.Journal.GetEvents(targetKey).LastOrDefault(e => e.Kind == VersionSeen)?.Detail.Split('|');
-        if (context.State.Journal.LastRollbackTarget(targetKey) is { } rolledBackTo && seenNow is [var reference, var id] && id == currentImageId && (rolledBackTo == reference || rolledBackTo == id))
+        if (context.State.Journal.LastAttemptTarget(targetKey) is { } rolledBackTo && seenNow is [var reference, var id] && id == currentImageId && (rolledBackTo == reference || rolledBackTo == id))
         {
-            return (rolledBackTo, currentImageId, "the version the last rollback went to");
+            return (rolledBackTo, currentImageId, "the version the last rollback attempt went to");
         }
 
         var verified = context.State.Journal.GetVerified(targetKey, limit: 20).FirstOrDefault(v => v.Commit != currentImageId);
@@ -298,7 +298,7 @@ public sealed class ContainerStrategy : IRollbackStrategy
         }
 
         // Images a rollback moved away from are known bad: never go "back" to them.
-        var rolledBackFrom = context.State.Journal.GetAttempts(targetKey).Where(a => a.Outcome == RollbackOutcome.Succeeded).Select(a => a.FromVersion).ToHashSet(StringComparer.Ordinal);
+        var rolledBackFrom = context.State.Journal.GetRolledBackFromVersions(targetKey).ToHashSet(StringComparer.Ordinal);
         var seen = context.State.Journal.GetEvents(targetKey).Where(e => e.Kind == VersionSeen).Select(e => e.Detail.Split('|')).Reverse()
             .FirstOrDefault(parts => parts.Length == 2 && parts[1] != currentImageId && !rolledBackFrom.Contains(parts[0]));
         return seen is null ? null : (seen[0], seen[1], "the image it ran before");

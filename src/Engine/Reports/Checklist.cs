@@ -28,7 +28,7 @@ public static class Checklist
             Item("Pre-Rollback", "Notified team (if production)", delivered.Any(d => d.StartsWith(SignalNames.RollbackStarted, StringComparison.Ordinal)),
                 delivered.FirstOrDefault(d => d.StartsWith(SignalNames.RollbackStarted, StringComparison.Ordinal))),
             Item("Rollback Execution", "Executed rollback command(s)", mutating.Count > 0, mutating.Count > 0 ? string.Join(", ", mutating.Select(s => s.Name)) : null),
-            Item("Rollback Execution", "Verified no errors during rollback", mutating.Count > 0 && attempt.Steps.All(s => s.Status != StepStatus.Failed),
+            Item("Rollback Execution", "Verified no errors during rollback", mutating.Count > 0 && attempt.Steps.All(s => s.Status is not (StepStatus.Failed or StepStatus.Cancelled)),
                 mutating.Count > 0 ? $"{attempt.Steps.Count(s => s.Status == StepStatus.Succeeded)} step(s) succeeded" : null),
             Item("Rollback Execution", "Confirmed services restarted", restart?.Status == StepStatus.Succeeded, restart?.Name),
             Item("Post-Rollback Verification", "Health checks passing", health is { Checks.Count: > 0, HealthChecksPassed: true }, health is null ? null : $"{health.Checks.Count} check(s)"),

@@ -91,23 +91,6 @@ public sealed class Journal
         }, ("$target", targetKey), ("$id", attemptId), ("$since", since is null ? null : Stamp(since.Value)), ("$limit", limit));
     }
 
-    /// <summary>Failed or escalated attempts within the window and after the target's last success.</summary>
-    public IReadOnlyList<RollbackResult> GetFailuresSinceLastSuccess(string targetKey, TimeSpan window, DateTimeOffset now)
-    {
-        var failures = new List<RollbackResult>();
-        foreach (var attempt in GetAttempts(targetKey, since: now - window))
-        {
-            if (attempt.Outcome is RollbackOutcome.Succeeded or RollbackOutcome.Skipped)
-            {
-                break;
-            }
-
-            failures.Add(attempt);
-        }
-
-        return failures;
-    }
-
     /// <summary>
     /// The version the target's newest attempt left it at, when that attempt succeeded or had nothing to do: running
     /// the same rollback again must find it there and skip, not go further back.
