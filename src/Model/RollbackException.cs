@@ -124,4 +124,9 @@ public static class ErrorIds
     // Reruns, interrupted attempts and escalation
     public const string GitBranchBehind = "GitBranchBehind";
     public const string GitFetchFailed = "GitFetchFailed";
+
+    // Files written as they were
+    public const string FileNotRegular = "FileNotRegular";
+    public const string FeatureFlagRestoreUnreadable = "FeatureFlagRestoreUnreadable";
+    public const string FeatureFlagUriInvalid = "FeatureFlagUriInvalid";
 }

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.RegularExpressions;
 
 namespace DeploymentRollback.Engine.Config;
 
@@ -8,13 +7,15 @@ namespace DeploymentRollback.Engine.Config;
 /// Pattern 2, configuration rollback: put a config file back to -PreviousPath (the spec's config/app.previous.yml) or
 /// to the copy recorded when the application was last verified good; atomically, with its permissions kept.
 /// </summary>
-public sealed partial class ConfigStrategy : IRollbackStrategy
+public sealed class ConfigStrategy : IRollbackStrategy
 {
     private const string StepReplace = "ReplaceConfig";
     private const string SnapshotFile = "config.redacted";
+    private const string SnapshotHashFile = "sha256";
+    private const string SnapshotEncodingFile = "encoding";
 
-    // The content the planned rollback writes (one strategy instance serves one invocation).
-    private string? targetContent;
+    // The bytes the planned rollback writes (one strategy instance serves one invocation).
+    private byte[]? targetContent;
 
     public string Name => StrategyNames.Config;
 
@@ -28,13 +29,15 @@ public sealed partial class ConfigStrategy : IRollbackStrategy
             { TargetName = path };
         }
 
+        // A link (current/app.yml) is the target as the admin names it; what is written is the file it points at.
+        AtomicFile.ResolveRegularFile(path);
         return new TargetIdentity("config:" + path, path);
     }
 
     public Task<StrategyAssessment> AssessAsync(RollbackRequest request, EngineContext context)
     {
         var target = ResolveTarget(request);
-        var current = File.ReadAllText(target.Location);
+        var current = File.ReadAllBytes(target.Location);
         var (source, content) = FindTarget(request, context, target, current, required: false);
         var diff = content is null ? new List<string>() : RedactedDiff(current, content, target.Location);
         return Task.FromResult(new StrategyAssessment
@@ -53,8 +56,8 @@ public sealed partial class ConfigStrategy : IRollbackStrategy
     public Task<(string? Version, string? Commit)> CaptureCheckpointAsync(RollbackRequest request, CheckpointWriter writer, EngineContext context)
     {
         var target = ResolveTarget(request);
-        var current = File.ReadAllText(target.Location);
-        writer.AddText(System.IO.Path.GetFileName(target.Location), current);
+        var current = File.ReadAllBytes(target.Location);
+        writer.AddText(System.IO.Path.GetFileName(target.Location), ConfigText.Decode(current).Text);
         writer.Details["file"] = target.Location;
         writer.Details["sha256"] = Version(current);
         return Task.FromResult<(string?, string?)>((Version(current), null));
@@ -63,7 +66,7 @@ public sealed partial class ConfigStrategy : IRollbackStrategy
     public Task<RollbackPlan> PlanAsync(RollbackRequest request, EngineContext context)
     {
         var target = ResolveTarget(request);
-        var current = File.ReadAllText(target.Location);
+        var current = File.ReadAllBytes(target.Location);
         var (source, content) = FindTarget(request, context, target, current, required: true);
         targetContent = content!;
         var diff = RedactedDiff(current, targetContent, target.Location);
@@ -75,7 +78,7 @@ public sealed partial class ConfigStrategy : IRollbackStrategy
             FromVersion = Version(current),
             ToVersion = Version(targetContent),
             Changes = diff,
-            SkipReason = current == targetContent ? $"{target.Location} already has the content of {source}." : null,
+            SkipReason = current.AsSpan().SequenceEqual(targetContent) ? $"{target.Location} already has the content of {source}." : null,
             Steps = new[]
             {
                 new PlanStep
@@ -90,13 +93,7 @@ public sealed partial class ConfigStrategy : IRollbackStrategy
     public Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context)
     {
         var started = DateTimeOffset.UtcNow;
-        UnixFileMode? mode = OperatingSystem.IsWindows() ? null : File.GetUnixFileMode(plan.Path);
-        AtomicFile.WriteAllText(plan.Path, targetContent!);
-        if (mode is { } keep && !OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(plan.Path, keep);
-        }
-
+        AtomicFile.WriteAllBytes(plan.Path, targetContent!);
         return Task.FromResult(new StepResult
         {
             Name = $"{step.Action} {System.IO.Path.GetFileName(plan.Path)}",
@@ -110,30 +107,36 @@ public sealed partial class ConfigStrategy : IRollbackStrategy
     public Task<StepResult?> CompleteAsync(RollbackPlan plan, RollbackRequest request, bool verified, EngineContext context) => Task.FromResult<StepResult?>(null);
 
     public Task<(string? Version, string? Commit)> GetCurrentVersionAsync(RollbackRequest request, EngineContext context) =>
-        Task.FromResult<(string?, string?)>((Version(File.ReadAllText(ResolveTarget(request).Location)), null));
+        Task.FromResult<(string?, string?)>((Version(File.ReadAllBytes(ResolveTarget(request).Location)), null));
 
-    /// <summary>The verified copy, with secret values masked: they are filled back from the live file at restore time.</summary>
+    /// <summary>
+    /// The verified copy, with secret values masked (they are filled back from the live file at restore time, by key
+    /// path), its encoding, and the hash of its exact bytes, which the restored file must match.
+    /// </summary>
     public Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context)
     {
-        var content = File.ReadAllText(ResolveTarget(request).Location);
-        AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotFile), DocumentSecrets.Redact(content, ResolveTarget(request).Location));
-        AtomicFile.WriteAllText(System.IO.Path.Combine(folder, "sha256"), Version(content));
+        var target = ResolveTarget(request);
+        var bytes = File.ReadAllBytes(target.Location);
+        var (text, encoding) = ConfigText.Decode(bytes);
+        AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotFile), DocumentSecrets.Redact(text, target.Location));
+        AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotEncodingFile), encoding);
+        AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotHashFile), Version(bytes));
         return Task.FromResult(true);
     }
 
     // The diff of the redacted documents: a line-by-line redaction cannot know that a line is inside a secret's YAML block.
-    private static List<string> RedactedDiff(string current, string target, string path) =>
-        LineDiff.Compute(DocumentSecrets.Redact(current, path), DocumentSecrets.Redact(target, path), 40);
+    private static List<string> RedactedDiff(byte[] current, byte[] target, string path) =>
+        LineDiff.Compute(DocumentSecrets.Redact(ConfigText.Decode(current).Text, path), DocumentSecrets.Redact(ConfigText.Decode(target).Text, path), 40);
 
-    public static string Version(string content) => "sha256:" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(content)))[..12].ToLowerInvariant();
+    public static string Version(byte[] content) => "sha256:" + Convert.ToHexString(SHA256.HashData(content))[..12].ToLowerInvariant();
 
-    private static (string? Source, string? Content) FindTarget(RollbackRequest request, EngineContext context, TargetIdentity target, string current, bool required)
+    private static (string? Source, byte[]? Content) FindTarget(RollbackRequest request, EngineContext context, TargetIdentity target, byte[] current, bool required)
     {
         if (request.PreviousPath is { } previous)
         {
             var path = System.IO.Path.GetFullPath(previous, System.IO.Path.GetDirectoryName(target.Location)!);
             return File.Exists(path)
-                ? (path, File.ReadAllText(path))
+                ? (path, File.ReadAllBytes(path))
                 : throw new RollbackException(ErrorIds.ConfigPreviousMissing, RollbackErrorKind.ObjectNotFound,
                     $"The previous copy '{path}' does not exist.") { TargetName = path };
         }
@@ -149,36 +152,79 @@ public sealed partial class ConfigStrategy : IRollbackStrategy
                 : (null, null);
         }
 
-        var recorded = File.ReadAllText(System.IO.Path.Combine(verified.Snapshot!, SnapshotFile));
-        return ($"the copy verified good at {verified.RecordedAt:u}", FillSecrets(recorded, current, target.Location));
+        return ($"the copy verified good at {verified.RecordedAt:u}", Restore(verified, current, target.Location));
     }
 
-    [GeneratedRegex(@"^(?<key>\s*""?[A-Za-z0-9_.\-]+""?\s*[:=])")]
-    private static partial Regex KeyPrefix();
-
-    /// <summary>Lines whose secret was masked when recorded take the live file's line with the same key.</summary>
-    private static string FillSecrets(string recorded, string current, string file)
+    /// <summary>
+    /// The verified copy with its masked secrets taken from the live file, each from the same key path, in the recorded
+    /// encoding; refused unless the result is byte for byte the file that was verified (a secret changed since, or moved,
+    /// cannot be known).
+    /// </summary>
+    private static byte[] Restore(VerifiedVersion verified, byte[] current, string file)
     {
-        var live = current.Split('\n').Select(line => (Match: KeyPrefix().Match(line), Line: line)).Where(l => l.Match.Success)
-            .GroupBy(l => l.Match.Groups["key"].Value.Trim()).ToDictionary(g => g.Key, g => g.First().Line, StringComparer.Ordinal);
-        var lines = recorded.Split('\n');
-        for (var i = 0; i < lines.Length; i++)
+        var folder = verified.Snapshot!;
+        var recorded = File.ReadAllText(System.IO.Path.Combine(folder, SnapshotFile));
+        var encodingFile = System.IO.Path.Combine(folder, SnapshotEncodingFile);
+        var encoding = File.Exists(encodingFile) ? File.ReadAllText(encodingFile).Trim() : ConfigText.Utf8;
+        var (text, unrestorable) = DocumentSecrets.Refill(recorded, ConfigText.Decode(current).Text, file);
+        var bytes = ConfigText.Encode(text, encoding);
+        var hashFile = System.IO.Path.Combine(folder, SnapshotHashFile);
+        var expected = File.Exists(hashFile) ? File.ReadAllText(hashFile).Trim() : null;
+        if (unrestorable.Count > 0 || (expected is not null && Version(bytes) != expected))
         {
-            if (!lines[i].Contains(SecretRedactor.Mask, StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            var key = KeyPrefix().Match(lines[i]).Groups["key"].Value.Trim();
-            lines[i] = key.Length > 0 && live.TryGetValue(key, out var line)
-                ? line
-                : throw new RollbackException(ErrorIds.ConfigSecretUnavailable, RollbackErrorKind.InvalidOperation,
-                    $"The recorded copy of {file} had a secret at line {i + 1} ({(key.Length > 0 ? key.TrimEnd(':', '=').Trim() : "no key")}), which is never stored and which the live file no longer has. Pass -PreviousPath with a full previous copy.")
-                { TargetName = file };
+            var which = unrestorable.Count > 0 ? $"the secret(s) at {string.Join(", ", unrestorable)}" : "a secret that has changed in the live file since";
+            throw new RollbackException(ErrorIds.ConfigSecretUnavailable, RollbackErrorKind.InvalidOperation,
+                $"The copy of {file} verified good at {verified.RecordedAt:u} cannot be restored exactly: {which} is never stored, and the live file does not hold the value it had then. Nothing was changed. Pass -PreviousPath with a full previous copy.")
+            { TargetName = file };
         }
 
-        return string.Join('\n', lines);
+        return bytes;
     }
+}
+
+/// <summary>A config file's text and encoding: its BOM if it has one, else UTF-8 when it is valid UTF-8, else Latin-1 (every byte kept).</summary>
+internal static class ConfigText
+{
+    public const string Utf8 = "utf-8";
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    public static (string Text, string Encoding) Decode(byte[] bytes)
+    {
+        foreach (var (name, encoding) in WithBom)
+        {
+            var preamble = encoding.GetPreamble();
+            if (bytes.AsSpan().StartsWith(preamble))
+            {
+                return (encoding.GetString(bytes, preamble.Length, bytes.Length - preamble.Length), name);
+            }
+        }
+
+        try
+        {
+            return (StrictUtf8.GetString(bytes), Utf8);
+        }
+        catch (DecoderFallbackException)
+        {
+            return (Encoding.Latin1.GetString(bytes), "latin1");
+        }
+    }
+
+    public static byte[] Encode(string text, string name)
+    {
+        var withBom = WithBom.FirstOrDefault(e => e.Name == name).Encoding;
+        return withBom is not null
+            ? [.. withBom.GetPreamble(), .. withBom.GetBytes(text)]
+            : name == "latin1" ? Encoding.Latin1.GetBytes(text) : Encoding.UTF8.GetBytes(text);
+    }
+
+    // UTF-32 LE before UTF-16 LE: its BOM starts with UTF-16 LE's.
+    private static readonly (string Name, Encoding Encoding)[] WithBom =
+    {
+        ("utf-8-bom", new UTF8Encoding(true)),
+        ("utf-32le-bom", new UTF32Encoding(bigEndian: false, byteOrderMark: true)),
+        ("utf-16le-bom", new UnicodeEncoding(bigEndian: false, byteOrderMark: true)),
+        ("utf-16be-bom", new UnicodeEncoding(bigEndian: true, byteOrderMark: true)),
+    };
 }
 
 /// <summary>A line diff for -WhatIf and the result: "- old", "+ new", at most a given number of lines.</summary>

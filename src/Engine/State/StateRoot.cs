@@ -82,26 +82,3 @@ public sealed class StateRoot
         }
     }
 }
-
-/// <summary>Writes files whole or not at all: a temp file beside the target, then a rename.</summary>
-public static class AtomicFile
-{
-    public static void WriteAllText(string path, string content)
-    {
-        var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
-        System.IO.Directory.CreateDirectory(directory);
-        var temp = System.IO.Path.Combine(directory, $".{System.IO.Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllText(temp, content);
-            File.Move(temp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp))
-            {
-                File.Delete(temp);
-            }
-        }
-    }
-}

@@ -1,0 +1,109 @@
+using System.Text;
+
+namespace DeploymentRollback.Engine;
+
+/// <summary>
+/// Writes files whole or not at all: a temp file beside the real file, then a rename. A symbolic link is followed to
+/// the file it points at (the usual <c>current/config.yml</c> link stays a link), and anything that is not a regular
+/// file (a device such as /dev/null, a FIFO, a folder) is refused rather than replaced. The bytes are written as given.
+/// </summary>
+public static class AtomicFile
+{
+    private static readonly UTF8Encoding Utf8NoBom = new(encoderShouldEmitUTF8Identifier: false);
+
+    public static void WriteAllText(string path, string content) => WriteAllBytes(path, Utf8NoBom.GetBytes(content));
+
+    public static void WriteAllBytes(string path, byte[] content)
+    {
+        var real = ResolveRegularFile(path);
+        var directory = System.IO.Path.GetDirectoryName(real)!;
+        Directory.CreateDirectory(directory);
+        var temp = System.IO.Path.Combine(directory, $".{System.IO.Path.GetFileName(real)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                stream.Write(content);
+                stream.Flush(flushToDisk: true);
+            }
+
+            if (!OperatingSystem.IsWindows() && File.Exists(real))
+            {
+                // The rename replaces the file, so its permissions would be the temp file's.
+                File.SetUnixFileMode(temp, File.GetUnixFileMode(real));
+            }
+
+            File.Move(temp, real, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp))
+            {
+                File.Delete(temp);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The file a path names once its links are followed; it must be a regular file or not exist yet. Throws
+    /// FileNotRegular for a device, FIFO, socket or folder, which a rename would silently replace.
+    /// </summary>
+    public static string ResolveRegularFile(string path)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        var info = new FileInfo(full);
+        if (info.LinkTarget is not null)
+        {
+            var target = info.ResolveLinkTarget(returnFinalTarget: true);
+            full = target?.FullName ?? full;
+            info = new FileInfo(full);
+        }
+
+        if (Directory.Exists(full))
+        {
+            throw NotRegular(path, "a folder");
+        }
+
+        if (info.Exists && !IsRegular(full))
+        {
+            throw NotRegular(path, "a device, pipe or socket");
+        }
+
+        return full;
+    }
+
+    private static bool IsRegular(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return (File.GetAttributes(path) & (FileAttributes.Device | FileAttributes.Directory)) == 0;
+        }
+
+        // .NET has no portable file-type query. Opened read-write (which never blocks on a FIFO on Linux, unlike a read
+        // or a write alone), a FIFO or socket is not seekable; devices are known by their folder.
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+            return stream.CanSeek && !IsSpecialUnixFile(path);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // Unreadable is not the same as special: let the write itself report the permission problem.
+            return true;
+        }
+    }
+
+    private static bool IsSpecialUnixFile(string path) =>
+        path.StartsWith("/dev/", StringComparison.Ordinal) || path.StartsWith("/proc/", StringComparison.Ordinal) || path.StartsWith("/sys/", StringComparison.Ordinal);
+
+    private static RollbackException NotRegular(string path, string what) =>
+        new(ErrorIds.FileNotRegular, RollbackErrorKind.InvalidArgument,
+            $"'{path}' is {what}, not a regular file (or a link to one); writing it by rename would replace it. Give the path of a regular file.")
+        {
+            TargetName = path,
+        };
+}
