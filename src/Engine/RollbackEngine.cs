@@ -476,10 +476,14 @@ public static class RollbackEngine
     {
         Strategy = strategy.Name, Path = request.Path, Name = request.Name, DockerHost = request.DockerHost,
         File = request.File, ProjectName = request.ProjectName, Services = request.Services.ToList(),
-        Provider = request.Provider, Flag = request.Flag, ServiceUri = request.ServiceUri?.ToString(), Project = request.Project, Environment = request.Environment,
+        Provider = request.Provider, Flag = request.Flag, ServiceUri = ShowableUri(request.ServiceUri), Project = request.Project, Environment = request.Environment,
         Tool = request.Tool, ToolPath = request.ToolPath, App = request.App,
         Namespace = request.Namespace, Kind = request.Kind, KubeConfig = request.KubeConfig, Context = request.KubeContext,
     };
+
+    // The spec is journaled and carried by results: never with user info or secret query values (a piped re-run must
+    // be given them again, as it is given -ApiToken).
+    private static string? ShowableUri(Uri? uri) => uri is null ? null : SecretRedactor.Redact(uri.IsAbsoluteUri ? new UriBuilder(uri) { UserName = "", Password = "" }.Uri.ToString() : uri.OriginalString);
 
     private static void FillHealthTarget(HealthReport report, string strategy, string targetKey, string path, StateRoot state, string? version)
     {

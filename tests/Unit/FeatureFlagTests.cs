@@ -150,7 +150,7 @@ public class FeatureFlagTests
 
         Assert.Equal(RollbackOutcome.Succeeded, off!.Outcome);
         Assert.Equal("off", (string?)afterOff["flags"]!["new-checkout"]!["defaultVariant"]);
-        Assert.Null(afterOff["flags"]!["new-checkout"]!["targeting"]);
+        Assert.Empty(afterOff["flags"]!["new-checkout"]!["targeting"]!.AsObject());
         Assert.Equal("on", (string?)afterOff["flags"]!["dark-mode"]!["defaultVariant"]);
         Assert.Equal("https://flagd.dev/schema/v0/flags.json", (string?)afterOff["$schema"]);
         Assert.Equal(RollbackOutcome.Skipped, skipped!.Outcome);

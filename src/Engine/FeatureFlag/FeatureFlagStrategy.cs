@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace DeploymentRollback.Engine.FeatureFlag;
@@ -14,7 +15,7 @@ public sealed class FeatureFlagStrategy : IRollbackStrategy
     private const string DefinitionArtefact = "flag-definition.json";
 
     // What -Restore puts back (one strategy instance serves one invocation).
-    private JsonNode? recordedDefinition;
+    private string? recordedDefinition;
 
     public string Name => StrategyNames.FeatureFlag;
 
@@ -66,8 +67,7 @@ public sealed class FeatureFlagStrategy : IRollbackStrategy
                 ?? throw new RollbackException(ErrorIds.FlagRestoreStateMissing, RollbackErrorKind.InvalidOperation,
                     $"No checkpoint records flag '{request.Flag}' as on, so there is no earlier state to restore. Turn it on in the flag service itself.")
                 { TargetName = target.Key };
-            var artefact = System.IO.Path.Combine(before.Folder, DefinitionArtefact);
-            recordedDefinition = request.Path is not null && File.Exists(artefact) ? JsonNode.Parse(File.ReadAllText(artefact)) : null;
+            recordedDefinition = provider is FileFlagProvider ? RecordedDefinition(System.IO.Path.Combine(before.Folder, DefinitionArtefact), reading.Document, target.Key) : null;
         }
 
         return new RollbackPlan
@@ -120,6 +120,38 @@ public sealed class FeatureFlagStrategy : IRollbackStrategy
     }
 
     public Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context) => Task.FromResult(false);
+
+    /// <summary>
+    /// The flag's definition as the checkpoint kept it, for a file provider's -Restore. The copy is redacted (it is for
+    /// people): a masked value is filled from the live definition at the same key path, and when that is impossible the
+    /// restore is refused rather than writing the mask into a live flag file.
+    /// </summary>
+    private static string? RecordedDefinition(string artefact, string liveDefinition, string targetKey)
+    {
+        if (!File.Exists(artefact))
+        {
+            return null;
+        }
+
+        var recorded = File.ReadAllText(artefact);
+        try
+        {
+            JsonNode.Parse(recorded, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        }
+        catch (JsonException e)
+        {
+            throw new RollbackException(ErrorIds.FeatureFlagRestoreUnreadable, RollbackErrorKind.InvalidOperation,
+                $"The recorded definition {artefact} is not JSON ({e.Message}); it cannot be put back. Turn the flag back on by hand.", e)
+            { TargetName = targetKey };
+        }
+
+        var (restored, unrestorable) = DocumentSecrets.Refill(recorded, liveDefinition, DefinitionArtefact);
+        return unrestorable.Count == 0
+            ? restored
+            : throw new RollbackException(ErrorIds.FlagRestoreStateMissing, RollbackErrorKind.InvalidOperation,
+                $"The recorded definition in {artefact} held secret values ({string.Join(", ", unrestorable)}) that are never stored and that the live file no longer has, so it cannot be put back exactly. Turn the flag back on by hand.")
+            { TargetName = targetKey };
+    }
 
     private static string? Describe(bool? enabled) => enabled switch { true => Enabled, false => Disabled, null => null };
 

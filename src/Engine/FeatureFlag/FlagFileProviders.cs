@@ -3,10 +3,13 @@ using System.Text.Json.Nodes;
 
 namespace DeploymentRollback.Engine.FeatureFlag;
 
-/// <summary>A flag defined in a JSON file: edited in memory, written whole (temp file and rename), the rest untouched.</summary>
+/// <summary>
+/// A flag defined in a JSON file: read as a document, changed by replacing only the value that switches it (so formatting,
+/// comments and every other byte stay), written whole (temp file and rename, through a link).
+/// </summary>
 internal abstract class FileFlagProvider : FlagProvider
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    private static readonly byte[] Utf8Bom = { 0xEF, 0xBB, 0xBF };
 
     protected FileFlagProvider(RollbackRequest request)
         : base(request)
@@ -16,16 +19,19 @@ internal abstract class FileFlagProvider : FlagProvider
             : throw new RollbackException(ErrorIds.FlagFileInvalid, RollbackErrorKind.ObjectNotFound,
                 request.Path is null ? "The FeatureFlag strategy needs -Path with the flag file for this provider." : $"The flag file '{request.Path}' does not exist.")
             { TargetName = request.Path };
+        AtomicFile.ResolveRegularFile(FilePath);
     }
 
     protected string FilePath { get; }
     public override string Location => FilePath;
 
-    protected JsonObject Load()
+    protected string ReadText() => File.ReadAllText(FilePath);
+
+    protected JsonObject Parse(string text)
     {
         try
         {
-            return JsonNode.Parse(File.ReadAllText(FilePath), documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject
+            return JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject
                 ?? throw new JsonException("the top level is not an object");
         }
         catch (JsonException e)
@@ -36,7 +42,27 @@ internal abstract class FileFlagProvider : FlagProvider
         }
     }
 
-    protected void Save(JsonObject document) => AtomicFile.WriteAllText(FilePath, document.ToJsonString(Indented) + Environment.NewLine);
+    /// <summary>The file's text with some values replaced (spans of the same text, in any order).</summary>
+    protected void Save(string text, params ((int Start, int End) Span, string Value)[] edits)
+    {
+        foreach (var (span, value) in edits.OrderByDescending(e => e.Span.Start))
+        {
+            text = JsonValueSpan.Replace(text, span, value);
+        }
+
+        var hadBom = File.ReadAllBytes(FilePath).AsSpan().StartsWith(Utf8Bom);
+        var body = System.Text.Encoding.UTF8.GetBytes(text);
+        AtomicFile.WriteAllBytes(FilePath, hadBom ? [.. Utf8Bom, .. body] : body);
+    }
+
+    /// <summary>The source text of the value at a path (what a checkpoint keeps and -Restore puts back).</summary>
+    protected static string SourceOf(string text, (int Start, int End) span) => text[span.Start..span.End];
+
+    protected (int Start, int End) Require((int Start, int End)? span, string what) => span ?? throw new RollbackException(ErrorIds.FlagFileInvalid, RollbackErrorKind.InvalidArgument,
+        $"'{FilePath}' has no {what} where it was read a moment ago; it changed meanwhile. Run the command again.") { TargetName = FilePath };
+
+    protected RollbackException RestoreSourceMissing() => new(ErrorIds.FlagRestoreStateMissing, RollbackErrorKind.InvalidOperation,
+        $"No recorded definition of '{Flag}' in '{FilePath}' to restore. Turn it back on by hand.") { TargetName = Flag };
 
     protected RollbackException FlagMissing(IEnumerable<string> known) => new(ErrorIds.FlagNotFound, RollbackErrorKind.ObjectNotFound,
         $"'{FilePath}' defines no flag '{Flag}'. Flags there: {string.Join(", ", known)}.") { TargetName = Flag };
@@ -44,7 +70,7 @@ internal abstract class FileFlagProvider : FlagProvider
 
 /// <summary>
 /// A flagd flag-definition file: "off" means the flag evaluates to its false (or "off") variant for everyone: the
-/// default variant switched to it and targeting cleared. The recorded definition is put back to restore.
+/// default variant switched to it and targeting emptied. The recorded definition (its source text) is put back to restore.
 /// </summary>
 internal sealed class FlagdFileProvider : FileFlagProvider
 {
@@ -55,31 +81,45 @@ internal sealed class FlagdFileProvider : FileFlagProvider
 
     public override Task<FlagReading> ReadAsync(CancellationToken cancellation)
     {
-        var definition = Definition(Load());
+        var text = ReadText();
+        var definition = Definition(Parse(text));
         var offVariant = OffVariant(definition);
         var off = (string?)definition["state"] == "DISABLED"
             || ((string?)definition["defaultVariant"] == offVariant && definition["targeting"] is not JsonObject { Count: > 0 });
-        return Task.FromResult(new FlagReading(!off, definition.ToJsonString(), definition.DeepClone()));
+        return Task.FromResult(new FlagReading(!off, SourceOf(text, Require(JsonValueSpan.Find(text, "flags", Flag), $"flag '{Flag}'")), null));
     }
 
-    public override Task WriteAsync(bool enabled, JsonNode? recordedDefinition, CancellationToken cancellation)
+    public override Task WriteAsync(bool enabled, string? recordedDefinition, CancellationToken cancellation)
     {
-        var document = Load();
-        var flags = (JsonObject)document["flags"]!;
+        var text = ReadText();
+        var definition = Definition(Parse(text));
         if (enabled)
         {
-            flags[Flag] = recordedDefinition?.DeepClone() ?? throw new RollbackException(ErrorIds.FlagRestoreStateMissing, RollbackErrorKind.InvalidOperation,
-                $"No recorded definition of '{Flag}' to restore.");
-        }
-        else
-        {
-            var definition = Definition(document);
-            definition["defaultVariant"] = OffVariant(definition);
-            definition.Remove("targeting");
+            Save(text, (Require(JsonValueSpan.Find(text, "flags", Flag), $"flag '{Flag}'"), recordedDefinition ?? throw RestoreSourceMissing()));
+            return Task.CompletedTask;
         }
 
-        Save(document);
+        // Off: the default variant becomes the off variant and the targeting rules are emptied.
+        var offVariant = JsonSerializer.Serialize(OffVariant(definition));
+        var edits = new List<((int, int), string)>();
+        edits.Add(JsonValueSpan.Find(text, "flags", Flag, "defaultVariant") is { } variant
+            ? (variant, offVariant)
+            : (Require(JsonValueSpan.Find(text, "flags", Flag), $"flag '{Flag}'"), WithMember(definition, "defaultVariant", offVariant)));
+        if (JsonValueSpan.Find(text, "flags", Flag, "targeting") is { } targeting)
+        {
+            edits.Add((targeting, "{}"));
+        }
+
+        Save(text, edits.ToArray());
         return Task.CompletedTask;
+    }
+
+    /// <summary>A definition without the member: the whole definition written compactly with it added (the rare case).</summary>
+    private static string WithMember(JsonObject definition, string name, string json)
+    {
+        var copy = (JsonObject)definition.DeepClone();
+        copy[name] = JsonNode.Parse(json);
+        return copy.ToJsonString();
     }
 
     private JsonObject Definition(JsonObject document)
@@ -111,8 +151,8 @@ internal sealed class FeatureManagementFileProvider : FileFlagProvider
 
     public override Task<FlagReading> ReadAsync(CancellationToken cancellation)
     {
-        var document = Load();
-        var (node, _) = Find(document);
+        var text = ReadText();
+        var (node, path) = Find(Parse(text));
         var on = node switch
         {
             JsonValue value when value.TryGetValue<bool>(out var b) => b,
@@ -120,37 +160,46 @@ internal sealed class FeatureManagementFileProvider : FileFlagProvider
             JsonObject => true,
             _ => (bool?)null,
         };
-        return Task.FromResult(new FlagReading(on, node?.ToJsonString() ?? "null", node?.DeepClone()));
+        return Task.FromResult(new FlagReading(on, JsonValueSpan.Find(text, path) is { } span ? SourceOf(text, span) : "null", null));
     }
 
-    public override Task WriteAsync(bool enabled, JsonNode? recordedDefinition, CancellationToken cancellation)
+    public override Task WriteAsync(bool enabled, string? recordedDefinition, CancellationToken cancellation)
     {
-        var document = Load();
-        var (node, set) = Find(document);
+        var text = ReadText();
+        var (node, path) = Find(Parse(text));
+        var value = Require(JsonValueSpan.Find(text, path), $"flag '{Flag}'");
         if (enabled && recordedDefinition is not null)
         {
-            set(recordedDefinition.DeepClone());
+            Save(text, (value, recordedDefinition));
         }
-        else if (node is JsonObject { } entry && entry.ContainsKey("id"))
+        else if (node is JsonObject entry && entry.ContainsKey("id"))
         {
-            entry["enabled"] = enabled;
+            Save(text, JsonValueSpan.Find(text, [.. path, "enabled"]) is { } flag
+                ? (flag, enabled ? "true" : "false")
+                : (value, AddEnabled(entry, enabled)));
         }
         else
         {
-            set(JsonValue.Create(enabled));
+            Save(text, (value, enabled ? "true" : "false"));
         }
 
-        Save(document);
         return Task.CompletedTask;
     }
 
-    private (JsonNode? Node, Action<JsonNode> Set) Find(JsonObject document)
+    private static string AddEnabled(JsonObject entry, bool enabled)
+    {
+        var copy = (JsonObject)entry.DeepClone();
+        copy["enabled"] = enabled;
+        return copy.ToJsonString();
+    }
+
+    /// <summary>The flag's node and its path in the document.</summary>
+    private (JsonNode? Node, object[] Path) Find(JsonObject document)
     {
         if (document["feature_management"]?["feature_flags"] is JsonArray list)
         {
             var entry = list.OfType<JsonObject>().FirstOrDefault(f => (string?)f["id"] == Flag) ?? throw FlagMissing(list.Select(f => (string?)f?["id"] ?? "?"));
-            var index = list.IndexOf(entry);
-            return (entry, replacement => list[index] = replacement);
+            return (entry, new object[] { "feature_management", "feature_flags", list.IndexOf(entry) });
         }
 
         if (document["FeatureManagement"] is JsonObject section)
@@ -160,7 +209,7 @@ internal sealed class FeatureManagementFileProvider : FileFlagProvider
                 throw FlagMissing(section.Select(f => f.Key));
             }
 
-            return (section[Flag], replacement => section[Flag] = replacement);
+            return (section[Flag], new object[] { "FeatureManagement", Flag });
         }
 
         throw new RollbackException(ErrorIds.FlagFileInvalid, RollbackErrorKind.InvalidArgument,

@@ -26,8 +26,8 @@ internal abstract class FlagProvider
 
     public abstract Task<FlagReading> ReadAsync(CancellationToken cancellation);
 
-    /// <summary>Switches the flag; a file provider given the recorded definition puts that back instead.</summary>
-    public abstract Task WriteAsync(bool enabled, JsonNode? recordedDefinition, CancellationToken cancellation);
+    /// <summary>Switches the flag; a file provider given the recorded definition (its source text) puts that back instead.</summary>
+    public abstract Task WriteAsync(bool enabled, string? recordedDefinition, CancellationToken cancellation);
 
     public static FlagProvider Create(RollbackRequest request)
     {
@@ -63,10 +63,17 @@ internal abstract class ServiceFlagProvider : FlagProvider
         : base(request)
     {
         BaseUri = request.ServiceUri ?? (defaultUri is null ? throw Missing("-Uri with the flag service's address") : new Uri(defaultUri));
+        if (!BaseUri.IsAbsoluteUri || (BaseUri.Scheme != Uri.UriSchemeHttp && BaseUri.Scheme != Uri.UriSchemeHttps))
+        {
+            throw new RollbackException(ErrorIds.FeatureFlagUriInvalid, RollbackErrorKind.InvalidArgument,
+                $"'{SecretRedactor.Redact(BaseUri.OriginalString)}' is not an http:// or https:// address. Pass -Uri with the flag service's (or endpoint's) URL.");
+        }
     }
 
     protected Uri BaseUri { get; }
-    public override string Location => BaseUri.GetLeftPart(UriPartial.Path).TrimEnd('/');
+
+    /// <summary>Scheme, host, port and path only: the address names the target in the journal, signals and locks, so it never carries user info or a query.</summary>
+    public override string Location => new UriBuilder(BaseUri) { UserName = "", Password = "", Query = "", Fragment = "" }.Uri.GetLeftPart(UriPartial.Path).TrimEnd('/');
 
     protected string RequireProject() => Request.Project ?? throw Missing("-Project with the project that holds the flag");
 
@@ -75,11 +82,17 @@ internal abstract class ServiceFlagProvider : FlagProvider
     protected async Task<(HttpStatusCode Status, string Body)> SendAsync(HttpMethod method, string relative, HttpContent? content, Func<HttpStatusCode, string, RollbackException?> notFound, CancellationToken cancellation)
     {
         // Relative to the service's own path (e.g. https://host/unleash/), never to Location, which names the project too.
-        var apiBase = new Uri(BaseUri.GetLeftPart(UriPartial.Path).TrimEnd('/') + "/");
-        using var message = new HttpRequestMessage(method, relative.Length == 0 ? BaseUri : new Uri(apiBase, relative.TrimStart('/'))) { Content = content };
+        var withoutUserInfo = new UriBuilder(BaseUri) { UserName = "", Password = "" }.Uri;
+        var apiBase = new Uri(withoutUserInfo.GetLeftPart(UriPartial.Path).TrimEnd('/') + "/");
+        using var message = new HttpRequestMessage(method, relative.Length == 0 ? withoutUserInfo : new Uri(apiBase, relative.TrimStart('/'))) { Content = content };
         if (Request.ApiToken is { } token)
         {
             message.Headers.TryAddWithoutValidation("Authorization", AuthorizationValue(token));
+        }
+        else if (BaseUri.UserInfo.Length > 0)
+        {
+            // HttpClient drops user info from a URI: send it as Basic authentication, as curl would.
+            message.Headers.Authorization = new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Uri.UnescapeDataString(BaseUri.UserInfo))));
         }
 
         // Extra headers belong to the generic endpoint; Unleash and LaunchDarkly get exactly their documented requests.
@@ -159,7 +172,7 @@ internal sealed class HttpFlagProvider : ServiceFlagProvider
     /// <summary>A generic endpoint cannot be asked the flag's state; the journal remembers what this module last set.</summary>
     public override Task<FlagReading> ReadAsync(CancellationToken cancellation) => Task.FromResult(new FlagReading(null, "(state not readable through a generic HTTP endpoint)", null));
 
-    public override async Task WriteAsync(bool enabled, JsonNode? recordedDefinition, CancellationToken cancellation)
+    public override async Task WriteAsync(bool enabled, string? recordedDefinition, CancellationToken cancellation)
     {
         var body = (Request.BodyTemplate ?? DefaultBody).Replace("{flag}", JsonEncodedText.Encode(Flag).ToString(), StringComparison.Ordinal)
             .Replace("{enabled}", enabled ? "true" : "false", StringComparison.Ordinal);
@@ -201,7 +214,7 @@ internal sealed class UnleashFlagProvider : ServiceFlagProvider
         return new FlagReading((bool?)environment["enabled"], environment.ToJsonString(), null);
     }
 
-    public override async Task WriteAsync(bool enabled, JsonNode? recordedDefinition, CancellationToken cancellation) =>
+    public override async Task WriteAsync(bool enabled, string? recordedDefinition, CancellationToken cancellation) =>
         await SendUnleashAsync(HttpMethod.Post, $"api/admin/projects/{Escape(RequireProject())}/features/{Escape(Flag)}/environments/{Escape(RequireEnvironment())}/{(enabled ? "on" : "off")}", cancellation).ConfigureAwait(false);
 
     private async Task<(HttpStatusCode, string)> SendUnleashAsync(HttpMethod method, string path, CancellationToken cancellation)
@@ -254,7 +267,7 @@ internal sealed class LaunchDarklyFlagProvider : ServiceFlagProvider
         return new FlagReading((bool?)environment["on"], environment.ToJsonString(), null);
     }
 
-    public override async Task WriteAsync(bool enabled, JsonNode? recordedDefinition, CancellationToken cancellation)
+    public override async Task WriteAsync(bool enabled, string? recordedDefinition, CancellationToken cancellation)
     {
         var patch = new JsonObject
         {
