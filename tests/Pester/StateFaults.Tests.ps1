@@ -30,34 +30,6 @@ Describe 'State folder under faults' {
             if (-not $finished) { $process.Kill($true); $process.WaitForExit() }
             [pscustomobject]@{ Finished = $finished; ExitCode = $process.ExitCode; Output = $stdout.Result; Error = $stderr.Result }
         }
-
-        # A loopback webhook that answers 200 only to the given Basic credentials, 401 otherwise.
-        function Start-BasicAuthWebhook {
-            param([string] $UserName, [string] $Password)
-            $port = Get-FreePort
-            $expected = 'Basic ' + [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes("${UserName}:$Password"))
-            $job = Start-ThreadJob -ArgumentList $port, $expected -ScriptBlock {
-                param($port, $expected)
-                $http = [System.Net.HttpListener]::new()
-                $http.Prefixes.Add("http://127.0.0.1:$port/")
-                $http.Start()
-                try {
-                    while ($http.IsListening) {
-                        $pending = $http.GetContextAsync()
-                        while (-not $pending.Wait(100)) { }
-                        $context = $pending.Result
-                        $context.Response.StatusCode = if ($context.Request.Headers['Authorization'] -eq $expected) { 200 } else { 401 }
-                        $context.Response.Close()
-                    }
-                }
-                finally { $http.Close() }
-            }
-            $deadline = [DateTime]::UtcNow.AddSeconds(10)
-            while ([DateTime]::UtcNow -lt $deadline) {
-                try { $null = Invoke-WebRequest "http://127.0.0.1:$port/" -TimeoutSec 1 -SkipHttpErrorCheck; break } catch { Start-Sleep -Milliseconds 50 }
-            }
-            [pscustomobject]@{ Port = $port; Job = $job }
-        }
     }
 
     AfterAll {
@@ -119,12 +91,12 @@ Describe 'State folder under faults' {
             $whatIf.Output | Should -Not -Match 's3cretpw|tok987'
             Get-ChildItem $state -Recurse -File | Select-String -Pattern 's3cretpw|tok987' | Should -BeNullOrEmpty
 
-            $receiver = Start-BasicAuthWebhook -UserName 'deployer' -Password 's3cret pw'
+            $receiver = Start-TestHttpServer -Authorization ('Basic ' + [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes('deployer:s3cret pw')))
             try {
                 $sent = Send-RollbackSignal DEPLOYMENT_FAILED -StateDirectory $state -WebhookUri "http://deployer:s3cret%20pw@127.0.0.1:$($receiver.Port)/hook" -Reason x
                 $sent.WebhookStatusCode | Should -Be 200
             }
-            finally { Stop-Job $receiver.Job; Remove-Job $receiver.Job -Force }
+            finally { Stop-TestHttpServer $receiver }
         }
 
         It 'keeps webhook credentials out of the warnings of a rollback' {

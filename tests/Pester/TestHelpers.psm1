@@ -45,12 +45,13 @@ function Get-FreePort {
     try { $listener.LocalEndpoint.Port } finally { $listener.Stop() }
 }
 
-# A real HTTP server on loopback (HttpListener in a thread job) answering every path with the given status.
+# A real HTTP server on loopback (HttpListener in a thread job) answering every path with the given status; given
+# -Authorization, a request without exactly that header gets 401.
 function Start-TestHttpServer {
-    param([int] $Status = 200, [string] $Body = '{"status":"ok"}')
+    param([int] $Status = 200, [string] $Body = '{"status":"ok"}', [string] $Authorization)
     $port = Get-FreePort
-    $job = Start-ThreadJob -ArgumentList $port, $Status, $Body -ScriptBlock {
-        param($port, $status, $body)
+    $job = Start-ThreadJob -ArgumentList $port, $Status, $Body, $Authorization -ScriptBlock {
+        param($port, $status, $body, $authorization)
         $http = [System.Net.HttpListener]::new()
         $http.Prefixes.Add("http://127.0.0.1:$port/")
         $http.Start()
@@ -60,7 +61,7 @@ function Start-TestHttpServer {
                 while (-not $pending.Wait(100)) { }
                 $context = $pending.Result
                 $bytes = [Text.Encoding]::UTF8.GetBytes($body)
-                $context.Response.StatusCode = $status
+                $context.Response.StatusCode = if ($authorization -and $context.Request.Headers['Authorization'] -ne $authorization) { 401 } else { $status }
                 $context.Response.OutputStream.Write($bytes, 0, $bytes.Length)
                 $context.Response.Close()
             }
@@ -72,7 +73,7 @@ function Start-TestHttpServer {
     while ([DateTime]::UtcNow -lt $deadline) {
         try { $null = Invoke-WebRequest $uri -TimeoutSec 1 -SkipHttpErrorCheck; break } catch { Start-Sleep -Milliseconds 50 }
     }
-    [pscustomobject]@{ Uri = $uri; Job = $job }
+    [pscustomobject]@{ Uri = $uri; Port = $port; Job = $job }
 }
 
 function Stop-TestHttpServer {
