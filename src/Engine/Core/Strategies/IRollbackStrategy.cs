@@ -137,18 +137,12 @@ public interface IRollbackStrategy
     Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context);
 }
 
-public static class StrategyRegistry
+/// <summary>One target a selection found, with whether it is failing now (only failing ones are rolled back unless -All).</summary>
+public sealed record SelectedTarget(RollbackRequest Request, bool Failing, string State);
+
+/// <summary>A strategy whose request can name many targets at once (Kubernetes: a label selector).</summary>
+public interface ISelectsTargets
 {
-    public static IRollbackStrategy Get(string name) => name switch
-    {
-        _ when name.Equals(StrategyNames.Git, StringComparison.OrdinalIgnoreCase) => new Git.GitStrategy(),
-        _ when name.Equals(StrategyNames.Container, StringComparison.OrdinalIgnoreCase) => new Container.ContainerStrategy(),
-        _ when name.Equals(StrategyNames.DockerCompose, StringComparison.OrdinalIgnoreCase) => new DockerCompose.DockerComposeStrategy(),
-        _ when name.Equals(StrategyNames.FeatureFlag, StringComparison.OrdinalIgnoreCase) => new FeatureFlag.FeatureFlagStrategy(),
-        _ when name.Equals(StrategyNames.Config, StringComparison.OrdinalIgnoreCase) => new Config.ConfigStrategy(),
-        _ when name.Equals(StrategyNames.Database, StringComparison.OrdinalIgnoreCase) => new Database.DatabaseStrategy(),
-        _ when name.Equals(StrategyNames.Kubernetes, StringComparison.OrdinalIgnoreCase) => new Kubernetes.KubernetesStrategy(),
-        _ => throw new RollbackException(ErrorIds.StrategyNotImplemented, RollbackErrorKind.InvalidArgument,
-            $"'{name}' is not a rollback strategy. Use one of: {string.Join(", ", StrategyNames.All)}."),
-    };
+    /// <summary>Every target the request's selection names, each as a request for one target; throws when none matches.</summary>
+    Task<IReadOnlyList<SelectedTarget>> SelectAsync(RollbackRequest request, EngineContext context);
 }

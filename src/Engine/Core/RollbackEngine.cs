@@ -313,23 +313,18 @@ public static class RollbackEngine
     }
 
     /// <summary>
-    /// Kubernetes -Selector: every matching workload rolled back in parallel, each as its own attempt (own lock,
+    /// A selection (-Selector): every target it names rolled back in parallel, each as its own attempt (own lock,
     /// checkpoint, journal entry and signals). Healthy ones are reported Skipped unless -All.
     /// </summary>
     public static async Task<IReadOnlyList<SelectedOutcome>> InvokeSelectedAsync(RollbackRequest request, EngineContext context)
     {
-        if (!request.Strategy.Equals(StrategyNames.Kubernetes, StringComparison.OrdinalIgnoreCase))
+        if (StrategyRegistry.Get(request.Strategy) is not ISelectsTargets selecting)
         {
-            throw new RollbackException(ErrorIds.KubernetesSelectorInvalid, RollbackErrorKind.InvalidArgument,
-                "-Selector selects Kubernetes workloads by label; use it with -Strategy Kubernetes.");
+            throw new RollbackException(ErrorIds.ParameterNotForStrategy, RollbackErrorKind.InvalidArgument,
+                $"-Selector names many targets at once, which the {request.Strategy} strategy cannot; leave it out and name one target.");
         }
 
-        var candidates = await Kubernetes.KubernetesStrategy.ExpandSelectorAsync(request, context).ConfigureAwait(false);
-        if (candidates.Count == 0)
-        {
-            throw new RollbackException(ErrorIds.KubernetesWorkloadNotFound, RollbackErrorKind.ObjectNotFound,
-                $"No {request.Kind ?? "Deployment"} matches the selector '{request.Selector}' in namespace '{request.Namespace ?? "(the context's)"}'. Check the labels with 'kubectl get {(request.Kind ?? "Deployment").ToLowerInvariant()}s -l \"{request.Selector}\"'.");
-        }
+        var candidates = await selecting.SelectAsync(request, context).ConfigureAwait(false);
 
         var outcomes = new SelectedOutcome[candidates.Count];
         using var gate = new SemaphoreSlim(Math.Min(16, candidates.Count));

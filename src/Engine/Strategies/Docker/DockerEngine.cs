@@ -5,7 +5,7 @@
 using Docker.DotNet;
 using Docker.DotNet.Models;
 
-namespace DeploymentRollback.Engine.Container;
+namespace DeploymentRollback.Engine.Docker;
 
 /// <summary>Connects to a Docker engine (API version negotiated, never pinned) and waits for containers to be healthy.</summary>
 internal static class DockerEngine

@@ -3,7 +3,7 @@
 
 using System.Globalization;
 using System.Text.Json;
-using DeploymentRollback.Engine.Container;
+using DeploymentRollback.Engine.Docker;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 using YamlDotNet.RepresentationModel;

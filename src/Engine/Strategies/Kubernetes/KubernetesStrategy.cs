@@ -13,7 +13,7 @@ namespace DeploymentRollback.Engine.Kubernetes;
 /// verified-good template as the default target, a watched wait with a verdict, optimistic concurrency, and the
 /// ConfigMaps and Secrets the template references restored with it.
 /// </summary>
-public sealed class KubernetesStrategy : IRollbackStrategy
+public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
 {
     private const string StepRestoreConfig = "RestoreConfig";
     private const string StepPatch = "PatchTemplate";
@@ -303,7 +303,8 @@ public sealed class KubernetesStrategy : IRollbackStrategy
     }
 
     /// <summary>Every workload of the request's kind matching -Selector: the failing ones, or all with -All, each as its own request.</summary>
-    internal static async Task<IReadOnlyList<(RollbackRequest Request, bool Failing, string State)>> ExpandSelectorAsync(RollbackRequest request, EngineContext context)
+    /// <summary>-Selector: the workloads of the kind whose labels match, each with whether it is failing now.</summary>
+    public async Task<IReadOnlyList<SelectedTarget>> SelectAsync(RollbackRequest request, EngineContext context)
     {
         var kind = Workloads.ParseKind(request.Kind);
         using var kube = KubeConnection.Open(request);
@@ -322,12 +323,18 @@ public sealed class KubernetesStrategy : IRollbackStrategy
             throw kube.Explain(e, $"list {kind}s");
         }
 
+        if (workloads.Count == 0)
+        {
+            throw new RollbackException(ErrorIds.KubernetesWorkloadNotFound, RollbackErrorKind.ObjectNotFound,
+                $"No {kind} matches the selector '{request.Selector}' in namespace '{request.Namespace ?? "(the context's)"}'. Check the labels with 'kubectl get {kind.ToString().ToLowerInvariant()}s -l \"{request.Selector}\"'.");
+        }
+
         return workloads.OrderBy(w => w.Name, StringComparer.Ordinal).Select(w =>
         {
             var state = w.Evaluate(0, default);
             var status = w.Json["status"];
             var failing = state.IsFailed || ((long?)status?["unavailableReplicas"] ?? 0) > 0 || !state.IsDone;
-            return (request with { Name = w.Name, Selector = null, Namespace = kube.Namespace }, failing, state.Message);
+            return new SelectedTarget(request with { Name = w.Name, Selector = null, Namespace = kube.Namespace }, failing, state.Message);
         }).ToList();
     }
 

@@ -6,6 +6,7 @@ using System.Text.Json;
 
 using Docker.DotNet;
 using Docker.DotNet.Models;
+using DeploymentRollback.Engine.Docker;
 
 namespace DeploymentRollback.Engine.Container;
 
