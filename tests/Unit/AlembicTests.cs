@@ -5,32 +5,6 @@ using Xunit;
 
 namespace DeploymentRollback.Tests;
 
-/// <summary>A test that runs the real Alembic (Debian's alembic); skipped with the reason without it, except in CI.</summary>
-public sealed class AlembicFactAttribute : FactAttribute
-{
-    public AlembicFactAttribute()
-    {
-        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1" && !AlembicProject.Available)
-        {
-            Skip = "Alembic is not installed (apt-get install alembic python3-alembic): " + AlembicProject.Reason;
-        }
-    }
-}
-
-/// <summary>A test that runs the real Alembic against a throwaway PostgreSQL cluster; skipped with the reason when one cannot be made, except in CI.</summary>
-public sealed class AlembicPostgresFactAttribute : FactAttribute
-{
-    public AlembicPostgresFactAttribute()
-    {
-        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1" && (!AlembicProject.Available || !PostgresCluster.Available))
-        {
-            Skip = !AlembicProject.Available
-                ? "Alembic is not installed (apt-get install alembic python3-alembic): " + AlembicProject.Reason
-                : "No throwaway PostgreSQL cluster can be started: " + PostgresCluster.Reason;
-        }
-    }
-}
-
 /// <summary>
 /// A copy of tests/Fixtures/alembic-app (revisions 0001 create orders, 0002 add note, 0003 backfill whose downgrade is
 /// empty: irreversible) in a temp folder; SQLite app.db there unless DATABASE_URL is given.
@@ -135,12 +109,7 @@ public sealed class PostgresCluster : IDisposable
             return (false, "running as root needs the 'postgres' OS user and runuser to run PostgreSQL");
         }
 
-        // The python that runs alembic must have a PostgreSQL driver.
-        var alembic = Find("alembic");
-        var shebang = alembic is null ? "" : File.ReadLines(alembic).FirstOrDefault() ?? "";
-        var python = shebang.StartsWith("#!", StringComparison.Ordinal) ? shebang[2..].Trim().Split(' ')[0] : "/usr/bin/python3";
-        var driver = File.Exists(python) ? Run(python, "-c", "import psycopg2") : null;
-        return driver is { ExitCode: 0 } ? (true, "ok") : (false, $"psycopg2 is not importable by {python} (apt-get install python3-psycopg2)");
+        return (true, "ok");
     });
 
     private readonly string root;
@@ -234,7 +203,7 @@ public sealed class PostgresCluster : IDisposable
 
 public class AlembicMigrationTests
 {
-    [AlembicFact]
+    [RequiresFact(Component.Alembic)]
     public async Task Rolls_back_to_the_target_with_alembic_and_keeps_a_copy_of_the_database()
     {
         using var project = new AlembicProject();
@@ -258,7 +227,7 @@ public class AlembicMigrationTests
         Assert.Contains("[X] 0002", File.ReadAllText(Path.Combine(checkpoint.Folder, "migrations.txt")));
     }
 
-    [AlembicFact]
+    [RequiresFact(Component.Alembic)]
     public async Task WhatIf_lists_the_revisions_in_order_and_changes_nothing()
     {
         using var project = new AlembicProject();
@@ -276,7 +245,7 @@ public class AlembicMigrationTests
         Assert.Empty(project.Git.State().Journal.GetAttempts());
     }
 
-    [AlembicFact]
+    [RequiresFact(Component.Alembic)]
     public async Task An_irreversible_revision_is_found_in_the_plan_and_escalated_before_anything_runs()
     {
         using var project = new AlembicProject();
@@ -293,7 +262,7 @@ public class AlembicMigrationTests
         Assert.Contains("note", AlembicProject.Columns(project.Database, "orders"));
     }
 
-    [AlembicFact]
+    [RequiresFact(Component.Alembic)]
     public async Task Irreversible_downgrades_are_the_empty_ones_and_those_that_raise_but_not_a_revision_that_changes_nothing()
     {
         using var project = new AlembicProject();
@@ -321,7 +290,7 @@ public class AlembicMigrationTests
         Assert.Equal("0004", project.Current());
     }
 
-    [AlembicFact]
+    [RequiresFact(Component.Alembic)]
     public async Task A_target_is_one_literal_argument_and_unknown_revisions_list_the_known_ones()
     {
         using var project = new AlembicProject();
@@ -347,7 +316,7 @@ public class AlembicMigrationTests
         Assert.Empty(project.Git.State().Journal.GetAttempts());
     }
 
-    [AlembicFact]
+    [RequiresFact(Component.Alembic)]
     public async Task A_branched_history_is_refused_with_a_clear_error()
     {
         using var project = new AlembicProject();
@@ -363,7 +332,7 @@ public class AlembicMigrationTests
         Assert.Equal("0002", project.Current());
     }
 
-    [AlembicFact]
+    [RequiresFact(Component.Alembic)]
     public async Task Lists_the_revisions_and_finds_the_sqlite_file_env_py_uses()
     {
         using var project = new AlembicProject();
@@ -382,7 +351,7 @@ public class AlembicMigrationTests
         Assert.Equal(Path.Combine(other.Folder, "data", "other.db"), otherFile);
     }
 
-    [AlembicFact]
+    [RequiresFact(Component.Alembic)]
     public async Task Default_target_is_the_revision_recorded_verified_good()
     {
         using var project = new AlembicProject();
@@ -403,7 +372,7 @@ public class AlembicMigrationTests
         Assert.Equal("0001", project.Current());
     }
 
-    [AlembicPostgresFact]
+    [RequiresFact(Component.Alembic, Component.Postgres, Component.Psycopg2)]
     public async Task Rolls_back_a_postgresql_database_and_refuses_the_irreversible_revision()
     {
         using var cluster = new PostgresCluster();

@@ -71,7 +71,7 @@ public sealed class ComposeProject : IDisposable
 
 public class ComposeRollbackTests
 {
-    [DockerFact]
+    [RequiresFact(Component.Docker)]
     public async Task Rolls_the_project_back_to_the_previous_file_and_waits_until_healthy()
     {
         using var project = new ComposeProject();
@@ -90,7 +90,7 @@ public class ComposeRollbackTests
         Assert.DoesNotContain("hunter2-compose", File.ReadAllText(Path.Combine(checkpoint.Folder, "compose.config.yml")));
     }
 
-    [DockerFact]
+    [RequiresFact(Component.Docker)]
     public async Task Partial_rollback_touches_only_the_named_service()
     {
         using var project = new ComposeProject();
@@ -104,7 +104,7 @@ public class ComposeRollbackTests
         Assert.Equal("drtest/app:2.3.0", DockerHost.Inspect(project.ContainerOf("web"), "{{.Config.Image}}"));
     }
 
-    [DockerFact]
+    [RequiresFact(Component.Docker)]
     public async Task Without_a_previous_file_it_restores_the_configuration_captured_when_verified_good_pinned_by_image_id()
     {
         using var project = new ComposeProject();
@@ -124,7 +124,7 @@ public class ComposeRollbackTests
         Assert.DoesNotContain("hunter2-compose", File.ReadAllText(Path.Combine(snapshot, "compose.config.yml")));
     }
 
-    [DockerFact]
+    [RequiresFact(Component.Docker)]
     public async Task A_target_that_never_gets_healthy_makes_the_rollback_Failed()
     {
         using var project = new ComposeProject();
@@ -138,7 +138,7 @@ public class ComposeRollbackTests
         Assert.NotEqual("", project.ContainerOf("web"));
     }
 
-    [DockerFact]
+    [RequiresFact(Component.Docker)]
     public async Task Bad_input_gets_its_own_error_and_changes_nothing()
     {
         using var project = new ComposeProject();

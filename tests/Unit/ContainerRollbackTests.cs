@@ -8,7 +8,7 @@ public class ContainerRollbackTests
     private static RollbackRequest Request(TestContainer container, string? target = "drtest/app:2.3.0") =>
         new() { Strategy = "Container", Name = container.Name, Target = target, Timeout = TimeSpan.FromSeconds(30) };
 
-    [DockerFact]
+    [RequiresFact(Component.Docker)]
     public async Task Assessment_reports_an_unhealthy_container_with_its_probe_output_and_logs()
     {
         using var git = new GitFixture();
@@ -25,7 +25,7 @@ public class ContainerRollbackTests
         Assert.Equal($"container:{container.Name}", assessment.TargetKey);
     }
 
-    [DockerFact]
+    [RequiresFact(Component.Docker)]
     public async Task Recreates_from_the_good_image_keeping_configuration_and_removes_the_failed_one_once_verified()
     {
         using var git = new GitFixture();
@@ -57,7 +57,7 @@ public class ContainerRollbackTests
         Assert.Equal("drtest/app:2.3.0", Assert.Single(git.State().Journal.GetVerified()).Version);
     }
 
-    [DockerFact]
+    [RequiresFact(Component.Docker)]
     public async Task Keeps_the_failed_container_with_KeepFailed()
     {
         using var git = new GitFixture();
@@ -70,7 +70,7 @@ public class ContainerRollbackTests
         Assert.Contains($"{container.Name}-failed-", names);
     }
 
-    [DockerFact]
+    [RequiresFact(Component.Docker)]
     public async Task When_the_new_container_never_gets_healthy_the_old_one_is_put_back_and_the_result_is_Failed()
     {
         using var git = new GitFixture();
@@ -89,7 +89,7 @@ public class ContainerRollbackTests
         Assert.Equal(container.Name, DockerHost.Docker("ps", "-a", "--filter", $"name={container.Name}", "--format", "{{.Names}}").StandardOutput.Trim());
     }
 
-    [DockerFact]
+    [RequiresFact(Component.Docker)]
     public async Task Default_target_is_the_image_it_ran_before_and_a_second_run_is_skipped()
     {
         using var git = new GitFixture();
@@ -109,7 +109,7 @@ public class ContainerRollbackTests
         Assert.Equal(RollbackOutcome.Skipped, again!.Outcome);
     }
 
-    [DockerFact]
+    [RequiresFact(Component.Docker)]
     public async Task Errors_name_what_is_missing_and_change_nothing()
     {
         using var git = new GitFixture();
@@ -131,7 +131,7 @@ public class ContainerRollbackTests
         Assert.Empty(git.State().Journal.GetAttempts());
     }
 
-    [DockerFact]
+    [RequiresFact(Component.Docker)]
     public async Task Cancelling_puts_the_failed_container_back_and_records_the_attempt()
     {
         using var git = new GitFixture();

@@ -3,18 +3,6 @@ using Xunit;
 
 namespace DeploymentRollback.Tests;
 
-/// <summary>A test that runs the real Django (Debian's python3-django); skipped with the reason without it, except in CI.</summary>
-public sealed class DjangoFactAttribute : FactAttribute
-{
-    public DjangoFactAttribute()
-    {
-        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1" && !DjangoProject.Available)
-        {
-            Skip = "Django is not installed (apt-get install python3-django).";
-        }
-    }
-}
-
 /// <summary>A copy of tests/Fixtures/django-app (app 'orders', migrations 0001-0003, 0003 irreversible) in a temp folder.</summary>
 public sealed class DjangoProject : IDisposable
 {
@@ -51,7 +39,7 @@ public sealed class DjangoProject : IDisposable
 
 public class DjangoMigrationTests
 {
-    [DjangoFact]
+    [RequiresFact(Component.Django)]
     public async Task Rolls_back_to_the_target_with_the_tools_own_plan_and_keeps_a_copy_of_the_database()
     {
         using var project = new DjangoProject();
@@ -70,7 +58,7 @@ public class DjangoMigrationTests
         Assert.Contains("[X] 0002_add_note", File.ReadAllText(Path.Combine(checkpoint.Folder, "migrations.txt")));
     }
 
-    [DjangoFact]
+    [RequiresFact(Component.Django)]
     public async Task WhatIf_lists_the_migrations_in_order_and_changes_nothing()
     {
         using var project = new DjangoProject();
@@ -84,7 +72,7 @@ public class DjangoMigrationTests
         Assert.Equal(new[] { "0001_initial", "0002_add_note" }, project.Applied());
     }
 
-    [DjangoFact]
+    [RequiresFact(Component.Django)]
     public async Task An_irreversible_migration_is_found_in_the_plan_and_escalated_before_anything_runs()
     {
         using var project = new DjangoProject();
@@ -99,7 +87,7 @@ public class DjangoMigrationTests
         Assert.Equal(new[] { "0001_initial", "0002_add_note", "0003_backfill" }, project.Applied());
     }
 
-    [DjangoFact]
+    [RequiresFact(Component.Django)]
     public async Task A_target_is_one_literal_argument_and_unknown_names_list_the_known_migrations()
     {
         using var project = new DjangoProject();
@@ -121,7 +109,7 @@ public class DjangoMigrationTests
         Assert.Empty(project.Git.State().Journal.GetAttempts());
     }
 
-    [DjangoFact]
+    [RequiresFact(Component.Django)]
     public async Task Default_target_is_the_migration_state_recorded_verified_good()
     {
         using var project = new DjangoProject();
@@ -141,7 +129,7 @@ public class DjangoMigrationTests
         Assert.Equal(new[] { "0001_initial" }, project.Applied());
     }
 
-    [DjangoPostgresFact]
+    [RequiresFact(Component.Django, Component.Postgres, Component.Psycopg2)]
     public async Task Rolls_back_a_postgresql_database_with_a_pg_dump_in_the_checkpoint()
     {
         using var cluster = new PostgresCluster();
@@ -167,14 +155,3 @@ public class DjangoMigrationTests
     }
 }
 
-/// <summary>Django on a throwaway PostgreSQL cluster (psycopg2 from Debian); skipped with the reason without them, except in CI.</summary>
-public sealed class DjangoPostgresFactAttribute : FactAttribute
-{
-    public DjangoPostgresFactAttribute()
-    {
-        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1" && (!DjangoProject.Available || !PostgresCluster.Available))
-        {
-            Skip = DjangoProject.Available ? "No throwaway PostgreSQL cluster can be started: " + PostgresCluster.Reason : "Django is not installed (apt-get install python3-django).";
-        }
-    }
-}

@@ -3,21 +3,6 @@ using Xunit;
 
 namespace DeploymentRollback.Tests;
 
-/// <summary>
-/// A test that needs the real Docker engine (started, with the test images, by tests/Fixtures/Initialize-Docker.ps1).
-/// Skipped with the reason when the engine is absent, unless DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION=1 (CI): then it runs, and fails.
-/// </summary>
-public sealed class DockerFactAttribute : FactAttribute
-{
-    public DockerFactAttribute()
-    {
-        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1" && !DockerHost.Available)
-        {
-            Skip = "No Docker engine: run the tests through build.ps1 Test as root with docker.io installed (" + DockerHost.Reason + ")";
-        }
-    }
-}
-
 public static class DockerHost
 {
     private static readonly Lazy<(bool Available, string Reason)> Probe = new(() =>

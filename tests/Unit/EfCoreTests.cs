@@ -6,38 +6,6 @@ using Xunit;
 
 namespace DeploymentRollback.Tests;
 
-/// <summary>
-/// A test that runs the real dotnet-ef (from tests/Fixtures/efcore-app/dotnet-tools.json, 'dotnet tool restore'); skipped
-/// with the reason when it cannot be restored, except in CI (DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION=1: then it runs, and fails).
-/// </summary>
-public sealed class EfCoreFactAttribute : FactAttribute
-{
-    public EfCoreFactAttribute()
-    {
-        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1" && !EfCoreProject.Available)
-        {
-            Skip = "dotnet-ef cannot be restored ('dotnet tool restore' in tests/Fixtures/efcore-app): " + EfCoreProject.Reason;
-        }
-    }
-}
-
-/// <summary>
-/// A test that runs the real dotnet-ef against a database on a throwaway PostgreSQL cluster (the fixture's Npgsql provider),
-/// checked with psql and restored with pg_restore; skipped with the reason without them, except in CI.
-/// </summary>
-public sealed class EfCorePostgresFactAttribute : FactAttribute
-{
-    public EfCorePostgresFactAttribute()
-    {
-        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1")
-        {
-            Skip = !EfCoreProject.Available ? "dotnet-ef cannot be restored ('dotnet tool restore' in tests/Fixtures/efcore-app): " + EfCoreProject.Reason
-                : !PostgresCluster.Available ? "No throwaway PostgreSQL cluster can be started: " + PostgresCluster.Reason
-                : Psql.Missing;
-        }
-    }
-}
-
 /// <summary>psql, pg_dump and pg_restore against a database of a <see cref="PostgresCluster"/> (user postgres, trust authentication).</summary>
 public static class Psql
 {
@@ -265,7 +233,7 @@ public sealed class EfCoreProject : IDisposable
 
 public class EfCoreMigrationTests
 {
-    [EfCoreFact]
+    [RequiresFact(Component.EfCore)]
     public async Task Rolls_back_AddNote_to_InitialCreate_and_keeps_a_copy_of_the_database()
     {
         using var project = new EfCoreProject(EfCoreProject.AddNote);
@@ -291,7 +259,7 @@ public class EfCoreMigrationTests
         Assert.Contains("Note", EfCoreProject.Columns(copy, "orders"));
     }
 
-    [EfCoreFact]
+    [RequiresFact(Component.EfCore)]
     public async Task A_migration_whose_Down_throws_is_found_by_the_plan_and_escalated_before_anything_runs()
     {
         using var project = new EfCoreProject(EfCoreProject.Backfill);
@@ -309,7 +277,7 @@ public class EfCoreMigrationTests
         Assert.Contains("Note", EfCoreProject.Columns(project.Database, "orders"));
     }
 
-    [EfCoreFact]
+    [RequiresFact(Component.EfCore)]
     public async Task Unknown_or_unapplied_targets_and_folders_without_a_project_are_refused_with_the_known_migrations()
     {
         using var project = new EfCoreProject(EfCoreProject.AddNote);
@@ -336,7 +304,7 @@ public class EfCoreMigrationTests
         Assert.Empty(project.Git.State().Journal.GetAttempts());
     }
 
-    [EfCorePostgresFact]
+    [RequiresFact(Component.EfCore, Component.Postgres)]
     public async Task Rolls_back_AddNote_on_postgresql_and_keeps_a_pg_dump_of_the_database()
     {
         using var cluster = new PostgresCluster();
@@ -362,7 +330,7 @@ public class EfCoreMigrationTests
         Assert.Contains("Note", Psql.Columns(cluster.Port, "restored", "orders"));
     }
 
-    [EfCorePostgresFact]
+    [RequiresFact(Component.EfCore, Component.Postgres)]
     public async Task On_postgresql_a_migration_whose_Down_throws_is_escalated_before_anything_runs()
     {
         using var cluster = new PostgresCluster();

@@ -9,21 +9,6 @@ using Xunit;
 
 namespace DeploymentRollback.Tests;
 
-/// <summary>
-/// A test that drives the fake API server with the real kubectl (/usr/bin/kubectl).
-/// Skipped with the reason when kubectl is absent, unless DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION=1 (CI): then it runs, and fails.
-/// </summary>
-public sealed class KubectlFactAttribute : FactAttribute
-{
-    public KubectlFactAttribute()
-    {
-        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1" && !File.Exists(FakeCluster.Kubectl))
-        {
-            Skip = $"No kubectl at {FakeCluster.Kubectl}: install kubectl (1.32) to prove the fake API server against it";
-        }
-    }
-}
-
 /// <summary>One fake API server, a kubeconfig for it, and kubectl runs against it.</summary>
 public sealed class FakeCluster : IAsyncDisposable
 {
@@ -144,7 +129,7 @@ public sealed class FakeCluster : IAsyncDisposable
 /// <summary>Deployments through the real kubectl: create, get, set image, rollout status/history/undo, pause, logs, events, delete.</summary>
 public sealed class KubectlFidelityDeploymentTests
 {
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Create_from_yaml_then_get_json_and_selectors_show_what_a_real_cluster_shows()
     {
         await using var cluster = await FakeCluster.StartAsync();
@@ -195,7 +180,7 @@ public sealed class KubectlFidelityDeploymentTests
         Assert.Contains("Error from server (NotFound): deployments.apps \"nope\" not found", missing.StandardError);
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Set_image_rolls_out_a_new_replicaset_and_rollout_status_succeeds()
     {
         await using var cluster = await FakeCluster.StartAsync();
@@ -224,7 +209,7 @@ public sealed class KubectlFidelityDeploymentTests
         Assert.Contains(watches, w => w.QueryValue("fieldSelector") == "metadata.name=web" && w.QueryValue("resourceVersion").Length > 0);
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task A_crash_looping_image_exceeds_the_progress_deadline_and_shows_crash_loop_back_off()
     {
         await using var cluster = await FakeCluster.StartAsync();
@@ -260,7 +245,7 @@ public sealed class KubectlFidelityDeploymentTests
         Assert.Contains("ERROR: fatal", cluster.Ok("logs", pod["metadata"]!["name"]!.GetValue<string>(), "--previous"));
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Rollout_history_lists_revisions_with_change_causes_and_shows_one_revision()
     {
         await using var cluster = await FakeCluster.StartAsync();
@@ -281,7 +266,7 @@ public sealed class KubectlFidelityDeploymentTests
         Assert.Contains("unable to find the specified revision", cluster.Fails("rollout", "history", "deployment/web", "--revision=7").StandardError);
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Rollout_undo_reuses_the_old_replicaset_and_gives_it_the_next_revision()
     {
         await using var cluster = await FakeCluster.StartAsync();
@@ -324,7 +309,7 @@ public sealed class KubectlFidelityDeploymentTests
         Assert.Contains("unable to find specified revision 9 in history", cluster.Fails("rollout", "undo", "deployment/web", "--to-revision=9").StandardError);
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Rollout_undo_after_a_crash_loop_brings_the_good_replicaset_back()
     {
         await using var cluster = await FakeCluster.StartAsync();
@@ -344,7 +329,7 @@ public sealed class KubectlFidelityDeploymentTests
         Assert.DoesNotContain("crash", cluster.Ok("get", "pods", "-o", "jsonpath={.items[*].spec.containers[*].image}"));
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Paused_deployment_refuses_undo_and_does_not_roll_out_until_resumed()
     {
         await using var cluster = await FakeCluster.StartAsync();
@@ -371,7 +356,7 @@ public sealed class KubectlFidelityDeploymentTests
         Assert.Equal("3", FakeCluster.Annotation(cluster.OkJson("get", "deployment", "web"), "deployment.kubernetes.io/revision"));
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Logs_events_and_delete_behave_as_on_a_cluster()
     {
         await using var cluster = await FakeCluster.StartAsync();
@@ -435,7 +420,7 @@ public sealed class KubectlFidelitySetTests
                 image: registry.example/agent:1.0
         """;
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task StatefulSet_history_and_undo_use_controller_revisions()
     {
         await using var cluster = await FakeCluster.StartAsync();
@@ -471,7 +456,7 @@ public sealed class KubectlFidelitySetTests
         Assert.Contains("unable to find specified revision 8 in history", cluster.Fails("rollout", "undo", "statefulset/db", "--to-revision=8").StandardError);
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task DaemonSet_history_and_undo_use_controller_revisions()
     {
         await using var cluster = await FakeCluster.StartAsync();
@@ -503,7 +488,7 @@ public sealed class KubectlFidelitySetTests
 /// <summary>API semantics through kubectl and raw HTTP: conflicts, faults, auth, dry run, patches, watches, admin endpoints.</summary>
 public sealed class KubectlFidelityApiTests
 {
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task A_put_with_a_stale_resource_version_gets_409_conflict()
     {
         await using var cluster = await FakeCluster.StartAsync();
@@ -530,7 +515,7 @@ public sealed class KubectlFidelityApiTests
         Assert.Equal(current["spec"]!["replicas"]!.GetValue<long>(), cluster.Server.Get("deployments", "web")!["spec"]!["replicas"]!.GetValue<long>());
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Injected_server_errors_and_conflicts_surface_in_kubectl()
     {
         await using var cluster = await FakeCluster.StartAsync();
@@ -554,7 +539,7 @@ public sealed class KubectlFidelityApiTests
         Assert.DoesNotContain(cluster.Server.Requests, r => r.Path.StartsWith("/fake/", StringComparison.Ordinal));
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Standalone_server_prints_its_url_writes_a_kubeconfig_and_stops_on_sigterm()
     {
         using var temp = new TempDirectory();
@@ -596,7 +581,7 @@ public sealed class KubectlFidelityApiTests
         }
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Dry_run_does_not_persist()
     {
         await using var cluster = await FakeCluster.StartAsync();
@@ -609,7 +594,7 @@ public sealed class KubectlFidelityApiTests
         Assert.NotNull(cluster.Server.Get("deployments", "web"));
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Bearer_tokens_over_tls_and_a_read_only_token_that_gets_403_on_writes()
     {
         await using var cluster = await FakeCluster.StartAsync(o =>
@@ -635,7 +620,7 @@ public sealed class KubectlFidelityApiTests
         Assert.Equal("Unauthorized", JsonNode.Parse(await response.Content.ReadAsStringAsync())!["reason"]!.GetValue<string>());
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Patch_types_apply_as_the_real_server_applies_them()
     {
         await using var cluster = await FakeCluster.StartAsync();
@@ -679,7 +664,7 @@ public sealed class KubectlFidelityApiTests
         Assert.Equal(3, cluster.Server.List("pods", labelSelector: "app=web").Count(p => p["metadata"]!["deletionTimestamp"] is null));
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Watches_resume_from_a_resource_version_filter_by_field_time_out_and_can_be_dropped()
     {
         await using var cluster = await FakeCluster.StartAsync();
@@ -723,7 +708,7 @@ public sealed class KubectlFidelityApiTests
         Assert.Equal("true", last["object"]!["metadata"]!["annotations"]!["k8s.io/initial-events-end"]!.GetValue<string>());
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Admin_endpoints_record_requests_inject_faults_and_set_image_behaviour()
     {
         await using var cluster = await FakeCluster.StartAsync();

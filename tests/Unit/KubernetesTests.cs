@@ -147,7 +147,7 @@ public class KubernetesTests
 {
     private static string Describe(RollbackResult? result) => result is null ? "no result" : $"{result.Outcome}: {result.Message} | " + string.Join(" | ", result.Steps.Select(s => $"{s.Name}: {s.Status} {s.Message}"));
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Rolls_back_like_kubectl_rollout_undo_and_leaves_the_same_object()
     {
         await using var kube = await KubeFixture.StartAsync();
@@ -174,7 +174,7 @@ public class KubernetesTests
         Assert.Contains(result.Steps, s => s.Name.StartsWith("WaitRollout") && s.Status == StepStatus.Succeeded);
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Target_revision_is_exact_like_to_revision()
     {
         await using var kube = await KubeFixture.StartAsync();
@@ -328,7 +328,7 @@ public class KubernetesTests
         Assert.Equal("registry/app:1.0", await kube.ImageAsync("web"));
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task A_change_made_by_someone_else_in_between_is_never_overwritten_blindly()
     {
         await using var kube = await KubeFixture.StartAsync();
@@ -444,10 +444,10 @@ public class KubernetesTests
         Assert.Equal("registry/app:1.0", await kube.ImageAsync("search"));
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public Task Rolls_back_a_statefulset_to_its_controller_revision_replacing_the_stuck_pod() => RollsBackControllerRevisions("StatefulSet");
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public Task Rolls_back_a_daemonset_to_its_controller_revision() => RollsBackControllerRevisions("DaemonSet");
 
     private static async Task RollsBackControllerRevisions(string kind)
@@ -495,7 +495,7 @@ public class KubernetesTests
         Assert.Contains("3", history.Output);
     }
 
-    [KubectlFact]
+    [RequiresFact(Component.Kubectl)]
     public async Task Refuses_a_paused_deployment_and_changes_nothing()
     {
         await using var kube = await KubeFixture.StartAsync();

@@ -4,48 +4,6 @@ using Xunit;
 
 namespace DeploymentRollback.Tests;
 
-/// <summary>A test that runs the real Rails (Debian's ruby-rails and ruby-sqlite3); skipped with the reason without it, except in CI.</summary>
-public sealed class RailsFactAttribute : FactAttribute
-{
-    public RailsFactAttribute()
-    {
-        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1" && !File.Exists("/usr/bin/rails"))
-        {
-            Skip = "Rails is not installed (apt-get install -y --no-install-recommends ruby-rails ruby-sqlite3).";
-        }
-    }
-}
-
-/// <summary>
-/// A test that runs the real Rails against a database on a throwaway PostgreSQL cluster (Debian's ruby-pg), checked with
-/// psql and restored with pg_restore; skipped with the reason without them, except in CI.
-/// </summary>
-public sealed class RailsPostgresFactAttribute : FactAttribute
-{
-    private static readonly Lazy<string?> PgGem = new(() =>
-    {
-        try
-        {
-            var run = ProcessRunner.RunAsync(new ProcessRequest("/usr/bin/ruby", new[] { "-e", "require 'pg'" }), default).GetAwaiter().GetResult();
-            return run.ExitCode == 0 ? null : "Debian's ruby cannot load the pg gem (apt-get install -y --no-install-recommends ruby-pg): " + run.CombinedOutput.Trim();
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            return "/usr/bin/ruby cannot be started: " + e.Message;
-        }
-    });
-
-    public RailsPostgresFactAttribute()
-    {
-        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1")
-        {
-            Skip = !File.Exists("/usr/bin/rails") ? "Rails is not installed (apt-get install -y --no-install-recommends ruby-rails ruby-sqlite3 ruby-pg)."
-                : !PostgresCluster.Available ? "No throwaway PostgreSQL cluster can be started: " + PostgresCluster.Reason
-                : Psql.Missing ?? PgGem.Value;
-        }
-    }
-}
-
 /// <summary>
 /// A copy of tests/Fixtures/rails-app (migrations 20240101000000 create orders, 20240102000000 add note,
 /// 20240103000000 backfill notes, irreversible) in a temp folder, using db/development.sqlite3, or the database of a
@@ -94,7 +52,7 @@ public sealed class RailsProject : IDisposable
 
 public class RailsMigrationTests
 {
-    [RailsFact]
+    [RequiresFact(Component.Rails)]
     public async Task Rolls_back_to_the_target_version_and_keeps_a_copy_of_the_database()
     {
         using var project = new RailsProject();
@@ -111,7 +69,7 @@ public class RailsMigrationTests
         Assert.Contains("[X] " + RailsProject.Second, File.ReadAllText(Path.Combine(checkpoint.Folder, "migrations.txt")));
     }
 
-    [RailsFact]
+    [RequiresFact(Component.Rails)]
     public async Task An_irreversible_migration_is_found_in_the_plan_and_escalated_before_anything_runs()
     {
         using var project = new RailsProject();
@@ -128,7 +86,7 @@ public class RailsMigrationTests
         Assert.Equal(before, File.ReadAllBytes(project.Database));
     }
 
-    [RailsFact]
+    [RequiresFact(Component.Rails)]
     public async Task A_target_is_one_literal_argument_and_unknown_versions_list_the_known_ones()
     {
         using var project = new RailsProject();
@@ -148,7 +106,7 @@ public class RailsMigrationTests
         Assert.Empty(project.Git.State().Journal.GetAttempts());
     }
 
-    [RailsFact]
+    [RequiresFact(Component.Rails)]
     public async Task Irreversible_migrations_are_read_from_the_source_and_the_sqlite_file_from_rails()
     {
         using var project = new RailsProject();
@@ -169,7 +127,7 @@ public class RailsMigrationTests
         Assert.Equal(project.Database, file);
     }
 
-    [RailsPostgresFact]
+    [RequiresFact(Component.RailsPostgres, Component.Postgres)]
     public async Task Rolls_back_a_postgresql_database_and_keeps_a_pg_dump_of_it()
     {
         using var cluster = new PostgresCluster();

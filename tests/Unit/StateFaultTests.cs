@@ -5,21 +5,6 @@ using Xunit;
 
 namespace DeploymentRollback.Tests;
 
-/// <summary>
-/// Needs root to mount a small tmpfs (a real full disk) or a read-only bind mount. Skipped with the reason otherwise,
-/// except in CI (DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION=1: then it runs, and fails).
-/// </summary>
-public sealed class MountFactAttribute : FactAttribute
-{
-    public MountFactAttribute()
-    {
-        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1" && TestMount.Unavailable is { } reason)
-        {
-            Skip = reason;
-        }
-    }
-}
-
 /// <summary>A real mount (tmpfs of a given size, or a read-only bind of a folder onto itself), unmounted on dispose.</summary>
 public sealed class TestMount : IDisposable
 {
@@ -216,7 +201,7 @@ public sealed class StateFaultTests : IDisposable
         Assert.Equal(ErrorIds.RollbackLockTimeout, error.ErrorId);
     }
 
-    [MountFact]
+    [RequiresFact(Component.Mount)]
     public async Task LockInReadOnlyFolderFailsAtOnce()
     {
         var state = StateRoot.Open(temp.Combine("state"));
@@ -230,7 +215,7 @@ public sealed class StateFaultTests : IDisposable
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
     }
 
-    [MountFact]
+    [RequiresFact(Component.Mount)]
     public async Task LockOnFullDiskFailsAtOnceAndKeepsNoHandle()
     {
         var root = temp.Combine("disk");
@@ -250,7 +235,7 @@ public sealed class StateFaultTests : IDisposable
         using var next = await TargetLock.AcquireAsync(state, "git:/srv/app", TimeSpan.Zero, SilentObserver.Instance, CancellationToken.None);
     }
 
-    [MountFact]
+    [RequiresFact(Component.Mount)]
     public async Task WritesOnFullDiskAreReportedAsDiskFull()
     {
         var root = temp.Combine("disk");
@@ -279,7 +264,7 @@ public sealed class StateFaultTests : IDisposable
         Assert.Empty(Directory.EnumerateDirectories(state.CheckpointsDirectory));
     }
 
-    [MountFact]
+    [RequiresFact(Component.Mount)]
     public void JournalInReadOnlyFolderIsReportedAsReadOnly()
     {
         var state = StateRoot.Open(temp.Combine("state"));

@@ -5,18 +5,6 @@ using Xunit;
 
 namespace DeploymentRollback.Tests;
 
-/// <summary>A test against the real Unleash server that build.ps1 Test starts (tests/Fixtures/Start-Unleash.ps1).</summary>
-public sealed class UnleashFactAttribute : FactAttribute
-{
-    public UnleashFactAttribute()
-    {
-        if (Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION") != "1" && UnleashServer.Url is null)
-        {
-            Skip = "No Unleash server: run the tests through build.ps1 Test with node, npm and PostgreSQL installed.";
-        }
-    }
-}
-
 public static class UnleashServer
 {
     public static string? Url => Environment.GetEnvironmentVariable("DEPLOYMENT_ROLLBACK_UNLEASH_URL");
@@ -57,7 +45,7 @@ public class UnleashFlagTests
         Project = UnleashServer.Project, Environment = UnleashServer.EnvironmentName, ApiToken = UnleashServer.AdminToken,
     };
 
-    [UnleashFact]
+    [RequiresFact(Component.Unleash)]
     public async Task Turns_the_flag_off_in_the_real_server_and_back_on_with_Restore()
     {
         using var git = new GitFixture();
@@ -81,7 +69,7 @@ public class UnleashFlagTests
         }
     }
 
-    [UnleashFact]
+    [RequiresFact(Component.Unleash)]
     public async Task A_wrong_token_an_unknown_flag_project_or_environment_each_has_its_own_error_and_nothing_changes()
     {
         using var git = new GitFixture();
