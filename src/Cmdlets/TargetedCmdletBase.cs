@@ -9,7 +9,7 @@ public abstract class TargetCmdletBase : RollbackCmdletBase, IDynamicParameters
     /// <summary>The target parameters each strategy reads; given to another strategy, one would be ignored without a word.</summary>
     private static readonly Dictionary<string, string[]> TargetParameterStrategies = new(StringComparer.OrdinalIgnoreCase)
     {
-        [nameof(Path)] = new[] { StrategyNames.Git, StrategyNames.DockerCompose, StrategyNames.FeatureFlag, StrategyNames.Config, StrategyNames.Database },
+        [nameof(Path)] = new[] { StrategyNames.Git, StrategyNames.DockerCompose, StrategyNames.FeatureFlag, StrategyNames.Config, StrategyNames.Database, StrategyNames.Release },
         [nameof(Name)] = new[] { StrategyNames.Container, StrategyNames.Kubernetes },
         [nameof(DockerHost)] = new[] { StrategyNames.Container, StrategyNames.DockerCompose },
         [nameof(File)] = new[] { StrategyNames.DockerCompose },
@@ -51,7 +51,7 @@ public abstract class TargetCmdletBase : RollbackCmdletBase, IDynamicParameters
     /// PowerShell would prompt for it in an interactive host instead of failing a runbook with StrategyRequired).
     /// </summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ValidateSet("Git", "Kubernetes", "Container", "DockerCompose", "Database", "FeatureFlag", "Config", IgnoreCase = true)]
+    [ValidateSet("Git", "Kubernetes", "Container", "DockerCompose", "Database", "FeatureFlag", "Config", "Release", IgnoreCase = true)]
     public string? Strategy { get; set; }
 
     /// <summary>The target's folder (Git: the repository; DockerCompose: the project); defaults to the current folder.</summary>

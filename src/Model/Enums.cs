@@ -69,7 +69,8 @@ public static class StrategyNames
     public const string FeatureFlag = "FeatureFlag";
     public const string Config = "Config";
     public const string Database = "Database";
+    public const string Release = "Release";
 
     /// <summary>Every strategy the module knows; the ones not yet implemented refuse with StrategyNotImplemented.</summary>
-    public static readonly IReadOnlyList<string> All = new[] { "Git", "Kubernetes", "Container", "DockerCompose", "Database", "FeatureFlag", "Config" };
+    public static readonly IReadOnlyList<string> All = new[] { "Git", "Kubernetes", "Container", "DockerCompose", "Database", "FeatureFlag", "Config", "Release" };
 }

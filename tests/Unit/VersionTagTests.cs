@@ -1,4 +1,4 @@
-using DeploymentRollback.Engine.Git;
+using DeploymentRollback.Engine;
 using Xunit;
 
 namespace DeploymentRollback.Tests;

@@ -106,7 +106,7 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
 
     protected override IReadOnlyDictionary<string, string[]> OwnStrategyParameters { get; } = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase)
     {
-        [nameof(Target)] = new[] { StrategyNames.Git, StrategyNames.Container, StrategyNames.Database, StrategyNames.Kubernetes },
+        [nameof(Target)] = new[] { StrategyNames.Git, StrategyNames.Container, StrategyNames.Database, StrategyNames.Kubernetes, StrategyNames.Release },
         [nameof(Mode)] = new[] { StrategyNames.Git },
         [nameof(Commit)] = new[] { StrategyNames.Git },
         [nameof(Push)] = new[] { StrategyNames.Git },

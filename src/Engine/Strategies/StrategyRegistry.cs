@@ -12,6 +12,7 @@ public static class StrategyRegistry
         _ when name.Equals(StrategyNames.Config, StringComparison.OrdinalIgnoreCase) => new Config.ConfigStrategy(),
         _ when name.Equals(StrategyNames.Database, StringComparison.OrdinalIgnoreCase) => new Database.DatabaseStrategy(),
         _ when name.Equals(StrategyNames.Kubernetes, StringComparison.OrdinalIgnoreCase) => new Kubernetes.KubernetesStrategy(),
+        _ when name.Equals(StrategyNames.Release, StringComparison.OrdinalIgnoreCase) => new Release.ReleaseStrategy(),
         _ => throw new RollbackException(ErrorIds.StrategyNotImplemented, RollbackErrorKind.InvalidArgument,
             $"'{name}' is not a rollback strategy. Use one of: {string.Join(", ", StrategyNames.All)}."),
     };

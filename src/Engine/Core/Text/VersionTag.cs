@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 
-namespace DeploymentRollback.Engine.Git;
+namespace DeploymentRollback.Engine;
 
-/// <summary>A release tag read as a version (v2.3.0, release-2.3, 2.3.1-rc.1), so tags sort in version order, not date order.</summary>
+/// <summary>A release name (a Git tag, a release folder) read as a version (v2.3.0, release-2.3, 2.3.1-rc.1), so tags sort in version order, not date order.</summary>
 public sealed partial class VersionTag : IComparable<VersionTag>
 {
     private VersionTag(string name, int[] numbers, string? preRelease)
