@@ -121,6 +121,22 @@ public sealed class StateFaultTests : IDisposable
         });
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task AJournalThatIsAPipeIsRefusedInsteadOfWaitedOn()
+    {
+        var state = StateRoot.Open(temp.Combine("state"));
+        Assert.Equal(0, Mkfifo(state.JournalPath, 0x1a4));
+
+        var error = await WithinAsync(() => Assert.Throws<RollbackException>(() => state.Journal.GetAttempts()));
+
+        Assert.Equal(ErrorIds.StateFileUnusable, error.ErrorId);
+        Assert.Contains(state.JournalPath, error.Message);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
+    private static extern int Mkfifo(string path, uint mode);
+
+    [Fact]
     public void GarbageJournalIsReportedAsCorruptWithItsPath()
     {
         var state = StateRoot.Open(temp.Combine("state"));

@@ -86,16 +86,20 @@ public static class AtomicFile
             using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
             return stream.CanSeek && !IsSpecialUnixFile(path);
         }
-        catch (IOException)
+        catch (IOException e) when (e.HResult == NoSuchDeviceOrAddress)
         {
+            // A socket.
             return false;
         }
-        catch (UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // Unreadable is not the same as special: let the write itself report the permission problem.
+            // Unwritable (a read-only mount, permissions) is not the same as special: the write itself reports it.
             return true;
         }
     }
+
+    // ENXIO: opening a socket file (.NET keeps errno as the HResult on Linux and macOS).
+    private const int NoSuchDeviceOrAddress = 6;
 
     private static bool IsSpecialUnixFile(string path) =>
         path.StartsWith("/dev/", StringComparison.Ordinal) || path.StartsWith("/proc/", StringComparison.Ordinal) || path.StartsWith("/sys/", StringComparison.Ordinal);

@@ -136,6 +136,21 @@ public sealed class Journal
 
     private SqliteConnection Open()
     {
+        if (!initialised && (File.Exists(Path) || Directory.Exists(Path)))
+        {
+            // SQLite would wait forever on a FIFO named journal.db, or fail on a device or folder with a raw error.
+            try
+            {
+                AtomicFile.ResolveRegularFile(Path);
+            }
+            catch (RollbackException e)
+            {
+                throw new RollbackException(ErrorIds.StateFileUnusable, RollbackErrorKind.InvalidOperation,
+                    $"The journal '{Path}' is not a regular file, so it cannot be used. Move it aside (a new journal is created) or pass another -StateDirectory.", e)
+                { TargetName = Path };
+            }
+        }
+
         var connection = new SqliteConnection(connectionString);
         connection.Open();
         if (!initialised)
