@@ -125,16 +125,13 @@ public sealed class StateFaultTests : IDisposable
     public async Task AJournalThatIsAPipeIsRefusedInsteadOfWaitedOn()
     {
         var state = StateRoot.Open(temp.Combine("state"));
-        Assert.Equal(0, Mkfifo(state.JournalPath, 0x1a4));
+        Fifo.Make(state.JournalPath);
 
         var error = await WithinAsync(() => Assert.Throws<RollbackException>(() => state.Journal.GetAttempts()));
 
         Assert.Equal(ErrorIds.StateFileUnusable, error.ErrorId);
         Assert.Contains(state.JournalPath, error.Message);
     }
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
-    private static extern int Mkfifo(string path, uint mode);
 
     [Fact]
     public void GarbageJournalIsReportedAsCorruptWithItsPath()
@@ -299,7 +296,7 @@ public sealed class StateFaultTests : IDisposable
         var state = StateRoot.Open(temp.Combine("state"));
         var good = await EmitAsync(state);
         var signals = state.SignalsDirectory;
-        Process.Start("mkfifo", System.IO.Path.Combine(signals, "00-pipe.json"))!.WaitForExit();
+        Fifo.Make(System.IO.Path.Combine(signals, "00-pipe.json"));
         File.WriteAllText(System.IO.Path.Combine(signals, "01-base64.json"),
             """{"specversion":"1.0","id":"x","source":"urn:x","type":"io.deploymentrollback.signal.DEPLOYMENT_FAILED","data_base64":"!!!"}""");
         File.WriteAllText(System.IO.Path.Combine(signals, "02-foreign.json"), """{"hello":"world"}""");
@@ -322,7 +319,7 @@ public sealed class StateFaultTests : IDisposable
         Directory.CreateDirectory(System.IO.Path.Combine(state.CheckpointsDirectory, "null"));
         File.WriteAllText(System.IO.Path.Combine(state.CheckpointsDirectory, "null", "manifest.json"), "null");
         Directory.CreateDirectory(System.IO.Path.Combine(state.CheckpointsDirectory, "pipe"));
-        Process.Start("mkfifo", System.IO.Path.Combine(state.CheckpointsDirectory, "pipe", "manifest.json"))!.WaitForExit();
+        Fifo.Make(System.IO.Path.Combine(state.CheckpointsDirectory, "pipe", "manifest.json"));
 
         var listed = await WithinAsync(() => new CheckpointStore(state).List());
 

@@ -252,3 +252,12 @@ public sealed class LocalHttpServer : IDisposable
         }
     }
 }
+
+/// <summary>A named pipe (FIFO) made with mkfifo(3): opening it for reading blocks until a writer comes.</summary>
+public static class Fifo
+{
+    public static void Make(string path) => Xunit.Assert.True(Mkfifo(path, 0x1a4) == 0, $"mkfifo {path} failed");
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
+    private static extern int Mkfifo(string path, uint mode);
+}

@@ -478,7 +478,7 @@ public static class RollbackEngine
 
     // The spec is journaled and carried by results: never with user info or secret query values (a piped re-run must
     // be given them again, as it is given -ApiToken).
-    private static string? ShowableUri(Uri? uri) => uri is null ? null : SecretRedactor.Redact(uri.IsAbsoluteUri ? new UriBuilder(uri) { UserName = "", Password = "" }.Uri.ToString() : uri.OriginalString);
+    private static string? ShowableUri(Uri? uri) => uri is null ? null : SecretRedactor.Redact(UrlCredentials.WithoutUserInfo(uri).ToString());
 
     private static void FillHealthTarget(HealthReport report, string strategy, string targetKey, string path, StateRoot state, string? version)
     {

@@ -74,9 +74,6 @@ public static partial class SecretRedactor
         return AuthorizationValue().Replace(result, m => m.Groups["scheme"].Value + " " + Mask);
     }
 
-    /// <summary>A URL as it may be shown: without user name, password or secret query values.</summary>
-    public static string RedactUrl(Uri uri) => Redact(uri.OriginalString);
-
     /// <summary>key: value, key=value, "key": "value", key: | (a YAML block), each with a key named like a secret.</summary>
     private static string RedactAssignments(string text)
     {

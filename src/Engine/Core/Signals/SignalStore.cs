@@ -22,8 +22,6 @@ public sealed class SignalStore
     private const int MaxDataDepth = 32;
 
     // Query parameters that carry a credential in common webhook services, besides names the redactor knows.
-    private static readonly HashSet<string> SecretQueryNames = new(StringComparer.OrdinalIgnoreCase) { "sig", "signature", "code", "key", "auth", "hmac" };
-
     private readonly StateRoot state;
 
     public SignalStore(StateRoot state)
@@ -226,36 +224,14 @@ public sealed class SignalStore
         _ => value,
     };
 
-    /// <summary>A webhook address as it may be shown or logged: no user name or password, secret-looking query values masked.</summary>
-    public static string DescribeWebhook(Uri webhook)
-    {
-        if (!webhook.IsAbsoluteUri)
-        {
-            return SecretRedactor.Redact(webhook.OriginalString);
-        }
-
-        var userInfo = webhook.UserInfo.Length > 0 ? SecretRedactor.Mask + "@" : "";
-        var query = webhook.Query.Length <= 1 ? "" : "?" + string.Join('&', webhook.Query[1..].Split('&').Select(pair =>
-        {
-            var name = pair.Split('=', 2)[0];
-            var unescaped = Uri.UnescapeDataString(name);
-            return pair.Contains('=') && (SecretRedactor.IsSecretKey(unescaped) || SecretQueryNames.Contains(unescaped)) ? name + "=" + SecretRedactor.Mask : pair;
-        }));
-        return $"{webhook.Scheme}://{userInfo}{webhook.Authority}{webhook.AbsolutePath}{query}";
-    }
-
     private static async Task<int?> PostAsync(CloudEvent cloudEvent, Uri webhook, IRollbackObserver observer, CancellationToken cancellation, bool failureIsError)
     {
-        var shown = DescribeWebhook(webhook);
+        var shown = UrlCredentials.Describe(webhook);
+        var (address, authorization) = UrlCredentials.Split(webhook);
         try
         {
             using var content = cloudEvent.ToHttpContent(ContentMode.Structured, Formatter);
-            using var request = new HttpRequestMessage(HttpMethod.Post, WithoutUserInfo(webhook)) { Content = content };
-            if (webhook.UserInfo.Length > 0)
-            {
-                // HttpClient ignores user:password@ in an address; a receiver that asks for it expects Basic authentication.
-                request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Uri.UnescapeDataString(webhook.UserInfo))));
-            }
+            using var request = new HttpRequestMessage(HttpMethod.Post, address) { Content = content, Headers = { Authorization = authorization } };
 
             using var response = await WebhookClient.Value.SendAsync(request, cancellation).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
@@ -287,6 +263,4 @@ public sealed class SignalStore
             observer.Warning(message + advice);
         }
     }
-
-    private static Uri WithoutUserInfo(Uri webhook) => webhook.UserInfo.Length == 0 ? webhook : new UriBuilder(webhook) { UserName = "", Password = "" }.Uri;
 }

@@ -79,8 +79,8 @@ public static class HealthVerifier
         var client = check.SkipCertificateCheck ? UncheckedClient.Value : CheckedClient.Value;
         var watch = Stopwatch.StartNew();
         // Credentials in the URL are sent as Basic authentication (HttpClient drops them) and never shown.
-        var shown = SecretRedactor.RedactUrl(check.Uri);
-        var (address, authorization) = WithoutUserInfo(check.Uri);
+        var shown = UrlCredentials.Describe(check.Uri);
+        var (address, authorization) = UrlCredentials.Split(check.Uri);
         var result = new HealthCheckResult { Uri = shown };
         var pattern = check.BodyPattern is null ? null : new Regex(check.BodyPattern, RegexOptions.None, TimeSpan.FromSeconds(1));
         var tries = Math.Max(1, check.Retries + 1);
@@ -155,17 +155,6 @@ public static class HealthVerifier
             Duration = watch.Elapsed,
             Output = SecretRedactor.Redact(outcome.Output.Length > 20_000 ? outcome.Output[^20_000..] : outcome.Output),
         };
-    }
-
-    private static (Uri Address, System.Net.Http.Headers.AuthenticationHeaderValue? Authorization) WithoutUserInfo(Uri uri)
-    {
-        if (string.IsNullOrEmpty(uri.UserInfo))
-        {
-            return (uri, null);
-        }
-
-        var credentials = System.Text.Encoding.UTF8.GetBytes(Uri.UnescapeDataString(uri.UserInfo));
-        return (new UriBuilder(uri) { UserName = "", Password = "" }.Uri, new("Basic", Convert.ToBase64String(credentials)));
     }
 
     private static HttpClient CreateClient(bool skipCertificateCheck)

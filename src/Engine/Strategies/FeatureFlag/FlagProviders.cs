@@ -73,7 +73,7 @@ internal abstract class ServiceFlagProvider : FlagProvider
     protected Uri BaseUri { get; }
 
     /// <summary>Scheme, host, port and path only: the address names the target in the journal, signals and locks, so it never carries user info or a query.</summary>
-    public override string Location => new UriBuilder(BaseUri) { UserName = "", Password = "", Query = "", Fragment = "" }.Uri.GetLeftPart(UriPartial.Path).TrimEnd('/');
+    public override string Location => UrlCredentials.WithoutUserInfo(BaseUri).GetLeftPart(UriPartial.Path).TrimEnd('/');
 
     protected string RequireProject() => Request.Project ?? throw Missing("-Project with the project that holds the flag");
 
@@ -82,17 +82,16 @@ internal abstract class ServiceFlagProvider : FlagProvider
     protected async Task<(HttpStatusCode Status, string Body)> SendAsync(HttpMethod method, string relative, HttpContent? content, Func<HttpStatusCode, string, RollbackException?> notFound, CancellationToken cancellation)
     {
         // Relative to the service's own path (e.g. https://host/unleash/), never to Location, which names the project too.
-        var withoutUserInfo = new UriBuilder(BaseUri) { UserName = "", Password = "" }.Uri;
-        var apiBase = new Uri(withoutUserInfo.GetLeftPart(UriPartial.Path).TrimEnd('/') + "/");
-        using var message = new HttpRequestMessage(method, relative.Length == 0 ? withoutUserInfo : new Uri(apiBase, relative.TrimStart('/'))) { Content = content };
+        var (address, basic) = UrlCredentials.Split(BaseUri);
+        var apiBase = new Uri(address.GetLeftPart(UriPartial.Path).TrimEnd('/') + "/");
+        using var message = new HttpRequestMessage(method, relative.Length == 0 ? address : new Uri(apiBase, relative.TrimStart('/'))) { Content = content };
         if (Request.ApiToken is { } token)
         {
             message.Headers.TryAddWithoutValidation("Authorization", AuthorizationValue(token));
         }
-        else if (BaseUri.UserInfo.Length > 0)
+        else
         {
-            // HttpClient drops user info from a URI: send it as Basic authentication, as curl would.
-            message.Headers.Authorization = new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Uri.UnescapeDataString(BaseUri.UserInfo))));
+            message.Headers.Authorization = basic;
         }
 
         // Extra headers belong to the generic endpoint; Unleash and LaunchDarkly get exactly their documented requests.
