@@ -23,7 +23,7 @@ public sealed class GitTagCompleter : IArgumentCompleter
             var current = shell.AddCommand("Microsoft.PowerShell.Management\\Get-Location").AddParameter("PSProvider", "FileSystem")
                 .Invoke<PathInfo>().FirstOrDefault()?.ProviderPath ?? Environment.CurrentDirectory;
             var path = fakeBoundParameters["Path"] as string;
-            var tags = GitStrategy.ListTags(System.IO.Path.GetFullPath(path ?? ".", current));
+            var tags = GitSession.ListTags(System.IO.Path.GetFullPath(path ?? ".", current));
             return tags.Where(t => t.StartsWith(wordToComplete.Trim('\'', '"'), StringComparison.OrdinalIgnoreCase))
                 .Select(t => new CompletionResult(t, t, CompletionResultType.ParameterValue, t)).ToList();
         }
@@ -48,8 +48,19 @@ public static class InternalHooks
     public static string[] ConstructClients(string kubeConfigPath, string dockerEndpoint) =>
         ClientProbe.ConstructClients(kubeConfigPath, new Uri(dockerEndpoint)).ToArray();
 
+    /// <summary>The engine's catalog of strategies, in its order.</summary>
+    public static string[] EngineStrategies() => StrategyRegistry.Names.ToArray();
+
     public static string[] LoadedThirdPartyAssemblies() => AppDomain.CurrentDomain.GetAssemblies()
         .Select(a => a.GetName().Name ?? "")
         .Where(n => n is "LibGit2Sharp" or "KubernetesClient" or "Docker.DotNet" or "Microsoft.Data.Sqlite" or "YamlDotNet" or "CloudNative.CloudEvents")
         .ToArray();
+}
+
+/// <summary>Completes -Strategy with the strategies that have a parameter class.</summary>
+public sealed class StrategyCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters) =>
+        StrategyParameters.Strategies.Keys.Order(StringComparer.Ordinal).Where(n => n.StartsWith(wordToComplete.Trim('\'', '"'), StringComparison.OrdinalIgnoreCase))
+            .Select(n => new CompletionResult(n, n, CompletionResultType.ParameterValue, n));
 }

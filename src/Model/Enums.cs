@@ -59,18 +59,3 @@ public static class SignalNames
 
     public static readonly IReadOnlyList<string> Inputs = new[] { DeploymentFailed, HealthCheckFailed };
 }
-
-public static class StrategyNames
-{
-    public const string Git = "Git";
-    public const string Kubernetes = "Kubernetes";
-    public const string Container = "Container";
-    public const string DockerCompose = "DockerCompose";
-    public const string FeatureFlag = "FeatureFlag";
-    public const string Config = "Config";
-    public const string Database = "Database";
-    public const string Release = "Release";
-
-    /// <summary>Every strategy the module knows; the ones not yet implemented refuse with StrategyNotImplemented.</summary>
-    public static readonly IReadOnlyList<string> All = new[] { "Git", "Kubernetes", "Container", "DockerCompose", "Database", "FeatureFlag", "Config", "Release" };
-}

@@ -28,8 +28,8 @@ public sealed class RollbackAssessment
     public IReadOnlyDictionary<string, string> Facts { get; init; } = new Dictionary<string, string>();
     /// <summary>Set by New-RollbackCheckpoint -PassThru, so Invoke-Rollback reuses the checkpoint.</summary>
     public RollbackCheckpoint? Checkpoint { get; set; }
-    /// <summary>What identifies the target, carried down the pipeline to New-RollbackCheckpoint and Invoke-Rollback.</summary>
-    public TargetSpec? TargetSpec { get; init; }
+    /// <summary>The target (without secrets), carried down the pipeline to New-RollbackCheckpoint and Invoke-Rollback.</summary>
+    public DeploymentTarget? Deployment { get; init; }
     /// <summary>The LastGoodVersion under the name Invoke-Rollback binds from the pipeline.</summary>
     public string? Target => LastGoodVersion;
 }

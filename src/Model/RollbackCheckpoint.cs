@@ -14,4 +14,6 @@ public sealed class RollbackCheckpoint
     public string? Commit { get; init; }
     public IReadOnlyList<string> Artefacts { get; init; } = Array.Empty<string>();
     public IReadOnlyDictionary<string, string> Details { get; init; } = new Dictionary<string, string>();
+    /// <summary>The target (without secrets), so a piped checkpoint names its target for Invoke-Rollback.</summary>
+    public DeploymentTarget? Deployment { get; init; }
 }

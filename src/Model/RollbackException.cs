@@ -130,9 +130,4 @@ public static class ErrorIds
     public const string FeatureFlagRestoreUnreadable = "FeatureFlagRestoreUnreadable";
     public const string FeatureFlagUriInvalid = "FeatureFlagUriInvalid";
 
-    // Release folders
-    public const string ReleaseLayoutInvalid = "ReleaseLayoutInvalid";
-    public const string ReleaseNotFound = "ReleaseNotFound";
-    public const string ReleaseTargetMissing = "ReleaseTargetMissing";
-    public const string ReleaseSwitchFailed = "ReleaseSwitchFailed";
 }

@@ -8,7 +8,8 @@ public sealed class RollbackPlan
     public string Path { get; init; } = "";
     public string? FromVersion { get; init; }
     public string? ToVersion { get; init; }
-    public string? ToCommit { get; init; }
+    /// <summary>What pins the target version exactly (a commit, an image id, a template hash, a migration head).</summary>
+    public string? ToIdentity { get; init; }
     /// <summary>When set, there is nothing to do and the rollback is Skipped for this reason.</summary>
     public string? SkipReason { get; init; }
     public IReadOnlyList<PlanStep> Steps { get; init; } = Array.Empty<PlanStep>();

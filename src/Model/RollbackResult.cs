@@ -27,32 +27,8 @@ public sealed class RollbackResult
     public HealthReport? Health { get; set; }
     public List<string> Signals { get; set; } = new();
     public List<string> Changes { get; set; } = new();
-    /// <summary>What identifies the target, so a piped result can be checked or reported on without repeating it.</summary>
-    public TargetSpec? TargetSpec { get; set; }
-}
-
-/// <summary>The parameters that identify a rollback target for its strategy.</summary>
-public sealed class TargetSpec
-{
-    public string Strategy { get; set; } = "";
-    public string? Path { get; set; }
-    public string? Name { get; set; }
-    public string? DockerHost { get; set; }
-    public string? File { get; set; }
-    public string? ProjectName { get; set; }
-    public List<string> Services { get; set; } = new();
-    public string? Provider { get; set; }
-    public string? Flag { get; set; }
-    public string? ServiceUri { get; set; }
-    public string? Project { get; set; }
-    public string? Environment { get; set; }
-    public string? Tool { get; set; }
-    public string? ToolPath { get; set; }
-    public string? App { get; set; }
-    public string? Namespace { get; set; }
-    public string? Kind { get; set; }
-    public string? KubeConfig { get; set; }
-    public string? Context { get; set; }
+    /// <summary>The target (without secrets), so a piped result can be checked or reported on without repeating it.</summary>
+    public DeploymentTarget? Deployment { get; set; }
 }
 
 public sealed class StepResult

@@ -126,6 +126,19 @@ Describe 'Formatting and completion' {
         (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Contain 'Git'
     }
 
+    It 'offers only the named strategy''s parameters for completion, and every strategy has a parameter class' {
+        $engine = [DeploymentRollback.Commands.InternalHooks]::EngineStrategies()
+        @([DeploymentRollback.Commands.StrategyParameters]::Strategies.Keys | Sort-Object) | Should -Be @($engine | Sort-Object)
+        $line = 'Invoke-Rollback Kubernetes -Na'
+        $offered = (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText
+        $offered | Should -Contain '-Name'
+        $offered | Should -Contain '-Namespace'
+        $line = 'Invoke-Rollback Git -Na'
+        (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Not -Contain '-Namespace'
+        $line = 'Get-RollbackAssessment -Strategy Kubernetes -Se'
+        (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Not -Contain '-Selector'
+    }
+
     It 'completes Git -Target with the repository tags, newest first' {
         $repo = New-TestRepository (Join-Path $TestDrive 'completion')
         $line = "Invoke-Rollback -Strategy Git -Path '$repo' -Target v2."

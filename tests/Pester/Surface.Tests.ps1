@@ -100,7 +100,6 @@ catch { "caught=`$(`$_.FullyQualifiedErrorId)" }
         @{ Command = 'New-RollbackCheckpoint'; Class = 'NewRollbackCheckpointCommand'; Run = { New-RollbackCheckpoint -Path $repo -CheckpointName cp } }
         @{ Command = 'Invoke-Rollback'; Class = 'InvokeRollbackCommand'; Run = { Invoke-Rollback -Path $repo -Target v2.3.0 -Confirm:$false } }
         @{ Command = 'Test-RollbackHealth'; Class = 'TestRollbackHealthCommand'; Run = { Test-RollbackHealth -Path $repo -SmokeTest { $true } -RecordVerified } }
-        @{ Command = 'Invoke-DeploymentRetry'; Class = 'InvokeDeploymentRetryCommand'; Run = { Invoke-DeploymentRetry { 'deployed' } -Path $repo -Delay 0 } }
     ) {
         Push-Location $repo
         try { $Run | Should -Throw -ErrorId "StrategyRequired,DeploymentRollback.Commands.$Class" } finally { Pop-Location }
@@ -116,6 +115,14 @@ catch { "caught=`$(`$_.FullyQualifiedErrorId)" }
         }
         finally { Stop-TestHttpServer $server }
         (Invoke-DeploymentRetry { 'deployed' } -Delay 0 -Confirm:$false).TargetKey | Should -BeLike 'retry:*'
+    }
+
+    It 'names the retry target by key or by a piped assessment, never by target parameters' {
+        { Invoke-DeploymentRetry { 'deployed' } -Path $repo -Delay 0 } | Should -Throw -ErrorId 'NamedParameterNotFound,DeploymentRollback.Commands.InvokeDeploymentRetryCommand'
+        $assessment = Get-RollbackAssessment -Strategy Git -Path $repo
+        $retried = $assessment | Invoke-DeploymentRetry { 'deployed' } -Delay 0 -MaxAttempts 1 -Confirm:$false
+        $retried.TargetKey | Should -Be "git:$repo"
+        (Get-RollbackHistory -TargetKey "git:$repo").Strategy | Should -Contain 'QuickRetry'
     }
 
     It 'takes the strategy from a piped assessment, through checkpoint to rollback' {

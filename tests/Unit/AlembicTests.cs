@@ -48,7 +48,7 @@ public sealed class AlembicProject : IDisposable
     /// <summary>What 'alembic current' says: "0002", or "" when nothing is applied.</summary>
     public string Current() => Alembic("current").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault()?.Split(' ')[0] ?? "";
 
-    public RollbackRequest Request(string? target) => new() { Strategy = "Database", Tool = "Alembic", Path = Folder, Target = target, ToolEnvironment = Environment };
+    public RollbackRequest Request(string? target) => new() { Deployment = new DatabaseTarget { Tool = "Alembic", Path = Folder, ToolEnvironment = Environment }, Target = target };
 
     internal AlembicTool Tool() => new(Request(null), Folder);
 
@@ -300,8 +300,8 @@ public class AlembicMigrationTests
         var unknown = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("zzz; rm -rf /"), project.Git.Context()));
         var ahead = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0003"), project.Git.Context()));
         var ambiguous = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("000"), project.Git.Context()));
-        var noProject = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0001") with { Path = project.Git.Temp.Path }, project.Git.Context()));
-        var noTool = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0001") with { ToolPath = "/nonexistent/alembic" }, project.Git.Context()));
+        var noProject = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0001").WithTarget<DatabaseTarget>(t => t with { Path = project.Git.Temp.Path }), project.Git.Context()));
+        var noTool = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0001").WithTarget<DatabaseTarget>(t => t with { ToolPath = "/nonexistent/alembic" }), project.Git.Context()));
 
         Assert.Equal(ErrorIds.DatabaseMigrationUnknown, unknown.ErrorId);
         Assert.Contains("'zzz; rm -rf /'", unknown.Message);
@@ -357,8 +357,8 @@ public class AlembicMigrationTests
         using var project = new AlembicProject();
         using var server = new LocalHttpServer((_, _) => (200, "ok"));
         project.Alembic("upgrade", "0001");
-        var recorded = await RollbackEngine.TestHealthAsync(project.Request(null) with { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } },
-            null, recordVerified: true, signalOnFailure: false, project.Git.Context(), identifyTarget: true);
+        var recorded = await RollbackEngine.TestHealthAsync(project.Request(null) with { Verification = new VerificationOptions { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } } },
+            null, recordVerified: true, signalOnFailure: false, project.Git.Context());
         project.Alembic("upgrade", "0002");
 
         var assessment = await RollbackEngine.AssessAsync(project.Request(null), project.Git.Context());

@@ -56,7 +56,7 @@ public sealed class ComposeProject : IDisposable
 
     public string ContainerOf(string service) => DockerHost.DockerOk("ps", "-aq", "--no-trunc", "--filter", $"label=com.docker.compose.project={Name}", "--filter", $"label=com.docker.compose.service={service}");
 
-    public RollbackRequest Request() => new() { Strategy = "DockerCompose", Path = Folder, ProjectName = Name, Timeout = TimeSpan.FromSeconds(30) };
+    public RollbackRequest Request() => new() { Deployment = new DockerComposeTarget { Path = Folder, ProjectName = Name, Timeout = TimeSpan.FromSeconds(30) } };
 
     public void Dispose()
     {
@@ -77,8 +77,8 @@ public class ComposeRollbackTests
         using var project = new ComposeProject();
         project.Up();
 
-        var assessment = await RollbackEngine.AssessAsync(project.Request() with { PreviousFile = "docker-compose.previous.yml" }, project.Git.Context());
-        var result = await RollbackEngine.InvokeAsync(project.Request() with { PreviousFile = "docker-compose.previous.yml" }, project.Git.Context());
+        var assessment = await RollbackEngine.AssessAsync(project.Request().WithTarget<DockerComposeTarget>(t => t with { PreviousFile = "docker-compose.previous.yml" }), project.Git.Context());
+        var result = await RollbackEngine.InvokeAsync(project.Request().WithTarget<DockerComposeTarget>(t => t with { PreviousFile = "docker-compose.previous.yml" }), project.Git.Context());
 
         Assert.Contains("web=drtest/app:2.3.1", assessment.CurrentVersion);
         Assert.Equal("previous file docker-compose.previous.yml", assessment.LastGoodVersion);
@@ -97,7 +97,7 @@ public class ComposeRollbackTests
         project.Up();
         var worker = project.ContainerOf("worker");
 
-        var result = await RollbackEngine.InvokeAsync(project.Request() with { PreviousFile = "docker-compose.previous.yml", Services = new[] { "web" } }, project.Git.Context());
+        var result = await RollbackEngine.InvokeAsync(project.Request().WithTarget<DockerComposeTarget>(t => t with { PreviousFile = "docker-compose.previous.yml", Services = new[] { "web" } }), project.Git.Context());
 
         Assert.Equal(RollbackOutcome.Succeeded, result!.Outcome);
         Assert.Equal(worker, project.ContainerOf("worker"));
@@ -110,13 +110,13 @@ public class ComposeRollbackTests
         using var project = new ComposeProject();
         project.Up("docker-compose.previous.yml");
         var healthy = new HealthCheckOptions { Uri = new Uri($"http://127.0.0.1:{project.WebPort}/health"), Retries = 20, Interval = TimeSpan.FromMilliseconds(250) };
-        var recorded = await RollbackEngine.TestHealthAsync(project.Request() with { HealthChecks = new[] { healthy } }, null, recordVerified: true, signalOnFailure: false, project.Git.Context(), identifyTarget: true);
+        var recorded = await RollbackEngine.TestHealthAsync(project.Request() with { Verification = new VerificationOptions { HealthChecks = new[] { healthy } } }, null, recordVerified: true, signalOnFailure: false, project.Git.Context());
         Assert.True(recorded.Healthy);
         var goodImage = DockerHost.Inspect("drtest/app:2.3.0", "{{.Id}}");
         project.Up();
         Assert.Equal("drtest/app:2.3.1", DockerHost.Inspect(project.ContainerOf("web"), "{{.Config.Image}}"));
 
-        var result = await RollbackEngine.InvokeAsync(project.Request() with { HealthChecks = new[] { healthy } }, project.Git.Context());
+        var result = await RollbackEngine.InvokeAsync(project.Request() with { Verification = new VerificationOptions { HealthChecks = new[] { healthy } } }, project.Git.Context());
 
         Assert.True(result!.Outcome == RollbackOutcome.Succeeded, result.Message);
         Assert.Equal(goodImage, DockerHost.Inspect(project.ContainerOf("web"), "{{.Image}}"));
@@ -131,7 +131,7 @@ public class ComposeRollbackTests
         project.WriteFile("docker-compose.bad.yml", "2.3.1");
         project.Up("docker-compose.previous.yml");
 
-        var result = await RollbackEngine.InvokeAsync(project.Request() with { PreviousFile = "docker-compose.bad.yml", Timeout = TimeSpan.FromSeconds(15) }, project.Git.Context());
+        var result = await RollbackEngine.InvokeAsync(project.Request().WithTarget<DockerComposeTarget>(t => t with { PreviousFile = "docker-compose.bad.yml", Timeout = TimeSpan.FromSeconds(15) }), project.Git.Context());
 
         Assert.Equal(RollbackOutcome.Failed, result!.Outcome);
         Assert.Contains(result.Steps, s => s.Name.StartsWith("WaitHealthy") && s.Status == StepStatus.Failed);
@@ -146,10 +146,10 @@ public class ComposeRollbackTests
         var web = project.ContainerOf("web");
         File.WriteAllText(Path.Combine(project.Folder, "broken.yml"), "services: [this is not a mapping\n");
 
-        var invalid = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request() with { PreviousFile = "broken.yml" }, project.Git.Context()));
-        var unknownService = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request() with { PreviousFile = "docker-compose.previous.yml", Services = new[] { "db" } }, project.Git.Context()));
+        var invalid = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request().WithTarget<DockerComposeTarget>(t => t with { PreviousFile = "broken.yml" }), project.Git.Context()));
+        var unknownService = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request().WithTarget<DockerComposeTarget>(t => t with { PreviousFile = "docker-compose.previous.yml", Services = new[] { "db" } }), project.Git.Context()));
         var noTarget = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request(), project.Git.Context()));
-        var noFolder = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request() with { Path = project.Folder + "-missing" }, project.Git.Context()));
+        var noFolder = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request().WithTarget<DockerComposeTarget>(t => t with { Path = project.Folder + "-missing" }), project.Git.Context()));
 
         Assert.Equal(ErrorIds.ComposeFileInvalid, invalid.ErrorId);
         Assert.Equal(ErrorIds.ComposeServiceNotFound, unknownService.ErrorId);

@@ -16,7 +16,7 @@ public class ConfigRollbackTests
         File.SetUnixFileMode(config, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         File.WriteAllText(git.Temp.Combine("app.previous.yml"), "timeout: 30\nretries: 3\napi_key: live-secret-value\n");
         var observer = new RecordingObserver();
-        var request = new RollbackRequest { Strategy = "Config", Path = config, PreviousPath = "app.previous.yml" };
+        var request = new RollbackRequest { Deployment = new ConfigTarget { Path = config, PreviousPath = "app.previous.yml" } };
 
         var result = await RollbackEngine.InvokeAsync(request, git.Context(observer));
         var again = await RollbackEngine.InvokeAsync(request, git.Context());
@@ -41,8 +41,8 @@ public class ConfigRollbackTests
         using var server = new LocalHttpServer((_, _) => (200, "ok"));
         var config = git.Temp.Combine("app.yml");
         File.WriteAllText(config, "timeout: 30\npassword: s3cret-one\n");
-        var request = new RollbackRequest { Strategy = "Config", Path = config, HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } };
-        var recorded = await RollbackEngine.TestHealthAsync(request, null, recordVerified: true, signalOnFailure: false, git.Context(), identifyTarget: true);
+        var request = new RollbackRequest { Deployment = new ConfigTarget { Path = config }, Verification = new VerificationOptions { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } } };
+        var recorded = await RollbackEngine.TestHealthAsync(request, null, recordVerified: true, signalOnFailure: false, git.Context());
         File.WriteAllText(config, "timeout: 1\npassword: s3cret-one\n");
 
         var result = await RollbackEngine.InvokeAsync(request, git.Context());
@@ -63,9 +63,9 @@ public class ConfigRollbackTests
         var config = git.Temp.Combine("app.yml");
         File.WriteAllText(config, "timeout: 1\n");
 
-        var noPrevious = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Strategy = "Config", Path = config }, git.Context()));
-        var missingCopy = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Strategy = "Config", Path = config, PreviousPath = "nope.yml" }, git.Context()));
-        var noFile = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Strategy = "Config", Path = config + ".missing", PreviousPath = "x" }, git.Context()));
+        var noPrevious = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new ConfigTarget { Path = config } }, git.Context()));
+        var missingCopy = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new ConfigTarget { Path = config, PreviousPath = "nope.yml" } }, git.Context()));
+        var noFile = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new ConfigTarget { Path = config + ".missing", PreviousPath = "x" } }, git.Context()));
 
         Assert.Equal(ErrorIds.ConfigPreviousMissing, noPrevious.ErrorId);
         Assert.Equal(ErrorIds.ConfigPreviousMissing, missingCopy.ErrorId);
@@ -139,7 +139,7 @@ public class QuickRetryTests
         using var git = new GitFixture().WithReleases();
         using var server = new LocalHttpServer((_, _) => (503, "{\"redis\":\"connection refused\"}"));
 
-        var assessment = await RollbackEngine.AssessAsync(new RollbackRequest { Path = git.RepoPath, HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()), Retries = 0 } } }, git.Context());
+        var assessment = await RollbackEngine.AssessAsync(new RollbackRequest { Deployment = new GitTarget { Path = git.RepoPath }, Verification = new VerificationOptions { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()), Retries = 0 } } } }, git.Context());
 
         Assert.Equal(QuickRetry.StrategyName, assessment.RecommendedStrategy);
         Assert.Contains("Invoke-DeploymentRetry", assessment.Rationale);

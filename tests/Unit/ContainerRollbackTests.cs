@@ -6,7 +6,7 @@ namespace DeploymentRollback.Tests;
 public class ContainerRollbackTests
 {
     private static RollbackRequest Request(TestContainer container, string? target = "drtest/app:2.3.0") =>
-        new() { Strategy = "Container", Name = container.Name, Target = target, Timeout = TimeSpan.FromSeconds(30) };
+        new() { Deployment = new ContainerTarget { Name = container.Name, Timeout = TimeSpan.FromSeconds(30) }, Target = target };
 
     [RequiresFact(Component.Docker)]
     public async Task Assessment_reports_an_unhealthy_container_with_its_probe_output_and_logs()
@@ -31,7 +31,7 @@ public class ContainerRollbackTests
         using var git = new GitFixture();
         using var container = new TestContainer("drtest/app:2.3.1", "-e", "FEATURE=on", "--label", "team=payments", "--restart", "on-failure:3", "--memory", "64m");
         container.WaitForHealth("unhealthy");
-        var request = Request(container) with { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(container.HealthUri), Retries = 2, Interval = TimeSpan.FromMilliseconds(300) } } };
+        var request = Request(container) with { Verification = new VerificationOptions { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(container.HealthUri), Retries = 2, Interval = TimeSpan.FromMilliseconds(300) } } } };
 
         var result = await RollbackEngine.InvokeAsync(request, git.Context());
 
@@ -63,7 +63,7 @@ public class ContainerRollbackTests
         using var git = new GitFixture();
         using var container = new TestContainer("drtest/app:2.3.1");
 
-        var result = await RollbackEngine.InvokeAsync(Request(container) with { KeepFailed = true }, git.Context());
+        var result = await RollbackEngine.InvokeAsync(Request(container).WithTarget<ContainerTarget>(t => t with { KeepFailed = true }), git.Context());
 
         Assert.Equal(RollbackOutcome.Succeeded, result!.Outcome);
         var names = DockerHost.Docker("ps", "-a", "--filter", $"name={container.Name}", "--format", "{{.Names}}").StandardOutput;
@@ -78,7 +78,7 @@ public class ContainerRollbackTests
         container.WaitForHealth("healthy");
         var originalId = DockerHost.Inspect(container.Name, "{{.Id}}");
 
-        var result = await RollbackEngine.InvokeAsync(Request(container, "drtest/app:2.3.1") with { Timeout = TimeSpan.FromSeconds(15) }, git.Context());
+        var result = await RollbackEngine.InvokeAsync(Request(container, "drtest/app:2.3.1").WithTarget<ContainerTarget>(t => t with { Timeout = TimeSpan.FromSeconds(15) }), git.Context());
 
         Assert.Equal(RollbackOutcome.Failed, result!.Outcome);
         Assert.Contains(result.Steps, s => s.Name.StartsWith("WaitHealthy") && s.Status == StepStatus.Failed && s.Message!.Contains("unhealthy"));
@@ -117,8 +117,8 @@ public class ContainerRollbackTests
         var id = DockerHost.Inspect(container.Name, "{{.Id}}");
 
         var missingImage = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(container, "drtest/app:9.9.9"), git.Context()));
-        var missingContainer = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Strategy = "Container", Name = "drtest-no-such", Target = "drtest/app:2.3.0" }, git.Context()));
-        var noEngine = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(container) with { DockerHost = "unix:///tmp/no-docker-here.sock" }, git.Context()));
+        var missingContainer = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new ContainerTarget { Name = "drtest-no-such" }, Target = "drtest/app:2.3.0" }, git.Context()));
+        var noEngine = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(container).WithTarget<ContainerTarget>(t => t with { DockerHost = "unix:///tmp/no-docker-here.sock" }), git.Context()));
         var noTarget = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(container, null), git.Context()));
 
         Assert.Equal(ErrorIds.ContainerImageNotFound, missingImage.ErrorId);
@@ -145,7 +145,7 @@ public class ContainerRollbackTests
             return new ScriptOutcome(true, "", 0);
         });
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => RollbackEngine.InvokeAsync(Request(container) with { SmokeTests = new[] { smoke } }, git.Context(cancellation: cancel.Token)));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => RollbackEngine.InvokeAsync(Request(container) with { Verification = new VerificationOptions { SmokeTests = new[] { smoke } } }, git.Context(cancellation: cancel.Token)));
 
         Assert.Equal(originalId, DockerHost.Inspect(container.Name, "{{.Id}}"));
         Assert.Equal("true", DockerHost.Inspect(container.Name, "{{.State.Running}}"));

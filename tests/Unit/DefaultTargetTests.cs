@@ -9,8 +9,8 @@ public class DefaultTargetTests
 {
     private static RollbackRequest Request(GitFixture git, LocalHttpServer? server = null) => new()
     {
-        Path = git.RepoPath,
-        HealthChecks = server is null ? Array.Empty<HealthCheckOptions>() : new[] { new HealthCheckOptions { Uri = new Uri(server.Url()), Retries = 0 } },
+        Deployment = new GitTarget { Path = git.RepoPath },
+        Verification = new VerificationOptions { HealthChecks = server is null ? Array.Empty<HealthCheckOptions>() : new[] { new HealthCheckOptions { Uri = new Uri(server.Url()), Retries = 0 } } },
     };
 
     [Fact]
@@ -18,9 +18,9 @@ public class DefaultTargetTests
     {
         using var git = new GitFixture().WithReleases();
 
-        var reverted = await RollbackEngine.InvokeAsync(Request(git) with { GitMode = GitRollbackMode.Revert }, git.Context());
+        var reverted = await RollbackEngine.InvokeAsync(Request(git).WithTarget<GitTarget>(t => t with { Mode = GitRollbackMode.Revert }), git.Context());
         var assessment = await RollbackEngine.AssessAsync(Request(git), git.Context());
-        var again = await RollbackEngine.InvokeAsync(Request(git) with { GitMode = GitRollbackMode.Revert }, git.Context());
+        var again = await RollbackEngine.InvokeAsync(Request(git).WithTarget<GitTarget>(t => t with { Mode = GitRollbackMode.Revert }), git.Context());
 
         Assert.Equal(RollbackOutcome.Succeeded, reverted!.Outcome);
         Assert.Equal("v2.3.1", reverted.FromVersion);
@@ -72,7 +72,7 @@ public class DefaultTargetTests
     {
         using var git = new GitFixture().WithReleases();
         using var server = new LocalHttpServer((_, _) => (503, "{\"status\":\"Unhealthy\"}"));
-        var request = Request(git) with { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()), Retries = 2, Interval = TimeSpan.FromMilliseconds(10) } } };
+        var request = Request(git) with { Verification = new VerificationOptions { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()), Retries = 2, Interval = TimeSpan.FromMilliseconds(10) } } } };
 
         var assessment = await RollbackEngine.AssessAsync(request, git.Context());
 
@@ -89,8 +89,8 @@ public class DefaultTargetTests
         using var flaky = new LocalHttpServer((_, _) => Interlocked.Increment(ref answers) % 2 == 1 ? (503, "busy") : (200, "ok"));
         HealthCheckOptions Check(LocalHttpServer server) => new() { Uri = new Uri(server.Url()), Retries = 2, Interval = TimeSpan.FromMilliseconds(10) };
 
-        var named = await RollbackEngine.AssessAsync(Request(git) with { HealthChecks = new[] { Check(dependencyDown) } }, git.Context());
-        var intermittent = await RollbackEngine.AssessAsync(Request(git) with { HealthChecks = new[] { Check(flaky) }, Reason = "HTTP 503 from /health" }, git.Context());
+        var named = await RollbackEngine.AssessAsync(Request(git) with { Verification = new VerificationOptions { HealthChecks = new[] { Check(dependencyDown) } } }, git.Context());
+        var intermittent = await RollbackEngine.AssessAsync(Request(git) with { Reason = "HTTP 503 from /health", Verification = new VerificationOptions { HealthChecks = new[] { Check(flaky) } } }, git.Context());
 
         Assert.Equal(QuickRetry.StrategyName, named.RecommendedStrategy);
         Assert.Equal(QuickRetry.StrategyName, intermittent.RecommendedStrategy);

@@ -32,7 +32,7 @@ public sealed class DjangoProject : IDisposable
 
     public string[] Applied() => Manage("showmigrations", "orders").Split('\n').Where(l => l.Contains("[X]")).Select(l => l.Trim()[4..]).ToArray();
 
-    public RollbackRequest Request(string? target) => new() { Strategy = "Database", Tool = "Django", App = "orders", Path = Folder, Target = target, ToolEnvironment = Environment };
+    public RollbackRequest Request(string? target) => new() { Deployment = new DatabaseTarget { Tool = "Django", App = "orders", Path = Folder, ToolEnvironment = Environment }, Target = target };
 
     public void Dispose() => Git.Dispose();
 }
@@ -96,8 +96,8 @@ public class DjangoMigrationTests
         var unknown = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0002; rm -rf /"), project.Git.Context()));
         var ahead = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0003"), project.Git.Context()));
         var noTarget = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request(null), project.Git.Context()));
-        var noApp = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0001") with { App = "billing" }, project.Git.Context()));
-        var noTool = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0001") with { Tool = "Flyway" }, project.Git.Context()));
+        var noApp = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0001").WithTarget<DatabaseTarget>(t => t with { App = "billing" }), project.Git.Context()));
+        var noTool = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0001").WithTarget<DatabaseTarget>(t => t with { Tool = "Flyway" }), project.Git.Context()));
 
         Assert.Equal(ErrorIds.DatabaseMigrationUnknown, unknown.ErrorId);
         Assert.Contains("0001_initial, 0002_add_note, 0003_backfill", unknown.Message);
@@ -115,8 +115,8 @@ public class DjangoMigrationTests
         using var project = new DjangoProject();
         using var server = new LocalHttpServer((_, _) => (200, "ok"));
         project.Manage("migrate", "orders", "0001");
-        var recorded = await RollbackEngine.TestHealthAsync(project.Request(null) with { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } },
-            null, recordVerified: true, signalOnFailure: false, project.Git.Context(), identifyTarget: true);
+        var recorded = await RollbackEngine.TestHealthAsync(project.Request(null) with { Verification = new VerificationOptions { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } } },
+            null, recordVerified: true, signalOnFailure: false, project.Git.Context());
         project.Manage("migrate", "orders", "0002");
 
         var assessment = await RollbackEngine.AssessAsync(project.Request(null), project.Git.Context());

@@ -125,7 +125,7 @@ public sealed class EfCoreProject : IDisposable
     public static string Npgsql(PostgresCluster cluster, string database, string password) =>
         $"Host=127.0.0.1;Port={cluster.Port};Database={database};Username=postgres;Password={password}";
 
-    public RollbackRequest Request(string? target) => new() { Strategy = "Database", Tool = "EfCore", Path = Folder, Target = target, ToolEnvironment = Environment };
+    public RollbackRequest Request(string? target) => new() { Deployment = new DatabaseTarget { Tool = "EfCore", Path = Folder, ToolEnvironment = Environment }, Target = target };
 
     /// <summary>What the real 'dotnet ef migrations list' prints, one line a migration ("20240102000000_AddNote (Pending)").</summary>
     public string[] MigrationsList()
@@ -285,11 +285,11 @@ public class EfCoreMigrationTests
 
         var unknown = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("AddNotes; rm -rf /"), project.Git.Context()));
         var ahead = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("Backfill"), project.Git.Context()));
-        var noProject = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0") with { Path = empty }, project.Git.Context()));
-        var noDotnet = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0") with { ToolPath = "/nonexistent/dotnet" }, project.Git.Context()));
+        var noProject = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0").WithTarget<DatabaseTarget>(t => t with { Path = empty }), project.Git.Context()));
+        var noDotnet = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("0").WithTarget<DatabaseTarget>(t => t with { ToolPath = "/nonexistent/dotnet" }), project.Git.Context()));
         File.WriteAllText(project.Git.Temp.Combine("not-a-database.db"), new string('x', 200));
         var unreachable = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(
-            project.Request("0") with { ToolEnvironment = new Dictionary<string, string> { ["ConnectionStrings__App"] = "Data Source=" + project.Git.Temp.Combine("not-a-database.db") } },
+            project.Request("0").WithTarget<DatabaseTarget>(t => t with { ToolEnvironment = new Dictionary<string, string> { ["ConnectionStrings__App"] = "Data Source=" + project.Git.Temp.Combine("not-a-database.db") } }),
             project.Git.Context()));
 
         Assert.Equal(ErrorIds.DatabaseMigrationUnknown, unknown.ErrorId);
@@ -353,17 +353,17 @@ public class EfCoreMigrationTests
     [Fact]
     public void An_Npgsql_connection_string_becomes_a_pg_dump_connection_string_without_its_password()
     {
-        var full = DatabaseStrategy.NpgsqlDatabase(@"Host=db.internal;Port=6432;Database=""it's"";Username=app;Password=""p'w\x;y"";SSL Mode=VerifyFull;Pooling=false");
-        var synonyms = DatabaseStrategy.NpgsqlDatabase("server=10.0.0.5;User ID=u;PWD=x;DB=shop");
+        var full = DatabaseSession.NpgsqlDatabase(@"Host=db.internal;Port=6432;Database=""it's"";Username=app;Password=""p'w\x;y"";SSL Mode=VerifyFull;Pooling=false");
+        var synonyms = DatabaseSession.NpgsqlDatabase("server=10.0.0.5;User ID=u;PWD=x;DB=shop");
 
         Assert.NotNull(full);
         Assert.Equal(@"host='db.internal' port='6432' dbname='it\'s' user='app' sslmode='verify-full'", full.DbName);
         Assert.Equal(@"p'w\x;y", full.Password);
         Assert.Equal("db.internal:6432/it's", full.Description);
-        Assert.Equal(new DatabaseStrategy.PgDatabase("host='10.0.0.5' dbname='shop' user='u'", "x", "10.0.0.5:5432/shop"), synonyms);
-        Assert.Null(DatabaseStrategy.NpgsqlDatabase("Data Source=app.db"));
-        Assert.Null(DatabaseStrategy.NpgsqlDatabase("postgresql://u:p@db/shop"));
-        Assert.Null(DatabaseStrategy.NpgsqlDatabase("Production"));
+        Assert.Equal(new DatabaseSession.PgDatabase("host='10.0.0.5' dbname='shop' user='u'", "x", "10.0.0.5:5432/shop"), synonyms);
+        Assert.Null(DatabaseSession.NpgsqlDatabase("Data Source=app.db"));
+        Assert.Null(DatabaseSession.NpgsqlDatabase("postgresql://u:p@db/shop"));
+        Assert.Null(DatabaseSession.NpgsqlDatabase("Production"));
     }
 
     [Fact]

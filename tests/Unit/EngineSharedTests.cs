@@ -194,9 +194,9 @@ public class VerificationEscalationAndLockingTests
         using var git = new GitFixture().WithReleases();
         var request = new RollbackRequest
         {
-            Path = git.RepoPath,
+            Deployment = new GitTarget { Path = git.RepoPath },
             Target = "v2.3.0",
-            HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri($"http://127.0.0.1:{LocalHttpServer.FreePort()}/health"), Retries = 0 } },
+            Verification = new VerificationOptions { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri($"http://127.0.0.1:{LocalHttpServer.FreePort()}/health"), Retries = 0 } } },
         };
 
         var result = await RollbackEngine.InvokeAsync(request, git.Context());
@@ -213,7 +213,7 @@ public class VerificationEscalationAndLockingTests
     {
         using var git = new GitFixture().WithReleases();
         using var server = new LocalHttpServer((_, _) => (200, "ok"));
-        var request = new RollbackRequest { Path = git.RepoPath, Target = "v2.3.0", HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } };
+        var request = new RollbackRequest { Deployment = new GitTarget { Path = git.RepoPath }, Target = "v2.3.0", Verification = new VerificationOptions { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } } };
 
         var result = await RollbackEngine.InvokeAsync(request, git.Context());
 
@@ -229,7 +229,7 @@ public class VerificationEscalationAndLockingTests
     {
         using var git = new GitFixture().WithReleases();
         var deadPort = LocalHttpServer.FreePort();
-        RollbackRequest Failing() => new() { Path = git.RepoPath, Target = "v2.3.0", HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri($"http://127.0.0.1:{deadPort}/health"), Retries = 0 } } };
+        RollbackRequest Failing() => new() { Deployment = new GitTarget { Path = git.RepoPath }, Target = "v2.3.0", Verification = new VerificationOptions { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri($"http://127.0.0.1:{deadPort}/health"), Retries = 0 } } } };
         void Redeploy()
         {
             using var repo = git.Open();
@@ -250,7 +250,7 @@ public class VerificationEscalationAndLockingTests
         var refused = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Failing(), git.Context()));
         Assert.Equal(ErrorIds.RollbackEscalated, refused.ErrorId);
 
-        var forced = await RollbackEngine.InvokeAsync(Failing() with { Force = true, HealthChecks = Array.Empty<HealthCheckOptions>() }, git.Context());
+        var forced = await RollbackEngine.InvokeAsync(Failing() with { Force = true, Verification = new VerificationOptions { HealthChecks = Array.Empty<HealthCheckOptions>() } }, git.Context());
         Assert.Equal(RollbackOutcome.Succeeded, forced!.Outcome);
         Assert.Equal(4, forced.AttemptNumber);
     }
@@ -263,14 +263,14 @@ public class VerificationEscalationAndLockingTests
         using (await TargetLock.AcquireAsync(state, "git:" + git.RepoPath, TimeSpan.Zero, new RecordingObserver(), default))
         {
             var observer = new RecordingObserver();
-            var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Path = git.RepoPath, Target = "v2.3.0", LockTimeout = TimeSpan.FromMilliseconds(500) }, git.Context(observer)));
+            var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new GitTarget { Path = git.RepoPath }, Target = "v2.3.0", LockTimeout = TimeSpan.FromMilliseconds(500) }, git.Context(observer)));
 
             Assert.Equal(ErrorIds.RollbackLockTimeout, error.ErrorId);
             Assert.Contains(observer.ProgressUpdates, p => p.Activity.StartsWith("Waiting for another rollback"));
             Assert.Equal(git.TagSha("v2.3.1"), git.HeadSha);
         }
 
-        var result = await RollbackEngine.InvokeAsync(new RollbackRequest { Path = git.RepoPath, Target = "v2.3.0" }, git.Context());
+        var result = await RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new GitTarget { Path = git.RepoPath }, Target = "v2.3.0" }, git.Context());
         Assert.Equal(RollbackOutcome.Succeeded, result!.Outcome);
     }
 
@@ -286,7 +286,7 @@ public class VerificationEscalationAndLockingTests
             return new ScriptOutcome(true, "", 0);
         });
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Path = git.RepoPath, Target = "v2.3.0", RestartScript = restart }, git.Context(cancellation: cancel.Token)));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new GitTarget { Path = git.RepoPath }, Target = "v2.3.0", RestartScript = restart }, git.Context(cancellation: cancel.Token)));
 
         var attempt = Assert.Single(git.State().Journal.GetAttempts());
         Assert.Equal(RollbackOutcome.Failed, attempt.Outcome);
@@ -305,10 +305,9 @@ public class ReportingTests
         await new SignalStore(state).EmitAsync(SignalNames.DeploymentFailed, new Dictionary<string, object?> { ["reason"] = "Missing environment variable: API_KEY", ["failure_type"] = "HealthCheckFailed" }, "git:" + git.RepoPath, null, new RecordingObserver(), default);
         var request = new RollbackRequest
         {
-            Path = git.RepoPath,
-            HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } },
-            SmokeTests = new[] { new ScriptAction("version check", _ => Task.FromResult(new ScriptOutcome(true, "2.3.0", 0))) },
+            Deployment = new GitTarget { Path = git.RepoPath },
             RestartScript = new ScriptAction("restart", _ => Task.FromResult(new ScriptOutcome(true, "restarted", 0))),
+            Verification = new VerificationOptions { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } }, SmokeTests = new[] { new ScriptAction("version check", _ => Task.FromResult(new ScriptOutcome(true, "2.3.0", 0))) } },
         };
 
         var result = await RollbackEngine.InvokeAsync(request, git.Context());

@@ -8,7 +8,7 @@ public class FeatureFlagTests
 {
     private const string Token = "api-0123456789abcdef-secret";
 
-    private static RollbackRequest Flag(string provider, string flag = "new-checkout") => new() { Strategy = "FeatureFlag", Provider = provider, Flag = flag, ApiToken = Token };
+    private static RollbackRequest Flag(string provider, string flag = "new-checkout") => new() { Deployment = new FeatureFlagTarget { Provider = provider, Flag = flag, ApiToken = Token } };
 
     /// <summary>Every file the state directory holds, to prove the token is in none of them.</summary>
     private static void AssertTokenNowhere(GitFixture git)
@@ -24,7 +24,7 @@ public class FeatureFlagTests
     {
         using var git = new GitFixture();
         using var server = new LocalHttpServer((request, _) => request.Headers["Authorization"] == Token ? (200, "{}") : (401, "no"));
-        var request = Flag("Http") with { ServiceUri = new Uri(server.Url("/flags")) };
+        var request = Flag("Http").WithTarget<FeatureFlagTarget>(t => t with { ServiceUri = new Uri(server.Url("/flags")) });
 
         var result = await RollbackEngine.InvokeAsync(request, git.Context());
         var again = await RollbackEngine.InvokeAsync(request, git.Context());
@@ -45,13 +45,13 @@ public class FeatureFlagTests
     {
         using var git = new GitFixture();
         using var server = new LocalHttpServer((request, _) => request.Headers["X-Team"] == "payments" ? (204, "") : (400, "missing header"));
-        var request = Flag("Http") with
+        var request = Flag("Http").WithTarget<FeatureFlagTarget>(t => t with
         {
             ServiceUri = new Uri(server.Url("/toggles/new-checkout")),
             HttpMethod = "PUT",
             Headers = new Dictionary<string, string> { ["X-Team"] = "payments" },
             BodyTemplate = "{\"name\":\"{flag}\",\"on\":{enabled}}",
-        };
+        });
 
         var result = await RollbackEngine.InvokeAsync(request, git.Context());
 
@@ -65,10 +65,10 @@ public class FeatureFlagTests
         using var git = new GitFixture();
         using var server = new LocalHttpServer((_, _) => (403, "forbidden"));
 
-        var refused = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.AssessAsync(Flag("LaunchDarkly") with { ServiceUri = new Uri(server.Url("/")), Project = "shop", Environment = "production" }, git.Context()));
+        var refused = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.AssessAsync(Flag("LaunchDarkly").WithTarget<FeatureFlagTarget>(t => t with { ServiceUri = new Uri(server.Url("/")), Project = "shop", Environment = "production" }), git.Context()));
         // A write-only endpoint cannot be read first: the switch itself fails, and the result names the error.
-        var unreachable = await RollbackEngine.InvokeAsync(Flag("Http") with { ServiceUri = new Uri($"http://127.0.0.1:{LocalHttpServer.FreePort()}/flags") }, git.Context());
-        var missing = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Flag("Unleash") with { ServiceUri = new Uri(server.Url("/")) }, git.Context()));
+        var unreachable = await RollbackEngine.InvokeAsync(Flag("Http").WithTarget<FeatureFlagTarget>(t => t with { ServiceUri = new Uri($"http://127.0.0.1:{LocalHttpServer.FreePort()}/flags") }), git.Context());
+        var missing = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Flag("Unleash").WithTarget<FeatureFlagTarget>(t => t with { ServiceUri = new Uri(server.Url("/")) }), git.Context()));
 
         Assert.Equal(ErrorIds.FlagServiceUnauthorized, refused.ErrorId);
         Assert.DoesNotContain(Token, refused.Message);
@@ -108,12 +108,12 @@ public class FeatureFlagTests
 
             return (400, "{\"code\":\"invalid_request\"}");
         });
-        var request = Flag("LaunchDarkly") with { ServiceUri = new Uri(server.Url("/")), Project = "shop", Environment = "production" };
+        var request = Flag("LaunchDarkly").WithTarget<FeatureFlagTarget>(t => t with { ServiceUri = new Uri(server.Url("/")), Project = "shop", Environment = "production" });
 
         var assessment = await RollbackEngine.AssessAsync(request, git.Context());
         var off = await RollbackEngine.InvokeAsync(request, git.Context());
         var skipped = await RollbackEngine.InvokeAsync(request, git.Context());
-        var restored = await RollbackEngine.InvokeAsync(request with { Restore = true }, git.Context());
+        var restored = await RollbackEngine.InvokeAsync(request.WithTarget<FeatureFlagTarget>(t => t with { Restore = true }), git.Context());
 
         Assert.Equal("enabled", assessment.CurrentVersion);
         Assert.Equal(RollbackOutcome.Succeeded, off!.Outcome);
@@ -140,12 +140,12 @@ public class FeatureFlagTests
               }
             }
             """);
-        var request = new RollbackRequest { Strategy = "FeatureFlag", Provider = "Flagd", Flag = "new-checkout", Path = file };
+        var request = new RollbackRequest { Deployment = new FeatureFlagTarget { Provider = "Flagd", Flag = "new-checkout", Path = file } };
 
         var off = await RollbackEngine.InvokeAsync(request, git.Context());
         var afterOff = JsonNode.Parse(File.ReadAllText(file))!;
         var skipped = await RollbackEngine.InvokeAsync(request, git.Context());
-        var restored = await RollbackEngine.InvokeAsync(request with { Restore = true }, git.Context());
+        var restored = await RollbackEngine.InvokeAsync(request.WithTarget<FeatureFlagTarget>(t => t with { Restore = true }), git.Context());
         var afterRestore = JsonNode.Parse(File.ReadAllText(file))!;
 
         Assert.Equal(RollbackOutcome.Succeeded, off!.Outcome);
@@ -168,11 +168,11 @@ public class FeatureFlagTests
         using var git = new GitFixture();
         var file = git.Temp.Combine("appsettings.json");
         File.WriteAllText(file, settings);
-        var request = new RollbackRequest { Strategy = "FeatureFlag", Provider = "FeatureManagement", Flag = "NewCheckout", Path = file };
+        var request = new RollbackRequest { Deployment = new FeatureFlagTarget { Provider = "FeatureManagement", Flag = "NewCheckout", Path = file } };
 
         var off = await RollbackEngine.InvokeAsync(request, git.Context());
         var state = (await RollbackEngine.AssessAsync(request, git.Context())).CurrentVersion;
-        var restored = await RollbackEngine.InvokeAsync(request with { Restore = true }, git.Context());
+        var restored = await RollbackEngine.InvokeAsync(request.WithTarget<FeatureFlagTarget>(t => t with { Restore = true }), git.Context());
 
         Assert.Equal(RollbackOutcome.Succeeded, off!.Outcome);
         Assert.Equal("disabled", state);
@@ -189,9 +189,9 @@ public class FeatureFlagTests
         var other = git.Temp.Combine("flags.json");
         File.WriteAllText(other, "{ \"flags\": { \"dark-mode\": { \"variants\": { \"on\": true, \"off\": false }, \"defaultVariant\": \"on\" } } }");
 
-        var invalid = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Strategy = "FeatureFlag", Provider = "Flagd", Flag = "new-checkout", Path = broken }, git.Context()));
-        var unknown = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Strategy = "FeatureFlag", Provider = "Flagd", Flag = "new-checkout", Path = other }, git.Context()));
-        var noRestore = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Strategy = "FeatureFlag", Provider = "Flagd", Flag = "dark-mode", Path = other, Restore = true }, git.Context()));
+        var invalid = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new FeatureFlagTarget { Provider = "Flagd", Flag = "new-checkout", Path = broken } }, git.Context()));
+        var unknown = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new FeatureFlagTarget { Provider = "Flagd", Flag = "new-checkout", Path = other } }, git.Context()));
+        var noRestore = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new FeatureFlagTarget { Provider = "Flagd", Flag = "dark-mode", Path = other, Restore = true } }, git.Context()));
 
         Assert.Equal(ErrorIds.FlagFileInvalid, invalid.ErrorId);
         Assert.Equal(ErrorIds.FlagNotFound, unknown.ErrorId);

@@ -20,7 +20,7 @@ public class FileFidelityTests
         File.CreateSymbolicLink(link, Path.Combine(git.Temp.Combine("current"), "app.yml"));
         File.WriteAllText(git.Temp.Combine("app.previous.yml"), "timeout: 30\n");
 
-        var result = await RollbackEngine.InvokeAsync(new RollbackRequest { Strategy = "Config", Path = link, PreviousPath = "app.previous.yml" }, git.Context());
+        var result = await RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new ConfigTarget { Path = link, PreviousPath = "app.previous.yml" } }, git.Context());
 
         Assert.Equal(RollbackOutcome.Succeeded, result!.Outcome);
         Assert.NotNull(new FileInfo(link).LinkTarget);
@@ -53,7 +53,7 @@ public class FileFidelityTests
         File.WriteAllText(git.Temp.Combine("app.previous.yml"), "timeout: 30\n");
 
         var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(
-            new RollbackRequest { Strategy = "Config", Path = "/dev/null", PreviousPath = git.Temp.Combine("app.previous.yml") }, git.Context()));
+            new RollbackRequest { Deployment = new ConfigTarget { Path = "/dev/null", PreviousPath = git.Temp.Combine("app.previous.yml") } }, git.Context()));
 
         Assert.Equal(ErrorIds.FileNotRegular, error.ErrorId);
         Assert.Equal(0, new FileInfo("/dev/null").Length);
@@ -64,7 +64,7 @@ public class FileFidelityTests
     {
         using var git = new GitFixture();
         git.WithReleases();
-        var result = await RollbackEngine.InvokeAsync(new RollbackRequest { Strategy = "Git", Path = git.RepoPath, Target = "v2.3.0" }, git.Context());
+        var result = await RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new GitTarget { Path = git.RepoPath }, Target = "v2.3.0" }, git.Context());
         var real = git.Temp.Combine("reports-share/incident.md");
         Directory.CreateDirectory(Path.GetDirectoryName(real)!);
         File.WriteAllText(real, "old");
@@ -93,7 +93,7 @@ public class FileFidelityTests
         File.WriteAllText(config, "timeout: 1\n");
         File.WriteAllBytes(git.Temp.Combine("app.previous.yml"), previous);
 
-        var result = await RollbackEngine.InvokeAsync(new RollbackRequest { Strategy = "Config", Path = config, PreviousPath = "app.previous.yml" }, git.Context());
+        var result = await RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new ConfigTarget { Path = config, PreviousPath = "app.previous.yml" } }, git.Context());
 
         Assert.Equal(RollbackOutcome.Succeeded, result!.Outcome);
         Assert.True(previous.AsSpan().SequenceEqual(File.ReadAllBytes(config)), encoding);
@@ -108,8 +108,8 @@ public class FileFidelityTests
         var config = git.Temp.Combine("app.yml");
         var withSecret = Concat(verified, encoding, "password: live-pass\n");
         File.WriteAllBytes(config, withSecret);
-        var request = new RollbackRequest { Strategy = "Config", Path = config, HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } };
-        await RollbackEngine.TestHealthAsync(request, null, recordVerified: true, signalOnFailure: false, git.Context(), identifyTarget: true);
+        var request = new RollbackRequest { Deployment = new ConfigTarget { Path = config }, Verification = new VerificationOptions { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } } };
+        await RollbackEngine.TestHealthAsync(request, null, recordVerified: true, signalOnFailure: false, git.Context());
         File.WriteAllBytes(config, Concat(verified, encoding, "password: live-pass\nretries: 9\n"));
 
         var result = await RollbackEngine.InvokeAsync(request, git.Context());
@@ -126,8 +126,8 @@ public class FileFidelityTests
         var config = git.Temp.Combine("app.yml");
         const string verified = "timeout: 30\ndatabase:\n  password: db-pass\nredis:\n  password: redis-pass\n";
         File.WriteAllText(config, verified);
-        var request = new RollbackRequest { Strategy = "Config", Path = config, HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } };
-        await RollbackEngine.TestHealthAsync(request, null, recordVerified: true, signalOnFailure: false, git.Context(), identifyTarget: true);
+        var request = new RollbackRequest { Deployment = new ConfigTarget { Path = config }, Verification = new VerificationOptions { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } } };
+        await RollbackEngine.TestHealthAsync(request, null, recordVerified: true, signalOnFailure: false, git.Context());
 
         // The bad release reordered the sections: a bare key-name match gave Redis the database password.
         File.WriteAllText(config, "timeout: 1\nredis:\n  password: redis-pass\ndatabase:\n  password: db-pass\n");
@@ -151,8 +151,8 @@ public class FileFidelityTests
         using var server = new LocalHttpServer((_, _) => (200, "ok"));
         var config = git.Temp.Combine("app.yml");
         File.WriteAllText(config, "timeout: 30\npassword: old-pass\n");
-        var request = new RollbackRequest { Strategy = "Config", Path = config, HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } };
-        await RollbackEngine.TestHealthAsync(request, null, recordVerified: true, signalOnFailure: false, git.Context(), identifyTarget: true);
+        var request = new RollbackRequest { Deployment = new ConfigTarget { Path = config }, Verification = new VerificationOptions { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } } };
+        await RollbackEngine.TestHealthAsync(request, null, recordVerified: true, signalOnFailure: false, git.Context());
         File.WriteAllText(config, "timeout: 30\npassword: new-pass\n");
 
         var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(request, git.Context()));

@@ -30,11 +30,11 @@ public class FlagFileFidelityTests
         using var git = new GitFixture();
         var file = git.Temp.Combine("flags.json");
         File.WriteAllText(file, Flagd);
-        var request = new RollbackRequest { Strategy = "FeatureFlag", Provider = "Flagd", Flag = "new-checkout", Path = file };
+        var request = new RollbackRequest { Deployment = new FeatureFlagTarget { Provider = "Flagd", Flag = "new-checkout", Path = file } };
 
         var off = await RollbackEngine.InvokeAsync(request, git.Context());
         var afterOff = File.ReadAllText(file);
-        var restored = await RollbackEngine.InvokeAsync(request with { Restore = true }, git.Context());
+        var restored = await RollbackEngine.InvokeAsync(request.WithTarget<FeatureFlagTarget>(t => t with { Restore = true }), git.Context());
 
         Assert.Equal(RollbackOutcome.Succeeded, off!.Outcome);
         var expectedOff = Flagd.Replace("\"defaultVariant\": \"on\",\n      \"targeting\": { \"if\": [ { \"in\": [\"@beta.example\", { \"var\": \"email\" }] }, \"on\", \"off\" ] }",
@@ -51,10 +51,10 @@ public class FlagFileFidelityTests
         var file = git.Temp.Combine("flags.json");
         const string flags = """{ "flags": { "new-checkout": { "variants": { "on": true, "off": false }, "defaultVariant": "on", "targeting": { "if": [ { "==": [ { "var": "api_token" }, "tok-1234" ] }, "on", "off" ] }, "metadata": { "webhook_secret": "whsec-live-42" } } } }""";
         File.WriteAllText(file, flags);
-        var request = new RollbackRequest { Strategy = "FeatureFlag", Provider = "Flagd", Flag = "new-checkout", Path = file };
+        var request = new RollbackRequest { Deployment = new FeatureFlagTarget { Provider = "Flagd", Flag = "new-checkout", Path = file } };
 
         await RollbackEngine.InvokeAsync(request, git.Context());
-        var restored = await RollbackEngine.InvokeAsync(request with { Restore = true }, git.Context());
+        var restored = await RollbackEngine.InvokeAsync(request.WithTarget<FeatureFlagTarget>(t => t with { Restore = true }), git.Context());
 
         // The secret is in the live file (outside the switched values), so the redacted copy is filled from it exactly.
         Assert.Equal(RollbackOutcome.Succeeded, restored!.Outcome);
@@ -72,12 +72,12 @@ public class FlagFileFidelityTests
         using var git = new GitFixture();
         var file = git.Temp.Combine("flags.json");
         File.WriteAllText(file, """{ "flags": { "new-checkout": { "variants": { "on": true, "off": false }, "defaultVariant": "on", "metadata": { "webhook_secret": "whsec-live-42" } } } }""");
-        var request = new RollbackRequest { Strategy = "FeatureFlag", Provider = "Flagd", Flag = "new-checkout", Path = file };
+        var request = new RollbackRequest { Deployment = new FeatureFlagTarget { Provider = "Flagd", Flag = "new-checkout", Path = file } };
         await RollbackEngine.InvokeAsync(request, git.Context());
         var edited = """{ "flags": { "new-checkout": { "variants": { "on": true, "off": false }, "defaultVariant": "off" } } }""";
         File.WriteAllText(file, edited);
 
-        var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(request with { Restore = true }, git.Context()));
+        var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(request.WithTarget<FeatureFlagTarget>(t => t with { Restore = true }), git.Context()));
 
         Assert.Equal(ErrorIds.FlagRestoreStateMissing, error.ErrorId);
         Assert.Equal(edited, File.ReadAllText(file));
@@ -91,11 +91,11 @@ public class FlagFileFidelityTests
         const string settings = "{\n  // feature switches\n  \"FeatureManagement\": {\n    \"NewCheckout\":   true,  // the new flow\n    \"DarkMode\": true\n  },\n  \"Logging\": { \"LogLevel\": { \"Default\": \"Information\" } }\n}\n";
         byte[] original = [.. new UTF8Encoding(true).GetPreamble(), .. Encoding.UTF8.GetBytes(settings)];
         File.WriteAllBytes(file, original);
-        var request = new RollbackRequest { Strategy = "FeatureFlag", Provider = "FeatureManagement", Flag = "NewCheckout", Path = file };
+        var request = new RollbackRequest { Deployment = new FeatureFlagTarget { Provider = "FeatureManagement", Flag = "NewCheckout", Path = file } };
 
         await RollbackEngine.InvokeAsync(request, git.Context());
         var afterOff = File.ReadAllBytes(file);
-        await RollbackEngine.InvokeAsync(request with { Restore = true }, git.Context());
+        await RollbackEngine.InvokeAsync(request.WithTarget<FeatureFlagTarget>(t => t with { Restore = true }), git.Context());
 
         Assert.Equal([.. new UTF8Encoding(true).GetPreamble(), .. Encoding.UTF8.GetBytes(settings.Replace("\"NewCheckout\":   true,", "\"NewCheckout\":   false,"))], afterOff);
         Assert.Equal(original, File.ReadAllBytes(file));
@@ -104,11 +104,11 @@ public class FlagFileFidelityTests
     [Fact]
     public void Credentials_in_an_Http_flag_uri_never_become_part_of_the_target_key_and_ftp_is_refused_up_front()
     {
-        var strategy = StrategyRegistry.Get("FeatureFlag");
-        var request = new RollbackRequest { Strategy = "FeatureFlag", Provider = "Http", Flag = "new-checkout", ServiceUri = new Uri("https://admin:flag-pass-77@flags.example.com/api/flags?token=query-tok-88") };
+        using var git = new GitFixture();
+        var request = new RollbackRequest { Deployment = new FeatureFlagTarget { Provider = "Http", Flag = "new-checkout", ServiceUri = new Uri("https://admin:flag-pass-77@flags.example.com/api/flags?token=query-tok-88") } };
 
-        var target = strategy.ResolveTarget(request);
-        var ftp = Assert.Throws<RollbackException>(() => strategy.ResolveTarget(request with { ServiceUri = new Uri("ftp://flags.example.com/flags") }));
+        var target = StrategyRegistry.Open(request, git.Context()).Target;
+        var ftp = Assert.Throws<RollbackException>(() => StrategyRegistry.Open(request.WithTarget<FeatureFlagTarget>(t => t with { ServiceUri = new Uri("ftp://flags.example.com/flags") }), git.Context()));
 
         Assert.Equal("flag:http:https://flags.example.com/api/flags#new-checkout", target.Key);
         Assert.DoesNotContain("flag-pass-77", target.Location);
@@ -126,10 +126,10 @@ public class FlagFileFidelityTests
             return (200, "{}");
         });
         var uri = new UriBuilder(server.Url("/flags")) { UserName = "admin", Password = "flag-pass-77" }.Uri;
-        var request = new RollbackRequest { Strategy = "FeatureFlag", Provider = "Http", Flag = "new-checkout", ServiceUri = uri, Path = git.Temp.Path };
+        var request = new RollbackRequest { Deployment = new FeatureFlagTarget { Provider = "Http", Flag = "new-checkout", ServiceUri = uri, Path = git.Temp.Path } };
 
         var off = await RollbackEngine.InvokeAsync(request, git.Context());
-        var on = await RollbackEngine.InvokeAsync(request with { Restore = true }, git.Context());
+        var on = await RollbackEngine.InvokeAsync(request.WithTarget<FeatureFlagTarget>(t => t with { Restore = true }), git.Context());
 
         Assert.Equal(RollbackOutcome.Succeeded, off!.Outcome);
         Assert.Equal(RollbackOutcome.Succeeded, on!.Outcome);

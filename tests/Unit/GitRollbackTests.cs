@@ -7,7 +7,7 @@ namespace DeploymentRollback.Tests;
 
 public class GitRollbackTests
 {
-    private static RollbackRequest Request(GitFixture git, string? target = null) => new() { Strategy = "Git", Path = git.RepoPath, Target = target };
+    private static RollbackRequest Request(GitFixture git, string? target = null) => new() { Deployment = new GitTarget { Path = git.RepoPath }, Target = target };
 
     [Fact]
     public async Task Assessment_finds_current_version_previous_release_in_version_order_and_the_commits_between()
@@ -230,7 +230,7 @@ public class GitRollbackTests
     {
         using var temp = new TempDirectory();
 
-        var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Path = temp.Path, Target = "v1" }, new EngineContext(StateRoot.Open(temp.Combine("state")), new RecordingObserver(), default)));
+        var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new GitTarget { Path = temp.Path }, Target = "v1" }, new EngineContext(StateRoot.Open(temp.Combine("state")), new RecordingObserver(), default)));
 
         Assert.Equal(ErrorIds.GitRepositoryNotFound, error.ErrorId);
     }
@@ -242,7 +242,7 @@ public class GitRollbackTests
         git.Commit("Release 2.3.1 config", file: "config.txt", content: "timeout=1\n");
         var badHead = git.HeadSha;
 
-        var result = await RollbackEngine.InvokeAsync(Request(git, "v2.3.0") with { GitMode = GitRollbackMode.Revert }, git.Context());
+        var result = await RollbackEngine.InvokeAsync(Request(git, "v2.3.0").WithTarget<GitTarget>(t => t with { Mode = GitRollbackMode.Revert }), git.Context());
 
         Assert.Equal(RollbackOutcome.Succeeded, result!.Outcome);
         Assert.Equal(3, result.Steps.Count);
@@ -254,7 +254,7 @@ public class GitRollbackTests
             Assert.StartsWith("Revert", repo.Head.Tip.MessageShort);
         }
 
-        var again = await RollbackEngine.InvokeAsync(Request(git, "v2.3.0") with { GitMode = GitRollbackMode.Revert }, git.Context());
+        var again = await RollbackEngine.InvokeAsync(Request(git, "v2.3.0").WithTarget<GitTarget>(t => t with { Mode = GitRollbackMode.Revert }), git.Context());
         Assert.Equal(RollbackOutcome.Skipped, again!.Outcome);
     }
 
@@ -265,7 +265,7 @@ public class GitRollbackTests
         var config = git.Commit("add config", file: "config.txt", content: "timeout=1\n");
         git.Commit("unrelated docs", file: "README", content: "docs\n");
 
-        var result = await RollbackEngine.InvokeAsync(Request(git, "v2.3.1") with { GitMode = GitRollbackMode.Revert, Commits = new[] { config[..8] } }, git.Context());
+        var result = await RollbackEngine.InvokeAsync(Request(git, "v2.3.1").WithTarget<GitTarget>(t => t with { Mode = GitRollbackMode.Revert, Commits = new[] { config[..8] } }), git.Context());
 
         Assert.Equal(RollbackOutcome.Succeeded, result!.Outcome);
         Assert.False(File.Exists(Path.Combine(git.RepoPath, "config.txt")));
@@ -282,7 +282,7 @@ public class GitRollbackTests
             Commands.Checkout(repo, repo.Head.Tip);
         }
 
-        var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(git, "v2.3.0") with { GitMode = GitRollbackMode.Revert }, git.Context()));
+        var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(git, "v2.3.0").WithTarget<GitTarget>(t => t with { Mode = GitRollbackMode.Revert }), git.Context()));
 
         Assert.Equal(ErrorIds.GitHeadDetached, error.ErrorId);
     }
@@ -295,7 +295,7 @@ public class GitRollbackTests
         git.Commit("change it again", content: "second change\n");
         var head = git.HeadSha;
 
-        var result = await RollbackEngine.InvokeAsync(Request(git, "v2.3.1") with { GitMode = GitRollbackMode.Revert, Commits = new[] { first } }, git.Context());
+        var result = await RollbackEngine.InvokeAsync(Request(git, "v2.3.1").WithTarget<GitTarget>(t => t with { Mode = GitRollbackMode.Revert, Commits = new[] { first } }), git.Context());
 
         Assert.Equal(RollbackOutcome.Failed, result!.Outcome);
         Assert.Contains("conflicts", result.Message);
@@ -317,7 +317,7 @@ public class GitRollbackTests
             repo.Branches.Update(repo.Head, b => b.Remote = "origin", b => b.UpstreamBranch = "refs/heads/master");
         }
 
-        var result = await RollbackEngine.InvokeAsync(Request(git, "v2.3.0") with { GitMode = GitRollbackMode.Revert, Push = true }, git.Context());
+        var result = await RollbackEngine.InvokeAsync(Request(git, "v2.3.0").WithTarget<GitTarget>(t => t with { Mode = GitRollbackMode.Revert, Push = true }), git.Context());
 
         Assert.Equal(RollbackOutcome.Succeeded, result!.Outcome);
         using var remote = new Repository(remotePath);
@@ -330,7 +330,7 @@ public class GitRollbackTests
         using var git = new GitFixture().WithReleases();
         var head = git.HeadSha;
 
-        var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(git, "v2.3.0") with { GitMode = GitRollbackMode.Revert, Push = true }, git.Context()));
+        var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(git, "v2.3.0").WithTarget<GitTarget>(t => t with { Mode = GitRollbackMode.Revert, Push = true }), git.Context()));
 
         Assert.Equal(ErrorIds.GitNoRemote, error.ErrorId);
         Assert.Equal(head, git.HeadSha);
@@ -342,7 +342,7 @@ public class GitRollbackTests
         using var git = new GitFixture().WithReleases();
         git.Tag("nightly");
 
-        var tags = Engine.Git.GitStrategy.ListTags(git.RepoPath);
+        var tags = Engine.Git.GitSession.ListTags(git.RepoPath);
 
         Assert.Equal(new[] { "v2.3.1", "v2.3.0", "v2.2.0", "nightly" }, tags);
         await Task.CompletedTask;

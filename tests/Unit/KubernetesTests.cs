@@ -33,7 +33,8 @@ public sealed class KubeFixture : IAsyncDisposable
 
     public RollbackRequest Request(string name, string? target = null, string kind = "Deployment", string? @namespace = null) => new()
     {
-        Strategy = "Kubernetes", Name = name, Target = target, Kind = kind, KubeConfig = KubeConfig, Namespace = @namespace, Timeout = TimeSpan.FromSeconds(20),
+        Deployment = new KubernetesTarget { Name = name, Kind = kind, KubeConfig = KubeConfig, Namespace = @namespace, Timeout = TimeSpan.FromSeconds(20) },
+        Target = target,
     };
 
     /// <summary>Creates a Deployment running image, then moves it through the further images, waiting for each rollout to settle.</summary>
@@ -125,7 +126,7 @@ public sealed class KubeFixture : IAsyncDisposable
     public async Task RecordVerifiedAsync(string name, string kind = "Deployment")
     {
         var passing = new ScriptAction("passes", _ => Task.FromResult(new ScriptOutcome(true, "ok", 0)));
-        var report = await RollbackEngine.TestHealthAsync(Request(name, kind: kind) with { SmokeTests = new[] { passing } }, null, recordVerified: true, signalOnFailure: false, Context(), identifyTarget: true);
+        var report = await RollbackEngine.TestHealthAsync(Request(name, kind: kind) with { Verification = new VerificationOptions { SmokeTests = new[] { passing } } }, null, recordVerified: true, signalOnFailure: false, Context());
         Assert.True(report.Healthy);
         Assert.NotNull(report.RecordedVerifiedVersion);
     }
@@ -234,7 +235,7 @@ public class KubernetesTests
             return new ScriptOutcome(image == "registry/app:1.0", image, 0);
         });
 
-        var result = await RollbackEngine.InvokeAsync(kube.Request("web") with { SmokeTests = new[] { smoke } }, kube.Context());
+        var result = await RollbackEngine.InvokeAsync(kube.Request("web") with { Verification = new VerificationOptions { SmokeTests = new[] { smoke } } }, kube.Context());
 
         Assert.True(result!.Outcome == RollbackOutcome.Succeeded, Describe(result));
         Assert.Equal(VerificationOutcome.Passed, result.Verification);
@@ -279,7 +280,7 @@ public class KubernetesTests
         var good = await RollbackEngine.InvokeAsync(kube.Request("web", "2"), kube.Context());
         Assert.True(good!.Outcome == RollbackOutcome.Succeeded, Describe(good));
 
-        var bad = await RollbackEngine.InvokeAsync(kube.Request("web", "1") with { Timeout = TimeSpan.FromSeconds(15) }, kube.Context());
+        var bad = await RollbackEngine.InvokeAsync(kube.Request("web", "1").WithTarget<KubernetesTarget>(t => t with { Timeout = TimeSpan.FromSeconds(15) }), kube.Context());
         Assert.Equal(RollbackOutcome.Failed, bad!.Outcome);
         var wait = Assert.Single(bad.Steps, s => s.Name.StartsWith("WaitRollout"));
         Assert.Equal(ErrorIds.KubernetesRolloutFailed, wait.ErrorId);
@@ -424,7 +425,7 @@ public class KubernetesTests
         await kube.SetImageAsync("cart", "registry/app:2.0-badpull");
         await kube.SetImageAsync("search", "registry/app:2.0");
 
-        var outcomes = await RollbackEngine.InvokeSelectedAsync(kube.Request("") with { Name = null, Selector = "tier=web" }, kube.Context());
+        var outcomes = await RollbackEngine.InvokeSelectedAsync(kube.Request("").WithTarget<KubernetesTarget>(t => t with { Name = null, Selector = "tier=web" }), kube.Context());
 
         Assert.Equal(new[] { "cart", "search", "shop" }, outcomes.Select(o => o.Name).OrderBy(n => n));
         Assert.All(outcomes, o => Assert.Null(o.Error));
@@ -439,7 +440,7 @@ public class KubernetesTests
         var checkpoints = outcomes.Select(o => o.Result!.CheckpointName).Where(n => n is not null).ToList();
         Assert.Equal(2, checkpoints.Distinct().Count());
 
-        var all = await RollbackEngine.InvokeSelectedAsync(kube.Request("") with { Name = null, Selector = "tier=web", All = true }, kube.Context());
+        var all = await RollbackEngine.InvokeSelectedAsync(kube.Request("").WithTarget<KubernetesTarget>(t => t with { Name = null, Selector = "tier=web", All = true }), kube.Context());
         Assert.Equal(RollbackOutcome.Succeeded, all.Single(o => o.Name == "search").Result!.Outcome);
         Assert.Equal("registry/app:1.0", await kube.ImageAsync("search"));
     }
@@ -526,7 +527,7 @@ public class KubernetesTests
 
         Assert.Equal(ErrorIds.KubernetesWorkloadNotFound, (await Fails(kube.Request("nope"))).ErrorId);
         Assert.Equal(ErrorIds.KubernetesNamespaceNotFound, (await Fails(kube.Request("web", @namespace: "nowhere"))).ErrorId);
-        var context = await Fails(kube.Request("web") with { KubeContext = "prod" });
+        var context = await Fails(kube.Request("web").WithTarget<KubernetesTarget>(t => t with { Context = "prod" }));
         Assert.Equal(ErrorIds.KubernetesContextNotFound, context.ErrorId);
         Assert.Contains("fake", context.Message);
         var revision = await Fails(kube.Request("web", "9"));
@@ -535,16 +536,16 @@ public class KubernetesTests
         Assert.Equal(ErrorIds.KubernetesRevisionNotFound, (await Fails(kube.Request("web", "2; rm -rf /"))).ErrorId);
         Assert.Equal(ErrorIds.KubernetesNoRolloutHistory, (await Fails(kube.Request("single"))).ErrorId);
         Assert.Equal(ErrorIds.KubernetesKindInvalid, (await Fails(kube.Request("web", kind: "CronJob"))).ErrorId);
-        Assert.Equal(ErrorIds.KubernetesNameMissing, (await Fails(kube.Request("web") with { Name = null })).ErrorId);
+        Assert.Equal(ErrorIds.KubernetesNameMissing, (await Fails(kube.Request("web").WithTarget<KubernetesTarget>(t => t with { Name = null }))).ErrorId);
 
         var malformed = kube.Temp.Combine("bad-kubeconfig");
         File.WriteAllText(malformed, "apiVersion: v1\nclusters: [this is: not: yaml\n");
-        Assert.Equal(ErrorIds.KubeConfigInvalid, (await Fails(kube.Request("web") with { KubeConfig = malformed })).ErrorId);
-        Assert.Equal(ErrorIds.KubeConfigInvalid, (await Fails(kube.Request("web") with { KubeConfig = kube.Temp.Combine("missing") })).ErrorId);
+        Assert.Equal(ErrorIds.KubeConfigInvalid, (await Fails(kube.Request("web").WithTarget<KubernetesTarget>(t => t with { KubeConfig = malformed }))).ErrorId);
+        Assert.Equal(ErrorIds.KubeConfigInvalid, (await Fails(kube.Request("web").WithTarget<KubernetesTarget>(t => t with { KubeConfig = kube.Temp.Combine("missing") }))).ErrorId);
 
         var unreachable = kube.Temp.Combine("unreachable");
         File.WriteAllText(unreachable, File.ReadAllText(kube.KubeConfig).Replace(kube.Server.BaseUri.Authority, "127.0.0.1:1"));
-        Assert.Equal(ErrorIds.KubernetesUnreachable, (await Fails(kube.Request("web") with { KubeConfig = unreachable })).ErrorId);
+        Assert.Equal(ErrorIds.KubernetesUnreachable, (await Fails(kube.Request("web").WithTarget<KubernetesTarget>(t => t with { KubeConfig = unreachable }))).ErrorId);
 
         kube.Server.Faults.Add(new FaultRule { Method = "GET", PathContains = "/deployments/web", StatusCode = 403, Times = 1 });
         var forbidden = await Fails(kube.Request("web"));
@@ -564,9 +565,9 @@ public class KubernetesTests
         var reader = kube.Temp.Combine("reader-kubeconfig");
         kube.Server.WriteKubeconfig(reader, readOnly: true);
 
-        var assessment = await RollbackEngine.AssessAsync(kube.Request("web") with { KubeConfig = reader }, kube.Context());
+        var assessment = await RollbackEngine.AssessAsync(kube.Request("web").WithTarget<KubernetesTarget>(t => t with { KubeConfig = reader }), kube.Context());
         Assert.Contains("registry/app:1.0", assessment.LastGoodVersion);
-        var result = await RollbackEngine.InvokeAsync(kube.Request("web") with { KubeConfig = reader }, kube.Context());
+        var result = await RollbackEngine.InvokeAsync(kube.Request("web").WithTarget<KubernetesTarget>(t => t with { KubeConfig = reader }), kube.Context());
 
         Assert.Equal(RollbackOutcome.Failed, result!.Outcome);
         var patch = Assert.Single(result.Steps, s => s.Name.StartsWith("PatchTemplate"));
@@ -580,7 +581,7 @@ public class KubernetesTests
 
         var wrong = kube.Temp.Combine("wrong-kubeconfig");
         File.WriteAllText(wrong, File.ReadAllText(reader).Replace("reader-token-s3cr3t", "not-a-token"));
-        var unauthorized = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(kube.Request("web") with { KubeConfig = wrong }, kube.Context()));
+        var unauthorized = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(kube.Request("web").WithTarget<KubernetesTarget>(t => t with { KubeConfig = wrong }), kube.Context()));
         Assert.Equal(ErrorIds.KubernetesUnauthorized, unauthorized.ErrorId);
     }
 

@@ -45,7 +45,7 @@ public sealed class RailsProject : IDisposable
     public string[] Applied() => Rails("db:migrate:status").Split('\n').Select(l => l.Trim())
         .Where(l => l.StartsWith("up ", StringComparison.Ordinal)).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]).ToArray();
 
-    public RollbackRequest Request(string? target) => new() { Strategy = "Database", Tool = "Rails", Path = Folder, Target = target, ToolEnvironment = Environment };
+    public RollbackRequest Request(string? target) => new() { Deployment = new DatabaseTarget { Tool = "Rails", Path = Folder, ToolEnvironment = Environment }, Target = target };
 
     public void Dispose() => Git.Dispose();
 }
@@ -94,7 +94,7 @@ public class RailsMigrationTests
 
         var unknown = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request("1; rm -rf /"), project.Git.Context()));
         var ahead = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request(RailsProject.Third), project.Git.Context()));
-        var noProject = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request(RailsProject.First) with { Path = project.Git.Temp.Path }, project.Git.Context()));
+        var noProject = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(project.Request(RailsProject.First).WithTarget<DatabaseTarget>(t => t with { Path = project.Git.Temp.Path }), project.Git.Context()));
 
         Assert.Equal(ErrorIds.DatabaseMigrationUnknown, unknown.ErrorId);
         Assert.Contains("'1; rm -rf /'", unknown.Message);

@@ -39,7 +39,7 @@ public class ReleaseRollbackTests
     {
         using var git = new GitFixture();
         var root = Deploy(git.Temp);
-        var request = new RollbackRequest { Strategy = "Release", Path = root };
+        var request = new RollbackRequest { Deployment = new ReleaseTarget { Path = root } };
 
         var result = await RollbackEngine.InvokeAsync(request, git.Context());
         var again = await RollbackEngine.InvokeAsync(request, git.Context());
@@ -60,8 +60,8 @@ public class ReleaseRollbackTests
         using var server = new LocalHttpServer((_, _) => (200, "ok"));
         var root = Deploy(git.Temp);
         Point(root, "20240101000000");
-        var request = new RollbackRequest { Strategy = "Release", Path = root, HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } };
-        await RollbackEngine.TestHealthAsync(request, null, recordVerified: true, signalOnFailure: false, git.Context(), identifyTarget: true);
+        var request = new RollbackRequest { Deployment = new ReleaseTarget { Path = root }, Verification = new VerificationOptions { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } } };
+        await RollbackEngine.TestHealthAsync(request, null, recordVerified: true, signalOnFailure: false, git.Context());
         Point(root, "20240301000000");
 
         var result = await RollbackEngine.InvokeAsync(request, git.Context());
@@ -79,8 +79,8 @@ public class ReleaseRollbackTests
         var root = Deploy(git.Temp, "v2.9.0", "v2.10.0", "v2.11.0");
         var request = new RollbackRequest
         {
-            Strategy = "Release", Path = root,
-            HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()), Retries = 0 } },
+            Deployment = new ReleaseTarget { Path = root },
+            Verification = new VerificationOptions { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()), Retries = 0 } } },
         };
 
         // Ordinal order would make v2.9.0 the newest; version order makes v2.11.0 live and v2.10.0 the one before.
@@ -100,30 +100,37 @@ public class ReleaseRollbackTests
         var misses = 0;
         var reads = 0;
         using var stop = new CancellationTokenSource();
-        var reader = Task.Run(() =>
+        // A thread of its own: a pool task may not be scheduled at all while a loaded machine runs the switches.
+        var reader = new Thread(() =>
         {
             while (!stop.IsCancellationRequested)
             {
                 try
                 {
                     _ = File.ReadAllText(Path.Combine(root, "current", "VERSION"));
-                    reads++;
+                    Interlocked.Increment(ref reads);
                 }
                 catch (IOException)
                 {
-                    misses++;
+                    Interlocked.Increment(ref misses);
                 }
             }
         });
+        reader.Start();
+        while (Volatile.Read(ref reads) == 0)
+        {
+            await Task.Delay(1);
+        }
 
+        var before = Volatile.Read(ref reads);
         for (var i = 0; i < 20; i++)
         {
-            await RollbackEngine.InvokeAsync(new RollbackRequest { Strategy = "Release", Path = root, Target = i % 2 == 0 ? "20240201000000" : "20240301000000" }, git.Context());
+            await RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new ReleaseTarget { Path = root }, Target = i % 2 == 0 ? "20240201000000" : "20240301000000" }, git.Context());
         }
 
         stop.Cancel();
-        await reader;
-        Assert.True(reads > 0);
+        reader.Join();
+        Assert.True(reads > before, "the reader read nothing while current was switched");
         Assert.Equal(0, misses);
     }
 
@@ -133,11 +140,11 @@ public class ReleaseRollbackTests
         using var git = new GitFixture();
         var root = Deploy(git.Temp);
 
-        var layout = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Strategy = "Release", Path = git.Temp.Path }, git.Context()));
-        var unknown = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Strategy = "Release", Path = root, Target = "1999" }, git.Context()));
+        var layout = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new ReleaseTarget { Path = git.Temp.Path } }, git.Context()));
+        var unknown = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new ReleaseTarget { Path = root }, Target = "1999" }, git.Context()));
 
-        Assert.Equal(ErrorIds.ReleaseLayoutInvalid, layout.ErrorId);
-        Assert.Equal(ErrorIds.ReleaseNotFound, unknown.ErrorId);
+        Assert.Equal("ReleaseLayoutInvalid", layout.ErrorId);
+        Assert.Equal("ReleaseNotFound", unknown.ErrorId);
         Assert.Equal("20240301000000", Live(root));
     }
 }

@@ -8,10 +8,10 @@ public class RerunTests
 {
     private static RollbackRequest Request(GitFixture git, LocalHttpServer? server = null, ScriptAction? restart = null) => new()
     {
-        Path = git.RepoPath,
+        Deployment = new GitTarget { Path = git.RepoPath },
         Target = "v2.3.0",
         RestartScript = restart,
-        HealthChecks = server is null ? Array.Empty<HealthCheckOptions>() : new[] { new HealthCheckOptions { Uri = new Uri(server.Url()), Retries = 0 } },
+        Verification = new VerificationOptions { HealthChecks = server is null ? Array.Empty<HealthCheckOptions>() : new[] { new HealthCheckOptions { Uri = new Uri(server.Url()), Retries = 0 } } },
     };
 
     [Fact]
@@ -111,9 +111,9 @@ public class RerunTests
 
         await Task.Delay(50);
         var observer = new RecordingObserver();
-        var after = await RollbackEngine.InvokeAsync(Request(git, server) with { EscalationWindow = TimeSpan.FromMilliseconds(20) }, git.Context(observer));
+        var after = await RollbackEngine.InvokeAsync(Request(git, server) with { Escalation = new EscalationOptions { Window = TimeSpan.FromMilliseconds(20) } }, git.Context(observer));
         var later = new RecordingObserver();
-        await RollbackEngine.InvokeAsync(Request(git, server) with { EscalationWindow = TimeSpan.FromMilliseconds(20) }, git.Context(later));
+        await RollbackEngine.InvokeAsync(Request(git, server) with { Escalation = new EscalationOptions { Window = TimeSpan.FromMilliseconds(20) } }, git.Context(later));
 
         Assert.Equal(RollbackOutcome.Escalated, git.State().Journal.GetAttempts().Skip(2).First().Outcome);
         Assert.NotNull(after);
@@ -139,7 +139,7 @@ public class RerunTests
         }
 
         var head = git.HeadSha;
-        var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(git) with { GitMode = GitRollbackMode.Revert, Push = true }, git.Context()));
+        var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(git).WithTarget<GitTarget>(t => t with { Mode = GitRollbackMode.Revert, Push = true }), git.Context()));
 
         Assert.Equal("GitBranchBehind", error.ErrorId);
         Assert.Contains("git pull", error.Message);
@@ -152,9 +152,9 @@ public class RerunTests
     {
         using var git = new GitFixture().WithReleases();
         var remotePath = WithRemote(git);
-        await RollbackEngine.InvokeAsync(Request(git) with { GitMode = GitRollbackMode.Revert }, git.Context());
+        await RollbackEngine.InvokeAsync(Request(git).WithTarget<GitTarget>(t => t with { Mode = GitRollbackMode.Revert }), git.Context());
 
-        var rerun = await RollbackEngine.InvokeAsync(Request(git) with { GitMode = GitRollbackMode.Revert, Push = true }, git.Context());
+        var rerun = await RollbackEngine.InvokeAsync(Request(git).WithTarget<GitTarget>(t => t with { Mode = GitRollbackMode.Revert, Push = true }), git.Context());
 
         Assert.Equal(RollbackOutcome.Succeeded, rerun!.Outcome);
         Assert.Contains(rerun.Steps, s => s.Name.StartsWith("Push", StringComparison.Ordinal) && s.Status == StepStatus.Succeeded);
@@ -229,8 +229,8 @@ public class KubernetesRerunTests
         var checks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()), Retries = 0 } };
 
         var first = await RollbackEngine.InvokeAsync(kube.Request("web"), kube.Context());
-        var second = await RollbackEngine.InvokeAsync(kube.Request("web") with { HealthChecks = checks }, kube.Context());
-        var third = await RollbackEngine.InvokeAsync(kube.Request("web") with { HealthChecks = checks }, kube.Context());
+        var second = await RollbackEngine.InvokeAsync(kube.Request("web") with { Verification = new VerificationOptions { HealthChecks = checks } }, kube.Context());
+        var third = await RollbackEngine.InvokeAsync(kube.Request("web") with { Verification = new VerificationOptions { HealthChecks = checks } }, kube.Context());
 
         Assert.Equal(RollbackOutcome.Succeeded, first!.Outcome);
         Assert.Equal(RollbackOutcome.Failed, second!.Outcome);
@@ -315,7 +315,7 @@ public class InterruptedAttemptTests
         git.State().Journal.StartAttempt(Running(git));
         var observer = new RecordingObserver(consent: false);
 
-        var result = await RollbackEngine.InvokeAsync(new RollbackRequest { Path = git.RepoPath }, git.Context(observer));
+        var result = await RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new GitTarget { Path = git.RepoPath } }, git.Context(observer));
 
         Assert.Null(result);
         Assert.Contains(observer.Messages, m => m.Contains("was interrupted before its first step"));
@@ -336,7 +336,7 @@ public class InterruptedAttemptTests
         {
             journal.SetAttemptOwner(alive.AttemptId, InterruptedAttempts.OwnerOf(other));
 
-            var recovered = await InterruptedAttempts.RecoverAsync("git:" + git.RepoPath, new RollbackRequest { Path = git.RepoPath }, git.Context());
+            var recovered = await InterruptedAttempts.RecoverAsync("git:" + git.RepoPath, null, git.Context());
 
             Assert.Empty(recovered);
             Assert.Single(journal.GetRunningAttempts("git:" + git.RepoPath));

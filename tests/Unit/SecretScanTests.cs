@@ -66,13 +66,14 @@ public class SecretScanTests
         var observer = new RecordingObserver();
         var rollback = new RollbackRequest
         {
-            Strategy = "Config", Path = config, PreviousPath = "app.previous.yml", RestartScript = restart, SmokeTests = new[] { smoke },
-            HealthChecks = new[] { new HealthCheckOptions { Uri = health } },
+            Deployment = new ConfigTarget { Path = config, PreviousPath = "app.previous.yml" },
+            RestartScript = restart,
+            Verification = new VerificationOptions { SmokeTests = new[] { smoke }, HealthChecks = new[] { new HealthCheckOptions { Uri = health } } },
         };
 
         var assessment = await RollbackEngine.AssessAsync(rollback with { }, git.Context(observer));
         var result = await RollbackEngine.InvokeAsync(rollback, git.Context(observer));
-        var report = await RollbackEngine.TestHealthAsync(rollback, result!.AttemptId, recordVerified: true, signalOnFailure: true, git.Context(observer), identifyTarget: true);
+        var report = await RollbackEngine.TestHealthAsync(rollback, result!.AttemptId, recordVerified: true, signalOnFailure: true, git.Context(observer));
         var incident = IncidentReportWriter.Write(git.State(), IncidentReportWriter.FindAttempt(git.State(), result.AttemptId, null), git.Temp.Combine("incident.md"));
 
         Assert.Equal(RollbackOutcome.Succeeded, result.Outcome);

@@ -117,7 +117,7 @@ public sealed class StateFaultTests : IDisposable
         new CheckpointStore(state).CreateAsync(name, "Config", target, "/srv/" + file, writer =>
         {
             writer.AddText(file, "setting: 1\n");
-            return Task.FromResult<(string?, string?)>(("sha256:1", null));
+            return Task.FromResult(new VersionIdentity("sha256:1", null));
         });
 
     [Fact]

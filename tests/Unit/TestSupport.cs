@@ -261,3 +261,10 @@ public static class Fifo
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
     private static extern int Mkfifo(string path, uint mode);
 }
+
+public static class RequestExtensions
+{
+    /// <summary>The request with its target record changed, as a strategy's parameters would change it.</summary>
+    public static RollbackRequest WithTarget<T>(this RollbackRequest request, Func<T, T> change) where T : DeploymentTarget =>
+        request with { Deployment = change(request.DeploymentAs<T>()) };
+}

@@ -41,8 +41,7 @@ public class UnleashFlagTests
 {
     private static RollbackRequest Request(string flag) => new()
     {
-        Strategy = "FeatureFlag", Provider = "Unleash", Flag = flag, ServiceUri = new Uri(UnleashServer.Url ?? "http://127.0.0.1:1"),
-        Project = UnleashServer.Project, Environment = UnleashServer.EnvironmentName, ApiToken = UnleashServer.AdminToken,
+        Deployment = new FeatureFlagTarget { Provider = "Unleash", Flag = flag, ServiceUri = new Uri(UnleashServer.Url ?? "http://127.0.0.1:1"), Project = UnleashServer.Project, Environment = UnleashServer.EnvironmentName, ApiToken = UnleashServer.AdminToken },
     };
 
     [RequiresFact(Component.Unleash)]
@@ -55,7 +54,7 @@ public class UnleashFlagTests
         var off = await RollbackEngine.InvokeAsync(Request(flag), git.Context());
         var offState = await UnleashServer.EnabledAsync(flag);
         var skipped = await RollbackEngine.InvokeAsync(Request(flag), git.Context());
-        var restored = await RollbackEngine.InvokeAsync(Request(flag) with { Restore = true }, git.Context());
+        var restored = await RollbackEngine.InvokeAsync(Request(flag).WithTarget<FeatureFlagTarget>(t => t with { Restore = true }), git.Context());
 
         Assert.Equal("enabled", assessment.CurrentVersion);
         Assert.Equal(RollbackOutcome.Succeeded, off!.Outcome);
@@ -75,10 +74,10 @@ public class UnleashFlagTests
         using var git = new GitFixture();
         var flag = await UnleashServer.NewEnabledFlagAsync();
 
-        var wrongToken = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(flag) with { ApiToken = "*:*.not-the-token" }, git.Context()));
+        var wrongToken = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(flag).WithTarget<FeatureFlagTarget>(t => t with { ApiToken = "*:*.not-the-token" }), git.Context()));
         var unknownFlag = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request("no-such-flag-" + flag), git.Context()));
-        var unknownProject = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(flag) with { Project = "no-such-project" }, git.Context()));
-        var unknownEnvironment = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(flag) with { Environment = "no-such-env" }, git.Context()));
+        var unknownProject = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(flag).WithTarget<FeatureFlagTarget>(t => t with { Project = "no-such-project" }), git.Context()));
+        var unknownEnvironment = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(Request(flag).WithTarget<FeatureFlagTarget>(t => t with { Environment = "no-such-env" }), git.Context()));
 
         Assert.Equal(ErrorIds.FlagServiceUnauthorized, wrongToken.ErrorId);
         Assert.Equal(ErrorIds.FlagNotFound, unknownFlag.ErrorId);

@@ -20,7 +20,7 @@ public sealed class GetRollbackAssessmentCommand : TargetedCmdletBase
 
     protected override void ProcessRecord()
     {
-        var request = BuildRequest(r => r with { FailureType = ParseEnum<FailureType>(FailureType), Reason = Reason });
+        var request = BuildRequest(r => r with { FailureType = ParseEnum<FailureType>(FailureType), Reason = Reason })!;
         WriteObject(RunEngine(context => RollbackEngine.AssessAsync(request, context)));
     }
 }

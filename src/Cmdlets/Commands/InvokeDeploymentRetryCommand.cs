@@ -10,7 +10,7 @@ namespace DeploymentRollback.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "DeploymentRetry", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = ScriptBlockSet)]
 [OutputType(typeof(RollbackResult))]
-public sealed class InvokeDeploymentRetryCommand : TargetedCmdletBase
+public sealed class InvokeDeploymentRetryCommand : VerifyingCmdletBase
 {
     private const string ScriptBlockSet = "ScriptBlock";
     private const string FileSet = "File";
@@ -37,8 +37,11 @@ public sealed class InvokeDeploymentRetryCommand : TargetedCmdletBase
     [ValidateRange(1, 100)]
     public int MaxAttempts { get; set; } = 3;
 
-    /// <summary>The journal target the attempts count against (a rollback's TargetKey); else the target -Strategy/-Path/-Name name, else retry:&lt;script&gt;.</summary>
-    [Parameter]
+    /// <summary>
+    /// The journal target the attempts count against: a rollback's or assessment's TargetKey (also from a piped result
+    /// or assessment), so retries and rollbacks of one target share its escalation count; else retry:&lt;script&gt;.
+    /// </summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string? TargetKey { get; set; }
 
@@ -55,28 +58,15 @@ public sealed class InvokeDeploymentRetryCommand : TargetedCmdletBase
     [Parameter]
     public SwitchParameter Force { get; set; }
 
-    public override object? GetDynamicParameters() => null;
-
-    /// <summary>Without -Strategy or a target parameter the attempts count against the script (retry:&lt;script&gt;).</summary>
-    protected override bool NamesTarget(TargetSpec? piped) => Strategy is not null || TargetParametersGiven;
-
-    /// <summary>With -Strategy and its target parameters, the retries count against that rollback target (the same journal key).</summary>
-    private string? TargetFromParameters()
-    {
-        var request = BuildTargetRequest();
-        return NamesTarget(null) ? StrategyRegistry.Get(request.Strategy).ResolveTarget(request).Key : null;
-    }
-
     protected override void ProcessRecord()
     {
         RetryRequest request;
         try
         {
-            var namedTarget = TargetFromParameters();
             var deploy = ToScriptAction((object?)ScriptBlock ?? FilePath!, "deployment", ArgumentList);
             request = new RetryRequest
             {
-                TargetKey = TargetKey ?? namedTarget ?? "retry:" + deploy.Name,
+                TargetKey = TargetKey ?? "retry:" + deploy.Name,
                 Deploy = deploy,
                 Delay = TimeSpan.FromSeconds(Delay),
                 MaxAttempts = MaxAttempts,

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using System.Net;
 using DeploymentRollback.Engine;
 
 namespace DeploymentRollback.Commands;
@@ -16,28 +15,9 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
     public RollbackAssessment? Assessment { get; set; }
 
     /// <summary>The version to roll back to (Git: a tag, branch or commit); the last verified-good version when not given.</summary>
-    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(GitTagCompleter))]
     public string? Target { get; set; }
-
-    /// <summary>Git: Checkout puts the working tree at the target; Revert adds revert commits and keeps history.</summary>
-    [Parameter]
-    [ValidateSet("Checkout", "Revert", IgnoreCase = true)]
-    public string Mode { get; set; } = "Checkout";
-
-    /// <summary>Git -Mode Revert: revert only these commits instead of every commit after the target.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string[] Commit { get; set; } = Array.Empty<string>();
-
-    /// <summary>Git -Mode Revert: push the branch to its remote afterwards.</summary>
-    [Parameter]
-    public SwitchParameter Push { get; set; }
-
-    /// <summary>Credentials for Git -Push, or basic authentication for a FeatureFlag Http endpoint; never logged or written.</summary>
-    [Parameter]
-    [Credential]
-    public PSCredential? Credential { get; set; }
 
     /// <summary>Runs after the change and before verification: a script block, or a script or executable path.</summary>
     [Parameter]
@@ -73,84 +53,32 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
     [ValidateRange(1, 10080)]
     public int EscalationWindowMinutes { get; set; } = 60;
 
-    /// <summary>Container, DockerCompose: seconds to wait for the rolled-back containers to be running and healthy.</summary>
-    [Parameter]
-    [ValidateRange(1, 86400)]
-    public int TimeoutSec { get; set; } = 300;
-
-    /// <summary>Container: keep the failed container (stopped, renamed) after a verified rollback.</summary>
-    [Parameter]
-    public SwitchParameter KeepFailed { get; set; }
-
-    /// <summary>DockerCompose: the previous compose file to go back to (the spec's docker-compose.previous.yml); relative to -Path.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string? PreviousFile { get; set; }
-
-    /// <summary>FeatureFlag: turn the flag back to the state recorded before it was switched off.</summary>
-    [Parameter]
-    public SwitchParameter Restore { get; set; }
-
-    /// <summary>Kubernetes: roll back every workload of -Kind matching this label selector, in parallel (the failing ones unless -All).</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string? Selector { get; set; }
-
-    /// <summary>Kubernetes -Selector: roll back every matching workload, not only the failing ones.</summary>
-    [Parameter]
-    public SwitchParameter All { get; set; }
-
     /// <summary>Proceeds despite uncommitted changes (stashed into the checkpoint first) or an earlier escalation.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 
-    protected override IReadOnlyDictionary<string, string[]> OwnStrategyParameters { get; } = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase)
-    {
-        [nameof(Target)] = new[] { StrategyNames.Git, StrategyNames.Container, StrategyNames.Database, StrategyNames.Kubernetes, StrategyNames.Release },
-        [nameof(Mode)] = new[] { StrategyNames.Git },
-        [nameof(Commit)] = new[] { StrategyNames.Git },
-        [nameof(Push)] = new[] { StrategyNames.Git },
-        [nameof(Credential)] = new[] { StrategyNames.Git, StrategyNames.FeatureFlag },
-        [nameof(TimeoutSec)] = new[] { StrategyNames.Container, StrategyNames.DockerCompose, StrategyNames.Kubernetes },
-        [nameof(KeepFailed)] = new[] { StrategyNames.Container },
-        [nameof(PreviousFile)] = new[] { StrategyNames.DockerCompose },
-        [nameof(Restore)] = new[] { StrategyNames.FeatureFlag },
-        [nameof(Selector)] = new[] { StrategyNames.Kubernetes },
-        [nameof(All)] = new[] { StrategyNames.Kubernetes },
-    };
+    protected override bool TakesRollbackOptions => true;
 
-    protected override void CheckParameters(string strategy)
+    protected override void CheckParameters(StrategyParameters strategy)
     {
         // An empty -Target would quietly mean "the last good version": a variable that came out empty must not pick the version.
-        if ((Target is not null || GivenOnCommandLine(nameof(Target))) && string.IsNullOrWhiteSpace(Target))
+        if ((Target is not null || Binding.Given(nameof(Target))) && string.IsNullOrWhiteSpace(Target))
         {
             throw new RollbackException(ErrorIds.TargetEmpty, RollbackErrorKind.InvalidArgument,
                 "-Target is empty. Give the version to roll back to, or leave -Target out to use the last verified-good version.") { TargetName = nameof(Target) };
         }
 
-        if (!"Revert".Equals(Mode, StringComparison.OrdinalIgnoreCase))
+        if (Binding.Given(nameof(Target)) && !strategy.TakesTargetVersion)
         {
-            foreach (var revertOnly in new[] { nameof(Commit), nameof(Push) }.Where(GivenOnCommandLine))
-            {
-                throw ParameterNotForStrategy(revertOnly, "-Strategy Git -Mode Revert", $"-Mode {Mode}");
-            }
+            throw TargetBinding.ParameterNotForStrategy(nameof(Target), "the strategies that go back to a version", $"-Strategy {strategy.Strategy}, which has no versions to choose from");
         }
     }
-
-    private string? BasicAuthorization(string strategy) => Credential is null || !strategy.Equals(StrategyNames.FeatureFlag, StringComparison.OrdinalIgnoreCase) || !"Http".Equals((GetDynamicParameters() as FeatureFlagParameters)?.Provider, StringComparison.OrdinalIgnoreCase)
-        ? null
-        : "Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{Credential.UserName}:{new NetworkCredential("", Credential.Password).Password}"));
 
     protected override void ProcessRecord()
     {
         var request = BuildRequest(r => r with
         {
             Target = Target,
-            GitMode = ParseEnum<GitRollbackMode>(Mode) ?? GitRollbackMode.Checkout,
-            Commits = Commit,
-            Push = Push,
-            UserName = Credential?.UserName,
-            Password = Credential is null ? null : new NetworkCredential("", Credential.Password).Password,
             RestartScript = RestartScript is null ? null : ToScriptAction(RestartScript, "restart script"),
             Reason = Reason ?? Assessment?.FailureReason,
             FailureType = ParseEnum<FailureType>(FailureType),
@@ -158,17 +86,10 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
             ExistingCheckpoint = Assessment?.Checkpoint,
             WebhookUri = WebhookUri,
             LockTimeout = TimeSpan.FromSeconds(LockTimeoutSec),
-            EscalationWindow = TimeSpan.FromMinutes(EscalationWindowMinutes),
+            Escalation = new EscalationOptions { Window = TimeSpan.FromMinutes(EscalationWindowMinutes) },
             Force = Force,
-            Timeout = TimeSpan.FromSeconds(TimeoutSec),
-            KeepFailed = KeepFailed,
-            PreviousFile = PreviousFile,
-            Restore = Restore,
-            ApiToken = r.ApiToken ?? BasicAuthorization(r.Strategy),
-            Selector = Selector,
-            All = All,
-        }, Assessment?.TargetSpec);
-        if (Selector is not null)
+        }, Assessment?.Deployment)!;
+        if (request.Deployment.IsSelection)
         {
             InvokeSelected(request);
             return;

@@ -23,7 +23,7 @@ public sealed class NewRollbackCheckpointCommand : TargetCmdletBase
 
     protected override void ProcessRecord()
     {
-        var request = BuildTargetRequest(Assessment?.TargetSpec) with { CheckpointName = CheckpointName };
+        var request = new RollbackRequest { Deployment = BuildTarget(Assessment?.Deployment)!, CheckpointName = CheckpointName };
         var checkpoint = RunEngine(context => RollbackEngine.CreateCheckpointAsync(request, context));
         if (checkpoint is null)
         {

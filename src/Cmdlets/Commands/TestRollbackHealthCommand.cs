@@ -13,6 +13,12 @@ public sealed class TestRollbackHealthCommand : TargetedCmdletBase
     [ValidateNotNullOrEmpty]
     public string[] Uri { get => HealthCheckUri; set => HealthCheckUri = value; }
 
+    /// <summary>The strategy of the target to record the verdict for; not positional here, where -Uri comes first.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(StrategyCompleter))]
+    [ValidateNotNullOrEmpty]
+    public override string? Strategy { get => base.Strategy; set => base.Strategy = value; }
+
     /// <summary>A rollback result from Invoke-Rollback: the checks become its post-rollback verification.</summary>
     [Parameter(ValueFromPipeline = true)]
     public RollbackResult? InputObject { get; set; }
@@ -29,23 +35,21 @@ public sealed class TestRollbackHealthCommand : TargetedCmdletBase
     [ValidateNotNull]
     public Uri? WebhookUri { get; set; }
 
-    /// <summary>Its -Uri is the health endpoint, so the flag parameters (with their own -Uri) are not offered here.</summary>
-    public override object? GetDynamicParameters() => null;
-
     /// <summary>Checks of endpoints alone name no target; recording or signalling a verdict, or a target parameter, does.</summary>
-    protected override bool NamesTarget(TargetSpec? piped) =>
-        Strategy is not null || piped is not null || InputObject is not null || RecordVerified || SignalOnFailure || TargetParametersGiven;
+    protected override bool NamesTarget(DeploymentTarget? piped) =>
+        Strategy is not null || piped is not null || InputObject is not null || RecordVerified || SignalOnFailure || Binding.AnyGiven;
 
     protected override void ProcessRecord()
     {
-        var request = BuildRequest(r => r with { WebhookUri = WebhookUri }, InputObject?.TargetSpec);
-        if (request.HealthChecks.Count + request.SmokeTests.Count == 0)
+        var request = BuildRequest(r => r with { WebhookUri = WebhookUri }, InputObject?.Deployment);
+        var verification = request?.Verification ?? BuildVerification();
+        if (!verification.Any)
         {
             ThrowTerminatingError(ToErrorRecord(new RollbackException(ErrorIds.HealthCheckUriInvalid, RollbackErrorKind.InvalidArgument,
                 "Nothing to check: pass -Uri (health endpoints) and/or -SmokeTest.")));
         }
 
-        var report = RunEngine(context => RollbackEngine.TestHealthAsync(request, InputObject?.AttemptId, RecordVerified, SignalOnFailure, context, NamesTarget(InputObject?.TargetSpec)));
+        var report = RunEngine(context => RollbackEngine.TestHealthAsync(request, verification, InputObject?.AttemptId, RecordVerified, SignalOnFailure, context));
         WriteObject(report);
     }
 }

@@ -34,7 +34,7 @@ public static class InterruptedAttempts
             : null;
 
     /// <summary>Call with the target lock held. Returns the attempts it marked Interrupted.</summary>
-    public static async Task<IReadOnlyList<RollbackResult>> RecoverAsync(string targetKey, RollbackRequest request, EngineContext context)
+    public static async Task<IReadOnlyList<RollbackResult>> RecoverAsync(string targetKey, Uri? webhookUri, EngineContext context)
     {
         var journal = context.State.Journal;
         var recovered = new List<RollbackResult>();
@@ -64,7 +64,7 @@ public static class InterruptedAttempts
             }
 
             journal.CompleteAttempt(attempt);
-            await RollbackEngine.EmitAsync(SignalNames.RollbackFailed, attempt, request, context, ("error", attempt.Message), ("rolled_back_to", null)).ConfigureAwait(false);
+            await RollbackEngine.EmitAsync(SignalNames.RollbackFailed, attempt, webhookUri, context, ("error", attempt.Message), ("rolled_back_to", null)).ConfigureAwait(false);
             context.Observer.Warning(attempt.Message + $" This run of {targetKey} takes over from it.");
             recovered.Add(attempt);
         }

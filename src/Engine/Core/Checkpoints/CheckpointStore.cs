@@ -103,7 +103,7 @@ public sealed partial class CheckpointStore
     }
 
     /// <summary>Creates the folder, lets the strategy write artefacts, then writes the manifest last (a checkpoint without one is incomplete).</summary>
-    public async Task<RollbackCheckpoint> CreateAsync(string name, string strategy, string targetKey, string path, Func<CheckpointWriter, Task<(string? Version, string? Commit)>> capture)
+    public async Task<RollbackCheckpoint> CreateAsync(string name, string strategy, string targetKey, string path, Func<CheckpointWriter, Task<VersionIdentity>> capture, DeploymentTarget? deployment = null)
     {
         var folder = Reserve(name);
         name = System.IO.Path.GetFileName(folder);
@@ -124,6 +124,7 @@ public sealed partial class CheckpointStore
                 Commit = commit,
                 Artefacts = writer.Artefacts.ToArray(),
                 Details = writer.Details.ToDictionary(p => p.Key, p => SecretRedactor.Redact(p.Value)),
+                Deployment = deployment?.WithoutSecrets(SecretRedactor.Redact),
             };
             var manifest = System.IO.Path.Combine(folder, ManifestFile);
             CheckpointWriter.Write(manifest, () => AtomicFile.WriteAllText(manifest, JsonSerializer.Serialize(checkpoint, ManifestJson)));

@@ -36,6 +36,12 @@ public sealed class EngineContext
     public StateRoot State { get; }
     public IRollbackObserver Observer { get; }
     public CancellationToken Cancellation { get; }
+
+    /// <summary>
+    /// A host's own strategies, asked before the catalog: a session for a target record the host defines, else null.
+    /// (The tests run the engine's phases against an in-memory strategy this way.)
+    /// </summary>
+    public Func<RollbackRequest, EngineContext, IRollbackSession?>? HostStrategies { get; init; }
 }
 
 /// <summary>A restart step or smoke test: a host script block or an executable, reduced to one delegate.</summary>

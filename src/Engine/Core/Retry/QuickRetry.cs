@@ -50,8 +50,7 @@ public static partial class QuickRetry
         var results = new List<RollbackResult>();
         var journal = context.State.Journal;
         using var targetLock = await TargetLock.AcquireAsync(context.State, request.TargetKey, request.LockTimeout, context.Observer, context.Cancellation).ConfigureAwait(false);
-        var recoverFor = new RollbackRequest { Strategy = StrategyName, WebhookUri = request.WebhookUri, Reason = request.Reason };
-        await InterruptedAttempts.RecoverAsync(request.TargetKey, recoverFor, context).ConfigureAwait(false);
+        await InterruptedAttempts.RecoverAsync(request.TargetKey, request.WebhookUri, context).ConfigureAwait(false);
         var failures = EscalationPolicy.FailuresInWindow(journal, request.TargetKey, request.EscalationWindow, DateTimeOffset.UtcNow);
         if (!request.Force && failures.FirstOrDefault(f => f.Outcome == RollbackOutcome.Escalated) is { } escalated)
         {

@@ -26,7 +26,7 @@ public sealed class Journal
     internal static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = false,
-        Converters = { new JsonStringEnumConverter() },
+        Converters = { new JsonStringEnumConverter(), new DeploymentTargetConverter() },
     };
 
     // SQLite result codes (the low byte of an extended code).

@@ -29,7 +29,7 @@ internal sealed partial class AlembicTool : MigrationTool
                 $"There is no alembic.ini in {folder}. Pass -Path with the folder of the Alembic project (where 'alembic' is run).") { TargetName = folder };
         }
 
-        alembic = request.ToolPath ?? "alembic";
+        alembic = request.DeploymentAs<DatabaseTarget>().ToolPath ?? "alembic";
     }
 
     public override string Name => "Alembic";

@@ -17,10 +17,10 @@ internal sealed partial class DjangoTool : MigrationTool
                 $"There is no manage.py in {folder}. Pass -Path with the Django project folder.") { TargetName = folder };
         }
 
-        app = request.App ?? throw new RollbackException(ErrorIds.DatabaseTargetMissing, RollbackErrorKind.InvalidArgument,
+        app = request.DeploymentAs<DatabaseTarget>().App ?? throw new RollbackException(ErrorIds.DatabaseTargetMissing, RollbackErrorKind.InvalidArgument,
             "The Django tool needs -App with the app whose migrations are rolled back (as in 'manage.py migrate <app> <migration>').");
         // Debian's Django is seen by /usr/bin/python3; another python3 first on PATH may not see it.
-        python = request.ToolPath ?? (File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
+        python = request.DeploymentAs<DatabaseTarget>().ToolPath ?? (File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
     }
 
     public override string Name => "Django";

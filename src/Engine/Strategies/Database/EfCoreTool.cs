@@ -42,7 +42,7 @@ internal sealed partial class EfCoreTool : MigrationTool
         }
 
         project = projects[0];
-        dotnet = request.ToolPath ?? "dotnet";
+        dotnet = request.DeploymentAs<DatabaseTarget>().ToolPath ?? "dotnet";
     }
 
     public override string Name => "EfCore";

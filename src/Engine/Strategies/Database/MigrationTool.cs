@@ -68,7 +68,7 @@ public abstract class MigrationTool
             {
                 WorkingDirectory = Folder,
                 Timeout = timeout ?? TimeSpan.FromMinutes(5),
-                Environment = Request.ToolEnvironment,
+                Environment = Request.DeploymentAs<DatabaseTarget>().ToolEnvironment,
             }, cancellation).ConfigureAwait(false);
         }
         catch (System.ComponentModel.Win32Exception e)

@@ -20,9 +20,9 @@ internal sealed partial class RailsTool : MigrationTool
         : base(request, folder)
     {
         var binRails = System.IO.Path.Combine(folder, "bin", "rails");
-        if (request.ToolPath is not null)
+        if (request.DeploymentAs<DatabaseTarget>().ToolPath is { } toolPath)
         {
-            executable = request.ToolPath;
+            executable = toolPath;
             prefix = Array.Empty<string>();
         }
         else if (File.Exists(binRails))

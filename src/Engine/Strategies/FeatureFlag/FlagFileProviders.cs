@@ -14,11 +14,11 @@ internal abstract class FileFlagProvider : FlagProvider
     protected FileFlagProvider(RollbackRequest request)
         : base(request)
     {
-        FilePath = request.Path is { Length: > 0 } path && File.Exists(path)
+        FilePath = request.DeploymentAs<FeatureFlagTarget>().Path is { Length: > 0 } path && File.Exists(path)
             ? System.IO.Path.GetFullPath(path)
             : throw new RollbackException(ErrorIds.FlagFileInvalid, RollbackErrorKind.ObjectNotFound,
-                request.Path is null ? "The FeatureFlag strategy needs -Path with the flag file for this provider." : $"The flag file '{request.Path}' does not exist.")
-            { TargetName = request.Path };
+                request.DeploymentAs<FeatureFlagTarget>().Path is null ? "The FeatureFlag strategy needs -Path with the flag file for this provider." : $"The flag file '{request.DeploymentAs<FeatureFlagTarget>().Path}' does not exist.")
+            { TargetName = request.DeploymentAs<FeatureFlagTarget>().Path };
         AtomicFile.ResolveRegularFile(FilePath);
     }
 

@@ -15,7 +15,7 @@ internal abstract class FlagProvider
     protected FlagProvider(RollbackRequest request)
     {
         Request = request;
-        Flag = request.Flag!;
+        Flag = request.DeploymentAs<FeatureFlagTarget>().Flag!;
     }
 
     protected RollbackRequest Request { get; }
@@ -31,12 +31,12 @@ internal abstract class FlagProvider
 
     public static FlagProvider Create(RollbackRequest request)
     {
-        if (string.IsNullOrWhiteSpace(request.Flag))
+        if (string.IsNullOrWhiteSpace(request.DeploymentAs<FeatureFlagTarget>().Flag))
         {
             throw Missing("-Flag with the flag's name (its key)");
         }
 
-        return request.Provider?.ToLowerInvariant() switch
+        return request.DeploymentAs<FeatureFlagTarget>().Provider?.ToLowerInvariant() switch
         {
             "http" => new HttpFlagProvider(request),
             "unleash" => new UnleashFlagProvider(request),
@@ -62,7 +62,7 @@ internal abstract class ServiceFlagProvider : FlagProvider
     protected ServiceFlagProvider(RollbackRequest request, string? defaultUri = null)
         : base(request)
     {
-        BaseUri = request.ServiceUri ?? (defaultUri is null ? throw Missing("-Uri with the flag service's address") : new Uri(defaultUri));
+        BaseUri = request.DeploymentAs<FeatureFlagTarget>().ServiceUri ?? (defaultUri is null ? throw Missing("-Uri with the flag service's address") : new Uri(defaultUri));
         if (!BaseUri.IsAbsoluteUri || (BaseUri.Scheme != Uri.UriSchemeHttp && BaseUri.Scheme != Uri.UriSchemeHttps))
         {
             throw new RollbackException(ErrorIds.FeatureFlagUriInvalid, RollbackErrorKind.InvalidArgument,
@@ -75,9 +75,9 @@ internal abstract class ServiceFlagProvider : FlagProvider
     /// <summary>Scheme, host, port and path only: the address names the target in the journal, signals and locks, so it never carries user info or a query.</summary>
     public override string Location => UrlCredentials.WithoutUserInfo(BaseUri).GetLeftPart(UriPartial.Path).TrimEnd('/');
 
-    protected string RequireProject() => Request.Project ?? throw Missing("-Project with the project that holds the flag");
+    protected string RequireProject() => Request.DeploymentAs<FeatureFlagTarget>().Project ?? throw Missing("-Project with the project that holds the flag");
 
-    protected string RequireEnvironment() => Request.Environment ?? throw Missing("-Environment with the environment to switch the flag in (e.g. production)");
+    protected string RequireEnvironment() => Request.DeploymentAs<FeatureFlagTarget>().Environment ?? throw Missing("-Environment with the environment to switch the flag in (e.g. production)");
 
     protected async Task<(HttpStatusCode Status, string Body)> SendAsync(HttpMethod method, string relative, HttpContent? content, Func<HttpStatusCode, string, RollbackException?> notFound, CancellationToken cancellation)
     {
@@ -85,7 +85,7 @@ internal abstract class ServiceFlagProvider : FlagProvider
         var (address, basic) = UrlCredentials.Split(BaseUri);
         var apiBase = new Uri(address.GetLeftPart(UriPartial.Path).TrimEnd('/') + "/");
         using var message = new HttpRequestMessage(method, relative.Length == 0 ? address : new Uri(apiBase, relative.TrimStart('/'))) { Content = content };
-        if (Request.ApiToken is { } token)
+        if (Request.DeploymentAs<FeatureFlagTarget>().ApiToken is { } token)
         {
             message.Headers.TryAddWithoutValidation("Authorization", AuthorizationValue(token));
         }
@@ -95,7 +95,7 @@ internal abstract class ServiceFlagProvider : FlagProvider
         }
 
         // Extra headers belong to the generic endpoint; Unleash and LaunchDarkly get exactly their documented requests.
-        foreach (var (name, value) in this is HttpFlagProvider ? Request.Headers : new Dictionary<string, string>())
+        foreach (var (name, value) in this is HttpFlagProvider ? Request.DeploymentAs<FeatureFlagTarget>().Headers : new Dictionary<string, string>())
         {
             if (!message.Headers.TryAddWithoutValidation(name, value))
             {
@@ -173,10 +173,10 @@ internal sealed class HttpFlagProvider : ServiceFlagProvider
 
     public override async Task WriteAsync(bool enabled, string? recordedDefinition, CancellationToken cancellation)
     {
-        var body = (Request.BodyTemplate ?? DefaultBody).Replace("{flag}", JsonEncodedText.Encode(Flag).ToString(), StringComparison.Ordinal)
+        var body = (Request.DeploymentAs<FeatureFlagTarget>().BodyTemplate ?? DefaultBody).Replace("{flag}", JsonEncodedText.Encode(Flag).ToString(), StringComparison.Ordinal)
             .Replace("{enabled}", enabled ? "true" : "false", StringComparison.Ordinal);
         using var content = new StringContent(body, Encoding.UTF8, "application/json");
-        await SendAsync(new HttpMethod(Request.HttpMethod), "", content, (status, _) => status == HttpStatusCode.NotFound
+        await SendAsync(new HttpMethod(Request.DeploymentAs<FeatureFlagTarget>().HttpMethod), "", content, (status, _) => status == HttpStatusCode.NotFound
             ? new RollbackException(ErrorIds.FlagNotFound, RollbackErrorKind.ObjectNotFound, $"The flag endpoint {Location} answered 404 for flag '{Flag}'. Check -Uri and -Flag.") { TargetName = Flag }
             : null, cancellation).ConfigureAwait(false);
     }

@@ -30,7 +30,7 @@ internal sealed class KubeConnection : IDisposable
     /// <summary>Reads the configuration without contacting the server: every kubeconfig problem is reported before anything else.</summary>
     public static KubernetesClientConfiguration LoadConfiguration(RollbackRequest request, out string contextName)
     {
-        var paths = request.KubeConfig is { } given ? new[] { given } : DefaultKubeConfigPaths();
+        var paths = request.DeploymentAs<KubernetesTarget>().KubeConfig is { } given ? new[] { given } : DefaultKubeConfigPaths();
         if (paths.Length == 0)
         {
             if (KubernetesClientConfiguration.IsInCluster())
@@ -62,7 +62,7 @@ internal sealed class KubeConnection : IDisposable
         }
 
         var contexts = file.Contexts?.Select(c => c.Name).ToList() ?? new List<string>();
-        contextName = request.KubeContext ?? file.CurrentContext ?? "";
+        contextName = request.DeploymentAs<KubernetesTarget>().Context ?? file.CurrentContext ?? "";
         if (!contexts.Contains(contextName, StringComparer.Ordinal))
         {
             throw new RollbackException(ErrorIds.KubernetesContextNotFound, RollbackErrorKind.ObjectNotFound,
@@ -84,7 +84,7 @@ internal sealed class KubeConnection : IDisposable
     public static KubeConnection Open(RollbackRequest request)
     {
         var configuration = LoadConfiguration(request, out var contextName);
-        return Open(configuration, contextName, request.Namespace);
+        return Open(configuration, contextName, request.DeploymentAs<KubernetesTarget>().Namespace);
     }
 
     /// <summary>A client for a configuration already read (the kubeconfig is parsed once per rollback).</summary>

@@ -13,7 +13,7 @@ namespace DeploymentRollback.Engine.Kubernetes;
 /// verified-good template as the default target, a watched wait with a verdict, optimistic concurrency, and the
 /// ConfigMaps and Secrets the template references restored with it.
 /// </summary>
-public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
+public sealed class KubernetesSession : IRollbackSession, ISelectsTargets
 {
     private const string StepRestoreConfig = "RestoreConfig";
     private const string StepPatch = "PatchTemplate";
@@ -28,26 +28,50 @@ public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
     private Decision? decision;
     private Workload? patched;
 
-    public string Name => StrategyNames.Kubernetes;
+    private readonly RollbackRequest request;
+    private readonly EngineContext context;
 
-    public TargetIdentity ResolveTarget(RollbackRequest request)
+    public KubernetesSession(RollbackRequest request, EngineContext context)
     {
-        if (string.IsNullOrWhiteSpace(request.Name))
+        this.request = request;
+        this.context = context;
+        Target = ResolveTarget(request);
+    }
+
+    public TargetIdentity Target { get; }
+
+    private string Name => request.Strategy;
+
+    private static KubernetesTarget Of(RollbackRequest request) => request.DeploymentAs<KubernetesTarget>();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private TargetIdentity ResolveTarget(RollbackRequest request)
+    {
+        if (string.IsNullOrWhiteSpace(Of(request).Name) && Of(request).Selector is { } selector)
+        {
+            // A selection: each workload it finds is its own target (SelectAsync); this names the selection itself.
+            var (_, selectionContext) = Configuration(request);
+            var selected = $"{selectionContext}/{Of(request).Namespace ?? "(the context's)"}/{Workloads.ParseKind(Of(request).Kind).ToString().ToLowerInvariant()}?{selector}";
+            return new TargetIdentity("kubernetes:" + selected, selected);
+        }
+
+        if (string.IsNullOrWhiteSpace(Of(request).Name))
         {
             throw new RollbackException(ErrorIds.KubernetesNameMissing, RollbackErrorKind.InvalidArgument,
                 "The Kubernetes strategy needs -Name with the workload's name (see 'kubectl get deployments'), or -Selector to roll back every matching workload.");
         }
 
-        var kind = Workloads.ParseKind(request.Kind);
+        var kind = Workloads.ParseKind(Of(request).Kind);
         var (loaded, contextName) = Configuration(request);
-        var @namespace = request.Namespace ?? loaded.Namespace ?? "default";
-        var location = $"{contextName}/{@namespace}/{kind.ToString().ToLowerInvariant()}/{request.Name}";
+        var @namespace = Of(request).Namespace ?? loaded.Namespace ?? "default";
+        var location = $"{contextName}/{@namespace}/{kind.ToString().ToLowerInvariant()}/{Of(request).Name}";
         return new TargetIdentity("kubernetes:" + location, location);
     }
 
-    public async Task<StrategyAssessment> AssessAsync(RollbackRequest request, EngineContext context)
+    public async Task<StrategyAssessment> AssessAsync()
     {
-        var target = ResolveTarget(request);
+        var target = Target;
         var kube = Connect(request);
         var workload = await ReadWorkloadAsync(kube, request, context.Cancellation).ConfigureAwait(false);
         var revisions = await Call(kube, "list the workload's revisions", () => Workloads.RevisionsAsync(kube, workload, context.Cancellation)).ConfigureAwait(false);
@@ -88,7 +112,7 @@ public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
         return new StrategyAssessment
         {
             CurrentVersion = VersionOf(workload.Template),
-            CurrentCommit = PodTemplates.Hash(workload.Template),
+            CurrentIdentity = PodTemplates.Hash(workload.Template),
             LastGoodVersion = lastGood is null ? null : VersionOf(lastGood.Template),
             LastGoodSource = lastGood is null ? null : $"revision {lastGood.Number}, {source}",
             AffectedComponents = new[] { workload.Display }.Concat(pods.Where(p => PodProblems.IsFailing(p)).Select(p => "pod/" + p.Metadata.Name)).ToList(),
@@ -114,7 +138,7 @@ public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
         };
     }
 
-    public async Task<(string? Version, string? Commit)> CaptureCheckpointAsync(RollbackRequest request, CheckpointWriter writer, EngineContext context)
+    public async Task<VersionIdentity> CaptureCheckpointAsync(CheckpointWriter writer)
     {
         var kube = Connect(request);
         var workload = decision?.Workload ?? await ReadWorkloadAsync(kube, request, context.Cancellation).ConfigureAwait(false);
@@ -149,9 +173,9 @@ public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
         return (VersionOf(workload.Template), PodTemplates.Hash(workload.Template));
     }
 
-    public async Task<RollbackPlan> PlanAsync(RollbackRequest request, EngineContext context)
+    public async Task<RollbackPlan> PlanAsync()
     {
-        var target = ResolveTarget(request);
+        var target = Target;
         var kube = Connect(request);
         decision = await DecideAsync(kube, request, context, target.Key).ConfigureAwait(false);
         var workload = decision.Workload;
@@ -186,7 +210,7 @@ public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
             steps.Add(new PlanStep
             {
                 Order = steps.Count + 1, Action = StepWait, Target = workload.Display, Mutates = false,
-                Description = $"Watch the rollout of {workload.Display} for up to {request.Timeout.TotalSeconds:0} s until every replica runs the restored template",
+                Description = $"Watch the rollout of {workload.Display} for up to {Of(request).Timeout.TotalSeconds:0} s until every replica runs the restored template",
             });
         }
 
@@ -197,14 +221,14 @@ public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
             Path = target.Location,
             FromVersion = VersionOf(workload.Template),
             ToVersion = decision.Target is null ? VersionOf(workload.Template) : VersionOf(decision.Target.Template),
-            ToCommit = decision.Target?.Hash,
+            ToIdentity = decision.Target?.Hash,
             SkipReason = decision.SkipReason,
             Changes = decision.Target is null ? Array.Empty<string>() : PodTemplates.Diff(workload.Template, decision.Target.Template),
             Steps = steps,
         };
     }
 
-    public async Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context)
+    public async Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackCheckpoint checkpoint)
     {
         var result = new StepResult { Name = $"{step.Action} {step.Target}", StartedAt = DateTimeOffset.UtcNow, Status = StepStatus.Succeeded };
         var kube = Connect(request);
@@ -224,7 +248,7 @@ public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
                 await PatchWithRedecisionAsync(kube, request, context, plan, result).ConfigureAwait(false);
                 break;
             case StepReplaceStuckPods:
-                result.Message = patched is null ? "Nothing was patched." : await ReplaceStuckPodsAsync(kube, patched, request.Timeout, context.Cancellation).ConfigureAwait(false);
+                result.Message = patched is null ? "Nothing was patched." : await ReplaceStuckPodsAsync(kube, patched, Of(request).Timeout, context.Cancellation).ConfigureAwait(false);
                 break;
             case StepWait:
                 if (patched is null)
@@ -235,7 +259,7 @@ public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
                 }
 
                 var activity = $"Rolling back {plan.TargetKey} to {plan.ToVersion}";
-                var (state, last) = await WaitReportingEverySecondAsync(kube, patched, decision!.Workload.Progressing, request.Timeout, context, activity).ConfigureAwait(false);
+                var (state, last) = await WaitReportingEverySecondAsync(kube, patched, decision!.Workload.Progressing, Of(request).Timeout, context, activity).ConfigureAwait(false);
                 if (state.IsDone)
                 {
                     result.Message = $"The rollout finished: {state.Message}.";
@@ -274,9 +298,9 @@ public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
     /// A workload left on a target that did not verify is not put back: its previous template is the failed one.
     /// The result says so, and the rollback counts toward escalation.
     /// </summary>
-    public Task<StepResult?> CompleteAsync(RollbackPlan plan, RollbackRequest request, bool verified, EngineContext context) => Task.FromResult<StepResult?>(null);
+    public Task<StepResult?> CompleteAsync(RollbackPlan plan, bool verified) => Task.FromResult<StepResult?>(null);
 
-    public async Task<(string? Version, string? Commit)> GetCurrentVersionAsync(RollbackRequest request, EngineContext context)
+    public async Task<VersionIdentity> GetCurrentVersionAsync()
     {
         var kube = Connect(request);
         var workload = await ReadWorkloadAsync(kube, request, context.Cancellation).ConfigureAwait(false);
@@ -284,7 +308,7 @@ public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
     }
 
     /// <summary>Records the template's identity and copies (in the cluster) every ConfigMap and Secret it references.</summary>
-    public async Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context)
+    public async Task<bool> CaptureVerifiedSnapshotAsync(string folder)
     {
         var kube = Connect(request);
         var workload = await ReadWorkloadAsync(kube, request, context.Cancellation).ConfigureAwait(false);
@@ -304,19 +328,23 @@ public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
 
     /// <summary>Every workload of the request's kind matching -Selector: the failing ones, or all with -All, each as its own request.</summary>
     /// <summary>-Selector: the workloads of the kind whose labels match, each with whether it is failing now.</summary>
-    public async Task<IReadOnlyList<SelectedTarget>> SelectAsync(RollbackRequest request, EngineContext context)
+    public string Selection => $"workloads matching {Of(request).Selector}";
+
+    public bool IncludesHealthy => Of(request).All;
+
+    public async Task<IReadOnlyList<SelectedTarget>> SelectAsync()
     {
-        var kind = Workloads.ParseKind(request.Kind);
+        var kind = Workloads.ParseKind(Of(request).Kind);
         using var kube = KubeConnection.Open(request);
         IReadOnlyList<Workload> workloads;
         try
         {
-            workloads = await Workloads.ListAsync(kube, kind, request.Selector!, context.Cancellation).ConfigureAwait(false);
+            workloads = await Workloads.ListAsync(kube, kind, Of(request).Selector!, context.Cancellation).ConfigureAwait(false);
         }
         catch (Exception e) when (KubeConnection.IsStatus(e, HttpStatusCode.BadRequest))
         {
             throw new RollbackException(ErrorIds.KubernetesSelectorInvalid, RollbackErrorKind.InvalidArgument,
-                $"The label selector '{request.Selector}' is not valid: {e.Message} Use the form 'app=web,tier in (front,back)'.", e);
+                $"The label selector '{Of(request).Selector}' is not valid: {e.Message} Use the form 'app=web,tier in (front,back)'.", e);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -326,7 +354,7 @@ public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
         if (workloads.Count == 0)
         {
             throw new RollbackException(ErrorIds.KubernetesWorkloadNotFound, RollbackErrorKind.ObjectNotFound,
-                $"No {kind} matches the selector '{request.Selector}' in namespace '{request.Namespace ?? "(the context's)"}'. Check the labels with 'kubectl get {kind.ToString().ToLowerInvariant()}s -l \"{request.Selector}\"'.");
+                $"No {kind} matches the selector '{Of(request).Selector}' in namespace '{Of(request).Namespace ?? "(the context's)"}'. Check the labels with 'kubectl get {kind.ToString().ToLowerInvariant()}s -l \"{Of(request).Selector}\"'.");
         }
 
         return workloads.OrderBy(w => w.Name, StringComparer.Ordinal).Select(w =>
@@ -334,7 +362,7 @@ public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
             var state = w.Evaluate(0, default);
             var status = w.Json["status"];
             var failing = state.IsFailed || ((long?)status?["unavailableReplicas"] ?? 0) > 0 || !state.IsDone;
-            return new SelectedTarget(request with { Name = w.Name, Selector = null, Namespace = kube.Namespace }, failing, state.Message);
+            return new SelectedTarget(w.Name, request with { Deployment = Of(request) with { Name = w.Name, Selector = null, Namespace = kube.Namespace } }, failing, state.Message);
         }).ToList();
     }
 
@@ -624,7 +652,7 @@ public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
         if (connection is null)
         {
             var (loaded, contextName) = Configuration(request);
-            connection = KubeConnection.Open(loaded, contextName, request.Namespace);
+            connection = KubeConnection.Open(loaded, contextName, Of(request).Namespace);
         }
 
         return connection;
@@ -632,10 +660,10 @@ public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
 
     private static async Task<Workload> ReadWorkloadAsync(KubeConnection kube, RollbackRequest request, CancellationToken cancellation)
     {
-        var kind = Workloads.ParseKind(request.Kind);
+        var kind = Workloads.ParseKind(Of(request).Kind);
         try
         {
-            return await Workloads.ReadAsync(kube, kind, request.Name!, cancellation).ConfigureAwait(false);
+            return await Workloads.ReadAsync(kube, kind, Of(request).Name!, cancellation).ConfigureAwait(false);
         }
         catch (Exception e) when (KubeConnection.IsStatus(e, HttpStatusCode.NotFound))
         {
@@ -655,15 +683,15 @@ public sealed class KubernetesStrategy : IRollbackStrategy, ISelectsTargets
 
             throw namespaceExists
                 ? new RollbackException(ErrorIds.KubernetesWorkloadNotFound, RollbackErrorKind.ObjectNotFound,
-                    $"There is no {kind} '{request.Name}' in namespace '{kube.Namespace}' (context '{kube.ContextName}'). Check the name, -Kind and -Namespace ('kubectl get {kind.ToString().ToLowerInvariant()}s -n {kube.Namespace}').", e)
-                { TargetName = request.Name }
+                    $"There is no {kind} '{Of(request).Name}' in namespace '{kube.Namespace}' (context '{kube.ContextName}'). Check the name, -Kind and -Namespace ('kubectl get {kind.ToString().ToLowerInvariant()}s -n {kube.Namespace}').", e)
+                { TargetName = Of(request).Name }
                 : new RollbackException(ErrorIds.KubernetesNamespaceNotFound, RollbackErrorKind.ObjectNotFound,
                     $"The namespace '{kube.Namespace}' does not exist in context '{kube.ContextName}'. Pass -Namespace with an existing one ('kubectl get namespaces').", e)
                 { TargetName = kube.Namespace };
         }
         catch (Exception e) when (e is not OperationCanceledException and not RollbackException)
         {
-            throw kube.Explain(e, $"read {kind} '{request.Name}' in namespace '{kube.Namespace}'");
+            throw kube.Explain(e, $"read {kind} '{Of(request).Name}' in namespace '{kube.Namespace}'");
         }
     }
 

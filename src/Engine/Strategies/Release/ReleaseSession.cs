@@ -8,22 +8,38 @@ namespace DeploymentRollback.Engine.Release;
 /// (else the release before the current one) by renaming a new link over it, so there is never a moment without it;
 /// the failed release folder is kept.
 /// </summary>
-public sealed class ReleaseStrategy : IRollbackStrategy
+public sealed class ReleaseSession : IRollbackSession
 {
     private const string StepSwitch = "SwitchCurrent";
     private const string ReleasesFolder = "releases";
     private const string CurrentLink = "current";
 
-    public string Name => StrategyNames.Release;
+    private readonly RollbackRequest request;
+    private readonly EngineContext context;
 
-    public TargetIdentity ResolveTarget(RollbackRequest request)
+    public ReleaseSession(RollbackRequest request, EngineContext context)
+    {
+        this.request = request;
+        this.context = context;
+        Target = ResolveTarget(request);
+    }
+
+    public TargetIdentity Target { get; }
+
+    private string Name => request.Strategy;
+
+    private static ReleaseTarget Of(RollbackRequest request) => request.DeploymentAs<ReleaseTarget>();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static TargetIdentity ResolveTarget(RollbackRequest request)
     {
         if (OperatingSystem.IsWindows())
         {
-            throw Layout("The Release strategy switches a symbolic link by rename, which needs Linux or macOS.", request.Path);
+            throw Layout("The Release strategy switches a symbolic link by rename, which needs Linux or macOS.", Of(request).Path);
         }
 
-        var root = System.IO.Path.GetFullPath(request.Path ?? Directory.GetCurrentDirectory());
+        var root = System.IO.Path.GetFullPath(Of(request).Path ?? Directory.GetCurrentDirectory());
         if (!Directory.Exists(System.IO.Path.Combine(root, ReleasesFolder)) || new FileInfo(System.IO.Path.Combine(root, CurrentLink)).LinkTarget is null)
         {
             throw Layout($"'{root}' is not a release layout: it needs a '{ReleasesFolder}' folder and a '{CurrentLink}' symbolic link into it. Pass -Path with the deploy folder (the one holding both).", root);
@@ -32,39 +48,39 @@ public sealed class ReleaseStrategy : IRollbackStrategy
         return new TargetIdentity("release:" + root, root);
     }
 
-    public Task<StrategyAssessment> AssessAsync(RollbackRequest request, EngineContext context)
+    public Task<StrategyAssessment> AssessAsync()
     {
-        var target = ResolveTarget(request);
+        var target = Target;
         var current = Current(target.Location);
         var lastGood = FindLastGood(context, target, current);
         var releases = Releases(target.Location);
         return Task.FromResult(new StrategyAssessment
         {
             CurrentVersion = current,
-            LastGoodVersion = lastGood?.Name,
+            LastGoodVersion = lastGood?.Version,
             LastGoodSource = lastGood?.Source,
             AffectedComponents = new[] { System.IO.Path.Combine(target.Location, CurrentLink) },
             Changes = releases.Select(r => (r == current ? "* " : "  ") + r).Reverse().Take(20).ToList(),
             Rationale = lastGood is null
                 ? $"No release other than {current} is verified good or older than it."
-                : $"Point {CurrentLink} back at {lastGood.Name} ({lastGood.Source}), keeping {current}, then restart and verify.",
+                : $"Point {CurrentLink} back at {lastGood.Version} ({lastGood.Source}), keeping {current}, then restart and verify.",
             Facts = new Dictionary<string, string> { ["current"] = current ?? "(dangling)", ["releases"] = releases.Count.ToString(System.Globalization.CultureInfo.InvariantCulture) },
         });
     }
 
-    public Task<(string? Version, string? Commit)> CaptureCheckpointAsync(RollbackRequest request, CheckpointWriter writer, EngineContext context)
+    public Task<VersionIdentity> CaptureCheckpointAsync(CheckpointWriter writer)
     {
-        var target = ResolveTarget(request);
+        var target = Target;
         var current = Current(target.Location);
         writer.AddText("releases.txt", string.Join('\n', Releases(target.Location)) + "\n");
         writer.Details["current"] = current ?? "(dangling)";
         writer.Details["link"] = new FileInfo(System.IO.Path.Combine(target.Location, CurrentLink)).LinkTarget ?? "";
-        return Task.FromResult<(string?, string?)>((current, null));
+        return Task.FromResult<VersionIdentity>((current, null));
     }
 
-    public Task<RollbackPlan> PlanAsync(RollbackRequest request, EngineContext context)
+    public Task<RollbackPlan> PlanAsync()
     {
-        var target = ResolveTarget(request);
+        var target = Target;
         var current = Current(target.Location);
         string to;
         string source;
@@ -72,17 +88,17 @@ public sealed class ReleaseStrategy : IRollbackStrategy
         {
             to = Releases(target.Location).Contains(wanted, StringComparer.Ordinal)
                 ? wanted
-                : throw new RollbackException(ErrorIds.ReleaseNotFound, RollbackErrorKind.ObjectNotFound,
+                : throw new RollbackException(ReleaseErrorIds.NotFound, RollbackErrorKind.ObjectNotFound,
                     $"There is no release folder '{wanted}' in {System.IO.Path.Combine(target.Location, ReleasesFolder)}. Releases: {string.Join(", ", Releases(target.Location).TakeLast(10))}.")
                 { TargetName = wanted };
             source = "-Target";
         }
         else
         {
-            var found = FindLastGood(context, target, current) ?? throw new RollbackException(ErrorIds.ReleaseTargetMissing, RollbackErrorKind.InvalidOperation,
+            var found = FindLastGood(context, target, current) ?? throw new RollbackException(ReleaseErrorIds.TargetMissing, RollbackErrorKind.InvalidOperation,
                 $"No release to go back to: none is recorded verified-good and none is older than {current}. Pass -Target with a release folder's name.")
             { TargetName = target.Key };
-            (to, source) = (found.Name, found.Source);
+            (to, source) = (found.Version, found.Source);
         }
 
         return Task.FromResult(new RollbackPlan
@@ -105,7 +121,7 @@ public sealed class ReleaseStrategy : IRollbackStrategy
         });
     }
 
-    public Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context)
+    public Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackCheckpoint checkpoint)
     {
         var started = DateTimeOffset.UtcNow;
         Switch(plan.Path, plan.ToVersion!);
@@ -120,7 +136,7 @@ public sealed class ReleaseStrategy : IRollbackStrategy
     }
 
     /// <summary>A rollback that is not verified points current back at the release it found there.</summary>
-    public Task<StepResult?> CompleteAsync(RollbackPlan plan, RollbackRequest request, bool verified, EngineContext context)
+    public Task<StepResult?> CompleteAsync(RollbackPlan plan, bool verified)
     {
         if (verified || plan.FromVersion is null || Current(plan.Path) == plan.FromVersion)
         {
@@ -139,10 +155,10 @@ public sealed class ReleaseStrategy : IRollbackStrategy
         });
     }
 
-    public Task<(string? Version, string? Commit)> GetCurrentVersionAsync(RollbackRequest request, EngineContext context) =>
-        Task.FromResult<(string?, string?)>((Current(ResolveTarget(request).Location), null));
+    public Task<VersionIdentity> GetCurrentVersionAsync() =>
+        Task.FromResult<VersionIdentity>((Current(Target.Location), null));
 
-    public Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context) => Task.FromResult(false);
+    public Task<bool> CaptureVerifiedSnapshotAsync(string folder) => Task.FromResult(false);
 
     /// <summary>The release folder current points at, or null when the link dangles.</summary>
     private static string? Current(string root)
@@ -164,30 +180,23 @@ public sealed class ReleaseStrategy : IRollbackStrategy
             .OrderBy(r => r.Version is null ? 1 : 0).ThenBy(r => r.Version).ThenBy(r => r.CreationTimeUtc).ThenBy(r => r.Name, StringComparer.Ordinal)
             .Select(r => r.Name).ToList();
 
-    private sealed record LastGood(string Name, string Source);
+    /// <summary>The default target, by the last-good rule (see LastGoodRule).</summary>
+    private LastGood? FindLastGood(EngineContext context, TargetIdentity target, string? current) =>
+        LastGoodRule.Find(context.State.Journal, target.Key, request.Strategy, new Versions(Releases(target.Location), current));
 
-    /// <summary>
-    /// Where the newest attempt went, while current is still there; else the newest verified-good release that is not
-    /// current and still exists; else the release before current. Never a release an attempt rolled back from.
-    /// </summary>
-    private static LastGood? FindLastGood(EngineContext context, TargetIdentity target, string? current)
+    /// <summary>Versions are release folders, pinned by their name; the fallback is the release before current in version order.</summary>
+    private sealed class Versions(List<string> releases, string? current) : ILastGoodHooks
     {
-        var journal = context.State.Journal;
-        var releases = Releases(target.Location);
-        var rolledBackFrom = journal.GetRolledBackFromVersions(target.Key).ToHashSet(StringComparer.Ordinal);
-        if (journal.LastAttemptTarget(target.Key) is { } last && last == current)
-        {
-            return new LastGood(last, "the release the last rollback attempt went to");
-        }
+        public string? Locate(string version, string? recordedIdentity) => releases.Contains(version) ? version : null;
 
-        if (journal.GetVerified(target.Key, limit: 50).FirstOrDefault(v => v.Version != current && releases.Contains(v.Version) && !rolledBackFrom.Contains(v.Version)) is { } verified)
-        {
-            return new LastGood(verified.Version, $"verified-good at {verified.RecordedAt:u}");
-        }
+        public bool IsCurrent(string identity) => identity == current;
 
-        var index = current is null ? releases.Count : releases.IndexOf(current);
-        var previous = releases.Take(Math.Max(0, index)).LastOrDefault(r => !rolledBackFrom.Contains(r));
-        return previous is null ? null : new LastGood(previous, "the release before " + (current ?? "the dangling link"));
+        public LastGood? Fallback(IReadOnlySet<string> rolledBackFrom)
+        {
+            var index = current is null ? releases.Count : releases.IndexOf(current);
+            var previous = releases.Take(Math.Max(0, index)).LastOrDefault(r => !rolledBackFrom.Contains(r));
+            return previous is null ? null : new LastGood(previous, previous, "the release before " + (current ?? "the dangling link"));
+        }
     }
 
     /// <summary>A new link beside current, renamed over it: rename(2) replaces the link atomically, so readers always find one.</summary>
@@ -200,14 +209,14 @@ public sealed class ReleaseStrategy : IRollbackStrategy
         {
             var errno = Marshal.GetLastPInvokeError();
             File.Delete(temp);
-            throw new RollbackException(ErrorIds.ReleaseSwitchFailed, RollbackErrorKind.WriteError,
+            throw new RollbackException(ReleaseErrorIds.SwitchFailed, RollbackErrorKind.WriteError,
                 $"'{current}' could not be replaced by a link to {ReleasesFolder}/{release} (rename failed, errno {errno}); it still points where it did. Check that the deploy folder is writable.")
             { TargetName = current };
         }
     }
 
     private static RollbackException Layout(string message, string? path) =>
-        new(ErrorIds.ReleaseLayoutInvalid, RollbackErrorKind.InvalidArgument, message) { TargetName = path };
+        new(ReleaseErrorIds.LayoutInvalid, RollbackErrorKind.InvalidArgument, message) { TargetName = path };
 
     // .NET's File.Move refuses a link to a folder, and Directory.Move will not replace: rename(2) itself does both.
     [DllImport("libc", EntryPoint = "rename", SetLastError = true)]

@@ -7,7 +7,7 @@ namespace DeploymentRollback.Engine.Config;
 /// Pattern 2, configuration rollback: put a config file back to -PreviousPath (the spec's config/app.previous.yml) or
 /// to the copy recorded when the application was last verified good; atomically, with its permissions kept.
 /// </summary>
-public sealed class ConfigStrategy : IRollbackStrategy
+public sealed class ConfigSession : IRollbackSession
 {
     private const string StepReplace = "ReplaceConfig";
     private const string SnapshotFile = "config.redacted";
@@ -17,11 +17,27 @@ public sealed class ConfigStrategy : IRollbackStrategy
     // The bytes the planned rollback writes (one strategy instance serves one invocation).
     private byte[]? targetContent;
 
-    public string Name => StrategyNames.Config;
+    private readonly RollbackRequest request;
+    private readonly EngineContext context;
 
-    public TargetIdentity ResolveTarget(RollbackRequest request)
+    public ConfigSession(RollbackRequest request, EngineContext context)
     {
-        var path = request.Path is null ? null : System.IO.Path.GetFullPath(request.Path);
+        this.request = request;
+        this.context = context;
+        Target = ResolveTarget(request);
+    }
+
+    public TargetIdentity Target { get; }
+
+    private string Name => request.Strategy;
+
+    private static ConfigTarget Of(RollbackRequest request) => request.DeploymentAs<ConfigTarget>();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static TargetIdentity ResolveTarget(RollbackRequest request)
+    {
+        var path = Of(request).Path is { } given ? System.IO.Path.GetFullPath(given) : null;
         if (path is null || !File.Exists(path))
         {
             throw new RollbackException(ErrorIds.ConfigFileNotFound, RollbackErrorKind.ObjectNotFound,
@@ -34,9 +50,9 @@ public sealed class ConfigStrategy : IRollbackStrategy
         return new TargetIdentity("config:" + path, path);
     }
 
-    public Task<StrategyAssessment> AssessAsync(RollbackRequest request, EngineContext context)
+    public Task<StrategyAssessment> AssessAsync()
     {
-        var target = ResolveTarget(request);
+        var target = Target;
         var current = File.ReadAllBytes(target.Location);
         var (source, content) = FindTarget(request, context, target, current, required: false);
         var diff = content is null ? new List<string>() : RedactedDiff(current, content, target.Location);
@@ -53,19 +69,19 @@ public sealed class ConfigStrategy : IRollbackStrategy
         });
     }
 
-    public Task<(string? Version, string? Commit)> CaptureCheckpointAsync(RollbackRequest request, CheckpointWriter writer, EngineContext context)
+    public Task<VersionIdentity> CaptureCheckpointAsync(CheckpointWriter writer)
     {
-        var target = ResolveTarget(request);
+        var target = Target;
         var current = File.ReadAllBytes(target.Location);
         writer.AddText(System.IO.Path.GetFileName(target.Location), ConfigText.Decode(current).Text);
         writer.Details["file"] = target.Location;
         writer.Details["sha256"] = Version(current);
-        return Task.FromResult<(string?, string?)>((Version(current), null));
+        return Task.FromResult<VersionIdentity>((Version(current), null));
     }
 
-    public Task<RollbackPlan> PlanAsync(RollbackRequest request, EngineContext context)
+    public Task<RollbackPlan> PlanAsync()
     {
-        var target = ResolveTarget(request);
+        var target = Target;
         var current = File.ReadAllBytes(target.Location);
         var (source, content) = FindTarget(request, context, target, current, required: true);
         targetContent = content!;
@@ -90,7 +106,7 @@ public sealed class ConfigStrategy : IRollbackStrategy
         });
     }
 
-    public Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context)
+    public Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackCheckpoint checkpoint)
     {
         var started = DateTimeOffset.UtcNow;
         AtomicFile.WriteAllBytes(plan.Path, targetContent!);
@@ -104,18 +120,18 @@ public sealed class ConfigStrategy : IRollbackStrategy
         });
     }
 
-    public Task<StepResult?> CompleteAsync(RollbackPlan plan, RollbackRequest request, bool verified, EngineContext context) => Task.FromResult<StepResult?>(null);
+    public Task<StepResult?> CompleteAsync(RollbackPlan plan, bool verified) => Task.FromResult<StepResult?>(null);
 
-    public Task<(string? Version, string? Commit)> GetCurrentVersionAsync(RollbackRequest request, EngineContext context) =>
-        Task.FromResult<(string?, string?)>((Version(File.ReadAllBytes(ResolveTarget(request).Location)), null));
+    public Task<VersionIdentity> GetCurrentVersionAsync() =>
+        Task.FromResult<VersionIdentity>((Version(File.ReadAllBytes(Target.Location)), null));
 
     /// <summary>
     /// The verified copy, with secret values masked (they are filled back from the live file at restore time, by key
     /// path), its encoding, and the hash of its exact bytes, which the restored file must match.
     /// </summary>
-    public Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context)
+    public Task<bool> CaptureVerifiedSnapshotAsync(string folder)
     {
-        var target = ResolveTarget(request);
+        var target = Target;
         var bytes = File.ReadAllBytes(target.Location);
         var (text, encoding) = ConfigText.Decode(bytes);
         AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotFile), DocumentSecrets.Redact(text, target.Location));
@@ -132,7 +148,7 @@ public sealed class ConfigStrategy : IRollbackStrategy
 
     private static (string? Source, byte[]? Content) FindTarget(RollbackRequest request, EngineContext context, TargetIdentity target, byte[] current, bool required)
     {
-        if (request.PreviousPath is { } previous)
+        if (Of(request).PreviousPath is { } previous)
         {
             var path = System.IO.Path.GetFullPath(previous, System.IO.Path.GetDirectoryName(target.Location)!);
             return File.Exists(path)

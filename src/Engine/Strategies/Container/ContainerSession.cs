@@ -14,7 +14,7 @@ namespace DeploymentRollback.Engine.Container;
 /// Strategy A for a single container: recreate it from the verified-good image with the same configuration,
 /// keeping the failed container (stopped, renamed) until the new one is verified.
 /// </summary>
-public sealed class ContainerStrategy : IRollbackStrategy
+public sealed class ContainerSession : IRollbackSession
 {
     private const string StepReplace = "StopAndKeep";
     private const string StepCreate = "Create";
@@ -28,24 +28,40 @@ public sealed class ContainerStrategy : IRollbackStrategy
     private bool originalWasRunning;
     private string? newId;
 
-    public string Name => StrategyNames.Container;
+    private readonly RollbackRequest request;
+    private readonly EngineContext context;
 
-    public TargetIdentity ResolveTarget(RollbackRequest request)
+    public ContainerSession(RollbackRequest request, EngineContext context)
     {
-        if (string.IsNullOrWhiteSpace(request.Name))
+        this.request = request;
+        this.context = context;
+        Target = ResolveTarget(request);
+    }
+
+    public TargetIdentity Target { get; }
+
+    private string Name => request.Strategy;
+
+    private static ContainerTarget Of(RollbackRequest request) => request.DeploymentAs<ContainerTarget>();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static TargetIdentity ResolveTarget(RollbackRequest request)
+    {
+        if (string.IsNullOrWhiteSpace(Of(request).Name))
         {
             throw new RollbackException(ErrorIds.ContainerNameMissing, RollbackErrorKind.InvalidArgument,
                 "The Container strategy needs -Name with the container's name (see 'docker ps -a').");
         }
 
-        var name = request.Name.TrimStart('/');
-        return new TargetIdentity(request.DockerHost is null ? $"container:{name}" : $"container:{name}@{request.DockerHost}", name);
+        var name = Of(request).Name.TrimStart('/');
+        return new TargetIdentity(Of(request).DockerHost is null ? $"container:{name}" : $"container:{name}@{Of(request).DockerHost}", name);
     }
 
-    public async Task<StrategyAssessment> AssessAsync(RollbackRequest request, EngineContext context)
+    public async Task<StrategyAssessment> AssessAsync()
     {
-        var target = ResolveTarget(request);
-        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
+        var target = Target;
+        using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, context.Cancellation).ConfigureAwait(false);
         var inspect = await DockerEngine.InspectContainerAsync(client, target.Location, context.Cancellation).ConfigureAwait(false);
         RecordSeen(context, target.Key, inspect);
         var lastGood = FindLastGood(context, target.Key, inspect.Image);
@@ -55,7 +71,7 @@ public sealed class ContainerStrategy : IRollbackStrategy
         return new StrategyAssessment
         {
             CurrentVersion = inspect.Config.Image,
-            CurrentCommit = inspect.Image,
+            CurrentIdentity = inspect.Image,
             LastGoodVersion = lastGood?.Version,
             LastGoodSource = lastGood?.Source,
             AffectedComponents = new[] { target.Location },
@@ -78,10 +94,10 @@ public sealed class ContainerStrategy : IRollbackStrategy
         };
     }
 
-    public async Task<(string? Version, string? Commit)> CaptureCheckpointAsync(RollbackRequest request, CheckpointWriter writer, EngineContext context)
+    public async Task<VersionIdentity> CaptureCheckpointAsync(CheckpointWriter writer)
     {
-        var target = ResolveTarget(request);
-        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
+        var target = Target;
+        using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, context.Cancellation).ConfigureAwait(false);
         var inspect = await DockerEngine.InspectContainerAsync(client, target.Location, context.Cancellation).ConfigureAwait(false);
         RecordSeen(context, target.Key, inspect);
         writer.AddText("inspect.json", JsonSerializer.Serialize(inspect, new JsonSerializerOptions { WriteIndented = true }));
@@ -94,10 +110,10 @@ public sealed class ContainerStrategy : IRollbackStrategy
         return (inspect.Config.Image, inspect.Image);
     }
 
-    public async Task<RollbackPlan> PlanAsync(RollbackRequest request, EngineContext context)
+    public async Task<RollbackPlan> PlanAsync()
     {
-        var target = ResolveTarget(request);
-        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
+        var target = Target;
+        using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, context.Cancellation).ConfigureAwait(false);
         var inspect = await DockerEngine.InspectContainerAsync(client, target.Location, context.Cancellation).ConfigureAwait(false);
         RecordSeen(context, target.Key, inspect);
         string targetImage;
@@ -133,7 +149,7 @@ public sealed class ContainerStrategy : IRollbackStrategy
             Path = target.Location,
             FromVersion = inspect.Config.Image,
             ToVersion = targetImage,
-            ToCommit = image.ID,
+            ToIdentity = image.ID,
             Changes = new[] { $"{inspect.Config.Image} ({Short(inspect.Image)})" },
             SkipReason = image.ID == inspect.Image && inspect.State.Running && inspect.State.Health?.Status != "unhealthy"
                 ? $"Container '{target.Location}' already runs {targetImage} ({Short(image.ID)})."
@@ -143,16 +159,16 @@ public sealed class ContainerStrategy : IRollbackStrategy
                 new PlanStep { Order = 1, Action = StepReplace, Target = target.Location, Description = $"Stop container '{target.Location}' ({inspect.Config.Image}) and keep it as '{target.Location}-failed-<time>' until the new one is verified" },
                 new PlanStep { Order = 2, Action = StepCreate, Target = target.Location, Description = $"Create '{target.Location}' from {targetImage} ({Short(image.ID)}) with the same environment, ports, mounts, networks, restart policy and limits" },
                 new PlanStep { Order = 3, Action = StepStart, Target = target.Location, Description = $"Start the new '{target.Location}'" },
-                new PlanStep { Order = 4, Action = StepWait, Target = target.Location, Description = $"Wait up to {request.Timeout.TotalSeconds:0} s for it to be running and healthy", Mutates = false },
+                new PlanStep { Order = 4, Action = StepWait, Target = target.Location, Description = $"Wait up to {Of(request).Timeout.TotalSeconds:0} s for it to be running and healthy", Mutates = false },
             },
         };
         return plan;
     }
 
-    public async Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context)
+    public async Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackCheckpoint checkpoint)
     {
         var result = new StepResult { Name = $"{step.Action} {step.Target}", StartedAt = DateTimeOffset.UtcNow, Status = StepStatus.Succeeded };
-        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
+        using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, context.Cancellation).ConfigureAwait(false);
         var name = plan.Path;
         switch (step.Action)
         {
@@ -192,7 +208,7 @@ public sealed class ContainerStrategy : IRollbackStrategy
                 result.Message = $"Started {Short(newId!)}.";
                 break;
             case StepWait:
-                var problem = await DockerEngine.WaitHealthyAsync(client, newId!, $"the new '{name}'", request.Timeout, context.Observer, context.Cancellation).ConfigureAwait(false);
+                var problem = await DockerEngine.WaitHealthyAsync(client, newId!, $"the new '{name}'", Of(request).Timeout, context.Observer, context.Cancellation).ConfigureAwait(false);
                 if (problem is not null)
                 {
                     result.Status = StepStatus.Failed;
@@ -213,7 +229,7 @@ public sealed class ContainerStrategy : IRollbackStrategy
         return result;
     }
 
-    public async Task<StepResult?> CompleteAsync(RollbackPlan plan, RollbackRequest request, bool verified, EngineContext context)
+    public async Task<StepResult?> CompleteAsync(RollbackPlan plan, bool verified)
     {
         if (originalId is null)
         {
@@ -221,11 +237,11 @@ public sealed class ContainerStrategy : IRollbackStrategy
         }
 
         var step = new StepResult { StartedAt = DateTimeOffset.UtcNow, Status = StepStatus.Succeeded };
-        using var client = await DockerEngine.ConnectAsync(request.DockerHost, CancellationToken.None).ConfigureAwait(false);
+        using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, CancellationToken.None).ConfigureAwait(false);
         if (verified)
         {
             step.Name = $"RemoveFailed {failedName}";
-            if (request.KeepFailed)
+            if (Of(request).KeepFailed)
             {
                 step.Status = StepStatus.Skipped;
                 step.Message = $"Kept the failed container as '{failedName}' (-KeepFailed).";
@@ -261,16 +277,16 @@ public sealed class ContainerStrategy : IRollbackStrategy
         return step;
     }
 
-    public async Task<(string? Version, string? Commit)> GetCurrentVersionAsync(RollbackRequest request, EngineContext context)
+    public async Task<VersionIdentity> GetCurrentVersionAsync()
     {
-        var target = ResolveTarget(request);
-        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
+        var target = Target;
+        using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, context.Cancellation).ConfigureAwait(false);
         var inspect = await DockerEngine.InspectContainerAsync(client, target.Location, context.Cancellation).ConfigureAwait(false);
         RecordSeen(context, target.Key, inspect);
         return (inspect.Config.Image, inspect.Image);
     }
 
-    public Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context) => Task.FromResult(false);
+    public Task<bool> CaptureVerifiedSnapshotAsync(string folder) => Task.FromResult(false);
 
     /// <summary>Every image a container is seen running is journaled, so "the image it ran before" is known later.</summary>
     private static void RecordSeen(EngineContext context, string targetKey, ContainerInspectResponse inspect)
@@ -283,26 +299,36 @@ public sealed class ContainerStrategy : IRollbackStrategy
         }
     }
 
-    /// <summary>The last verified-good image, else the image seen before the current one (never one a rollback left). Reference prefers the id: tags move.</summary>
-    private static (string Version, string Reference, string Source)? FindLastGood(EngineContext context, string targetKey, string currentImageId)
+    /// <summary>The default target, by the last-good rule (see LastGoodRule); Reference prefers the image id: tags move.</summary>
+    private (string Version, string Reference, string Source)? FindLastGood(EngineContext context, string targetKey, string currentImageId)
     {
-        var seenNow = context.State.Journal.GetEvents(targetKey).LastOrDefault(e => e.Kind == VersionSeen)?.Detail.Split('|');
-        if (context.State.Journal.LastAttemptTarget(targetKey) is { } rolledBackTo && seenNow is [var reference, var id] && id == currentImageId && (rolledBackTo == reference || rolledBackTo == id))
-        {
-            return (rolledBackTo, currentImageId, "the version the last rollback attempt went to");
-        }
+        var seen = context.State.Journal.GetEvents(targetKey).Where(e => e.Kind == VersionSeen).Select(e => e.Detail.Split('|')).Where(p => p.Length == 2)
+            .Select(p => (Reference: p[0], Id: p[1])).ToList();
+        return LastGoodRule.Find(context.State.Journal, targetKey, request.Strategy, new Versions(seen, currentImageId)) is { } found
+            ? (found.Version, found.Identity ?? found.Version, found.Source)
+            : null;
+    }
 
-        var verified = context.State.Journal.GetVerified(targetKey, limit: 20).FirstOrDefault(v => v.Commit != currentImageId);
-        if (verified is not null)
-        {
-            return (verified.Version, verified.Commit ?? verified.Version, $"verified-good at {verified.RecordedAt:u}");
-        }
+    /// <summary>
+    /// Versions are image references, pinned by image id as the module saw them on the container (its VersionSeen
+    /// events); the fallback is the image the container ran before the current one.
+    /// </summary>
+    private sealed class Versions(List<(string Reference, string Id)> seen, string currentImageId) : ILastGoodHooks
+    {
+        // A verified record carries its id; an attempt's target is mapped through what was seen (an unseen one is not known to be there).
+        public string? Locate(string version, string? recordedIdentity) =>
+            recordedIdentity ?? seen.LastOrDefault(s => s.Reference == version || s.Id == version) switch
+            {
+                { Id: { } id } => id,
+                _ => null,
+            };
 
-        // Images a rollback moved away from are known bad: never go "back" to them.
-        var rolledBackFrom = context.State.Journal.GetRolledBackFromVersions(targetKey).ToHashSet(StringComparer.Ordinal);
-        var seen = context.State.Journal.GetEvents(targetKey).Where(e => e.Kind == VersionSeen).Select(e => e.Detail.Split('|')).Reverse()
-            .FirstOrDefault(parts => parts.Length == 2 && parts[1] != currentImageId && !rolledBackFrom.Contains(parts[0]));
-        return seen is null ? null : (seen[0], seen[1], "the image it ran before");
+        public bool IsCurrent(string identity) => identity == currentImageId;
+
+        public LastGood? Fallback(IReadOnlySet<string> rolledBackFrom) =>
+            seen.AsEnumerable().Reverse().FirstOrDefault(s => s.Id != currentImageId && !rolledBackFrom.Contains(s.Reference)) is { Id: not null } before
+                ? new LastGood(before.Reference, before.Id, "the image it ran before")
+                : null;
     }
 
     private static string Short(string id) => id.StartsWith("sha256:", StringComparison.Ordinal) ? id[7..19] : id.Length > 12 ? id[..12] : id;

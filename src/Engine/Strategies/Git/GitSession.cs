@@ -7,7 +7,7 @@ namespace DeploymentRollback.Engine.Git;
 /// Strategy B: put a repository back at a verified-good version, by checkout (working tree at the target)
 /// or by revert commits (history kept), through LibGit2Sharp.
 /// </summary>
-public sealed class GitStrategy : IRollbackStrategy
+public sealed class GitSession : IRollbackSession
 {
     private const string StepStash = "Stash";
     private const string StepCheckout = "Checkout";
@@ -15,20 +15,36 @@ public sealed class GitStrategy : IRollbackStrategy
     private const string StepRevert = "Revert";
     private const string StepPush = "Push";
 
-    public string Name => StrategyNames.Git;
+    private readonly RollbackRequest request;
+    private readonly EngineContext context;
 
-    public TargetIdentity ResolveTarget(RollbackRequest request)
+    public GitSession(RollbackRequest request, EngineContext context)
     {
-        using var repo = OpenRepository(request.Path);
+        this.request = request;
+        this.context = context;
+        Target = ResolveTarget(request);
+    }
+
+    public TargetIdentity Target { get; }
+
+    private string Name => request.Strategy;
+
+    private static GitTarget Of(RollbackRequest request) => request.DeploymentAs<GitTarget>();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static TargetIdentity ResolveTarget(RollbackRequest request)
+    {
+        using var repo = OpenRepository(Of(request).Path);
         var location = WorkingDirectory(repo);
         return new TargetIdentity(TargetKeyFor(location), location);
     }
 
     public static string TargetKeyFor(string workingDirectory) => "git:" + workingDirectory;
 
-    public Task<StrategyAssessment> AssessAsync(RollbackRequest request, EngineContext context)
+    public Task<StrategyAssessment> AssessAsync()
     {
-        using var repo = OpenRepository(request.Path);
+        using var repo = OpenRepository(Of(request).Path);
         var head = HeadCommit(repo);
         var tags = TagIndex.Read(repo);
         var current = tags.Describe(repo, head);
@@ -43,7 +59,7 @@ public sealed class GitStrategy : IRollbackStrategy
         return Task.FromResult(new StrategyAssessment
         {
             CurrentVersion = current,
-            CurrentCommit = head.Sha,
+            CurrentIdentity = head.Sha,
             LastGoodVersion = lastGood.Version,
             LastGoodSource = lastGood.Source,
             Changes = changes,
@@ -53,9 +69,9 @@ public sealed class GitStrategy : IRollbackStrategy
         });
     }
 
-    public Task<(string? Version, string? Commit)> CaptureCheckpointAsync(RollbackRequest request, CheckpointWriter writer, EngineContext context)
+    public Task<VersionIdentity> CaptureCheckpointAsync(CheckpointWriter writer)
     {
-        using var repo = OpenRepository(request.Path);
+        using var repo = OpenRepository(Of(request).Path);
         var head = HeadCommit(repo);
         var tags = TagIndex.Read(repo);
         var version = tags.Describe(repo, head);
@@ -84,12 +100,12 @@ public sealed class GitStrategy : IRollbackStrategy
             writer.Details["uncommitted_files"] = status.Count(e => e.State != FileStatus.Ignored).ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
-        return Task.FromResult<(string?, string?)>((version, head.Sha));
+        return Task.FromResult<VersionIdentity>((version, head.Sha));
     }
 
-    public Task<RollbackPlan> PlanAsync(RollbackRequest request, EngineContext context)
+    public Task<RollbackPlan> PlanAsync()
     {
-        using var repo = OpenRepository(request.Path);
+        using var repo = OpenRepository(Of(request).Path);
         var head = HeadCommit(repo);
         var tags = TagIndex.Read(repo);
         var current = tags.Describe(repo, head);
@@ -120,7 +136,7 @@ public sealed class GitStrategy : IRollbackStrategy
         var steps = new List<PlanStep>();
         string? skip = null;
         var dirty = IsDirty(repo);
-        if (request.GitMode == GitRollbackMode.Checkout)
+        if (Of(request).Mode == GitRollbackMode.Checkout)
         {
             if (head.Sha == target.Sha)
             {
@@ -155,14 +171,14 @@ public sealed class GitStrategy : IRollbackStrategy
             }
 
             // With -Push, the branch must not be behind its remote: revert commits made on an outdated branch could not be pushed.
-            var unpushed = request.Push ? FetchAndCountUnpushed(repo, request, location, targetKey) : 0;
+            var unpushed = Of(request).Push ? FetchAndCountUnpushed(repo, request, location, targetKey) : 0;
             var toRevert = CommitsToRevert(repo, request, head, target);
-            if (toRevert.Count == 0 || head.Tree.Sha == target.Tree.Sha && request.Commits.Count == 0)
+            if (toRevert.Count == 0 || head.Tree.Sha == target.Tree.Sha && Of(request).Commits.Count == 0)
             {
                 // A rerun after a rejected push still has the reverts to push.
                 if (unpushed == 0)
                 {
-                    skip = request.Commits.Count > 0
+                    skip = Of(request).Commits.Count > 0
                         ? "Every commit named by -Commit is already reverted on this branch."
                         : $"The branch already matches {targetName} ({Short(target)}): nothing to revert.";
                 }
@@ -181,7 +197,7 @@ public sealed class GitStrategy : IRollbackStrategy
                 }
             }
 
-            if (request.Push && skip is null)
+            if (Of(request).Push && skip is null)
             {
                 var branch = repo.Head;
                 var pending = steps.Count(s => s.Action == StepRevert) + unpushed;
@@ -196,7 +212,7 @@ public sealed class GitStrategy : IRollbackStrategy
 
         return Task.FromResult(new RollbackPlan
         {
-            Changes = request.GitMode == GitRollbackMode.Revert && request.Commits.Count > 0
+            Changes = Of(request).Mode == GitRollbackMode.Revert && Of(request).Commits.Count > 0
                 ? steps.Where(s => s.Action == StepRevert).Select(s => $"{s.Target[..7]} {repo.Lookup<Commit>(s.Target).MessageShort}").ToList()
                 : CommitsBetween(repo, target, head, limit: 50),
             Strategy = Name,
@@ -204,13 +220,13 @@ public sealed class GitStrategy : IRollbackStrategy
             Path = location,
             FromVersion = current,
             ToVersion = targetName,
-            ToCommit = target.Sha,
+            ToIdentity = target.Sha,
             SkipReason = skip,
             Steps = steps,
         });
     }
 
-    public Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context)
+    public Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackCheckpoint checkpoint)
     {
         using var repo = OpenRepository(plan.Path);
         var result = new StepResult { Name = $"{step.Action} {step.Target}", StartedAt = DateTimeOffset.UtcNow, Status = StepStatus.Succeeded };
@@ -230,13 +246,13 @@ public sealed class GitStrategy : IRollbackStrategy
                 result.Message = $"Stashed as {stash.WorkTree.Sha[..10]}; restore with 'git stash apply {stash.WorkTree.Sha}'.";
                 break;
             case StepCheckout:
-                Commands.Checkout(repo, repo.Lookup<Commit>(plan.ToCommit!), new CheckoutOptions { CheckoutModifiers = CheckoutModifiers.None });
-                result.Message = $"HEAD is now at {plan.ToVersion} ({plan.ToCommit![..10]}).";
+                Commands.Checkout(repo, repo.Lookup<Commit>(plan.ToIdentity!), new CheckoutOptions { CheckoutModifiers = CheckoutModifiers.None });
+                result.Message = $"HEAD is now at {plan.ToVersion} ({plan.ToIdentity![..10]}).";
                 break;
             case StepCompleteCheckout:
                 // Forced: the plan proved every uncommitted change is the interrupted checkout's own work.
-                Commands.Checkout(repo, repo.Lookup<Commit>(plan.ToCommit!), new CheckoutOptions { CheckoutModifiers = CheckoutModifiers.Force });
-                result.Message = $"Completed the interrupted checkout: HEAD is now at {plan.ToVersion} ({plan.ToCommit![..10]}).";
+                Commands.Checkout(repo, repo.Lookup<Commit>(plan.ToIdentity!), new CheckoutOptions { CheckoutModifiers = CheckoutModifiers.Force });
+                result.Message = $"Completed the interrupted checkout: HEAD is now at {plan.ToVersion} ({plan.ToIdentity![..10]}).";
                 break;
             case StepRevert:
                 var commit = repo.Lookup<Commit>(step.Target);
@@ -260,9 +276,9 @@ public sealed class GitStrategy : IRollbackStrategy
                 break;
             case StepPush:
                 var options = new PushOptions();
-                if (request.UserName is not null)
+                if (Of(request).UserName is not null)
                 {
-                    options.CredentialsProvider = (_, _, _) => new UsernamePasswordCredentials { Username = request.UserName, Password = request.Password ?? "" };
+                    options.CredentialsProvider = (_, _, _) => new UsernamePasswordCredentials { Username = Of(request).UserName, Password = Of(request).Password ?? "" };
                 }
 
                 try
@@ -286,16 +302,16 @@ public sealed class GitStrategy : IRollbackStrategy
         return Task.FromResult(result);
     }
 
-    public Task<(string? Version, string? Commit)> GetCurrentVersionAsync(RollbackRequest request, EngineContext context)
+    public Task<VersionIdentity> GetCurrentVersionAsync()
     {
-        using var repo = OpenRepository(request.Path);
+        using var repo = OpenRepository(Of(request).Path);
         var head = HeadCommit(repo);
-        return Task.FromResult<(string?, string?)>((TagIndex.Read(repo).Describe(repo, head), head.Sha));
+        return Task.FromResult<VersionIdentity>((TagIndex.Read(repo).Describe(repo, head), head.Sha));
     }
 
-    public Task<StepResult?> CompleteAsync(RollbackPlan plan, RollbackRequest request, bool verified, EngineContext context) => Task.FromResult<StepResult?>(null);
+    public Task<StepResult?> CompleteAsync(RollbackPlan plan, bool verified) => Task.FromResult<StepResult?>(null);
 
-    public Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context) => Task.FromResult(false);
+    public Task<bool> CaptureVerifiedSnapshotAsync(string folder) => Task.FromResult(false);
 
     /// <summary>Tag names for tab completion, newest version first.</summary>
     public static IReadOnlyList<string> ListTags(string? path)
@@ -343,7 +359,7 @@ public sealed class GitStrategy : IRollbackStrategy
     /// </summary>
     private static string? InterruptedCheckoutOf(Repository repo, Commit head, Commit target, Journal journal, string targetKey)
     {
-        if (journal.GetAttempts(targetKey, limit: 20).FirstOrDefault(a => a.Strategy == StrategyNames.Git) is not { Outcome: RollbackOutcome.Interrupted } attempt
+        if (journal.GetAttempts(targetKey, limit: 20).FirstOrDefault(a => a.Strategy == "Git") is not { Outcome: RollbackOutcome.Interrupted } attempt
             || InterruptedAttempts.LastStepStarted(journal, attempt) is not { Step: StepCheckout or StepCompleteCheckout } started || started.ToCommit != target.Sha)
         {
             return null;
@@ -403,9 +419,9 @@ public sealed class GitStrategy : IRollbackStrategy
 
         var remote = repo.Network.Remotes[branch.RemoteName];
         var options = new FetchOptions();
-        if (request.UserName is not null)
+        if (Of(request).UserName is not null)
         {
-            options.CredentialsProvider = (_, _, _) => new UsernamePasswordCredentials { Username = request.UserName, Password = request.Password ?? "" };
+            options.CredentialsProvider = (_, _, _) => new UsernamePasswordCredentials { Username = Of(request).UserName, Password = Of(request).Password ?? "" };
         }
 
         try
@@ -440,40 +456,27 @@ public sealed class GitStrategy : IRollbackStrategy
         }
     }
 
-    /// <summary>
-    /// The default target. A rerun goes where the newest attempt was going, whatever its outcome, unless the target was
-    /// deployed again since (HEAD is neither where it was going nor where it started); then the newest verified-good
-    /// version, then the previous release tag. A version an attempt rolled back from is never chosen.
-    /// </summary>
-    private static (string? Version, Commit? Commit, string? Source) FindLastGood(Repository repo, TagIndex tags, Commit head, string current, StateRoot state)
+    /// <summary>The default target, by the last-good rule (see LastGoodRule), with Git's answers to its questions.</summary>
+    private (string? Version, Commit? Commit, string? Source) FindLastGood(Repository repo, TagIndex tags, Commit head, string current, StateRoot state)
     {
-        var targetKey = TargetKeyFor(WorkingDirectory(repo));
-        var rolledBackFrom = state.Journal.GetRolledBackFromVersions(targetKey).ToHashSet(StringComparer.Ordinal);
-        var newest = state.Journal.GetAttempts(targetKey, limit: 20).FirstOrDefault(a => a.Strategy == StrategyNames.Git);
-        if (newest?.ToVersion is { } to && !rolledBackFrom.Contains(to) && ResolveCommit(repo, to, tags) is { } toCommit
-            && (toCommit.Sha == head.Sha || toCommit.Tree.Sha == head.Tree.Sha || newest.FromVersion == current))
-        {
-            return (to, toCommit, newest.Outcome is RollbackOutcome.Succeeded or RollbackOutcome.Skipped
-                ? "the version the last rollback went to"
-                : $"the target of the last attempt ({newest.Outcome}, {newest.AttemptId})");
-        }
+        var found = LastGoodRule.Find(state.Journal, TargetKeyFor(WorkingDirectory(repo)), request.Strategy, new Versions(repo, tags, head, current));
+        return found is null ? (null, null, null) : (found.Version, repo.Lookup<Commit>(found.Identity!), found.Source);
+    }
 
-        foreach (var verified in state.Journal.GetVerified(targetKey, limit: 20))
-        {
-            if (rolledBackFrom.Contains(verified.Version))
-            {
-                continue;
-            }
+    /// <summary>Versions are tags, branches or commits, pinned by commit; the fallback is the release tag before HEAD.</summary>
+    private sealed class Versions(Repository repo, TagIndex tags, Commit head, string current) : ILastGoodHooks
+    {
+        public string? Locate(string version, string? recordedIdentity) =>
+            ((recordedIdentity is null ? null : repo.Lookup<Commit>(recordedIdentity)) ?? ResolveCommit(repo, version, tags))?.Sha;
 
-            var commit = (verified.Commit is null ? null : repo.Lookup<Commit>(verified.Commit)) ?? ResolveCommit(repo, verified.Version, tags);
-            if (commit is not null && commit.Sha != head.Sha)
-            {
-                return (verified.Version, commit, $"verified-good at {verified.RecordedAt:u}");
-            }
-        }
+        public bool IsCurrent(string identity) => identity == head.Sha;
 
-        var previous = tags.PreviousRelease(head, current, rolledBackFrom);
-        return previous is null ? (null, null, null) : (previous.Value.Tag.Name, previous.Value.Commit, "previous release tag");
+        // A rerun takes up an attempt that started where HEAD is (a half-done or failed checkout), or whose revert commits left HEAD at its tree.
+        public bool Resumes(RollbackResult attempt) =>
+            attempt.FromVersion == current || (attempt.ToVersion is { } to && ResolveCommit(repo, to, tags)?.Tree.Sha == head.Tree.Sha);
+
+        public LastGood? Fallback(IReadOnlySet<string> rolledBackFrom) =>
+            tags.PreviousRelease(head, current, rolledBackFrom) is { } previous ? new LastGood(previous.Tag.Name, previous.Commit.Sha, "previous release tag") : null;
     }
 
     private static Commit? ResolveCommit(Repository repo, string name, TagIndex tags)
@@ -511,7 +514,7 @@ public sealed class GitStrategy : IRollbackStrategy
     {
         var since = repo.Commits.QueryBy(new CommitFilter { IncludeReachableFrom = head, ExcludeReachableFrom = target, SortBy = CommitSortStrategies.Topological }).ToList();
         var alreadyReverted = since.Select(c => RevertedSha(c.Message)).Where(s => s is not null).ToHashSet(StringComparer.Ordinal);
-        if (request.Commits.Count == 0)
+        if (Of(request).Commits.Count == 0)
         {
             // Commits that revert, or were reverted by, a later commit in the range cancel out.
             var revertCommits = since.Where(c => RevertedSha(c.Message) is not null).Select(c => c.Sha).ToHashSet(StringComparer.Ordinal);
@@ -519,7 +522,7 @@ public sealed class GitStrategy : IRollbackStrategy
         }
 
         var named = new List<Commit>();
-        foreach (var name in request.Commits)
+        foreach (var name in Of(request).Commits)
         {
             var commit = ResolveCommit(repo, name, TagIndex.Empty) ?? throw new RollbackException(ErrorIds.GitCommitNotFound, RollbackErrorKind.ObjectNotFound,
                 $"-Commit '{name}' is not a commit in this repository. Name commits by their id (see 'git log --oneline').")

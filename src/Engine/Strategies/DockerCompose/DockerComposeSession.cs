@@ -15,7 +15,7 @@ namespace DeploymentRollback.Engine.DockerCompose;
 /// docker-compose.previous.yml, or to the configuration (with image ids pinned) captured when the project was last
 /// verified good; only the named services with -Service. The real Compose CLI does the work; the engine API waits.
 /// </summary>
-public sealed class DockerComposeStrategy : IRollbackStrategy
+public sealed class DockerComposeSession : IRollbackSession
 {
     private const string StepUp = "ComposeUp";
     private const string StepWait = "WaitHealthy";
@@ -27,19 +27,35 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
     // The compose files the planned rollback applies (one strategy instance serves one invocation).
     private IReadOnlyList<string> targetFiles = Array.Empty<string>();
 
-    public string Name => StrategyNames.DockerCompose;
+    private readonly RollbackRequest request;
+    private readonly EngineContext context;
 
-    public TargetIdentity ResolveTarget(RollbackRequest request)
+    public DockerComposeSession(RollbackRequest request, EngineContext context)
+    {
+        this.request = request;
+        this.context = context;
+        Target = ResolveTarget(request);
+    }
+
+    public TargetIdentity Target { get; }
+
+    private string Name => request.Strategy;
+
+    private static DockerComposeTarget Of(RollbackRequest request) => request.DeploymentAs<DockerComposeTarget>();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static TargetIdentity ResolveTarget(RollbackRequest request)
     {
         // The key holds the project name Compose uses, which depends on the CLI's version: detected once, then cached.
         var project = OpenAsync(request, CancellationToken.None).GetAwaiter().GetResult();
         return new TargetIdentity(project.Key, project.Folder);
     }
 
-    public async Task<StrategyAssessment> AssessAsync(RollbackRequest request, EngineContext context)
+    public async Task<StrategyAssessment> AssessAsync()
     {
         var project = await OpenAsync(request, context).ConfigureAwait(false);
-        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
+        using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, context.Cancellation).ConfigureAwait(false);
         var services = await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false);
         var errors = new List<string>();
         var logs = new List<string>();
@@ -59,7 +75,7 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
         }
 
         var lastGood = context.State.Journal.GetVerified(project.Key, limit: 1).FirstOrDefault(v => v.Snapshot is not null);
-        var previous = request.PreviousFile;
+        var previous = Of(request).PreviousFile;
         return new StrategyAssessment
         {
             CurrentVersion = Describe(services),
@@ -72,16 +88,16 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
             Facts = facts,
             Rationale = previous is null && lastGood is null
                 ? "No verified-good configuration is recorded for this project; pass -PreviousFile with the previous compose file."
-                : $"Bring {(request.Services.Count > 0 ? "services " + string.Join(", ", request.Services) : "the project")} back to {(previous ?? lastGood!.Version)} with '{project.Cli.DisplayName} up -d', leaving the other services untouched, then wait until they are healthy.",
+                : $"Bring {(Of(request).Services.Count > 0 ? "services " + string.Join(", ", Of(request).Services) : "the project")} back to {(previous ?? lastGood!.Version)} with '{project.Cli.DisplayName} up -d', leaving the other services untouched, then wait until they are healthy.",
         };
     }
 
-    public async Task<(string? Version, string? Commit)> CaptureCheckpointAsync(RollbackRequest request, CheckpointWriter writer, EngineContext context)
+    public async Task<VersionIdentity> CaptureCheckpointAsync(CheckpointWriter writer)
     {
         var project = await OpenAsync(request, context).ConfigureAwait(false);
-        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
+        using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, context.Cancellation).ConfigureAwait(false);
         var services = await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false);
-        var config = await project.Cli.RunAsync(project.Folder, request.File, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), context.Cancellation).ConfigureAwait(false);
+        var config = await project.Cli.RunAsync(project.Folder, Of(request).File, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), context.Cancellation).ConfigureAwait(false);
         writer.AddText("compose.config.yml", config.ExitCode == 0 ? config.StandardOutput : "compose config failed:\n" + config.CombinedOutput);
         foreach (var (service, inspect) in services)
         {
@@ -95,12 +111,12 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
         return (Describe(services), null);
     }
 
-    public async Task<RollbackPlan> PlanAsync(RollbackRequest request, EngineContext context)
+    public async Task<RollbackPlan> PlanAsync()
     {
         var project = await OpenAsync(request, context).ConfigureAwait(false);
         string targetFile;
         string targetName;
-        if (request.PreviousFile is { } previous)
+        if (Of(request).PreviousFile is { } previous)
         {
             targetFile = System.IO.Path.GetFullPath(previous, project.Folder);
             targetFiles = new[] { targetFile };
@@ -126,10 +142,10 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
         }
 
         // One 'config' run (the CLI starts slowly) checks the target, names its services and their images.
-        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
+        using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, context.Cancellation).ConfigureAwait(false);
         var wanted = await TargetImagesAsync(client, project, targetFiles, context.Cancellation).ConfigureAwait(false);
         var known = wanted.Keys.Order(StringComparer.Ordinal).ToList();
-        var unknown = request.Services.Where(s => !known.Contains(s)).ToList();
+        var unknown = Of(request).Services.Where(s => !known.Contains(s)).ToList();
         if (unknown.Count > 0)
         {
             throw new RollbackException(ErrorIds.ComposeServiceNotFound, RollbackErrorKind.ObjectNotFound,
@@ -137,7 +153,7 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
             { TargetName = string.Join(",", unknown) };
         }
 
-        var scope = request.Services.Count > 0 ? request.Services.ToList() : known;
+        var scope = Of(request).Services.Count > 0 ? Of(request).Services.ToList() : known;
         var running = await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false);
         var alreadyThere = scope.All(service => running.Any(r => r.Service == service && wanted.TryGetValue(service, out var id) && id == r.Inspect.Image
             && r.Inspect.State.Running && r.Inspect.State.Health?.Status != "unhealthy"));
@@ -151,18 +167,18 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
             Path = project.Folder,
             FromVersion = Describe(running.Where(r => scope.Contains(r.Service)).ToList()),
             ToVersion = targetName,
-            ToCommit = targetFile,
+            ToIdentity = targetFile,
             Changes = running.Where(r => scope.Contains(r.Service)).Select(r => $"{r.Service}: {r.Inspect.Config.Image} ({Short(r.Inspect.Image)})").ToList(),
             SkipReason = alreadyThere ? $"Services {string.Join(", ", scope)} already run the images of {targetName} and are not unhealthy." : null,
             Steps = new[]
             {
                 new PlanStep { Order = 1, Action = StepUp, Target = string.Join(",", scope), Description = $"Run '{project.Cli.DisplayName} {string.Join(' ', targetFiles.Select(f => "-f " + f))} -p {project.Name} {string.Join(' ', up)}' (other services are not touched)" },
-                new PlanStep { Order = 2, Action = StepWait, Target = string.Join(",", scope), Description = $"Wait up to {request.Timeout.TotalSeconds:0} s for {string.Join(", ", scope)} to be running and healthy", Mutates = false },
+                new PlanStep { Order = 2, Action = StepWait, Target = string.Join(",", scope), Description = $"Wait up to {Of(request).Timeout.TotalSeconds:0} s for {string.Join(", ", scope)} to be running and healthy", Mutates = false },
             },
         };
     }
 
-    public async Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context)
+    public async Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackCheckpoint checkpoint)
     {
         var project = await OpenAsync(request, context).ConfigureAwait(false);
         var scope = step.Target.Split(',');
@@ -170,7 +186,7 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
         switch (step.Action)
         {
             case StepUp:
-                var run = await project.Cli.RunAsync(project.Folder, targetFiles, project.Name, new[] { "up", "-d", "--no-deps" }.Concat(scope), request.Timeout, context.Cancellation).ConfigureAwait(false);
+                var run = await project.Cli.RunAsync(project.Folder, targetFiles, project.Name, new[] { "up", "-d", "--no-deps" }.Concat(scope), Of(request).Timeout, context.Cancellation).ConfigureAwait(false);
                 result.Output = SecretRedactor.Redact(RollbackEngine.Tail(run.CombinedOutput, 40));
                 if (run.ExitCode != 0)
                 {
@@ -183,14 +199,14 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
                 result.Message = $"Compose brought {step.Target} to {plan.ToVersion}.";
                 break;
             case StepWait:
-                using (var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false))
+                using (var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, context.Cancellation).ConfigureAwait(false))
                 {
                     var running = await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false);
                     var problems = scope.Where(service => running.All(r => r.Service != service)).Select(service => $"service {service} has no container").ToList();
 
                     // Every container is waited for at once, so -Timeout bounds the whole wait, not each container's.
                     var waits = await Task.WhenAll(running.Where(r => scope.Contains(r.Service)).Select(r =>
-                        DockerEngine.WaitHealthyAsync(client, r.Inspect.ID, $"service {r.Service}", request.Timeout, context.Observer, context.Cancellation))).ConfigureAwait(false);
+                        DockerEngine.WaitHealthyAsync(client, r.Inspect.ID, $"service {r.Service}", Of(request).Timeout, context.Observer, context.Cancellation))).ConfigureAwait(false);
                     problems.AddRange(waits.OfType<string>());
 
                     result.Status = problems.Count == 0 ? StepStatus.Succeeded : StepStatus.Failed;
@@ -206,12 +222,12 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
         return result;
     }
 
-    public Task<StepResult?> CompleteAsync(RollbackPlan plan, RollbackRequest request, bool verified, EngineContext context) => Task.FromResult<StepResult?>(null);
+    public Task<StepResult?> CompleteAsync(RollbackPlan plan, bool verified) => Task.FromResult<StepResult?>(null);
 
-    public async Task<(string? Version, string? Commit)> GetCurrentVersionAsync(RollbackRequest request, EngineContext context)
+    public async Task<VersionIdentity> GetCurrentVersionAsync()
     {
         var project = await OpenAsync(request, context).ConfigureAwait(false);
-        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
+        using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, context.Cancellation).ConfigureAwait(false);
         return (Describe(await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false)), null);
     }
 
@@ -220,7 +236,7 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
     /// configuration, redacted, for the record. The override is applied with the project's own file, so secrets stay
     /// where the project keeps them and never land in the state directory.
     /// </summary>
-    public async Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context)
+    public async Task<bool> CaptureVerifiedSnapshotAsync(string folder)
     {
         var project = await OpenAsync(request, context).ConfigureAwait(false);
         var config = await project.Cli.RunAsync(project.Folder, project.File, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), context.Cancellation).ConfigureAwait(false);
@@ -230,7 +246,7 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
         }
 
         AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotConfig), SecretRedactor.Redact(config.StandardOutput));
-        using var client = await DockerEngine.ConnectAsync(request.DockerHost, context.Cancellation).ConfigureAwait(false);
+        using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, context.Cancellation).ConfigureAwait(false);
         var running = await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false);
         var yaml = new YamlStream();
         yaml.Load(new StringReader(config.StandardOutput));
@@ -267,7 +283,7 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
 
     private static async Task<Project> OpenAsync(RollbackRequest request, CancellationToken cancellation)
     {
-        var folder = System.IO.Path.GetFullPath(string.IsNullOrWhiteSpace(request.Path) ? Environment.CurrentDirectory : request.Path);
+        var folder = System.IO.Path.GetFullPath(string.IsNullOrWhiteSpace(Of(request).Path) ? Environment.CurrentDirectory : Of(request).Path);
         if (!Directory.Exists(folder))
         {
             throw new RollbackException(ErrorIds.ComposeProjectNotFound, RollbackErrorKind.ObjectNotFound,
@@ -275,7 +291,7 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
             { TargetName = folder };
         }
 
-        var file = request.File ?? new[] { "compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml" }.FirstOrDefault(f => File.Exists(System.IO.Path.Combine(folder, f)));
+        var file = Of(request).File ?? new[] { "compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml" }.FirstOrDefault(f => File.Exists(System.IO.Path.Combine(folder, f)));
         if (file is null || !File.Exists(System.IO.Path.GetFullPath(file, folder)))
         {
             throw new RollbackException(ErrorIds.ComposeProjectNotFound, RollbackErrorKind.ObjectNotFound,
@@ -283,8 +299,8 @@ public sealed class DockerComposeStrategy : IRollbackStrategy
             { TargetName = file ?? folder };
         }
 
-        var cli = (await ComposeCli.DetectAsync(cancellation).ConfigureAwait(false)).WithDockerHost(request.DockerHost);
-        var name = request.ProjectName ?? Environment.GetEnvironmentVariable("COMPOSE_PROJECT_NAME") ?? cli.DefaultProjectName(folder);
+        var cli = (await ComposeCli.DetectAsync(cancellation).ConfigureAwait(false)).WithDockerHost(Of(request).DockerHost);
+        var name = Of(request).ProjectName ?? Environment.GetEnvironmentVariable("COMPOSE_PROJECT_NAME") ?? cli.DefaultProjectName(folder);
         return new Project($"compose:{name}@{folder}", folder, System.IO.Path.GetFullPath(file, folder), name, cli);
     }
 

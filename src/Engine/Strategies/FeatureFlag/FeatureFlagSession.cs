@@ -7,7 +7,7 @@ namespace DeploymentRollback.Engine.FeatureFlag;
 /// Strategy D, the kill switch: turn a flag off (or, with -Restore, back to the state recorded before), in Unleash,
 /// LaunchDarkly, a generic HTTP endpoint, a flagd file or .NET feature management settings.
 /// </summary>
-public sealed class FeatureFlagStrategy : IRollbackStrategy
+public sealed class FeatureFlagSession : IRollbackSession
 {
     private const string StepSwitch = "SwitchFlag";
     private const string Enabled = "enabled";
@@ -17,15 +17,31 @@ public sealed class FeatureFlagStrategy : IRollbackStrategy
     // What -Restore puts back (one strategy instance serves one invocation).
     private string? recordedDefinition;
 
-    public string Name => StrategyNames.FeatureFlag;
+    private readonly RollbackRequest request;
+    private readonly EngineContext context;
 
-    public TargetIdentity ResolveTarget(RollbackRequest request)
+    public FeatureFlagSession(RollbackRequest request, EngineContext context)
     {
-        var provider = FlagProvider.Create(request);
-        return new TargetIdentity($"flag:{request.Provider!.ToLowerInvariant()}:{provider.Location}#{request.Flag}", provider.Location);
+        this.request = request;
+        this.context = context;
+        Target = ResolveTarget(request);
     }
 
-    public async Task<StrategyAssessment> AssessAsync(RollbackRequest request, EngineContext context)
+    public TargetIdentity Target { get; }
+
+    private string Name => request.Strategy;
+
+    private static FeatureFlagTarget Of(RollbackRequest request) => request.DeploymentAs<FeatureFlagTarget>();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static TargetIdentity ResolveTarget(RollbackRequest request)
+    {
+        var provider = FlagProvider.Create(request);
+        return new TargetIdentity($"flag:{Of(request).Provider!.ToLowerInvariant()}:{provider.Location}#{Of(request).Flag}", provider.Location);
+    }
+
+    public async Task<StrategyAssessment> AssessAsync()
     {
         var reading = await FlagProvider.Create(request).ReadAsync(context.Cancellation).ConfigureAwait(false);
         var state = Describe(reading.Enabled) ?? LastSetByUs(context, request);
@@ -34,38 +50,38 @@ public sealed class FeatureFlagStrategy : IRollbackStrategy
             CurrentVersion = state,
             LastGoodVersion = Disabled,
             LastGoodSource = "the kill switch: a flag turned off leaves the code path it guards unused",
-            AffectedComponents = new[] { request.Flag! },
-            Facts = new Dictionary<string, string> { ["provider"] = request.Provider!, ["flag"] = request.Flag!, ["state"] = state ?? "unknown", ["definition"] = SecretRedactor.Redact(reading.Document) },
+            AffectedComponents = new[] { Of(request).Flag! },
+            Facts = new Dictionary<string, string> { ["provider"] = Of(request).Provider!, ["flag"] = Of(request).Flag!, ["state"] = state ?? "unknown", ["definition"] = SecretRedactor.Redact(reading.Document) },
             Rationale = state == Disabled
-                ? $"Flag '{request.Flag}' is already off; nothing to switch."
-                : $"Turn flag '{request.Flag}' off{(request.Environment is null ? "" : " in " + request.Environment)} so the failing feature is no longer served; its state is checkpointed so -Restore can turn it back on.",
+                ? $"Flag '{Of(request).Flag}' is already off; nothing to switch."
+                : $"Turn flag '{Of(request).Flag}' off{(Of(request).Environment is null ? "" : " in " + Of(request).Environment)} so the failing feature is no longer served; its state is checkpointed so -Restore can turn it back on.",
         };
     }
 
-    public async Task<(string? Version, string? Commit)> CaptureCheckpointAsync(RollbackRequest request, CheckpointWriter writer, EngineContext context)
+    public async Task<VersionIdentity> CaptureCheckpointAsync(CheckpointWriter writer)
     {
         var reading = await FlagProvider.Create(request).ReadAsync(context.Cancellation).ConfigureAwait(false);
         var state = Describe(reading.Enabled) ?? LastSetByUs(context, request) ?? "unknown";
         writer.AddText(DefinitionArtefact, reading.Definition?.ToJsonString() ?? reading.Document);
-        writer.Details["flag"] = request.Flag!;
-        writer.Details["provider"] = request.Provider!;
+        writer.Details["flag"] = Of(request).Flag!;
+        writer.Details["provider"] = Of(request).Provider!;
         writer.Details["state"] = state;
         return (state, null);
     }
 
-    public async Task<RollbackPlan> PlanAsync(RollbackRequest request, EngineContext context)
+    public async Task<RollbackPlan> PlanAsync()
     {
-        var target = ResolveTarget(request);
+        var target = Target;
         var provider = FlagProvider.Create(request);
         var reading = await provider.ReadAsync(context.Cancellation).ConfigureAwait(false);
         var current = Describe(reading.Enabled) ?? LastSetByUs(context, request);
-        var wanted = request.Restore ? Enabled : Disabled;
-        if (request.Restore)
+        var wanted = Of(request).Restore ? Enabled : Disabled;
+        if (Of(request).Restore)
         {
             // The state before the flag was switched off is the newest checkpoint of this flag taken while it was on.
             var before = new CheckpointStore(context.State).List(target.Key).FirstOrDefault(c => c.Details.TryGetValue("state", out var s) && s == Enabled)
                 ?? throw new RollbackException(ErrorIds.FlagRestoreStateMissing, RollbackErrorKind.InvalidOperation,
-                    $"No checkpoint records flag '{request.Flag}' as on, so there is no earlier state to restore. Turn it on in the flag service itself.")
+                    $"No checkpoint records flag '{Of(request).Flag}' as on, so there is no earlier state to restore. Turn it on in the flag service itself.")
                 { TargetName = target.Key };
             recordedDefinition = provider is FileFlagProvider ? RecordedDefinition(System.IO.Path.Combine(before.Folder, DefinitionArtefact), reading.Document, target.Key) : null;
         }
@@ -77,27 +93,27 @@ public sealed class FeatureFlagStrategy : IRollbackStrategy
             Path = target.Location,
             FromVersion = current ?? "unknown",
             ToVersion = wanted,
-            Changes = new[] { $"flag {request.Flag}: {current ?? "unknown"}" },
-            SkipReason = current == wanted ? $"Flag '{request.Flag}' is already {wanted}." : null,
+            Changes = new[] { $"flag {Of(request).Flag}: {current ?? "unknown"}" },
+            SkipReason = current == wanted ? $"Flag '{Of(request).Flag}' is already {wanted}." : null,
             Steps = new[]
             {
                 new PlanStep
                 {
-                    Order = 1, Action = StepSwitch, Target = request.Flag!,
-                    Description = $"Turn flag '{request.Flag}' {(request.Restore ? "back on (as recorded before it was switched off)" : "off")}" +
-                        $"{(request.Environment is null ? "" : " in " + request.Environment)} through {request.Provider} at {target.Location}",
+                    Order = 1, Action = StepSwitch, Target = Of(request).Flag!,
+                    Description = $"Turn flag '{Of(request).Flag}' {(Of(request).Restore ? "back on (as recorded before it was switched off)" : "off")}" +
+                        $"{(Of(request).Environment is null ? "" : " in " + Of(request).Environment)} through {Of(request).Provider} at {target.Location}",
                 },
             },
         };
     }
 
-    public async Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context)
+    public async Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackCheckpoint checkpoint)
     {
         var started = DateTimeOffset.UtcNow;
         var provider = FlagProvider.Create(request);
-        await provider.WriteAsync(request.Restore, recordedDefinition, context.Cancellation).ConfigureAwait(false);
+        await provider.WriteAsync(Of(request).Restore, recordedDefinition, context.Cancellation).ConfigureAwait(false);
         var after = await provider.ReadAsync(context.Cancellation).ConfigureAwait(false);
-        var wanted = request.Restore;
+        var wanted = Of(request).Restore;
         var confirmed = after.Enabled is null || after.Enabled == wanted;
         return new StepResult
         {
@@ -106,20 +122,20 @@ public sealed class FeatureFlagStrategy : IRollbackStrategy
             Duration = DateTimeOffset.UtcNow - started,
             Status = confirmed ? StepStatus.Succeeded : StepStatus.Failed,
             Message = confirmed
-                ? $"Flag '{request.Flag}' is now {(wanted ? Enabled : Disabled)}{(after.Enabled is null ? " (the endpoint accepted the change; it cannot be read back)" : ", read back from the provider")}."
-                : $"The provider accepted the change, but flag '{request.Flag}' still reads {Describe(after.Enabled)}.",
+                ? $"Flag '{Of(request).Flag}' is now {(wanted ? Enabled : Disabled)}{(after.Enabled is null ? " (the endpoint accepted the change; it cannot be read back)" : ", read back from the provider")}."
+                : $"The provider accepted the change, but flag '{Of(request).Flag}' still reads {Describe(after.Enabled)}.",
         };
     }
 
-    public Task<StepResult?> CompleteAsync(RollbackPlan plan, RollbackRequest request, bool verified, EngineContext context) => Task.FromResult<StepResult?>(null);
+    public Task<StepResult?> CompleteAsync(RollbackPlan plan, bool verified) => Task.FromResult<StepResult?>(null);
 
-    public async Task<(string? Version, string? Commit)> GetCurrentVersionAsync(RollbackRequest request, EngineContext context)
+    public async Task<VersionIdentity> GetCurrentVersionAsync()
     {
         var reading = await FlagProvider.Create(request).ReadAsync(context.Cancellation).ConfigureAwait(false);
         return (Describe(reading.Enabled) ?? LastSetByUs(context, request), null);
     }
 
-    public Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context) => Task.FromResult(false);
+    public Task<bool> CaptureVerifiedSnapshotAsync(string folder) => Task.FromResult(false);
 
     /// <summary>
     /// The flag's definition as the checkpoint kept it, for a file provider's -Restore. The copy is redacted (it is for
@@ -159,5 +175,5 @@ public sealed class FeatureFlagStrategy : IRollbackStrategy
     /// For a write-only endpoint: the state this module's last successful switch left the flag in; before any, the flag
     /// is taken to be on (a kill switch is pulled on a flag that is on), which is what -Restore later puts back.
     /// </summary>
-    private string LastSetByUs(EngineContext context, RollbackRequest request) => context.State.Journal.LastRollbackTarget(ResolveTarget(request).Key) ?? Enabled;
+    private string LastSetByUs(EngineContext context, RollbackRequest request) => context.State.Journal.LastRollbackTarget(Target.Key) ?? Enabled;
 }

@@ -9,7 +9,7 @@ namespace DeploymentRollback.Engine.Database;
 /// what would be unapplied, and irreversible migrations stop it before anything runs), the database copied first where
 /// that is cheap, and an inconsistent database escalated at once.
 /// </summary>
-public sealed partial class DatabaseStrategy : IRollbackStrategy
+public sealed partial class DatabaseSession : IRollbackSession
 {
     private const string StepDowngrade = "Downgrade";
 
@@ -17,17 +17,33 @@ public sealed partial class DatabaseStrategy : IRollbackStrategy
     private DowngradePlan? planned;
     private MigrationTool? tool;
 
-    public string Name => StrategyNames.Database;
+    private readonly RollbackRequest request;
+    private readonly EngineContext context;
 
-    public TargetIdentity ResolveTarget(RollbackRequest request)
+    public DatabaseSession(RollbackRequest request, EngineContext context)
+    {
+        this.request = request;
+        this.context = context;
+        Target = ResolveTarget(request);
+    }
+
+    public TargetIdentity Target { get; }
+
+    private string Name => request.Strategy;
+
+    private static DatabaseTarget Of(RollbackRequest request) => request.DeploymentAs<DatabaseTarget>();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private TargetIdentity ResolveTarget(RollbackRequest request)
     {
         var tool = Tool(request);
         return new TargetIdentity($"db:{tool.Name.ToLowerInvariant()}:{Folder(request)}{(tool.Scope.Length > 0 ? "#" + tool.Scope : "")}", Folder(request));
     }
 
-    public async Task<StrategyAssessment> AssessAsync(RollbackRequest request, EngineContext context)
+    public async Task<StrategyAssessment> AssessAsync()
     {
-        var target = ResolveTarget(request);
+        var target = Target;
         var tool = Tool(request);
         var migrations = await tool.ListAsync(context.Cancellation).ConfigureAwait(false);
         var current = migrations.LastOrDefault(m => m.Applied)?.Name ?? "zero";
@@ -58,7 +74,7 @@ public sealed partial class DatabaseStrategy : IRollbackStrategy
         };
     }
 
-    public async Task<(string? Version, string? Commit)> CaptureCheckpointAsync(RollbackRequest request, CheckpointWriter writer, EngineContext context)
+    public async Task<VersionIdentity> CaptureCheckpointAsync(CheckpointWriter writer)
     {
         var tool = Tool(request);
         var migrations = await tool.ListAsync(context.Cancellation).ConfigureAwait(false);
@@ -82,9 +98,9 @@ public sealed partial class DatabaseStrategy : IRollbackStrategy
         return (state, null);
     }
 
-    public async Task<RollbackPlan> PlanAsync(RollbackRequest request, EngineContext context)
+    public async Task<RollbackPlan> PlanAsync()
     {
-        var target = ResolveTarget(request);
+        var target = Target;
         var tool = Tool(request);
         var goal = request.Target ?? context.State.Journal.GetVerified(target.Key, limit: 1).FirstOrDefault()?.Version
             ?? throw new RollbackException(ErrorIds.DatabaseTargetMissing, RollbackErrorKind.InvalidArgument,
@@ -115,7 +131,7 @@ public sealed partial class DatabaseStrategy : IRollbackStrategy
         };
     }
 
-    public async Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackRequest request, RollbackCheckpoint checkpoint, EngineContext context)
+    public async Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackCheckpoint checkpoint)
     {
         var tool = Tool(request);
         var result = new StepResult { Name = $"{step.Action} {tool.Name} to {step.Target}", StartedAt = DateTimeOffset.UtcNow, Status = StepStatus.Succeeded };
@@ -152,18 +168,18 @@ public sealed partial class DatabaseStrategy : IRollbackStrategy
         return result;
     }
 
-    public Task<StepResult?> CompleteAsync(RollbackPlan plan, RollbackRequest request, bool verified, EngineContext context) => Task.FromResult<StepResult?>(null);
+    public Task<StepResult?> CompleteAsync(RollbackPlan plan, bool verified) => Task.FromResult<StepResult?>(null);
 
-    public async Task<(string? Version, string? Commit)> GetCurrentVersionAsync(RollbackRequest request, EngineContext context) =>
+    public async Task<VersionIdentity> GetCurrentVersionAsync() =>
         (await Tool(request).StateAsync(context.Cancellation).ConfigureAwait(false), null);
 
-    public Task<bool> CaptureVerifiedSnapshotAsync(RollbackRequest request, string folder, EngineContext context) => Task.FromResult(false);
+    public Task<bool> CaptureVerifiedSnapshotAsync(string folder) => Task.FromResult(false);
 
     [GeneratedRegex(@"^postgres(?:ql)?(?:\+\w+)?://", RegexOptions.IgnoreCase)]
     private static partial Regex PostgresScheme();
 
     /// <summary>A PostgreSQL URL the tool is given through -ToolEnvironment (e.g. DATABASE_URL), if any.</summary>
-    private static string? PostgresUrl(RollbackRequest request) => request.ToolEnvironment?.Values.FirstOrDefault(v => PostgresScheme().IsMatch(v));
+    private static string? PostgresUrl(RollbackRequest request) => Of(request).ToolEnvironment?.Values.FirstOrDefault(v => PostgresScheme().IsMatch(v));
 
     /// <summary>
     /// The PostgreSQL database the tool is given through -ToolEnvironment, for pg_dump: a URL (DATABASE_URL, say), or, when
@@ -181,7 +197,7 @@ public sealed partial class DatabaseStrategy : IRollbackStrategy
                 $"{uri.Host}:{uri.Port}{uri.AbsolutePath}");
         }
 
-        return request.ToolEnvironment is { Count: > 0 } environment && await tool.UsesNpgsqlAsync(cancellation).ConfigureAwait(false)
+        return Of(request).ToolEnvironment is { Count: > 0 } environment && await tool.UsesNpgsqlAsync(cancellation).ConfigureAwait(false)
             ? environment.Values.Select(NpgsqlDatabase).FirstOrDefault(d => d is not null)
             : null;
     }
@@ -249,14 +265,14 @@ public sealed partial class DatabaseStrategy : IRollbackStrategy
 
     private static string Folder(RollbackRequest request)
     {
-        var folder = System.IO.Path.GetFullPath(string.IsNullOrWhiteSpace(request.Path) ? Environment.CurrentDirectory : request.Path);
+        var folder = System.IO.Path.GetFullPath(Of(request).Path is { } given && !string.IsNullOrWhiteSpace(given) ? given : Environment.CurrentDirectory);
         return Directory.Exists(folder) ? folder : throw new RollbackException(ErrorIds.DatabaseProjectNotFound, RollbackErrorKind.ObjectNotFound,
             $"The project folder '{folder}' does not exist. Pass -Path with the application's folder.") { TargetName = folder };
     }
 
     private MigrationTool Tool(RollbackRequest request) => tool ??= CreateTool(request);
 
-    private static MigrationTool CreateTool(RollbackRequest request) => request.Tool?.ToLowerInvariant() switch
+    private static MigrationTool CreateTool(RollbackRequest request) => Of(request).Tool?.ToLowerInvariant() switch
     {
         "django" => new DjangoTool(request, Folder(request)),
         null => throw new RollbackException(ErrorIds.DatabaseToolUnknown, RollbackErrorKind.InvalidArgument,
@@ -265,6 +281,6 @@ public sealed partial class DatabaseStrategy : IRollbackStrategy
         "efcore" => new EfCoreTool(request, Folder(request)),
         "rails" => new RailsTool(request, Folder(request)),
         _ => throw new RollbackException(ErrorIds.DatabaseToolUnknown, RollbackErrorKind.InvalidArgument,
-            $"'{request.Tool}' is not a migration tool. Use Django, Alembic, EfCore or Rails."),
+            $"'{Of(request).Tool}' is not a migration tool. Use Django, Alembic, EfCore or Rails."),
     };
 }

@@ -1,0 +1,408 @@
+using System.Globalization;
+
+namespace DeploymentRollback.Engine;
+
+/// <summary>
+/// One rollback attempt, walked through its phases in order: gate (escalation), plan, consent, checkpoint, steps,
+/// restart, verify, complete (keep or undo), finish (outcome, escalation, signals, journal). The strategy's session
+/// does the target's own work; everything else is decided here, the same for every strategy.
+/// </summary>
+internal sealed class RollbackRun
+{
+    private const string CheckpointStepAction = "Checkpoint";
+
+    private readonly RollbackRequest request;
+    private readonly EngineContext context;
+    private readonly IRollbackSession session;
+    private readonly string targetKey;
+    private IReadOnlyList<RollbackResult> earlierFailures = Array.Empty<RollbackResult>();
+    private RollbackPlan plan = new();
+    private RollbackResult result = new();
+    private RollbackCheckpoint? reusedCheckpoint;
+    private string? checkpointName;
+    private string activity = "";
+    private int stepsDone;
+    private int stepsTotal;
+    private bool succeeded;
+
+    // Set once the session is asked to keep or undo: it is never asked twice (an error while keeping must not undo a verified rollback).
+    private bool completing;
+
+    public RollbackRun(RollbackRequest request, EngineContext context, IRollbackSession session)
+    {
+        this.request = request;
+        this.context = context;
+        this.session = session;
+        targetKey = session.Target.Key;
+    }
+
+    private bool NoChange => plan.SkipReason is not null;
+
+    /// <summary>Returns null when consent was not given for every step (-WhatIf, or a "no" at -Confirm): then nothing changed.</summary>
+    public async Task<RollbackResult?> RunAsync()
+    {
+        CheckEscalation();
+        await PlanAsync().ConfigureAwait(false);
+        if (!await AskConsentAsync().ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        Start();
+        try
+        {
+            var checkpoint = await CheckpointAsync().ConfigureAwait(false);
+            if (checkpoint is not null)
+            {
+                await ExecuteStepsAsync(checkpoint).ConfigureAwait(false);
+            }
+
+            await RestartAsync().ConfigureAwait(false);
+            await VerifyAsync().ConfigureAwait(false);
+            await CompleteAsync().ConfigureAwait(false);
+            Conclude();
+        }
+        catch (OperationCanceledException) when (context.Cancellation.IsCancellationRequested)
+        {
+            result.Outcome = RollbackOutcome.Failed;
+            result.Message = "Cancelled by the user before the rollback finished; see the steps for what ran.";
+            if (!completing)
+            {
+                await UndoAsync().ConfigureAwait(false);
+            }
+
+            await FinishAsync(CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+        catch (Exception e)
+        {
+            // Whatever went wrong, the attempt is recorded and signalled as failed rather than left 'Running',
+            // and the session puts back what its steps replaced.
+            context.Observer.Progress(new ProgressUpdate(activity, "Failed", Completed: true));
+            result.Outcome = RollbackOutcome.Failed;
+            result.Message = $"The rollback stopped on an unexpected error: {SecretRedactor.Redact(e.Message)}";
+            if (!completing)
+            {
+                await UndoAsync().ConfigureAwait(false);
+            }
+        }
+
+        await FinishAsync(context.Cancellation).ConfigureAwait(false);
+        return result;
+    }
+
+    /// <summary>An escalated target is not rolled back again without -Force; a lapsed escalation is reported once.</summary>
+    private void CheckEscalation()
+    {
+        var now = DateTimeOffset.UtcNow;
+        earlierFailures = EscalationPolicy.FailuresInWindow(context.State.Journal, targetKey, request.Escalation.Window, now);
+        if (earlierFailures.FirstOrDefault(f => f.Outcome == RollbackOutcome.Escalated) is { } escalated && !request.Force)
+        {
+            throw new RollbackException(ErrorIds.RollbackEscalated, RollbackErrorKind.InvalidOperation,
+                $"The rollback of {targetKey} was escalated at {escalated.CompletedAt:u} after {earlierFailures.Count} failed attempt(s), and MANUAL_INTERVENTION_REQUIRED was signalled. " +
+                "Investigate by hand (Get-RollbackHistory, the checkpoints, the incident report); pass -Force to try again anyway.")
+            { TargetName = targetKey };
+        }
+
+        EscalationPolicy.ReportLapse(context.State.Journal, targetKey, request.Escalation.Window, now, context.Observer);
+    }
+
+    private async Task PlanAsync()
+    {
+        plan = await session.PlanAsync().ConfigureAwait(false);
+        reusedCheckpoint = request.ExistingCheckpoint is { } existing && existing.TargetKey == targetKey ? existing : null;
+        checkpointName = reusedCheckpoint is null ? new CheckpointStore(context.State).NewName(request.CheckpointName) : null;
+        var failure = FailureContext.Resolve(context.State, targetKey, request.FailureType, request.Reason);
+        result = new RollbackResult
+        {
+            AttemptId = Guid.NewGuid().ToString("N")[..12],
+            Strategy = request.Strategy,
+            TargetKey = targetKey,
+            Path = plan.Path,
+            StateDirectory = context.State.Directory,
+            FromVersion = plan.FromVersion,
+            ToVersion = plan.ToVersion,
+            Reason = failure.Reason is null ? null : SecretRedactor.Redact(failure.Reason),
+            FailureType = failure.Type,
+            FailureDetectedAt = failure.DetectedAt,
+            AttemptNumber = earlierFailures.Count + 1,
+            StartedAt = DateTimeOffset.UtcNow,
+            Changes = plan.Changes.ToList(),
+            Deployment = request.Deployment.WithoutSecrets(SecretRedactor.Redact),
+        };
+        activity = $"Rolling back {targetKey} to {plan.ToVersion}";
+        stepsTotal = plan.Steps.Count + (NoChange ? 1 : 2) + (request.RestartScript is null ? 0 : 1);
+    }
+
+    /// <summary>Every step is put to the host before anything changes, so -WhatIf lists the whole plan and a "no" to any step changes nothing.</summary>
+    private async Task<bool> AskConsentAsync()
+    {
+        // Nothing to change is not the same as fine: the restart and the verification still run, and an unhealthy
+        // target makes the attempt Failed. No checkpoint is needed, since the strategy changes nothing.
+        var steps = new List<string>();
+        if (NoChange)
+        {
+            steps.Add($"Nothing to roll back ({plan.SkipReason}); record a Skipped attempt" + (request.Verification.Any ? " (Failed if the checks fail)" : ""));
+        }
+        else
+        {
+            if (reusedCheckpoint is null)
+            {
+                steps.Add($"Create checkpoint of the failed state {plan.FromVersion} in {context.State.Describe(context.State.CheckpointsDirectory)}");
+            }
+
+            steps.AddRange(plan.Steps.Where(s => s.Mutates).Select(s => s.Description));
+        }
+
+        if (request.RestartScript is not null)
+        {
+            steps.Add($"Run the restart script {request.RestartScript.Name}");
+        }
+
+        var consented = true;
+        foreach (var step in steps)
+        {
+            consented &= await context.Observer.ShouldProcessAsync(targetKey, step).ConfigureAwait(false);
+        }
+
+        return consented;
+    }
+
+    private void Start()
+    {
+        context.State.Journal.StartAttempt(result);
+        InterruptedAttempts.Claim(context.State.Journal, result);
+        completing = NoChange;
+        if (NoChange)
+        {
+            context.Observer.Verbose($"Nothing to roll back: {plan.SkipReason}");
+        }
+    }
+
+    private async Task<RollbackCheckpoint?> CheckpointAsync()
+    {
+        if (NoChange)
+        {
+            return null;
+        }
+
+        await RollbackEngine.EmitAsync(SignalNames.RollbackStarted, result, request.WebhookUri, context, ("from_version", result.FromVersion), ("rolled_back_to", result.ToVersion)).ConfigureAwait(false);
+        context.Observer.Progress(new ProgressUpdate(activity, "Creating checkpoint", 0));
+        InterruptedAttempts.RecordStepStart(context.State.Journal, result, CheckpointStepAction);
+        var checkpoint = reusedCheckpoint ?? await RunStepAsync(CheckpointStepAction, async () =>
+        {
+            var created = await new CheckpointStore(context.State).CreateAsync(checkpointName!, request.Strategy, targetKey, plan.Path, session.CaptureCheckpointAsync, request.Deployment).ConfigureAwait(false);
+            return (created, $"Checkpoint '{created.Name}' at {created.Folder}");
+        }).ConfigureAwait(false);
+        result.CheckpointName = checkpoint?.Name;
+        stepsDone++;
+        return checkpoint;
+    }
+
+    /// <summary>The plan's steps in order, stopping at the first that fails; the engine numbers and times each.</summary>
+    private async Task ExecuteStepsAsync(RollbackCheckpoint checkpoint)
+    {
+        foreach (var step in plan.Steps)
+        {
+            context.Cancellation.ThrowIfCancellationRequested();
+            context.Observer.Progress(new ProgressUpdate(activity, step.Description, 100 * stepsDone++ / stepsTotal));
+            InterruptedAttempts.RecordStepStart(context.State.Journal, result, step.Action, plan.ToIdentity);
+            var stepResult = await ExecuteStepAsync(step, checkpoint).ConfigureAwait(false);
+            context.Observer.Verbose($"{stepResult.Name}: {stepResult.Status}. {stepResult.Message}");
+            if (stepResult.Status == StepStatus.Failed)
+            {
+                break;
+            }
+        }
+    }
+
+    /// <summary>Runs one session step and adds its result to the attempt, a cancelled one included.</summary>
+    private async Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackCheckpoint checkpoint)
+    {
+        var started = DateTimeOffset.UtcNow;
+        var name = $"{step.Action} {step.Target}";
+        StepResult stepResult;
+        try
+        {
+            stepResult = await session.ExecuteStepAsync(step, plan, checkpoint).ConfigureAwait(false);
+        }
+        catch (Exception e) when (context.Cancellation.IsCancellationRequested)
+        {
+            result.Steps.Add(new StepResult { Name = name, Status = StepStatus.Cancelled, StartedAt = started, Duration = DateTimeOffset.UtcNow - started, Message = RollbackEngine.CancelledStepMessage });
+            throw e as OperationCanceledException ?? new OperationCanceledException(RollbackEngine.CancelledStepMessage, e, context.Cancellation);
+        }
+        catch (Exception e)
+        {
+            stepResult = new StepResult { Name = name, Status = StepStatus.Failed, Message = SecretRedactor.Redact(e.Message), ErrorId = (e as RollbackException)?.ErrorId };
+        }
+
+        stepResult.Name = stepResult.Name.Length == 0 ? name : stepResult.Name;
+        stepResult.StartedAt = started;
+        stepResult.Duration = DateTimeOffset.UtcNow - started;
+        result.Steps.Add(stepResult);
+        return stepResult;
+    }
+
+    private async Task RestartAsync()
+    {
+        if (request.RestartScript is not { } restart || result.Steps.Any(s => s.Status == StepStatus.Failed))
+        {
+            return;
+        }
+
+        context.Observer.Progress(new ProgressUpdate(activity, $"Restarting ({restart.Name})", 100 * stepsDone++ / stepsTotal));
+        InterruptedAttempts.RecordStepStart(context.State.Journal, result, "Restart");
+        await RunStepAsync($"Restart {restart.Name}", async () =>
+        {
+            var outcome = await restart.Run(context.Cancellation).ConfigureAwait(false);
+            if (!outcome.Succeeded)
+            {
+                throw new RollbackException(ErrorIds.RestartScriptFailed, RollbackErrorKind.InvalidOperation,
+                    $"The restart script {restart.Name} failed (exit code {outcome.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "none"}): {RollbackEngine.Tail(outcome.Output, 5)}");
+            }
+
+            return (true, outcome.Output.Trim().Length == 0 ? "Done." : RollbackEngine.Tail(outcome.Output, 20));
+        }).ConfigureAwait(false);
+    }
+
+    private async Task VerifyAsync()
+    {
+        if (!request.Verification.Any || result.Steps.Any(s => s.Status == StepStatus.Failed))
+        {
+            return;
+        }
+
+        context.Observer.Progress(new ProgressUpdate(activity, "Verifying", 100 * stepsDone / stepsTotal));
+        InterruptedAttempts.RecordStepStart(context.State.Journal, result, "Verify");
+        var health = await HealthVerifier.VerifyAsync(request.Verification.HealthChecks, request.Verification.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false);
+        var current = await session.GetCurrentVersionAsync().ConfigureAwait(false);
+        RollbackEngine.FillHealthTarget(health, request.Strategy, targetKey, plan.Path, context.State, current.Version);
+        health.AttemptId = result.AttemptId;
+        result.Health = health;
+        result.Verification = health.Healthy ? VerificationOutcome.Passed : VerificationOutcome.Failed;
+        await RollbackEngine.RecordHealthAsync(context, session, health, current.Identity, recordVerified: health.Healthy).ConfigureAwait(false);
+    }
+
+    /// <summary>The session keeps a verified change, or puts back what its steps replaced; what it reports does not change the verdict.</summary>
+    private async Task CompleteAsync()
+    {
+        succeeded = result.Steps.All(s => s.Status != StepStatus.Failed) && result.Verification != VerificationOutcome.Failed;
+        if (NoChange)
+        {
+            return;
+        }
+
+        completing = true;
+        if (await session.CompleteAsync(plan, succeeded).ConfigureAwait(false) is { } completion)
+        {
+            result.Steps.Add(completion);
+        }
+    }
+
+    private void Conclude()
+    {
+        context.Observer.Progress(new ProgressUpdate(activity, "Done", Completed: true));
+        result.Outcome = !succeeded ? RollbackOutcome.Failed : NoChange ? RollbackOutcome.Skipped : RollbackOutcome.Succeeded;
+        result.Message = result.Outcome switch
+        {
+            RollbackOutcome.Succeeded => $"Rolled back from {result.FromVersion} to {result.ToVersion}" +
+                (result.Verification == VerificationOutcome.Passed ? "; verified healthy." : "; not verified (no -HealthCheckUri or -SmokeTest given)."),
+            RollbackOutcome.Skipped => plan.SkipReason + (result.Verification == VerificationOutcome.Passed ? " Verified healthy." : ""),
+            _ => result.Steps.FirstOrDefault(s => s.Status == StepStatus.Failed)?.Message ??
+                (NoChange ? $"Nothing to roll back ({plan.SkipReason}), but the target is unhealthy: " : "The rollback completed but verification failed: ") + RollbackEngine.DescribeUnhealthy(result.Health),
+        };
+    }
+
+    /// <summary>Asks the session to put back what its steps replaced, after an error or a cancellation.</summary>
+    private async Task UndoAsync()
+    {
+        completing = true;
+        try
+        {
+            if (await session.CompleteAsync(plan, verified: false).ConfigureAwait(false) is { } undo)
+            {
+                result.Steps.Add(undo);
+            }
+        }
+        catch (Exception undoError) when (undoError is not OperationCanceledException)
+        {
+            result.Message += $" Putting back the previous state also failed: {SecretRedactor.Redact(undoError.Message)}";
+        }
+    }
+
+    /// <summary>The outcome with the escalation rule applied, the time to recovery, the closing signals, and the journal entry.</summary>
+    private async Task FinishAsync(CancellationToken cancellation)
+    {
+        result.CompletedAt = DateTimeOffset.UtcNow;
+        result.Duration = result.CompletedAt - result.StartedAt;
+        if (result.Outcome == RollbackOutcome.Failed && result.Steps.FirstOrDefault(s => s.Escalate) is { } criterion)
+        {
+            result.Outcome = RollbackOutcome.Escalated;
+            result.Message = $"Escalated at once: {criterion.Message}";
+        }
+        else if (result.Outcome == RollbackOutcome.Failed && EscalationPolicy.Escalates(earlierFailures.Count, request.Escalation.Threshold))
+        {
+            result.Outcome = RollbackOutcome.Escalated;
+            result.Message = EscalationPolicy.EscalatedMessage(earlierFailures.Count + 1, request.Escalation.Window, result.Message);
+        }
+
+        // Recovery is only known when the checks say so: an unverified rollback has no time to recovery.
+        if (result.Outcome == RollbackOutcome.Succeeded && result.Verification == VerificationOutcome.Passed)
+        {
+            result.TimeToRecovery = result.CompletedAt - (result.FailureDetectedAt ?? result.StartedAt);
+        }
+
+        var quiet = new EngineContext(context.State, context.Observer, cancellation);
+        if (result.Outcome == RollbackOutcome.Succeeded)
+        {
+            await RollbackEngine.EmitAsync(SignalNames.RollbackComplete, result, request.WebhookUri, quiet, ("rolled_back_to", result.ToVersion), ("from_version", result.FromVersion),
+                ("verified", result.Verification == VerificationOutcome.Passed),
+                ("time_to_recovery_seconds", result.TimeToRecovery is { } recovery ? Math.Round(recovery.TotalSeconds, 1) : null)).ConfigureAwait(false);
+        }
+        else if (result.Outcome != RollbackOutcome.Skipped)
+        {
+            await RollbackEngine.EmitAsync(SignalNames.RollbackFailed, result, request.WebhookUri, quiet, ("error", result.Message), ("rolled_back_to", null)).ConfigureAwait(false);
+            if (result.Outcome == RollbackOutcome.Escalated)
+            {
+                var atOnce = result.Steps.FirstOrDefault(s => s.Escalate);
+                await RollbackEngine.EmitAsync(SignalNames.ManualInterventionRequired, result, request.WebhookUri, quiet, ("error", result.Message),
+                    ("escalation", atOnce is null ? $"{result.AttemptNumber} failed rollback attempts" : $"{atOnce.ErrorId ?? "criterion met"}: {atOnce.Message}")).ConfigureAwait(false);
+            }
+        }
+
+        context.State.Journal.CompleteAttempt(result);
+    }
+
+    /// <summary>An engine step (checkpoint, restart): timed, redacted, and Failed or Cancelled rather than thrown.</summary>
+    private async Task<T?> RunStepAsync<T>(string name, Func<Task<(T Value, string Message)>> action)
+    {
+        var step = new StepResult { Name = name, StartedAt = DateTimeOffset.UtcNow };
+        result.Steps.Add(step);
+        try
+        {
+            var (value, message) = await action().ConfigureAwait(false);
+            step.Status = StepStatus.Succeeded;
+            step.Message = SecretRedactor.Redact(message);
+            return value;
+        }
+        catch (Exception e) when (context.Cancellation.IsCancellationRequested)
+        {
+            // Whatever the step reports once the user cancelled (a stopped script fails), it was cancelled.
+            step.Status = StepStatus.Cancelled;
+            step.Message = RollbackEngine.CancelledStepMessage;
+            throw e as OperationCanceledException ?? new OperationCanceledException(RollbackEngine.CancelledStepMessage, e, context.Cancellation);
+        }
+        catch (Exception e)
+        {
+            // Also a timeout inside the step: only the user's cancellation stops the attempt.
+            step.Status = StepStatus.Failed;
+            step.Message = SecretRedactor.Redact(e.Message);
+            step.ErrorId = (e as RollbackException)?.ErrorId;
+            return default;
+        }
+        finally
+        {
+            step.Duration = DateTimeOffset.UtcNow - step.StartedAt;
+        }
+    }
+}
