@@ -240,12 +240,9 @@ public static class RollbackEngine
 
                 // A rollback that fails its verification counts toward escalation like one that failed by itself.
                 var earlier = EscalationPolicy.FailuresInWindow(context.State.Journal, targetKey, request.Escalation.Window, DateTimeOffset.UtcNow, attempt.AttemptId).Count;
-                if (EscalationPolicy.Escalates(earlier, request.Escalation.Threshold))
+                if (EscalationPolicy.Decide(attempt, earlier, request.Escalation) is { } why)
                 {
-                    attempt.Outcome = RollbackOutcome.Escalated;
-                    attempt.Message = EscalationPolicy.EscalatedMessage(earlier + 1, request.Escalation.Window, attempt.Message);
-                    await EmitAsync(SignalNames.ManualInterventionRequired, attempt, request.WebhookUri, context, ("error", attempt.Message),
-                        ("escalation", $"{earlier + 1} failed rollback attempts")).ConfigureAwait(false);
+                    await EscalationPolicy.SignalAsync(attempt, why, request.WebhookUri, context).ConfigureAwait(false);
                 }
             }
 

@@ -2,10 +2,64 @@ namespace DeploymentRollback.Engine;
 
 /// <summary>
 /// When repeated failures need a human, decided in one place for rollbacks, retries and verifications: the failed,
-/// escalated and interrupted attempts of a target that started within the window, back to its last success.
+/// escalated and interrupted attempts of a target that started within the window, back to its last success. Refuse
+/// (Gate), count (FailuresInWindow), decide (Decide) and signal (SignalAsync).
 /// </summary>
 public static class EscalationPolicy
 {
+    /// <summary>
+    /// Before an attempt: refuses an escalated target unless forced (what: "roll back", "retry"), reports a lapsed
+    /// escalation once, and returns the earlier failures that count.
+    /// </summary>
+    public static IReadOnlyList<RollbackResult> Gate(Journal journal, string targetKey, EscalationOptions options, bool force, string what, IRollbackObserver observer)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var failures = FailuresInWindow(journal, targetKey, options.Window, now);
+        if (!force && failures.FirstOrDefault(f => f.Outcome == RollbackOutcome.Escalated) is { } escalated)
+        {
+            throw new RollbackException(ErrorIds.RollbackEscalated, RollbackErrorKind.InvalidOperation,
+                $"{targetKey} was escalated at {escalated.CompletedAt:u} after {failures.Count} failed attempt(s), and MANUAL_INTERVENTION_REQUIRED was signalled; trying to {what} again would only repeat them. " +
+                $"Investigate by hand (Get-RollbackHistory, the checkpoints, the incident report); pass -Force to {what} anyway.")
+            { TargetName = targetKey };
+        }
+
+        ReportLapse(journal, targetKey, options.Window, now, observer);
+        return failures;
+    }
+
+    /// <summary>
+    /// After a failed attempt: escalates it at once when a step met a criterion by itself (e.g. an inconsistent
+    /// database), or when it reaches the threshold with the earlier failures. Sets its outcome and message and returns
+    /// why (for the MANUAL_INTERVENTION_REQUIRED signal), or null when it does not escalate.
+    /// </summary>
+    public static string? Decide(RollbackResult attempt, int earlierFailures, EscalationOptions options, string? countedMessage = null)
+    {
+        if (attempt.Outcome != RollbackOutcome.Failed)
+        {
+            return null;
+        }
+
+        if (attempt.Steps.FirstOrDefault(s => s.Escalate) is { } criterion)
+        {
+            attempt.Outcome = RollbackOutcome.Escalated;
+            attempt.Message = $"Escalated at once: {criterion.Message}";
+            return $"{criterion.ErrorId ?? "criterion met"}: {criterion.Message}";
+        }
+
+        if (!Escalates(earlierFailures, options.Threshold))
+        {
+            return null;
+        }
+
+        attempt.Outcome = RollbackOutcome.Escalated;
+        attempt.Message = countedMessage ?? EscalatedMessage(earlierFailures + 1, options.Window, attempt.Message);
+        return $"{earlierFailures + 1} failed {(attempt.Strategy == Retry.QuickRetry.StrategyName ? "attempts (quick retry)" : "rollback attempts")}";
+    }
+
+    /// <summary>The signal that asks for a person, with why.</summary>
+    public static Task SignalAsync(RollbackResult attempt, string why, Uri? webhookUri, EngineContext context) =>
+        RollbackEngine.EmitAsync(SignalNames.ManualInterventionRequired, attempt, webhookUri, context, ("error", attempt.Message), ("escalation", why));
+
     /// <summary>Journal event kind written when an escalation leaves the window and attempts may run again.</summary>
     public const string EscalationLapsed = "EscalationLapsed";
 

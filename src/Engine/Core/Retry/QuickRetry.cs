@@ -13,8 +13,7 @@ public sealed record RetryRequest
     public IReadOnlyList<HealthCheckOptions> HealthChecks { get; init; } = Array.Empty<HealthCheckOptions>();
     public IReadOnlyList<ScriptAction> SmokeTests { get; init; } = Array.Empty<ScriptAction>();
     public TimeSpan LockTimeout { get; init; } = TimeSpan.FromSeconds(60);
-    public TimeSpan EscalationWindow { get; init; } = TimeSpan.FromHours(1);
-    public int EscalationThreshold { get; init; } = 3;
+    public EscalationOptions Escalation { get; init; } = new();
     public bool Force { get; init; }
     public Uri? WebhookUri { get; init; }
     public string? Reason { get; init; }
@@ -51,15 +50,7 @@ public static partial class QuickRetry
         var journal = context.State.Journal;
         using var targetLock = await TargetLock.AcquireAsync(context.State, request.TargetKey, request.LockTimeout, context.Observer, context.Cancellation).ConfigureAwait(false);
         await InterruptedAttempts.RecoverAsync(request.TargetKey, request.WebhookUri, context).ConfigureAwait(false);
-        var failures = EscalationPolicy.FailuresInWindow(journal, request.TargetKey, request.EscalationWindow, DateTimeOffset.UtcNow);
-        if (!request.Force && failures.FirstOrDefault(f => f.Outcome == RollbackOutcome.Escalated) is { } escalated)
-        {
-            throw new RollbackException(ErrorIds.RollbackEscalated, RollbackErrorKind.InvalidOperation,
-                $"{request.TargetKey} was escalated at {escalated.CompletedAt:u} after {failures.Count} failed attempt(s); retrying again would only repeat them. Investigate by hand; pass -Force to retry anyway.")
-            { TargetName = request.TargetKey };
-        }
-
-        EscalationPolicy.ReportLapse(journal, request.TargetKey, request.EscalationWindow, DateTimeOffset.UtcNow, context.Observer);
+        var failures = EscalationPolicy.Gate(journal, request.TargetKey, request.Escalation, request.Force, "retry", context.Observer);
         if (!await context.Observer.ShouldProcessAsync(request.TargetKey, $"Run {request.Deploy.Name} up to {request.MaxAttempts} time(s), {request.Delay.TotalSeconds:0} s apart, until it deploys and verifies").ConfigureAwait(false))
         {
             return results;
@@ -163,21 +154,13 @@ public static partial class QuickRetry
     {
         result.CompletedAt = DateTimeOffset.UtcNow;
         result.Duration = result.CompletedAt - result.StartedAt;
-        result.Outcome = status == StepStatus.Succeeded ? RollbackOutcome.Succeeded
-            : EscalationPolicy.Escalates(earlierFailures, request.EscalationThreshold) ? RollbackOutcome.Escalated
-            : RollbackOutcome.Failed;
-        result.Message = result.Outcome switch
+        result.Outcome = status == StepStatus.Succeeded ? RollbackOutcome.Succeeded : RollbackOutcome.Failed;
+        result.Message = result.Outcome == RollbackOutcome.Succeeded
+            ? "The retried deployment ran" + (result.Verification == VerificationOutcome.Passed ? " and verified healthy." : "; not verified (no -HealthCheckUri or -SmokeTest).")
+            : result.Steps.LastOrDefault()?.Status == StepStatus.Failed ? result.Steps.Last().Message : "The retried deployment did not verify.";
+        if (EscalationPolicy.Decide(result, earlierFailures, request.Escalation, $"Escalated after {earlierFailures + 1} failed attempts: the failure is not transient. Roll back instead.") is { } why)
         {
-            RollbackOutcome.Succeeded => "The retried deployment ran" + (result.Verification == VerificationOutcome.Passed ? " and verified healthy." : "; not verified (no -HealthCheckUri or -SmokeTest)."),
-            RollbackOutcome.Escalated => $"Escalated after {earlierFailures + 1} failed attempts: the failure is not transient. Roll back instead.",
-            _ => result.Steps.LastOrDefault()?.Status == StepStatus.Failed ? result.Steps.Last().Message : "The retried deployment did not verify.",
-        };
-        if (result.Outcome == RollbackOutcome.Escalated)
-        {
-            var signal = await new SignalStore(context.State).EmitAsync(SignalNames.ManualInterventionRequired,
-                new Dictionary<string, object?> { ["reason"] = request.Reason ?? result.Message, ["target"] = request.TargetKey, ["attempt_id"] = result.AttemptId, ["escalation"] = $"{earlierFailures + 1} failed attempts (quick retry)" },
-                request.TargetKey, request.WebhookUri, context.Observer, cancellation).ConfigureAwait(false);
-            result.Signals.Add(signal.Name);
+            await EscalationPolicy.SignalAsync(result, why, request.WebhookUri, new EngineContext(context.State, context.Observer, cancellation)).ConfigureAwait(false);
         }
 
         context.State.Journal.CompleteAttempt(result);

@@ -91,21 +91,8 @@ internal sealed class RollbackRun
         return result;
     }
 
-    /// <summary>An escalated target is not rolled back again without -Force; a lapsed escalation is reported once.</summary>
-    private void CheckEscalation()
-    {
-        var now = DateTimeOffset.UtcNow;
-        earlierFailures = EscalationPolicy.FailuresInWindow(context.State.Journal, targetKey, request.Escalation.Window, now);
-        if (earlierFailures.FirstOrDefault(f => f.Outcome == RollbackOutcome.Escalated) is { } escalated && !request.Force)
-        {
-            throw new RollbackException(ErrorIds.RollbackEscalated, RollbackErrorKind.InvalidOperation,
-                $"The rollback of {targetKey} was escalated at {escalated.CompletedAt:u} after {earlierFailures.Count} failed attempt(s), and MANUAL_INTERVENTION_REQUIRED was signalled. " +
-                "Investigate by hand (Get-RollbackHistory, the checkpoints, the incident report); pass -Force to try again anyway.")
-            { TargetName = targetKey };
-        }
-
-        EscalationPolicy.ReportLapse(context.State.Journal, targetKey, request.Escalation.Window, now, context.Observer);
-    }
+    private void CheckEscalation() =>
+        earlierFailures = EscalationPolicy.Gate(context.State.Journal, targetKey, request.Escalation, request.Force, "roll back", context.Observer);
 
     private async Task PlanAsync()
     {
@@ -335,16 +322,7 @@ internal sealed class RollbackRun
     {
         result.CompletedAt = DateTimeOffset.UtcNow;
         result.Duration = result.CompletedAt - result.StartedAt;
-        if (result.Outcome == RollbackOutcome.Failed && result.Steps.FirstOrDefault(s => s.Escalate) is { } criterion)
-        {
-            result.Outcome = RollbackOutcome.Escalated;
-            result.Message = $"Escalated at once: {criterion.Message}";
-        }
-        else if (result.Outcome == RollbackOutcome.Failed && EscalationPolicy.Escalates(earlierFailures.Count, request.Escalation.Threshold))
-        {
-            result.Outcome = RollbackOutcome.Escalated;
-            result.Message = EscalationPolicy.EscalatedMessage(earlierFailures.Count + 1, request.Escalation.Window, result.Message);
-        }
+        var escalation = EscalationPolicy.Decide(result, earlierFailures.Count, request.Escalation);
 
         // Recovery is only known when the checks say so: an unverified rollback has no time to recovery.
         if (result.Outcome == RollbackOutcome.Succeeded && result.Verification == VerificationOutcome.Passed)
@@ -362,11 +340,9 @@ internal sealed class RollbackRun
         else if (result.Outcome != RollbackOutcome.Skipped)
         {
             await RollbackEngine.EmitAsync(SignalNames.RollbackFailed, result, request.WebhookUri, quiet, ("error", result.Message), ("rolled_back_to", null)).ConfigureAwait(false);
-            if (result.Outcome == RollbackOutcome.Escalated)
+            if (escalation is not null)
             {
-                var atOnce = result.Steps.FirstOrDefault(s => s.Escalate);
-                await RollbackEngine.EmitAsync(SignalNames.ManualInterventionRequired, result, request.WebhookUri, quiet, ("error", result.Message),
-                    ("escalation", atOnce is null ? $"{result.AttemptNumber} failed rollback attempts" : $"{atOnce.ErrorId ?? "criterion met"}: {atOnce.Message}")).ConfigureAwait(false);
+                await EscalationPolicy.SignalAsync(result, escalation, request.WebhookUri, quiet).ConfigureAwait(false);
             }
         }
 

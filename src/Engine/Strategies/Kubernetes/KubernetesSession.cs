@@ -22,7 +22,7 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets
     private const string SnapshotFile = "kubernetes.json";
     private const int MaxRedecisions = 3;
 
-    // One strategy instance serves one invocation: the decision made by the plan is reused by the checkpoint and the steps.
+    // The run's state: the decision made by the plan is reused by the checkpoint and the steps; the connection is closed with the session.
     private (KubernetesClientConfiguration Configuration, string Context)? configuration;
     private KubeConnection? connection;
     private Decision? decision;
@@ -44,7 +44,11 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets
 
     private static KubernetesTarget Of(RollbackRequest request) => request.DeploymentAs<KubernetesTarget>();
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public ValueTask DisposeAsync()
+    {
+        connection?.Dispose();
+        return ValueTask.CompletedTask;
+    }
 
     private TargetIdentity ResolveTarget(RollbackRequest request)
     {
