@@ -4,7 +4,8 @@
     The one entry point: dotnet tool restore; dotnet pwsh build.ps1 <Task>.
 .DESCRIPTION
     Build    assembles an importable module at out/DeploymentRollback (psd1, Cmdlets dll, format file, en-US help, Dependencies/).
-    Test     Build, then xunit, then Pester against the built module in a child pwsh; ends with "N passed, N failed, N skipped".
+    Test     Build, then xunit (tests/Unit, tests/Integration), then Pester against the built module in a child pwsh; ends with
+             "N passed, N failed, N skipped". -Tier Unit runs only the fast tier (tests/Unit: no component, no module build).
     Demo     Build, then the Git rollback demo (no cluster or server but its own).
     Bench    Build, then the benchmarks; writes docs/BENCHMARKS.md.
     Package  Build, then a .nupkg published to out/repository with Publish-PSResource, and an Azure Automation .zip.
@@ -17,7 +18,11 @@ param(
     [string] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
-    [string] $Configuration = 'Release'
+    [string] $Configuration = 'Release',
+
+    # Test only: All (the default) runs every runner against the real components; Unit the pure tests alone.
+    [ValidateSet('All', 'Unit')]
+    [string] $Tier = 'All'
 )
 
 $ErrorActionPreference = 'Stop'
@@ -101,32 +106,44 @@ function Stop-TestComponents($components) {
 }
 
 function Invoke-Test {
-    Invoke-Build
     $results = Join-Path $out 'test-results'
-    New-Item -ItemType Directory -Force $results | Out-Null
     $totals = [ordered]@{ passed = 0; failed = 0; skipped = 0 }
-    $components = Start-TestComponents
-    try { Invoke-TestRunners $results $totals } finally { Stop-TestComponents $components }
+    if ($Tier -eq 'Unit') {
+        New-Item -ItemType Directory -Force $results | Out-Null
+        Invoke-XunitProject 'Unit' $results $totals
+    }
+    else {
+        Invoke-Build
+        New-Item -ItemType Directory -Force $results | Out-Null
+        $components = Start-TestComponents
+        try { Invoke-TestRunners $results $totals } finally { Stop-TestComponents $components }
+    }
     if ($totals.passed -eq 0) { $totals.failed++; Write-Host 'No test ran.' }
     Write-Host ''
     Write-Host "$($totals.passed) passed, $($totals.failed) failed, $($totals.skipped) skipped"
     if ($totals.failed -gt 0) { exit 1 }
 }
 
-function Invoke-TestRunners([string] $results, $totals) {
-
-    $trx = Join-Path $results 'unit.trx'
+# One xunit project (tests/<Name>), its counts added to the totals from its trx file.
+function Invoke-XunitProject([string] $Name, [string] $results, $totals) {
+    $trx = Join-Path $results "$($Name.ToLowerInvariant()).trx"
     if (Test-Path $trx) { Remove-Item $trx }
-    & dotnet test (Join-Path $root 'tests/Unit/DeploymentRollback.Tests.Unit.csproj') -c $Configuration --nologo --logger "trx;LogFileName=$trx" --logger 'console;verbosity=normal'
-    $unitExit = $LASTEXITCODE
+    & dotnet test (Join-Path $root "tests/$Name/DeploymentRollback.Tests.$Name.csproj") -c $Configuration --nologo --logger "trx;LogFileName=$trx" --logger 'console;verbosity=normal'
+    $exit = $LASTEXITCODE
+    $failedBefore = $totals.failed
     if (Test-Path $trx) {
         $counters = ([xml](Get-Content -Raw $trx)).TestRun.ResultSummary.Counters
         $totals.passed += [int]$counters.passed
         $totals.failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout
         $totals.skipped += [int]$counters.notExecuted
-        Write-Host "xunit: $($counters.passed) passed, $([int]$counters.failed + [int]$counters.error) failed, $($counters.notExecuted) skipped"
+        Write-Host "xunit ($Name): $($counters.passed) passed, $([int]$counters.failed + [int]$counters.error) failed, $($counters.notExecuted) skipped"
     }
-    if ($unitExit -ne 0 -and $totals.failed -eq 0) { $totals.failed++; Write-Host 'xunit: the test run itself failed' }
+    if ($exit -ne 0 -and $totals.failed -eq $failedBefore) { $totals.failed++; Write-Host "xunit ($Name): the test run itself failed" }
+}
+
+function Invoke-TestRunners([string] $results, $totals) {
+    Invoke-XunitProject 'Unit' $results $totals
+    Invoke-XunitProject 'Integration' $results $totals
 
     Invoke-Native dotnet @('restore', (Join-Path $root 'tests/Pester/PesterDependencies.csproj'), '--nologo', '-v', 'quiet')
     $pester = Join-Path (Get-NuGetPackagesFolder) 'pester/5.7.1/tools/Pester.psd1'

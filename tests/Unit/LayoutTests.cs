@@ -2,7 +2,7 @@ using System.Text.RegularExpressions;
 using DeploymentRollback.Engine;
 using Xunit;
 
-namespace DeploymentRollback.Tests;
+namespace DeploymentRollback.Tests.Unit;
 
 /// <summary>The architecture, checked: Core knows strategies only through the catalog and the session contract.</summary>
 public class LayoutTests
@@ -63,5 +63,18 @@ public class LayoutTests
         Assert.Equal(StrategyRegistry.Names, StrategyRegistry.TargetTypes.Select(DeploymentTarget.StrategyOf));
         Assert.All(StrategyRegistry.TargetTypes, t => Assert.Equal(typeof(DeploymentTarget).Assembly, t.Assembly));
         Assert.Equal(StrategyRegistry.Names.Count, StrategyRegistry.Names.Distinct().Count());
+    }
+
+    [Fact]
+    public void Every_strategy_has_its_folder_its_integration_tests_and_its_help_topic()
+    {
+        var root = Path.GetDirectoryName(Source())!;
+
+        Assert.All(StrategyRegistry.Names, name =>
+        {
+            Assert.True(Directory.Exists(Source("Engine", "Strategies", name)), $"src/Engine/Strategies/{name}/ is missing");
+            Assert.True(File.Exists(Source("Cmdlets", "Parameters", name + "Parameters.cs")), $"src/Cmdlets/Parameters/{name}Parameters.cs is missing");
+            Assert.True(Directory.EnumerateFiles(Path.Combine(root, "tests", "Integration", name), "*Tests.cs").Any(), $"tests/Integration/{name}/ has no tests");
+        });
     }
 }

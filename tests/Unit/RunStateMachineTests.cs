@@ -1,7 +1,7 @@
 using DeploymentRollback.Engine;
 using Xunit;
 
-namespace DeploymentRollback.Tests;
+namespace DeploymentRollback.Tests.Unit;
 
 /// <summary>A target that lives in memory: a list of versions and the current one.</summary>
 public sealed record MemoryTarget : DeploymentTarget

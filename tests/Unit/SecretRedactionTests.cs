@@ -2,7 +2,7 @@ using System.Diagnostics;
 using DeploymentRollback.Engine;
 using Xunit;
 
-namespace DeploymentRollback.Tests;
+namespace DeploymentRollback.Tests.Unit;
 
 /// <summary>Free-text and structural redaction of every form a secret was found to take in the wild.</summary>
 public class SecretRedactionTests
@@ -134,4 +134,25 @@ public class SecretRedactionTests
         Assert.DoesNotContain("old-commented-pass", redacted);
         Assert.NotEmpty(unrestorable);
     }
+}
+
+public class SecretRedactorTests
+{
+    [Theory]
+    [InlineData("API_KEY=abc123def", "abc123def")]
+    [InlineData("password: hunter2", "hunter2")]
+    [InlineData("{\"client_secret\": \"s3cr3t-value\"}", "s3cr3t-value")]
+    [InlineData("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload", "eyJhbGciOiJIUzI1NiJ9")]
+    [InlineData("https://deploy:tok3n@git.example.com/app.git", "tok3n")]
+    public void Removes_secrets_from_text(string text, string secret)
+    {
+        var redacted = SecretRedactor.Redact(text);
+
+        Assert.DoesNotContain(secret, redacted);
+        Assert.Contains(SecretRedactor.Mask, redacted);
+    }
+
+    [Fact]
+    public void Leaves_ordinary_text_alone() =>
+        Assert.Equal("Missing environment variable: API_KEY", SecretRedactor.Redact("Missing environment variable: API_KEY"));
 }

@@ -1,7 +1,7 @@
 using DeploymentRollback.Engine;
 using Xunit;
 
-namespace DeploymentRollback.Tests;
+namespace DeploymentRollback.Tests.Unit;
 
 public class VersionTagTests
 {

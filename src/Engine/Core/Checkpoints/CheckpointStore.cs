@@ -224,6 +224,7 @@ public sealed partial class CheckpointStore
                     Name = checkpoint.Name, Strategy = checkpoint.Strategy, TargetKey = checkpoint.TargetKey, Path = checkpoint.Path,
                     StateDirectory = state.Directory, Folder = folder, CreatedAt = checkpoint.CreatedAt, Version = checkpoint.Version,
                     Commit = checkpoint.Commit, Artefacts = checkpoint.Artefacts ?? Array.Empty<string>(), Details = checkpoint.Details ?? new Dictionary<string, string>(),
+                    Deployment = checkpoint.Deployment,
                 });
             }
         }

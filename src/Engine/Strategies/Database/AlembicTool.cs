@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.RegularExpressions;
 
 namespace DeploymentRollback.Engine.Database;
@@ -17,7 +16,7 @@ internal sealed partial class AlembicTool : MigrationTool
     private readonly string config;
 
     // The revision scripts do not change during one invocation (the applied state does: the base class keeps that list).
-    private IReadOnlyList<Revision>? history;
+    private IReadOnlyList<AlembicRevision>? history;
 
     public AlembicTool(RollbackRequest request, string folder)
         : base(request, folder)
@@ -33,33 +32,6 @@ internal sealed partial class AlembicTool : MigrationTool
     }
 
     public override string Name => "Alembic";
-
-    /// <summary>One revision script: its id, its parent (null for the first one) and the script's path.</summary>
-    private sealed record Revision(string Id, string? Parent, string? Path);
-
-    // "alembic history --verbose" prints one record per revision, newest first:
-    //   Rev: 0003 (head)                      also (branchpoint), (mergepoint); (current) only with --indicate-current
-    //   Parent: 0002                          "<base>" for the first; "Merges: a, b" instead at a merge point
-    //   Branches into: x, y                   at a branch point
-    //   Path: /app/migrations/versions/0003_backfill_notes.py
-    //   (blank line, then the docstring, every line indented by four spaces)
-    // The records cannot be confused with the docstrings (the concise "<down> -> <rev> (head), doc" lines can), and they
-    // give each script's path. --indicate-current is not used: it runs the migration context, which creates an empty
-    // alembic_version table in a fresh database; "alembic current" never writes.
-    [GeneratedRegex(@"^Rev: (?<rev>\S+)(?<flags>.*)$")]
-    private static partial Regex RevLine();
-
-    [GeneratedRegex(@"^(?<key>Parent|Merges|Branches into|Path): (?<value>.*)$")]
-    private static partial Regex FieldLine();
-
-    // "alembic downgrade 0003:0001 --sql" (offline mode) prints, per revision, "-- Running downgrade 0003 -> 0002" and then
-    // the SQL that revision's downgrade() emits, ending with alembic's own bookkeeping (UPDATE/DELETE on the version table,
-    // DROP TABLE alembic_version at base; BEGIN;/COMMIT; where DDL is transactional).
-    [GeneratedRegex(@"^-- Running downgrade (?<from>.+?) -> (?<to>.*?)\s*$")]
-    private static partial Regex OfflineHeader();
-
-    [GeneratedRegex(@"^\s*(?:UPDATE|DELETE\s+FROM|INSERT\s+INTO)\s+(?<table>\S+)\s.*\bversion_num\b", RegexOptions.IgnoreCase | RegexOptions.Singleline)]
-    private static partial Regex VersionStatement();
 
     // The exception that ended a Python traceback: "NotImplementedError: ..." (the last such line on stderr).
     [GeneratedRegex(@"^(?:[A-Za-z_]\w*\.)*(?<type>[A-Za-z_]\w*(?:Error|Exception))(?::|\s*$)", RegexOptions.Multiline)]
@@ -133,7 +105,7 @@ internal sealed partial class AlembicTool : MigrationTool
     private IEnumerable<string> Arguments(params string[] command) => new[] { "-c", config }.Concat(command);
 
     /// <summary>The linear chain of revisions, oldest first, and the index of the applied head (-1: none applied).</summary>
-    private async Task<(IReadOnlyList<Revision> Chain, int Current)> LoadAsync(CancellationToken cancellation)
+    private async Task<(IReadOnlyList<AlembicRevision> Chain, int Current)> LoadAsync(CancellationToken cancellation)
     {
         // Both at once: each alembic start takes about half a second.
         var revisions = HistoryAsync(cancellation);
@@ -159,9 +131,9 @@ internal sealed partial class AlembicTool : MigrationTool
         return (chain, current);
     }
 
-    private async Task<IReadOnlyList<Revision>> HistoryAsync(CancellationToken cancellation) => history ??= await ReadHistoryAsync(cancellation).ConfigureAwait(false);
+    private async Task<IReadOnlyList<AlembicRevision>> HistoryAsync(CancellationToken cancellation) => history ??= await ReadHistoryAsync(cancellation).ConfigureAwait(false);
 
-    private async Task<IReadOnlyList<Revision>> ReadHistoryAsync(CancellationToken cancellation)
+    private async Task<IReadOnlyList<AlembicRevision>> ReadHistoryAsync(CancellationToken cancellation)
     {
         var run = await RunAsync(alembic, Arguments("history", "--verbose"), cancellation).ConfigureAwait(false);
         if (run.ExitCode != 0)
@@ -169,48 +141,7 @@ internal sealed partial class AlembicTool : MigrationTool
             throw Failed("list the revisions", run);
         }
 
-        var revisions = new List<Revision>();
-        string? id = null, parent = null, path = null;
-        var nonLinear = new List<string>();
-        void Flush()
-        {
-            if (id is not null)
-            {
-                revisions.Add(new Revision(id, parent, path));
-            }
-
-            id = parent = path = null;
-        }
-
-        foreach (var line in run.StandardOutput.Split('\n'))
-        {
-            if (RevLine().Match(line) is { Success: true } rev)
-            {
-                Flush();
-                id = rev.Groups["rev"].Value;
-                if (rev.Groups["flags"].Value.Contains("(branchpoint)", StringComparison.Ordinal) || rev.Groups["flags"].Value.Contains("(mergepoint)", StringComparison.Ordinal))
-                {
-                    nonLinear.Add($"{id} is a {(rev.Groups["flags"].Value.Contains("(branchpoint)", StringComparison.Ordinal) ? "branch" : "merge")} point");
-                }
-            }
-            else if (id is not null && path is null && FieldLine().Match(line) is { Success: true } field)
-            {
-                var value = field.Groups["value"].Value.Trim();
-                switch (field.Groups["key"].Value)
-                {
-                    case "Parent":
-                        parent = value == "<base>" ? null : value;
-                        break;
-                    case "Path":
-                        path = value;
-                        break;
-                    default:
-                        break;
-                }
-            }
-        }
-
-        Flush();
+        var (revisions, nonLinear) = AlembicText.History(run.StandardOutput);
         if (nonLinear.Count > 0)
         {
             throw Unsupported(string.Join("; ", nonLinear));
@@ -224,7 +155,7 @@ internal sealed partial class AlembicTool : MigrationTool
         }
 
         var children = revisions.Where(r => r.Parent is not null).ToLookup(r => r.Parent!, StringComparer.Ordinal);
-        var chain = new List<Revision>();
+        var chain = new List<AlembicRevision>();
         for (var next = roots.FirstOrDefault(); next is not null; next = children[next.Id].FirstOrDefault())
         {
             if (children[next.Id].Count() > 1)
@@ -244,7 +175,7 @@ internal sealed partial class AlembicTool : MigrationTool
     }
 
     /// <summary>The index of target in chain (-1 for base); the exact revision id or a unique prefix, as alembic takes them.</summary>
-    private int Resolve(string target, IReadOnlyList<Revision> chain)
+    private int Resolve(string target, IReadOnlyList<AlembicRevision> chain)
     {
         if (string.Equals(target, Base, StringComparison.OrdinalIgnoreCase) || string.Equals(target, "zero", StringComparison.OrdinalIgnoreCase))
         {
@@ -278,14 +209,14 @@ internal sealed partial class AlembicTool : MigrationTool
     /// script's downgrade() body is read instead (empty, or a "raise" at its top level, is irreversible), and the offline
     /// run goes on from the revision below it.
     /// </summary>
-    private async Task<IReadOnlyList<string>> IrreversibleAsync(IReadOnlyList<Revision> unapply, string target, CancellationToken cancellation)
+    private async Task<IReadOnlyList<string>> IrreversibleAsync(IReadOnlyList<AlembicRevision> unapply, string target, CancellationToken cancellation)
     {
         var irreversible = new List<string>();
         var next = 0;
         while (next < unapply.Count)
         {
             var run = await RunAsync(alembic, Arguments("downgrade", $"{unapply[next].Id}:{target}", "--sql"), cancellation).ConfigureAwait(false);
-            var sections = OfflineSections(run.StandardOutput);
+            var sections = AlembicText.OfflineSections(run.StandardOutput);
             var stopped = -1;
             var seen = new HashSet<int>();
             for (var s = 0; s < sections.Count; s++)
@@ -337,10 +268,10 @@ internal sealed partial class AlembicTool : MigrationTool
     }
 
     /// <summary>The script's downgrade() is empty (and its upgrade() is not) or raises at its top level.</summary>
-    private static bool ScriptIrreversible(Revision revision) =>
+    private static bool ScriptIrreversible(AlembicRevision revision) =>
         Function(revision, "downgrade") is { Found: true } downgrade && (downgrade.Raises || (downgrade.Empty && !(Function(revision, "upgrade") is { Found: true, Empty: true })));
 
-    private static int IndexOf(IReadOnlyList<Revision> revisions, string id, int from)
+    private static int IndexOf(IReadOnlyList<AlembicRevision> revisions, string id, int from)
     {
         for (var i = from; i < revisions.Count; i++)
         {
@@ -353,146 +284,17 @@ internal sealed partial class AlembicTool : MigrationTool
         return -1;
     }
 
-    /// <summary>The revisions in offline SQL output, in order, each with whether it emitted SQL other than alembic's bookkeeping.</summary>
-    private static List<(string Revision, bool Substantive)> OfflineSections(string output)
+    /// <summary>A top-level function of a revision's script (see AlembicText.Function); not Found when the script cannot be read.</summary>
+    private static (bool Found, bool Empty, bool Raises) Function(AlembicRevision revision, string name)
     {
-        var sections = new List<(string Revision, List<string> Statements)>();
-        var statement = new StringBuilder();
-        foreach (var raw in output.Split('\n'))
-        {
-            var line = raw.TrimEnd('\r');
-            if (OfflineHeader().Match(line) is { Success: true } header)
-            {
-                sections.Add((header.Groups["from"].Value.Trim(), new List<string>()));
-                statement.Clear();
-                continue;
-            }
-
-            if (sections.Count == 0 || line.Trim().Length == 0 || line.TrimStart().StartsWith("--", StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            statement.Append(line).Append('\n');
-            var trimmed = line.Trim();
-            if (trimmed.EndsWith(';') || trimmed.Equals("GO", StringComparison.OrdinalIgnoreCase))
-            {
-                sections[^1].Statements.Add(statement.ToString().Trim());
-                statement.Clear();
-            }
-        }
-
-        if (statement.Length > 0 && sections.Count > 0)
-        {
-            sections[^1].Statements.Add(statement.ToString().Trim());
-        }
-
-        // The version table is the one the version_num statements name (alembic_version unless env.py renames it).
-        var versionTables = sections.SelectMany(s => s.Statements).Select(s => VersionStatement().Match(s)).Where(m => m.Success)
-            .Select(m => m.Groups["table"].Value.Trim('"', '`', '[', ']')).ToHashSet(StringComparer.OrdinalIgnoreCase);
-        versionTables.Add("alembic_version");
-        bool Bookkeeping(string sql)
-        {
-            var text = sql.TrimEnd(';').Trim();
-            return VersionStatement().IsMatch(sql) || text.Length == 0
-                || text.Equals("BEGIN", StringComparison.OrdinalIgnoreCase) || text.Equals("COMMIT", StringComparison.OrdinalIgnoreCase)
-                || text.Equals("BEGIN TRANSACTION", StringComparison.OrdinalIgnoreCase) || text.Equals("GO", StringComparison.OrdinalIgnoreCase)
-                || (text.StartsWith("DROP TABLE ", StringComparison.OrdinalIgnoreCase) && versionTables.Contains(text["DROP TABLE ".Length..].Trim().Trim('"', '`', '[', ']')));
-        }
-
-        return sections.Select(s => (s.Revision, s.Statements.Any(sql => !Bookkeeping(sql)))).ToList();
-    }
-
-    /// <summary>
-    /// A top-level function of a revision script, read as text: Empty when its body is only a docstring, comments, pass
-    /// or "..."; Raises when a statement at the body's top level is a raise. Found is false when the script or the
-    /// function cannot be read (then nothing is concluded from it).
-    /// </summary>
-    private static (bool Found, bool Empty, bool Raises) Function(Revision revision, string name)
-    {
-        string[] lines;
         try
         {
-            if (revision.Path is null || !File.Exists(revision.Path))
-            {
-                return (false, false, false);
-            }
-
-            lines = File.ReadAllText(revision.Path).Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n');
+            return revision.Path is not null && File.Exists(revision.Path) ? AlembicText.Function(File.ReadAllText(revision.Path), name) : (false, false, false);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return (false, false, false);
         }
-
-        var start = Array.FindIndex(lines, l => Regex.IsMatch(l, @"^(?:async\s+)?def\s+" + Regex.Escape(name) + @"\s*\("));
-        if (start < 0)
-        {
-            return (false, false, false);
-        }
-
-        // The signature ends at the first line ending in ':' (after comments are removed); code after "):" on it is the body.
-        var end = start;
-        while (end < lines.Length && !StripComment(lines[end]).TrimEnd().EndsWith(':') && !Regex.IsMatch(StripComment(lines[end]), @"\)\s*(?:->[^:]*)?:\s*\S"))
-        {
-            end++;
-        }
-
-        if (end >= lines.Length)
-        {
-            return (false, false, false);
-        }
-
-        var body = new List<string>();
-        var inline = Regex.Match(StripComment(lines[end]), @"\)\s*(?:->[^:]*)?:(?<rest>.*)$").Groups["rest"].Value;
-        if (inline.Trim().Length > 0)
-        {
-            body.AddRange(inline.Split(';').Select(s => " " + s.Trim()));
-        }
-        else
-        {
-            for (var i = end + 1; i < lines.Length; i++)
-            {
-                var code = StripComment(lines[i]);
-                if (code.Trim().Length == 0)
-                {
-                    continue;
-                }
-
-                if (!char.IsWhiteSpace(code[0]))
-                {
-                    break;
-                }
-
-                body.Add(code.TrimEnd());
-            }
-        }
-
-        // Leave out a leading docstring.
-        if (body.Count > 0 && Regex.Match(body[0].Trim(), @"^[rRuUbB]?(?<quote>""""""|''')") is { Success: true } doc)
-        {
-            var quote = doc.Groups["quote"].Value;
-            var first = body[0].Trim()[(doc.Length)..];
-            var close = first.Contains(quote, StringComparison.Ordinal) ? 0 : body.FindIndex(1, l => l.Contains(quote, StringComparison.Ordinal));
-            body.RemoveRange(0, close < 0 ? body.Count : close + 1);
-        }
-
-        if (body.Count == 0)
-        {
-            return (true, true, false);
-        }
-
-        var indent = body[0].Length - body[0].TrimStart().Length;
-        var empty = body.All(l => l.Trim() is "pass" or "...");
-        var raises = body.Any(l => l.Length - l.TrimStart().Length == indent && Regex.IsMatch(l.Trim(), @"^raise\b"));
-        return (true, empty, raises);
-    }
-
-    /// <summary>A line without its "#" comment (a "#" inside a string is taken as a comment too: good enough to see pass and raise).</summary>
-    private static string StripComment(string line)
-    {
-        var hash = line.IndexOf('#', StringComparison.Ordinal);
-        return hash < 0 ? line : line[..hash];
     }
 
     /// <summary>alembic.ini's sqlalchemy.url in the [alembic] section, with %(here)s expanded; null when absent.</summary>

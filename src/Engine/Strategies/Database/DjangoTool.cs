@@ -1,9 +1,7 @@
-using System.Text.RegularExpressions;
-
 namespace DeploymentRollback.Engine.Database;
 
 /// <summary>Django: manage.py showmigrations, migrate &lt;app&gt; &lt;target&gt; --plan, migrate &lt;app&gt; &lt;target&gt;.</summary>
-internal sealed partial class DjangoTool : MigrationTool
+internal sealed class DjangoTool : MigrationTool
 {
     private readonly string python;
     private readonly string app;
@@ -26,9 +24,6 @@ internal sealed partial class DjangoTool : MigrationTool
     public override string Name => "Django";
     public override string Scope => app;
 
-    [GeneratedRegex(@"^\s*\[(?<applied>[X ])\]\s+(?<name>\S+)\s*$")]
-    private static partial Regex ShowLine();
-
     protected override async Task<IReadOnlyList<Migration>> ReadListAsync(CancellationToken cancellation)
     {
         var run = await RunAsync(python, new[] { "manage.py", "showmigrations", app }, cancellation).ConfigureAwait(false);
@@ -43,8 +38,7 @@ internal sealed partial class DjangoTool : MigrationTool
             throw Failed("list the migrations", run);
         }
 
-        return run.StandardOutput.Split('\n').Select(l => ShowLine().Match(l)).Where(m => m.Success)
-            .Select(m => new Migration(m.Groups["name"].Value, m.Groups["applied"].Value == "X")).ToList();
+        return DjangoText.ShowMigrations(run.StandardOutput);
     }
 
     public override async Task<DowngradePlan> PlanDowngradeAsync(string target, CancellationToken cancellation)
@@ -69,21 +63,7 @@ internal sealed partial class DjangoTool : MigrationTool
             throw Failed("plan the rollback", run);
         }
 
-        // "app.0003_x" lines, each followed by its operations; "-> IRREVERSIBLE" marks one that cannot be undone.
-        var unapply = new List<string>();
-        var irreversible = new List<string>();
-        foreach (var line in run.StandardOutput.Split('\n'))
-        {
-            if (line.Length > 0 && !char.IsWhiteSpace(line[0]) && line.StartsWith(app + ".", StringComparison.Ordinal))
-            {
-                unapply.Add(line.Trim()[(app.Length + 1)..]);
-            }
-            else if (line.Contains("IRREVERSIBLE", StringComparison.Ordinal) && unapply.Count > 0 && !irreversible.Contains(unapply[^1]))
-            {
-                irreversible.Add(unapply[^1]);
-            }
-        }
-
+        var (unapply, irreversible) = DjangoText.Plan(run.StandardOutput, app);
         return new DowngradePlan(unapply, irreversible, match);
     }
 

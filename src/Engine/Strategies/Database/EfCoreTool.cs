@@ -55,14 +55,6 @@ internal sealed partial class EfCoreTool : MigrationTool
     [GeneratedRegex(@"\s(?<type>[\w.+`]+)\.Down\(MigrationBuilder\b")]
     private static partial Regex DownFrame();
 
-    // The statement each migration's down SQL ends with: DELETE FROM "__EFMigrationsHistory" WHERE "MigrationId" = '<id>';
-    [GeneratedRegex(@"DELETE\s+FROM\s+[^;]*?\bWHERE\s+[\[""`]?MigrationId[\]""`]?\s*=\s*N?'(?<id>[^']+)'\s*;", RegexOptions.IgnoreCase | RegexOptions.Singleline)]
-    private static partial Regex HistoryDelete();
-
-    // What a script holds around the migrations' own statements: transactions, SQLite's foreign-key switches, batch separators, comments.
-    [GeneratedRegex(@"^\s*(BEGIN( TRANSACTION)?|START TRANSACTION|COMMIT|GO|PRAGMA foreign_keys\s*=\s*\w+|--.*)?\s*;?\s*$", RegexOptions.IgnoreCase)]
-    private static partial Regex Framing();
-
     protected override async Task<IReadOnlyList<Migration>> ReadListAsync(CancellationToken cancellation)
     {
         // --verbose for the database the list opened (EF logs "Opened connection to database 'main' on server '/abs/app.db'.").
@@ -77,14 +69,11 @@ internal sealed partial class EfCoreTool : MigrationTool
         shortNames.Clear();
         try
         {
-            using var json = JsonDocument.Parse(string.Join('\n', Lines(run, "data")));
-            foreach (var item in json.RootElement.EnumerateArray())
+            foreach (var (id, name, applied) in EfCoreText.MigrationsList(string.Join('\n', EfCoreText.Lines(run.StandardOutput, "data"))))
             {
-                var id = item.GetProperty("id").GetString() ?? "";
-                shortNames[id] = item.TryGetProperty("name", out var name) ? name.GetString() ?? id : id;
-                var applied = item.TryGetProperty("applied", out var value) ? value : default;
-                unknown |= applied.ValueKind is not (JsonValueKind.True or JsonValueKind.False);
-                migrations.Add(new Migration(id, applied.ValueKind == JsonValueKind.True));
+                shortNames[id] = name;
+                unknown |= applied is null;
+                migrations.Add(new Migration(id, applied == true));
             }
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException)
@@ -96,12 +85,12 @@ internal sealed partial class EfCoreTool : MigrationTool
         // dotnet ef goes on without the database when it cannot reach it, and says "applied": null.
         if (unknown)
         {
-            var warning = string.Join(" ", Lines(run, "warn").Concat(Lines(run, "error")).Where(l => l.Length > 0));
+            var warning = string.Join(" ", EfCoreText.Lines(run.StandardOutput, "warn").Concat(EfCoreText.Lines(run.StandardOutput, "error")).Where(l => l.Length > 0));
             throw new RollbackException(ErrorIds.DatabaseUnreachable, RollbackErrorKind.ConnectionError,
                 $"EfCore cannot tell which migrations are applied: it cannot reach its database; check the connection settings (-ToolEnvironment). {SecretRedactor.Redact(warning)}".TrimEnd());
         }
 
-        var verbose = Lines(run, "verbose").ToList();
+        var verbose = EfCoreText.Lines(run.StandardOutput, "verbose").ToList();
         sqliteSeen = verbose.Any(l => l.Contains($"'{SqliteProvider}'", StringComparison.Ordinal));
         npgsqlSeen = verbose.Any(l => l.Contains($"'{NpgsqlProvider}'", StringComparison.Ordinal));
         sqliteOpened = sqliteSeen ? verbose.Where(l => l.StartsWith("Opened connection", StringComparison.Ordinal)).Select(l => OpenedLine().Match(l))
@@ -134,7 +123,7 @@ internal sealed partial class EfCoreTool : MigrationTool
             var run = await EfAsync(new[] { "migrations", "script", unapply[from], id, "--verbose" }, "plan the rollback", cancellation).ConfigureAwait(false);
             if (run.ExitCode == 0)
             {
-                irreversible.AddRange(EmptyDowns(string.Join('\n', Lines(run, "data"))).Where(m => unapply.IndexOf(m) >= from));
+                irreversible.AddRange(EfCoreText.EmptyDowns(string.Join('\n', EfCoreText.Lines(run.StandardOutput, "data"))).Where(m => unapply.IndexOf(m) >= from));
                 break;
             }
 
@@ -197,7 +186,7 @@ internal sealed partial class EfCoreTool : MigrationTool
 
         try
         {
-            using var json = JsonDocument.Parse(string.Join('\n', Lines(run, "data")));
+            using var json = JsonDocument.Parse(string.Join('\n', EfCoreText.Lines(run.StandardOutput, "data")));
             var source = json.RootElement.TryGetProperty("dataSource", out var value) ? value.GetString() : null;
             return string.IsNullOrWhiteSpace(source) || source.StartsWith(':') || source.StartsWith("file:", StringComparison.OrdinalIgnoreCase)
                 ? null : System.IO.Path.GetFullPath(source, Folder);
@@ -244,7 +233,7 @@ internal sealed partial class EfCoreTool : MigrationTool
         if (output.Contains("doesn't reference Microsoft.EntityFrameworkCore.Design", StringComparison.Ordinal) || output.Contains("No DbContext was found", StringComparison.Ordinal))
         {
             throw new RollbackException(ErrorIds.DatabaseProjectNotFound, RollbackErrorKind.ObjectNotFound,
-                $"{System.IO.Path.GetFileName(project)} is not an EF Core project dotnet ef can work with: {SecretRedactor.Redact(string.Join(" ", Lines(run, "error")))}") { TargetName = project };
+                $"{System.IO.Path.GetFileName(project)} is not an EF Core project dotnet ef can work with: {SecretRedactor.Redact(string.Join(" ", EfCoreText.Lines(run.StandardOutput, "error")))}") { TargetName = project };
         }
 
         if (output.Contains("Build failed", StringComparison.Ordinal))
@@ -301,22 +290,6 @@ internal sealed partial class EfCoreTool : MigrationTool
         }
     }
 
-    /// <summary>The migrations whose down SQL in the script is empty: nothing but their history row's DELETE.</summary>
-    internal static IEnumerable<string> EmptyDowns(string script)
-    {
-        var start = 0;
-        foreach (Match delete in HistoryDelete().Matches(script))
-        {
-            var own = script[start..delete.Index].Split('\n').Where(line => !Framing().IsMatch(line));
-            if (!own.Any())
-            {
-                yield return delete.Groups["id"].Value;
-            }
-
-            start = delete.Index + delete.Length;
-        }
-    }
-
     /// <summary>The full id of a target (an id, a name, a timestamp, or 0 / zero), or DatabaseMigrationUnknown listing the known ones.</summary>
     private string Resolve(string target, IReadOnlyList<Migration> migrations)
     {
@@ -346,15 +319,6 @@ internal sealed partial class EfCoreTool : MigrationTool
     {
         var names = string.Join(", ", migrations.Select(m => m.Name));
         return names.Length == 0 ? none : names;
-    }
-
-    /// <summary>The lines dotnet ef printed at one level ("data", "info", "warn", "error", "verbose"), without the prefix.</summary>
-    private static IEnumerable<string> Lines(ProcessRunResult run, string level)
-    {
-        // --prefix-output pads "<level>:" to 9 characters: "data:    [", "verbose: Using project ...".
-        var prefix = level + ":";
-        return run.StandardOutput.Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.StartsWith(prefix, StringComparison.Ordinal))
-            .Select(l => l.Length > 9 ? l[9..] : "");
     }
 
     /// <summary>When the SQLite file holds a row in EF Core's lock table, the time it was taken; else null.</summary>
