@@ -84,6 +84,14 @@ Describe 'DeploymentRollback cmdlets' {
             Get-Content (Join-Path $repo 'app.txt') | Should -Be 'api_key=abc123secret'
         }
 
+        It 'a listed checkpoint names its target when piped on' {
+            $null = New-RollbackCheckpoint -Strategy Git -Path $repo -CheckpointName 'piped'
+            $listed = Get-RollbackCheckpoint -Name 'piped'
+            $listed.Deployment.Strategy | Should -Be 'Git'
+            $listed.Deployment.Path | Should -Be $repo
+            ($listed | Get-RollbackAssessment).CurrentVersion | Should -Be 'v2.3.1'
+        }
+
         It 'never overwrites a checkpoint' {
             $null = New-RollbackCheckpoint -Strategy Git -Path $repo -CheckpointName 'cp'
             { New-RollbackCheckpoint -Strategy Git -Path $repo -CheckpointName 'cp' } | Should -Throw -ErrorId 'CheckpointExists,DeploymentRollback.Commands.NewRollbackCheckpointCommand'
