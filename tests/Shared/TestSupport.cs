@@ -8,6 +8,14 @@ namespace DeploymentRollback.Tests;
 /// <summary>The projects under tests/Fixtures, copied into a test's own folder (without build or database leftovers).</summary>
 public static class Fixtures
 {
+    /// <summary>A restart script ("slow restart") that cancels the run it is part of, then waits to be cancelled.</summary>
+    public static ScriptAction RestartThatCancels(CancellationTokenSource cancel) => new("slow restart", async token =>
+    {
+        cancel.Cancel();
+        await Task.Delay(TimeSpan.FromSeconds(30), token);
+        return new ScriptOutcome(true, "", 0);
+    });
+
     public static void CopyTo(string fixture, string destination)
     {
         var source = Locate(fixture);

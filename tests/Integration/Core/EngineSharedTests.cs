@@ -258,12 +258,7 @@ public class VerificationEscalationAndLockingTests
     {
         using var git = new GitFixture().WithReleases();
         using var cancel = new CancellationTokenSource();
-        var restart = new ScriptAction("slow restart", async token =>
-        {
-            cancel.Cancel();
-            await Task.Delay(TimeSpan.FromSeconds(30), token);
-            return new ScriptOutcome(true, "", 0);
-        });
+        var restart = Fixtures.RestartThatCancels(cancel);
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new GitTarget { Path = git.RepoPath }, Target = "v2.3.0", RestartScript = restart }, git.Context(cancellation: cancel.Token)));
 

@@ -71,12 +71,7 @@ public class RerunTests
     {
         using var git = new GitFixture().WithReleases();
         using var cancel = new CancellationTokenSource();
-        var restart = new ScriptAction("slow restart", async token =>
-        {
-            cancel.Cancel();
-            await Task.Delay(TimeSpan.FromSeconds(30), token);
-            return new ScriptOutcome(true, "", 0);
-        });
+        var restart = Fixtures.RestartThatCancels(cancel);
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => RollbackEngine.InvokeAsync(Request(git, restart: restart), git.Context(cancellation: cancel.Token)));
 
