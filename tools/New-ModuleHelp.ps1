@@ -175,6 +175,10 @@ $xml.Add('</helpItems>')
 
 $about = Join-Path $DocsPath 'about_DeploymentRollback.md'
 if (-not (Test-Path $about)) { $problems.Add("no about_DeploymentRollback.md in $DocsPath") }
+# Every strategy the engine has needs its own topic: the cmdlet pages carry the shared flow only.
+foreach ($strategy in [DeploymentRollback.Commands.InternalHooks]::EngineStrategies()) {
+    if (-not (Test-Path (Join-Path $DocsPath "about_DeploymentRollback_$strategy.md"))) { $problems.Add("no about_DeploymentRollback_$strategy.md in $DocsPath for the $strategy strategy") }
+}
 if ($problems.Count) {
     $problems | ForEach-Object { Write-Host "help: $_" }
     throw "The help in $DocsPath does not match the cmdlets ($($problems.Count) problem(s) above)."
@@ -183,4 +187,6 @@ if ($problems.Count) {
 New-Item -ItemType Directory -Force $OutputPath | Out-Null
 $assemblyName = [IO.Path]::GetFileName($module.RootModule)
 Set-Content -Path (Join-Path $OutputPath "$assemblyName-Help.xml") -Value ($xml -join "`n") -Encoding utf8
-Copy-Item $about (Join-Path $OutputPath 'about_DeploymentRollback.help.txt')
+foreach ($topic in Get-ChildItem $DocsPath -Filter 'about_*.md') {
+    Copy-Item $topic.FullName (Join-Path $OutputPath "$($topic.BaseName).help.txt")
+}

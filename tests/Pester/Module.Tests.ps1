@@ -114,6 +114,15 @@ Describe 'Help' {
     It 'has the about_DeploymentRollback topic' {
         (Get-Help about_DeploymentRollback | Out-String) | Should -Match 'DeploymentRollback'
     }
+
+    It 'has a topic for every strategy, which the cmdlet pages point to' {
+        foreach ($strategy in [DeploymentRollback.Commands.InternalHooks]::EngineStrategies()) {
+            $topic = Get-Help "about_DeploymentRollback_$strategy" | Out-String
+            $topic | Should -Match "about_DeploymentRollback_$strategy" -Because "the $strategy strategy needs its help topic"
+            $topic | Should -Match 'PARAMETERS|EXAMPLES'
+        }
+        (Get-Help Invoke-Rollback -Full | Out-String) | Should -Match 'about_DeploymentRollback_Kubernetes'
+    }
 }
 
 Describe 'Formatting and completion' {

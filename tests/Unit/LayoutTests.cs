@@ -75,6 +75,7 @@ public class LayoutTests
             Assert.True(Directory.Exists(Source("Engine", "Strategies", name)), $"src/Engine/Strategies/{name}/ is missing");
             Assert.True(File.Exists(Source("Cmdlets", "Parameters", name + "Parameters.cs")), $"src/Cmdlets/Parameters/{name}Parameters.cs is missing");
             Assert.True(Directory.EnumerateFiles(Path.Combine(root, "tests", "Integration", name), "*Tests.cs").Any(), $"tests/Integration/{name}/ has no tests");
+            Assert.True(File.Exists(Path.Combine(root, "docs", $"about_DeploymentRollback_{name}.md")), $"docs/about_DeploymentRollback_{name}.md is missing");
         });
     }
 }
