@@ -94,5 +94,25 @@ public class DjangoMigrationTests
         Assert.Equal(RollbackOutcome.Succeeded, result!.Outcome);
         Assert.Equal(new[] { "0001_initial" }, project.Applied());
     }
-}
 
+    [RequiresFact(Component.Django)]
+    public async Task A_rerun_after_a_rollback_to_an_older_migration_stays_there_instead_of_migrating_forward()
+    {
+        using var project = new DjangoProject();
+        using var server = new LocalHttpServer((_, _) => (200, "ok"));
+        project.Manage("migrate", "orders", "0002");
+        await RollbackEngine.TestHealthAsync(project.Request(null) with { Verification = new VerificationOptions { HealthChecks = new[] { new HealthCheckOptions { Uri = new Uri(server.Url()) } } } },
+            null, recordVerified: true, signalOnFailure: false, project.Git.Context());
+        var first = await RollbackEngine.InvokeAsync(project.Request("0001"), project.Git.Context());
+
+        // Without -Target the newest verified state (0002) is ahead of the database now: the rule stays where the last rollback went.
+        var assessment = await RollbackEngine.AssessAsync(project.Request(null), project.Git.Context());
+        var rerun = await RollbackEngine.InvokeAsync(project.Request(null), project.Git.Context());
+
+        Assert.Equal(RollbackOutcome.Succeeded, first!.Outcome);
+        Assert.Equal("0001_initial", assessment.LastGoodVersion);
+        Assert.Equal("the version the last rollback went to", assessment.LastGoodSource);
+        Assert.Equal(RollbackOutcome.Skipped, rerun!.Outcome);
+        Assert.Equal(new[] { "0001_initial" }, project.Applied());
+    }
+}

@@ -15,6 +15,13 @@ public interface ILastGoodHooks
     /// <summary>Whether a rerun takes up this attempt again although the target is not at its version (e.g. a half-done checkout).</summary>
     bool Resumes(RollbackResult attempt) => false;
 
+    /// <summary>
+    /// Whether a target already at its newest verified-good version stays there (nothing to do) rather than going to an
+    /// older one: for targets whose version is not what failed when it was verified good since (a workload's template, a
+    /// schema), going further back would undo good work.
+    /// </summary>
+    bool StaysOnNewestVerified => false;
+
     /// <summary>The strategy's own choice when no attempt or verified-good record applies; never one of rolledBackFrom.</summary>
     LastGood? Fallback(IReadOnlySet<string> rolledBackFrom);
 }
@@ -38,12 +45,16 @@ public static class LastGoodRule
                 : $"the target of the last attempt ({newest.Outcome}, {newest.AttemptId})");
         }
 
+        var newestVerified = true;
         foreach (var verified in journal.GetVerified(targetKey, limit: 50))
         {
-            if (!rolledBackFrom.Contains(verified.Version) && hooks.Locate(verified.Version, verified.Commit) is { } identity && !hooks.IsCurrent(identity))
+            if (!rolledBackFrom.Contains(verified.Version) && hooks.Locate(verified.Version, verified.Commit) is { } identity
+                && (!hooks.IsCurrent(identity) || (newestVerified && hooks.StaysOnNewestVerified)))
             {
                 return new LastGood(verified.Version, identity, $"verified-good at {verified.RecordedAt:u}");
             }
+
+            newestVerified = false;
         }
 
         return hooks.Fallback(rolledBackFrom);

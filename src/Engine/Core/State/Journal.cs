@@ -292,12 +292,6 @@ public sealed class Journal
         Query("SELECT DISTINCT from_version FROM attempts WHERE target_key = $target AND outcome <> 'Skipped' AND from_version IS NOT NULL AND (to_version IS NULL OR from_version <> to_version)",
             reader => reader.GetString(0), ("$target", targetKey));
 
-    /// <summary>
-    /// The version the target's newest attempt was going to, whatever its outcome: while the target is there, a rerun goes
-    /// there too (and verifies it) rather than further back, after a failed verification as after a success.
-    /// </summary>
-    public string? LastAttemptTarget(string targetKey) => GetAttempts(targetKey, limit: 1).FirstOrDefault()?.ToVersion;
-
     /// <summary>Which process runs an attempt, so a later run can tell an attempt whose process died from one still running.</summary>
     public void SetAttemptOwner(string attemptId, string owner)
     {

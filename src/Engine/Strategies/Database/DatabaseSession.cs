@@ -47,8 +47,8 @@ public sealed partial class DatabaseSession : IRollbackSession
         var tool = Tool(request);
         var migrations = await tool.ListAsync(context.Cancellation).ConfigureAwait(false);
         var current = migrations.LastOrDefault(m => m.Applied)?.Name ?? "zero";
-        // The same default target Invoke-Rollback takes: the newest verified state (when it is the current one, nothing to do).
-        var lastGood = context.State.Journal.GetVerified(target.Key, limit: 1).FirstOrDefault();
+        // The same default target Invoke-Rollback takes (when it is the current state, nothing to do).
+        var lastGood = LastGood(migrations, current);
         var since = lastGood is null ? new List<Migration>() : migrations.SkipWhile(m => m.Name != lastGood.Version).Skip(1).Where(m => m.Applied).ToList();
         var irreversible = lastGood is null ? Array.Empty<string>() : (await tool.PlanDowngradeAsync(lastGood.Version, context.Cancellation).ConfigureAwait(false)).Irreversible;
         var facts = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -62,7 +62,7 @@ public sealed partial class DatabaseSession : IRollbackSession
         {
             CurrentVersion = current,
             LastGoodVersion = lastGood?.Version,
-            LastGoodSource = lastGood is null ? null : $"verified-good at {lastGood.RecordedAt:u}",
+            LastGoodSource = lastGood?.Source,
             AffectedComponents = new[] { target.Location },
             Changes = since.Select(m => m.Name + (irreversible.Contains(m.Name) ? " (irreversible)" : "")).Reverse().ToList(),
             Facts = facts,
@@ -98,15 +98,35 @@ public sealed partial class DatabaseSession : IRollbackSession
         return (state, null);
     }
 
+    /// <summary>
+    /// The default target by the last-good rule: the state the last rollback went to while the database is there, else
+    /// the newest state recorded verified-good (when that is the current one, nothing to do); no fallback: without a
+    /// record, -Target is needed.
+    /// </summary>
+    private LastGood? LastGood(IReadOnlyList<Migration> migrations, string current) =>
+        LastGoodRule.Find(context.State.Journal, Target.Key, request.Strategy, new States(migrations, current));
+
+    private sealed class States(IReadOnlyList<Migration> migrations, string current) : ILastGoodHooks
+    {
+        public string? Locate(string version, string? recordedIdentity) =>
+            version == "zero" || migrations.Any(m => m.Name == version) ? version : null;
+
+        public bool IsCurrent(string identity) => identity == current;
+
+        public bool StaysOnNewestVerified => true;
+
+        public LastGood? Fallback(IReadOnlySet<string> rolledBackFrom) => null;
+    }
+
     public async Task<RollbackPlan> PlanAsync()
     {
         var target = Target;
         var tool = Tool(request);
-        var goal = request.Target ?? context.State.Journal.GetVerified(target.Key, limit: 1).FirstOrDefault()?.Version
+        var current = await tool.StateAsync(context.Cancellation).ConfigureAwait(false);
+        var goal = request.Target ?? LastGood(await tool.ListAsync(context.Cancellation).ConfigureAwait(false), current)?.Version
             ?? throw new RollbackException(ErrorIds.DatabaseTargetMissing, RollbackErrorKind.InvalidArgument,
                 $"No verified-good migration state is recorded for {target.Key}. Pass -Target with the migration to roll back to (see Get-RollbackAssessment).")
             { TargetName = target.Key };
-        var current = await tool.StateAsync(context.Cancellation).ConfigureAwait(false);
         planned = await tool.PlanDowngradeAsync(goal, context.Cancellation).ConfigureAwait(false);
         var list = string.Join(", ", planned.Unapply);
         return new RollbackPlan

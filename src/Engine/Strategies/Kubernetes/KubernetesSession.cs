@@ -588,34 +588,35 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets
             return (exact, "the revision asked for", null);
         }
 
-        var journal = context.State.Journal;
-        if (journal.LastAttemptTarget(targetKey) == VersionOf(workload.Template))
-        {
-            return (null, null, $"{workload.Display} already runs the template the last rollback restored ({PodTemplates.Images(workload.Template)})");
-        }
-
-        var verified = journal.GetVerified(targetKey, limit: 20);
-        if (verified.FirstOrDefault() is { } newest && IsTemplate(newest, currentHash))
-        {
-            return (null, null, $"{workload.Display} already runs its last verified-good template ({PodTemplates.Images(workload.Template)}, recorded {newest.RecordedAt:u})");
-        }
-
-        foreach (var good in verified.Where(v => !IsTemplate(v, currentHash)))
-        {
-            if (revisions.LastOrDefault(r => IsTemplate(good, r.Hash)) is { } match)
-            {
-                return (match, $"verified-good at {good.RecordedAt:u}", null);
-            }
-        }
-
-        if (revisions.Count < 2)
-        {
-            throw new RollbackException(ErrorIds.KubernetesNoRolloutHistory, RollbackErrorKind.ObjectNotFound,
-                $"{workload.Display} has no earlier revision to roll back to ({(revisions.Count == 0 ? "no revisions" : $"only revision {revisions[0].Number}")}), and no verified-good template of it is recorded. Deploy a known-good version instead.")
+        var lastGood = LastGoodRule.Find(context.State.Journal, targetKey, request.Strategy, new Templates(revisions, currentHash))
+            ?? throw new RollbackException(ErrorIds.KubernetesNoRolloutHistory, RollbackErrorKind.ObjectNotFound,
+                $"{workload.Display} has no earlier revision to roll back to ({(revisions.Count == 0 ? "no revisions" : $"only revision {revisions[^1].Number}")}), and no verified-good template of it is recorded. Deploy a known-good version instead.")
             { TargetName = targetKey };
-        }
+        return lastGood.Identity == currentHash
+            ? (null, null, $"{workload.Display} already runs the template to go back to ({lastGood.Source}): {PodTemplates.Images(workload.Template)}")
+            : (revisions.Last(r => r.Hash == lastGood.Identity), lastGood.Source, null);
+    }
 
-        return (revisions[^2], "the previous revision", null);
+    /// <summary>
+    /// The last-good rule's questions about a workload's pod templates: versions are recorded with their template hash;
+    /// a template is available while a revision keeps it; the fallback is kubectl's previous revision (an earlier one
+    /// when a rollback went away from that).
+    /// </summary>
+    private sealed class Templates(IReadOnlyList<Revision> revisions, string currentHash) : ILastGoodHooks
+    {
+        public string? Locate(string version, string? recordedIdentity) =>
+            revisions.LastOrDefault(r => recordedIdentity is not null ? r.Hash == recordedIdentity
+                : VersionOf(r.Template) == version || version.EndsWith($"(template {r.Hash[..8]})", StringComparison.Ordinal))?.Hash;
+
+        public bool IsCurrent(string identity) => identity == currentHash;
+
+        // A workload failing on its newest verified-good template is not helped by an older one.
+        public bool StaysOnNewestVerified => true;
+
+        public LastGood? Fallback(IReadOnlySet<string> rolledBackFrom) =>
+            revisions.Take(revisions.Count - 1).Reverse().FirstOrDefault(r => r.Hash != currentHash && !rolledBackFrom.Contains(VersionOf(r.Template))) is { } previous
+                ? new LastGood(VersionOf(previous.Template), previous.Hash, "the previous revision")
+                : null;
     }
 
     private static KubernetesSnapshot? VerifiedSnapshot(EngineContext context, string targetKey, string templateHash)
