@@ -59,3 +59,49 @@ Invoke-Rollback -Strategy Git -Path '$repo' -Target v2.3.0 -Confirm:`$false
         $child.Error | Should -Match 'has uncommitted'
     }
 }
+
+Describe 'Two jobs in one process (Azure Automation runs several in one sandbox)' {
+    It 'keep their state apart: a target escalated in one job''s state directory is not escalated in the other''s' {
+        $repo = New-TestRepository (Join-Path $TestDrive 'jobs/repo')
+        $stateA = Join-Path $TestDrive 'jobs/state-a'
+        $stateB = Join-Path $TestDrive 'jobs/state-b'
+        $down = "http://127.0.0.1:$(Get-FreePort)/health"
+        $server = Start-TestHttpServer -Status 200
+        $jobs = @()
+        try {
+            # Two runspaces of this process, both open while the other works.
+            $jobs = foreach ($name in 'A', 'B') {
+                $shell = [powershell]::Create()
+                $null = $shell.AddScript("Import-Module '$modulePath'; `$ProgressPreference = 'SilentlyContinue'").Invoke()
+                $shell.Commands.Clear()
+                $shell
+            }
+            function Invoke-InJob($job, [scriptblock] $script) {
+                $job.Commands.Clear()
+                $null = $job.AddScript($script)
+                foreach ($argument in $args) { $null = $job.AddArgument($argument) }
+                $job.Invoke()
+            }
+            $failThrice = {
+                param($repo, $state, $uri)
+                foreach ($i in 1..3) { (Invoke-Rollback Git v2.3.0 -Path $repo -StateDirectory $state -HealthCheckUri $uri -HealthCheckRetries 0 -Confirm:$false).Outcome }
+            }
+            $outcomesA = Invoke-InJob $jobs[0] $failThrice $repo $stateA $down
+            $refusedA = Invoke-InJob $jobs[0] { param($repo, $state) try { Invoke-Rollback Git v2.3.0 -Path $repo -StateDirectory $state -Confirm:$false -ErrorAction Stop; 'not refused' } catch { $_.FullyQualifiedErrorId } } $repo $stateA
+            # A's failed verifications left the checkout where they went; deploy the bad release again for B.
+            Invoke-TestGit $repo checkout --quiet v2.3.1 | Out-Null
+            $outcomeB = Invoke-InJob $jobs[1] { param($repo, $state, $uri) (Invoke-Rollback Git v2.3.0 -Path $repo -StateDirectory $state -HealthCheckUri $uri -Confirm:$false).Outcome } $repo $stateB $server.Uri
+            $historyB = Invoke-InJob $jobs[1] { param($state) @(Get-RollbackHistory -StateDirectory $state).Count } $stateB
+
+            @($outcomesA | ForEach-Object ToString) | Should -Be @('Failed', 'Failed', 'Escalated')
+            "$refusedA" | Should -Match '^RollbackEscalated,'
+            "$($outcomeB[0])" | Should -Be 'Succeeded'
+            $historyB[0] | Should -Be 1
+            foreach ($job in $jobs) { $job.Streams.Error | ForEach-Object { "$_" } | Should -Not -Match 'RollbackEscalated|locked' }
+        }
+        finally {
+            $jobs | ForEach-Object { $_.Dispose() }
+            Stop-TestHttpServer $server
+        }
+    }
+}
