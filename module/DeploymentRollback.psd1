@@ -22,6 +22,9 @@
         'Get-RollbackHistory'
         'New-RollbackIncidentReport'
         'Get-RollbackChecklist'
+        'Get-RollbackLock'
+        'Unlock-RollbackTarget'
+        'Copy-RollbackState'
     )
     FunctionsToExport      = @()
     AliasesToExport        = @()

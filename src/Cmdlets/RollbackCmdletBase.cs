@@ -18,7 +18,22 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
     [ValidateNotNullOrEmpty]
     public string? StateDirectory { get; set; }
 
+    /// <summary>
+    /// A shared state store: a postgresql:// address or Npgsql connection string, or a blob container URL or Azure
+    /// Storage connection string. Without it, $env:DEPLOYMENT_ROLLBACK_STATE, else the local state folder.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? StateStore { get; set; }
+
+    /// <summary>The shared store's user and password (PostgreSQL), or account name and key (Azure Storage).</summary>
+    [Parameter]
+    [Credential]
+    public PSCredential? StateStoreCredential { get; set; }
+
     protected CancellationToken Cancellation => cancellation!.Token;
+
+    private readonly List<IDisposable> openedStates = new();
 
     protected override void BeginProcessing()
     {
@@ -34,6 +49,12 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
     /// <summary>PowerShell disposes the cmdlet when its pipeline ends, also after a terminating error: the -WhatIf stand-in goes then.</summary>
     public void Dispose()
     {
+        foreach (var opened in openedStates)
+        {
+            opened.Dispose();
+        }
+
+        openedStates.Clear();
         RemoveWhatIfState();
         GC.SuppressFinalize(this);
     }
@@ -67,15 +88,22 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
     {
         var requested = StateDirectory is null ? null : GetUnresolvedProviderPathFromPSPath(StateDirectory);
         var real = StateRoot.ResolveDirectory(requested);
+        var shared = StateStoreAddress.Resolve(StateStore, StateStoreCredential?.GetNetworkCredential());
+        StateRoot state;
         if (IsWhatIf && !Directory.Exists(real))
         {
             // -WhatIf changes nothing, not even by creating the state folder: it reads an empty one made for the occasion.
             // One stand-in serves every piped record of this command.
             whatIfState ??= Path.Combine(Path.GetTempPath(), "deployment-rollback-whatif-" + Guid.NewGuid().ToString("N")[..12]);
-            return StateRoot.OpenStandIn(whatIfState, real);
+            state = StateRoot.OpenStandIn(whatIfState, real, shared);
+        }
+        else
+        {
+            state = StateRoot.Open(requested, shared);
         }
 
-        return StateRoot.Open(requested);
+        openedStates.Add(state);
+        return state;
     }
 
     private string? whatIfState;

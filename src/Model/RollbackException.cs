@@ -111,6 +111,13 @@ public static class ErrorIds
     public const string StateFileUnusable = "StateFileUnusable";
     public const string JournalCorrupt = "JournalCorrupt";
     public const string JournalBusy = "JournalBusy";
+    public const string RollbackLockLost = "RollbackLockLost";
+    public const string StateStoreTooNew = "StateStoreTooNew";
+    public const string StateStoreUnreachable = "StateStoreUnreachable";
+    public const string StateStoreInvalid = "StateStoreInvalid";
+    public const string StateStoreDenied = "StateStoreDenied";
+    public const string LockNotHeld = "LockNotHeld";
+    public const string CheckpointTooLarge = "CheckpointTooLarge";
     public const string CheckpointReservationTimeout = "CheckpointReservationTimeout";
     public const string SignalTargetKeyInvalid = "SignalTargetKeyInvalid";
     public const string SignalDataInvalid = "SignalDataInvalid";

@@ -23,6 +23,8 @@ public enum Component
     RailsPostgres,
     Unleash,
     Mount,
+    /// <summary>Azurite, the Azure Storage emulator, from npm.</summary>
+    Azurite,
 }
 
 /// <summary>
@@ -95,6 +97,7 @@ public static class Components
         Component.RailsPostgres => Missing(Component.Rails) ?? RubyPg.Value,
         Component.Unleash => UnleashServer.Url is not null ? null : "No Unleash server: run the tests through build.ps1 Test with node, npm and PostgreSQL installed.",
         Component.Mount => TestMount.Unavailable,
+        Component.Azurite => Core.StateStores.AzuriteServer.Missing,
         _ => throw new ArgumentOutOfRangeException(nameof(component)),
     };
 }

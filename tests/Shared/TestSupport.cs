@@ -276,3 +276,20 @@ public static class RequestExtensions
     public static RollbackRequest WithTarget<T>(this RollbackRequest request, Func<T, T> change) where T : DeploymentTarget =>
         request with { Deployment = change(request.DeploymentAs<T>()) };
 }
+
+public static class TestPaths
+{
+    /// <summary>The repository's root: the nearest folder above the test binaries that holds tests/Fixtures.</summary>
+    public static string RepositoryRoot { get; } = FindRoot();
+
+    private static string FindRoot()
+    {
+        var directory = AppContext.BaseDirectory;
+        while (!Directory.Exists(System.IO.Path.Combine(directory, "tests", "Fixtures")))
+        {
+            directory = System.IO.Path.GetDirectoryName(directory) ?? throw new DirectoryNotFoundException("tests/Fixtures above " + AppContext.BaseDirectory);
+        }
+
+        return directory;
+    }
+}

@@ -107,7 +107,7 @@ public static class RollbackEngine
     public static async Task<RollbackResult?> InvokeAsync(RollbackRequest request, EngineContext context)
     {
         await using var session = StrategyRegistry.Open(request, context);
-        using var targetLock = await TargetLock.AcquireAsync(context.State, session.Target.Key, request.LockTimeout, context.Observer, context.Cancellation).ConfigureAwait(false);
+        await using var targetLock = await context.State.Store.AcquireLockAsync(session.Target.Key, request.LockTimeout, context.Observer, context.Cancellation).ConfigureAwait(false);
         await InterruptedAttempts.RecoverAsync(session.Target.Key, request.WebhookUri, context).ConfigureAwait(false);
         return await new RollbackRun(request, context, session).RunAsync().ConfigureAwait(false);
     }
@@ -294,6 +294,11 @@ public static class RollbackEngine
             {
                 Directory.Delete(snapshot, recursive: true);
                 snapshot = null;
+            }
+            else
+            {
+                // A shared store keeps the snapshot itself, so a worker with another disk can restore this version.
+                snapshot = SharedArtefacts.Keep(state, snapshot);
             }
 
             state.Journal.RecordVerified(new VerifiedVersion

@@ -239,7 +239,7 @@ public class VerificationEscalationAndLockingTests
     {
         using var git = new GitFixture().WithReleases();
         var state = git.State();
-        using (await TargetLock.AcquireAsync(state, "git:" + git.RepoPath, TimeSpan.Zero, new RecordingObserver(), default))
+        using (await state.Store.AcquireLockAsync("git:" + git.RepoPath, TimeSpan.Zero, new RecordingObserver(), default))
         {
             var observer = new RecordingObserver();
             var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(new RollbackRequest { Deployment = new GitTarget { Path = git.RepoPath }, Target = "v2.3.0", LockTimeout = TimeSpan.FromMilliseconds(500) }, git.Context(observer)));

@@ -161,7 +161,7 @@ public sealed class StateFaultTests : IDisposable
             journal.SetLength(journal.Length / 2);
         }
 
-        var error = Assert.Throws<RollbackException>(() => new Journal(state.JournalPath).GetAttempts());
+        var error = Assert.Throws<RollbackException>(() => new SqliteJournal(state.JournalPath).GetAttempts());
 
         Assert.Equal(ErrorIds.JournalCorrupt, error.ErrorId);
         Assert.Contains(state.JournalPath, error.Message);
@@ -207,9 +207,9 @@ public sealed class StateFaultTests : IDisposable
     public async Task LockHeldByAnotherStillWaitsThenTimesOut()
     {
         var state = StateRoot.Open(temp.Combine("state"));
-        using var held = await TargetLock.AcquireAsync(state, "git:/srv/app", TimeSpan.Zero, SilentObserver.Instance, CancellationToken.None);
+        using var held = await state.Store.AcquireLockAsync("git:/srv/app", TimeSpan.Zero, SilentObserver.Instance, CancellationToken.None);
 
-        var error = await Assert.ThrowsAsync<RollbackException>(() => TargetLock.AcquireAsync(state, "git:/srv/app", TimeSpan.FromMilliseconds(500), SilentObserver.Instance, CancellationToken.None));
+        var error = await Assert.ThrowsAsync<RollbackException>(() => state.Store.AcquireLockAsync("git:/srv/app", TimeSpan.FromMilliseconds(500), SilentObserver.Instance, CancellationToken.None));
 
         Assert.Equal(ErrorIds.RollbackLockTimeout, error.ErrorId);
     }
@@ -221,7 +221,7 @@ public sealed class StateFaultTests : IDisposable
         using var mount = TestMount.ReadOnly(state.Directory);
         var clock = Stopwatch.StartNew();
 
-        var error = await Assert.ThrowsAsync<RollbackException>(() => TargetLock.AcquireAsync(state, "git:/srv/app", TimeSpan.FromSeconds(10), SilentObserver.Instance, CancellationToken.None));
+        var error = await Assert.ThrowsAsync<RollbackException>(() => state.Store.AcquireLockAsync("git:/srv/app", TimeSpan.FromSeconds(10), SilentObserver.Instance, CancellationToken.None));
 
         Assert.Equal(ErrorIds.StateReadOnly, error.ErrorId);
         Assert.Contains(state.LocksDirectory, error.Message);
@@ -237,7 +237,7 @@ public sealed class StateFaultTests : IDisposable
         TestMount.Fill(root);
         var clock = Stopwatch.StartNew();
 
-        var error = await Assert.ThrowsAsync<RollbackException>(() => TargetLock.AcquireAsync(state, "git:/srv/app", TimeSpan.FromSeconds(10), SilentObserver.Instance, CancellationToken.None));
+        var error = await Assert.ThrowsAsync<RollbackException>(() => state.Store.AcquireLockAsync("git:/srv/app", TimeSpan.FromSeconds(10), SilentObserver.Instance, CancellationToken.None));
 
         Assert.Equal(ErrorIds.StateDiskFull, error.ErrorId);
         Assert.Contains(state.LocksDirectory, error.Message);
@@ -245,7 +245,7 @@ public sealed class StateFaultTests : IDisposable
 
         // Space freed: the lock is free at once, no handle of the failed attempt holds it.
         File.Delete(System.IO.Path.Combine(root, "filler"));
-        using var next = await TargetLock.AcquireAsync(state, "git:/srv/app", TimeSpan.Zero, SilentObserver.Instance, CancellationToken.None);
+        using var next = await state.Store.AcquireLockAsync("git:/srv/app", TimeSpan.Zero, SilentObserver.Instance, CancellationToken.None);
     }
 
     [RequiresFact(Component.Mount)]
@@ -284,7 +284,7 @@ public sealed class StateFaultTests : IDisposable
         state.Journal.StartAttempt(Attempt());
         using var mount = TestMount.ReadOnly(state.Directory);
 
-        var error = Assert.Throws<RollbackException>(() => new Journal(state.JournalPath).StartAttempt(Attempt()));
+        var error = Assert.Throws<RollbackException>(() => new SqliteJournal(state.JournalPath).StartAttempt(Attempt()));
 
         Assert.Equal(ErrorIds.StateReadOnly, error.ErrorId);
         Assert.Contains(state.JournalPath, error.Message);

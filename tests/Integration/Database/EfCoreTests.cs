@@ -199,16 +199,7 @@ public sealed class EfCoreProject : IDisposable
         return root;
     }
 
-    private static string FixturePath()
-    {
-        var directory = AppContext.BaseDirectory;
-        while (!Directory.Exists(Path.Combine(directory, "tests", "Fixtures", "efcore-app")))
-        {
-            directory = Path.GetDirectoryName(directory) ?? throw new DirectoryNotFoundException("tests/Fixtures/efcore-app");
-        }
-
-        return Path.Combine(directory, "tests", "Fixtures", "efcore-app");
-    }
+    private static string FixturePath() => Path.Combine(TestPaths.RepositoryRoot, "tests", "Fixtures", "efcore-app");
 
     /// <summary>Copies a folder (without a database left in it, or bin/obj from a build in the repository), keeping each file's write time.</summary>
     private static void CopyTree(string from, string to)

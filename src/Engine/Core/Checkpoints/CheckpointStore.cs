@@ -83,7 +83,7 @@ public sealed partial class CheckpointStore
                     $"'{requested}' cannot be a checkpoint name. Use letters, digits, '.', '_' and '-' (at most 128), starting with a letter or digit.");
             }
 
-            if (Directory.Exists(System.IO.Path.Combine(state.CheckpointsDirectory, requested)))
+            if (Directory.Exists(System.IO.Path.Combine(state.CheckpointsDirectory, requested)) || InSharedStore(requested))
             {
                 throw new RollbackException(ErrorIds.CheckpointExists, RollbackErrorKind.InvalidArgument,
                     $"A checkpoint named '{requested}' already exists in {state.CheckpointsDirectory}. Choose another -Name; checkpoints are never overwritten.");
@@ -93,6 +93,12 @@ public sealed partial class CheckpointStore
         }
 
         var name = $"pre-rollback-{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}";
+        if (state.Store.HoldsArtefacts)
+        {
+            // Workers on other machines cannot share the local reservation below: a random part keeps their names apart.
+            name += "-" + Guid.NewGuid().ToString("N")[..6];
+        }
+
         var candidate = name;
         for (var i = 2; Directory.Exists(System.IO.Path.Combine(state.CheckpointsDirectory, candidate)); i++)
         {
@@ -128,6 +134,7 @@ public sealed partial class CheckpointStore
             };
             var manifest = System.IO.Path.Combine(folder, ManifestFile);
             CheckpointWriter.Write(manifest, () => AtomicFile.WriteAllText(manifest, JsonSerializer.Serialize(checkpoint, ManifestJson)));
+            KeepInSharedStore(folder, name);
             state.Journal.AddEvent(new JournalEvent(targetKey, null, checkpoint.CreatedAt, JournalEventKinds.CheckpointCreated, name));
             return checkpoint;
         }
@@ -188,9 +195,51 @@ public sealed partial class CheckpointStore
         }
     }
 
+    private const string ArchiveSuffix = ".tar.gz";
+
+    private bool InSharedStore(string name) => state.Store.HoldsArtefacts && state.Store.ListArtefacts(SharedArtefacts.Checkpoints).Contains(name + ArchiveSuffix);
+
+    /// <summary>A shared store keeps the whole checkpoint, compressed, up to its size cap; the local folder is a cache.</summary>
+    private void KeepInSharedStore(string folder, string name)
+    {
+        if (!state.Store.HoldsArtefacts)
+        {
+            return;
+        }
+
+        var archive = SharedArtefacts.Pack(folder);
+        if (archive.Length > state.Store.CheckpointLimitBytes)
+        {
+            throw new RollbackException(ErrorIds.CheckpointTooLarge, RollbackErrorKind.WriteError,
+                $"The checkpoint '{name}' is {archive.Length / 1048576.0:0.0} MB compressed, over the state store's cap of {state.Store.CheckpointLimitBytes / 1048576.0:0.#} MB per checkpoint, so nothing was changed. Raise the cap with ${StateStoreAddress.CheckpointLimitVariable} (in MB), or run this rollback with a local state folder (no -StateStore).");
+        }
+
+        state.Store.PutArtefact(SharedArtefacts.Checkpoints, name + ArchiveSuffix, archive);
+    }
+
+    /// <summary>Brings a shared store's checkpoints this folder lacks into it.</summary>
+    private void BringFromSharedStore()
+    {
+        if (!state.Store.HoldsArtefacts)
+        {
+            return;
+        }
+
+        foreach (var archive in state.Store.ListArtefacts(SharedArtefacts.Checkpoints).Where(n => n.EndsWith(ArchiveSuffix, StringComparison.Ordinal)))
+        {
+            var name = archive[..^ArchiveSuffix.Length];
+            var folder = System.IO.Path.Combine(state.CheckpointsDirectory, name);
+            if (ValidName().IsMatch(name) && !name.Contains("..") && !Directory.Exists(folder) && state.Store.GetArtefact(SharedArtefacts.Checkpoints, archive) is { } content)
+            {
+                SharedArtefacts.Unpack(content, folder);
+            }
+        }
+    }
+
     /// <summary>Checkpoints, newest first. A folder whose manifest is corrupt, foreign or not a regular file is skipped with a warning naming it.</summary>
     public IReadOnlyList<RollbackCheckpoint> List(string? targetKey = null, IRollbackObserver? observer = null)
     {
+        BringFromSharedStore();
         var checkpoints = new List<RollbackCheckpoint>();
         List<string> folders;
         try

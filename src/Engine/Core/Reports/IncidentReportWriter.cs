@@ -94,6 +94,11 @@ public static class IncidentReportWriter
         {
             AtomicFile.WriteAllText(path, markdown);
             AtomicFile.WriteAllText(System.IO.Path.ChangeExtension(path, ".json"), json);
+            if (path.StartsWith(state.ReportsDirectory, StringComparison.Ordinal))
+            {
+                SharedArtefacts.KeepFile(state, SharedArtefacts.Reports, path);
+                SharedArtefacts.KeepFile(state, SharedArtefacts.Reports, System.IO.Path.ChangeExtension(path, ".json"));
+            }
         }
 
         state.Journal.AddEvent(new JournalEvent(attempt.TargetKey, attempt.AttemptId, report.GeneratedAt, JournalEventKinds.ReportWritten, markdownPath));

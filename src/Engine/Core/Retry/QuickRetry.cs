@@ -48,7 +48,7 @@ public static partial class QuickRetry
     {
         var results = new List<RollbackResult>();
         var journal = context.State.Journal;
-        using var targetLock = await TargetLock.AcquireAsync(context.State, request.TargetKey, request.LockTimeout, context.Observer, context.Cancellation).ConfigureAwait(false);
+        await using var targetLock = await context.State.Store.AcquireLockAsync(request.TargetKey, request.LockTimeout, context.Observer, context.Cancellation).ConfigureAwait(false);
         await InterruptedAttempts.RecoverAsync(request.TargetKey, request.WebhookUri, context).ConfigureAwait(false);
         var failures = EscalationPolicy.Gate(journal, request.TargetKey, request.Escalation, request.Force, "retry", context.Observer);
         if (!await context.Observer.ShouldProcessAsync(request.TargetKey, $"Run {request.Deploy.Name} up to {request.MaxAttempts} time(s), {request.Delay.TotalSeconds:0} s apart, until it deploys and verifies").ConfigureAwait(false))

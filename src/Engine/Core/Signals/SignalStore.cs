@@ -89,6 +89,8 @@ public sealed class SignalStore
             throw StateFaults.ForFile(file, $"write the signal {name} to", e);
         }
 
+        SharedArtefacts.KeepFile(state, SharedArtefacts.Signals, file);
+
         observer.Verbose($"Signal {name} written to {file}");
         if (subject is not null)
         {
@@ -115,6 +117,9 @@ public sealed class SignalStore
     public IReadOnlyList<RollbackSignal> Read(IReadOnlyCollection<string>? names = null, string? subject = null, DateTimeOffset? since = null, IRollbackObserver? observer = null)
     {
         var signals = new List<RollbackSignal>();
+        // A shared store's signals first come into the local folder (names start with their time: older ones are left out).
+        var oldest = since?.ToUniversalTime().ToString("yyyyMMdd'T'HHmmss", System.Globalization.CultureInfo.InvariantCulture);
+        SharedArtefacts.BringFiles(state, SharedArtefacts.Signals, state.SignalsDirectory, name => oldest is null || string.CompareOrdinal(name, oldest) >= 0);
         List<string> files;
         try
         {

@@ -1,18 +1,37 @@
 namespace DeploymentRollback.Engine;
 
 /// <summary>
-/// The one folder that holds the journal, checkpoints, signals, reports and locks:
-/// -StateDirectory if given, else $env:DEPLOYMENT_ROLLBACK_HOME, else a per-user folder.
+/// The state of one command: its store (the local folder by default, else PostgreSQL or Azure Blob Storage) and the
+/// local folder that holds the local store, or a cache of a shared store's artefacts: -StateDirectory if given, else
+/// $env:DEPLOYMENT_ROLLBACK_HOME, else a per-user folder.
 /// </summary>
-public sealed class StateRoot
+public sealed class StateRoot : IDisposable
 {
     public const string EnvironmentVariable = "DEPLOYMENT_ROLLBACK_HOME";
 
-    private Journal? journal;
+    private StateStore? store;
 
     private StateRoot(string directory)
     {
         Directory = directory;
+    }
+
+    /// <summary>Where the journal, locks and (for shared stores) artefacts live.</summary>
+    public StateStore Store => store ??= new LocalStateStore(JournalPath, LocksDirectory);
+
+    /// <summary>The store as an admin should read it: the folder, or the shared store's address without secrets.</summary>
+    public string StoreLocation => Store.Location;
+
+    public void Dispose() => store?.Dispose();
+
+    /// <summary>Uses a shared store instead of the folder's own; the folder then caches its snapshots.</summary>
+    private void Attach(StateStoreAddress? shared)
+    {
+        if (shared is not null)
+        {
+            store = shared.Open();
+            store.Journal.ResolveSnapshot = reference => SharedArtefacts.Localise(this, reference);
+        }
     }
 
     public string Directory { get; }
@@ -23,7 +42,7 @@ public sealed class StateRoot
     public string SnapshotsDirectory => System.IO.Path.Combine(Directory, "snapshots");
     public string JournalPath => System.IO.Path.Combine(Directory, "journal.db");
 
-    public Journal Journal => journal ??= new Journal(JournalPath);
+    public Journal Journal => Store.Journal;
 
     /// <summary>For -WhatIf on a state folder that does not exist yet: the folder this empty stand-in is read in place of.</summary>
     public string? StandInFor { get; private init; }
@@ -33,10 +52,13 @@ public sealed class StateRoot
         StandInFor is not null && path.StartsWith(Directory, StringComparison.Ordinal) ? StandInFor + path[Directory.Length..] : path;
 
     /// <summary>An empty state in temporary, so that -WhatIf creates nothing where the real state would be.</summary>
-    public static StateRoot OpenStandIn(string temporaryDirectory, string realDirectory)
+    public static StateRoot OpenStandIn(string temporaryDirectory, string realDirectory, StateStoreAddress? shared = null)
     {
         var root = Open(temporaryDirectory);
-        return new StateRoot(root.Directory) { StandInFor = realDirectory };
+        var standIn = new StateRoot(root.Directory) { StandInFor = realDirectory };
+        // A shared store is read as it is (-WhatIf writes nothing to it that a read would not).
+        standIn.Attach(shared);
+        return standIn;
     }
 
     public static string ResolveDirectory(string? explicitDirectory)
@@ -62,12 +84,14 @@ public sealed class StateRoot
         return System.IO.Path.Combine(string.IsNullOrWhiteSpace(xdgState) ? System.IO.Path.Combine(home, ".local", "state") : xdgState, "deployment-rollback");
     }
 
-    public static StateRoot Open(string? explicitDirectory)
+    public static StateRoot Open(string? explicitDirectory, StateStoreAddress? shared = null)
     {
         var directory = ResolveDirectory(explicitDirectory);
         try
         {
             var root = new StateRoot(directory);
+            root.Attach(shared);
+
             foreach (var folder in new[] { root.Directory, root.CheckpointsDirectory, root.SignalsDirectory, root.ReportsDirectory, root.LocksDirectory, root.SnapshotsDirectory })
             {
                 System.IO.Directory.CreateDirectory(folder);

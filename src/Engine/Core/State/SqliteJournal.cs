@@ -1,0 +1,146 @@
+using System.Data.Common;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+
+namespace DeploymentRollback.Engine;
+
+/// <summary>The local store's journal: one SQLite file in the state folder.</summary>
+public sealed class SqliteJournal : SqlJournal
+{
+    // SQLite result codes (the low byte of an extended code).
+    private const int SqlitePermission = 3;
+    private const int SqliteBusy = 5;
+    private const int SqliteLocked = 6;
+    private const int SqliteReadOnly = 8;
+    private const int SqliteIoError = 10;
+    private const int SqliteCorrupt = 11;
+    private const int SqliteFull = 13;
+    private const int SqliteCantOpen = 14;
+    private const int SqliteNotADatabase = 26;
+    private const int BusyTimeoutSeconds = 30;
+
+    private readonly string connectionString;
+
+    public SqliteJournal(string path)
+    {
+        Path = path;
+        connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+            DefaultTimeout = BusyTimeoutSeconds,
+        }.ToString();
+    }
+
+    public string Path { get; }
+
+    public override string Location => Path;
+
+    protected override void BeforeFirstOpen()
+    {
+        if (File.Exists(Path) || Directory.Exists(Path))
+        {
+            // SQLite would wait forever on a FIFO named journal.db, or fail on a device or folder with a raw error.
+            try
+            {
+                AtomicFile.ResolveRegularFile(Path);
+            }
+            catch (RollbackException e)
+            {
+                throw new RollbackException(ErrorIds.StateFileUnusable, RollbackErrorKind.InvalidOperation,
+                    $"The journal '{Path}' is not a regular file, so it cannot be used. Move it aside (a new journal is created) or pass another -StateDirectory.", e)
+                { TargetName = Path };
+            }
+        }
+    }
+
+    protected override DbConnection Connect()
+    {
+        var connection = new SqliteConnection(connectionString);
+        connection.Open();
+        return connection;
+    }
+
+    protected override bool HasTable(DbConnection connection, string table)
+    {
+        using var command = Prepare(connection, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = @name", [("@name", table)]);
+        return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > 0;
+    }
+
+    protected override void CreateOrUpgrade(DbConnection connection, int foundVersion)
+    {
+        Run(connection, "PRAGMA journal_mode = WAL;" + Tables("INTEGER PRIMARY KEY AUTOINCREMENT"));
+        // Journals made by an earlier version lack later columns; they are added in place, nothing is lost.
+        AddColumnIfMissing(connection, "verified", "snapshot", "TEXT");
+        AddColumnIfMissing(connection, "attempts", "owner", "TEXT");
+        AddColumnIfMissing(connection, "attempts", "fencing_token", "BIGINT");
+    }
+
+    private static void AddColumnIfMissing(DbConnection connection, string table, string column, string type)
+    {
+        using var check = Prepare(connection, $"SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = '{column}'", []);
+        if (Convert.ToInt64(check.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+        {
+            Run(connection, $"ALTER TABLE {table} ADD COLUMN {column} {type}");
+        }
+    }
+
+    /// <summary>Every journal access goes through here, so that no SQLite, I/O or parse error reaches the user raw.</summary>
+    protected override T Guard<T>(Func<T> work)
+    {
+        try
+        {
+            return work();
+        }
+        catch (SqliteException e)
+        {
+            throw Fault(e);
+        }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidCastException or InvalidOperationException)
+        {
+            throw Corrupt(e);
+        }
+        catch (Exception e) when (StateFaults.IsFileFault(e))
+        {
+            throw StateFaults.ForFile(Path, "use the journal", e);
+        }
+    }
+
+    private RollbackException Fault(SqliteException e) => (e.SqliteErrorCode & 0xFF) switch
+    {
+        SqliteFull => StateFaults.DiskFull(Path, "write the journal", e),
+        SqliteIoError or SqliteCantOpen when StateFaults.IsOutOfSpace(Path) => StateFaults.DiskFull(Path, "write the journal", e),
+        SqliteReadOnly or SqlitePermission => StateFaults.ReadOnly(Path, "write the journal", e),
+        SqliteCantOpen when !Writable() => StateFaults.ReadOnly(Path, "open the journal", e),
+        SqliteCorrupt or SqliteNotADatabase => Corrupt(e),
+        SqliteBusy or SqliteLocked => new RollbackException(ErrorIds.JournalBusy, RollbackErrorKind.ResourceBusy,
+            $"The journal '{Path}' stayed locked by another process for longer than {BusyTimeoutSeconds} s ({e.Message}). Try again when the other command has finished.", e),
+        _ => new RollbackException(ErrorIds.StateFileUnusable, RollbackErrorKind.WriteError,
+            $"The journal '{Path}' could not be used ({e.Message}). Check that the state folder is readable and writable and its disk healthy, or pass -StateDirectory with another folder.", e),
+    };
+
+    private RollbackException Corrupt(Exception e) => new(ErrorIds.JournalCorrupt, RollbackErrorKind.InvalidOperation,
+        $"The journal '{Path}' is damaged or is not a journal of this module ({e.Message}). Restore it from a backup, or move it aside to start a new, empty one (the rollback history and verified versions in it are then no longer used).", e);
+
+    /// <summary>SQLite says "cannot open" for a missing and an unwritable folder alike: tell them apart by asking the file system.</summary>
+    private bool Writable()
+    {
+        var directory = System.IO.Path.GetDirectoryName(Path)!;
+        var probe = System.IO.Path.Combine(directory, $".write-test-{Guid.NewGuid():N}");
+        try
+        {
+            using (File.Create(probe))
+            {
+            }
+
+            File.Delete(probe);
+            return true;
+        }
+        catch (Exception e) when (StateFaults.IsFileFault(e))
+        {
+            // A missing folder is not a read-only one: that is reported as the file being unusable.
+            return !StateFaults.IsReadOnly(e);
+        }
+    }
+}
