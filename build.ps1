@@ -94,13 +94,19 @@ function Start-TestComponents {
         $env:DEPLOYMENT_ROLLBACK_UNLEASH_PROJECT = $unleash.Project
         $env:DEPLOYMENT_ROLLBACK_UNLEASH_ENVIRONMENT = $unleash.Environment
     }
+    # The shared state store tests: PostgreSQL (the Unleash server's throwaway cluster, trust on loopback) and Azurite.
+    if ($unleash.PostgresPort) { $env:DEPLOYMENT_ROLLBACK_TEST_POSTGRES_PORT = $unleash.PostgresPort }
+    $azurite = & (Join-Path $root 'tests/Fixtures/Start-Azurite.ps1')
+    Write-Host "Azurite: $(if ($azurite.Available) { "port $($azurite.Port)" } else { $azurite.Reason })"
+    if ($azurite.Available) { $env:DEPLOYMENT_ROLLBACK_TEST_AZURITE_PORT = $azurite.Port }
     if ((-not $docker.Available -or -not $unleash.Available) -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -eq '1') {
         Write-Host 'DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION=1: tests of a missing component will fail rather than skip.'
     }
-    [pscustomobject]@{ Docker = $docker; Unleash = $unleash }
+    [pscustomobject]@{ Docker = $docker; Unleash = $unleash; Azurite = $azurite }
 }
 
 function Stop-TestComponents($components) {
+    if ($components.Azurite.Started) { & (Join-Path $root 'tests/Fixtures/Start-Azurite.ps1') -Stop }
     if ($components.Unleash.Started) { & (Join-Path $root 'tests/Fixtures/Start-Unleash.ps1') -Stop | Out-Null }
     if ($components.Docker.Started) { & (Join-Path $root 'tests/Fixtures/Initialize-Docker.ps1') -Stop }
 }

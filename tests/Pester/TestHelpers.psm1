@@ -90,24 +90,35 @@ function Get-PwshCommand {
 # Runs a script in a fresh pwsh (the same executable as this one) and returns its exit code and all its output.
 function Invoke-ChildPwsh {
     param([Parameter(Mandatory)] [string] $Script, [hashtable] $Environment = @{})
+    Wait-ChildPwsh (Start-ChildPwsh -Script $Script -Environment $Environment)
+}
+
+# A child pwsh running a script, not waited for: Wait-ChildPwsh collects its exit code and output (kill it with .Process).
+function Start-ChildPwsh {
+    param([Parameter(Mandatory)] [string] $Script, [hashtable] $Environment = @{})
     $file = Join-Path ([IO.Path]::GetTempPath()) "dr-child-$([Guid]::NewGuid().ToString('N')).ps1"
     Set-Content $file $Script
-    try {
-        $pwsh = Get-PwshCommand
-        $info = [Diagnostics.ProcessStartInfo]::new($pwsh[0])
-        foreach ($argument in @($pwsh | Select-Object -Last ($pwsh.Count - 1)) + @('-NoProfile', '-NonInteractive', '-File', $file)) { $info.ArgumentList.Add($argument) }
-        $info.RedirectStandardOutput = $true
-        $info.RedirectStandardError = $true
-        $info.UseShellExecute = $false
-        $info.Environment['NO_COLOR'] = '1'
-        foreach ($key in $Environment.Keys) { $info.Environment[$key] = $Environment[$key] }
-        $process = [Diagnostics.Process]::Start($info)
-        $stderr = $process.StandardError.ReadToEndAsync()
-        $stdout = $process.StandardOutput.ReadToEnd()
-        $process.WaitForExit()
-        [pscustomobject]@{ ExitCode = $process.ExitCode; Output = $stdout; Error = $stderr.Result }
+    $pwsh = Get-PwshCommand
+    $info = [Diagnostics.ProcessStartInfo]::new($pwsh[0])
+    foreach ($argument in @($pwsh | Select-Object -Last ($pwsh.Count - 1)) + @('-NoProfile', '-NonInteractive', '-File', $file)) { $info.ArgumentList.Add($argument) }
+    $info.RedirectStandardOutput = $true
+    $info.RedirectStandardError = $true
+    $info.UseShellExecute = $false
+    $info.Environment['NO_COLOR'] = '1'
+    foreach ($key in $Environment.Keys) { $info.Environment[$key] = $Environment[$key] }
+    $process = [Diagnostics.Process]::Start($info)
+    [pscustomobject]@{ Process = $process; File = $file; Output = $process.StandardOutput.ReadToEndAsync(); Error = $process.StandardError.ReadToEndAsync() }
+}
+
+function Wait-ChildPwsh {
+    param([Parameter(Mandatory, ValueFromPipeline)] $Child)
+    process {
+        try {
+            $Child.Process.WaitForExit()
+            [pscustomobject]@{ ExitCode = $Child.Process.ExitCode; Output = $Child.Output.Result; Error = $Child.Error.Result }
+        }
+        finally { Remove-Item $Child.File -ErrorAction SilentlyContinue }
     }
-    finally { Remove-Item $file -ErrorAction SilentlyContinue }
 }
 
 # The fake Kubernetes API server (tests/Fakes/KubeApiServer, proven by kubectl in the xunit suite), standalone on a free

@@ -24,6 +24,24 @@ public sealed class StateRoot : IDisposable
 
     public void Dispose() => store?.Dispose();
 
+    /// <summary>
+    /// A shared store's artefacts are cached in a folder of their own under the local one (stores/&lt;id&gt;), so the
+    /// caches of two stores, and the local store's own files, never mix. A folder that already is that cache is kept.
+    /// </summary>
+    private static string CacheFolder(string directory, StateStoreAddress? shared)
+    {
+        if (shared is null)
+        {
+            return directory;
+        }
+
+        var id = StateStore.KeyName(shared.Location);
+        var trimmed = System.IO.Path.TrimEndingDirectorySeparator(directory);
+        return System.IO.Path.GetFileName(trimmed) == id && System.IO.Path.GetFileName(System.IO.Path.GetDirectoryName(trimmed)) == "stores"
+            ? trimmed
+            : System.IO.Path.Combine(directory, "stores", id);
+    }
+
     /// <summary>Uses a shared store instead of the folder's own; the folder then caches its snapshots.</summary>
     private void Attach(StateStoreAddress? shared)
     {
@@ -55,7 +73,7 @@ public sealed class StateRoot : IDisposable
     public static StateRoot OpenStandIn(string temporaryDirectory, string realDirectory, StateStoreAddress? shared = null)
     {
         var root = Open(temporaryDirectory);
-        var standIn = new StateRoot(root.Directory) { StandInFor = realDirectory };
+        var standIn = new StateRoot(root.Directory) { StandInFor = CacheFolder(realDirectory, shared) };
         // A shared store is read as it is (-WhatIf writes nothing to it that a read would not).
         standIn.Attach(shared);
         return standIn;
@@ -86,7 +104,7 @@ public sealed class StateRoot : IDisposable
 
     public static StateRoot Open(string? explicitDirectory, StateStoreAddress? shared = null)
     {
-        var directory = ResolveDirectory(explicitDirectory);
+        var directory = CacheFolder(ResolveDirectory(explicitDirectory), shared);
         try
         {
             var root = new StateRoot(directory);

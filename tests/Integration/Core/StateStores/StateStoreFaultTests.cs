@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Specialized;
+using DeploymentRollback.Engine;
+using DeploymentRollback.Tests.Integration.Database;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+using Xunit;
+
+namespace DeploymentRollback.Tests.Integration.Core.StateStores;
+
+/// <summary>Shared stores under faults: the server going away mid-run, a lock holder that stops renewing, old layouts.</summary>
+public sealed class StateStoreFaultTests
+{
+    [RequiresFact(Component.Postgres)]
+    public async Task APostgresStoreThatGoesAwayMidRunFailsWithStateStoreUnreachable()
+    {
+        using var temp = new TempDirectory();
+        var cluster = new PostgresCluster();
+        try
+        {
+            using var state = StateRoot.Open(temp.Path, StateStoreAddress.Parse($"postgresql://postgres:pg-secret-pw@127.0.0.1:{cluster.Port}/postgres", null));
+            var lease = await state.Store.AcquireLockAsync("git:/srv/app", TimeSpan.Zero, new RecordingObserver(), default);
+            state.Journal.AddEvent(new JournalEvent("git:/srv/app", null, DateTimeOffset.UtcNow, "Written", "before"));
+            cluster.Dispose();
+
+            var error = Assert.Throws<RollbackException>(() => state.Journal.AddEvent(new JournalEvent("git:/srv/app", null, DateTimeOffset.UtcNow, "Written", "after")));
+            Assert.Equal(ErrorIds.StateStoreUnreachable, error.ErrorId);
+            Assert.Contains($"postgresql://postgres@127.0.0.1:{cluster.Port}/postgres", error.Message);
+            Assert.DoesNotContain("pg-secret-pw", error.Message);
+            var watch = Stopwatch.StartNew();
+            var busy = await Assert.ThrowsAsync<RollbackException>(() => StateRoot.Open(temp.Combine("other"), StateStoreAddress.Parse($"postgresql://postgres@127.0.0.1:{cluster.Port}/postgres", null))
+                .Store.AcquireLockAsync("git:/srv/app", TimeSpan.FromSeconds(30), new RecordingObserver(), default));
+            Assert.Equal(ErrorIds.StateStoreUnreachable, busy.ErrorId);
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), $"an unreachable store should fail at once, not after the lock timeout ({watch.Elapsed})");
+            await lease.DisposeAsync();
+        }
+        finally
+        {
+            cluster.Dispose();
+            NpgsqlConnection.ClearAllPools();
+        }
+    }
+
+    [RequiresFact(Component.Azurite)]
+    public async Task ABlobStoreThatGoesAwayMidRunFailsWithStateStoreUnreachable()
+    {
+        using var temp = new TempDirectory();
+        using var azurite = new AzuriteServer();
+        using var state = StateRoot.Open(temp.Path, StateStoreAddress.Parse(azurite.ConnectionString("state"), null));
+        var lease = await state.Store.AcquireLockAsync("git:/srv/app", TimeSpan.Zero, new RecordingObserver(), default);
+        state.Journal.AddEvent(new JournalEvent("git:/srv/app", null, DateTimeOffset.UtcNow, "Written", "before"));
+        azurite.Kill();
+
+        var watch = Stopwatch.StartNew();
+        var error = Assert.Throws<RollbackException>(() => state.Journal.AddEvent(new JournalEvent("git:/srv/app", null, DateTimeOffset.UtcNow, "Written", "after")));
+        Assert.Equal(ErrorIds.StateStoreUnreachable, error.ErrorId);
+        Assert.DoesNotContain(AzuriteServer.AccountKey, error.Message);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), $"an unreachable store should fail in seconds ({watch.Elapsed})");
+        await lease.DisposeAsync();
+    }
+
+    /// <summary>A holder that stopped renewing (its process was killed) frees the target when its lease's TTL ends; one that renews keeps it.</summary>
+    [RequiresFact(Component.Azurite)]
+    public async Task ABlobLeaseOutlivesItsTtlWhileRenewedAndEndsWithinItWhenItsHolderStops()
+    {
+        using var temp = new TempDirectory();
+        using var azurite = new AzuriteServer();
+        var address = StateStoreAddress.Parse(azurite.ConnectionString("state"), null);
+        using var holder = StateRoot.Open(temp.Combine("a"), address);
+        using var waiter = StateRoot.Open(temp.Combine("b"), address);
+
+        await using (var renewed = await holder.Store.AcquireLockAsync("k8s:shop/web", TimeSpan.Zero, new RecordingObserver(), default))
+        {
+            await Task.Delay(BlobStateStore.LeaseTtl + TimeSpan.FromSeconds(3));
+            var refused = await Assert.ThrowsAsync<RollbackException>(() => waiter.Store.AcquireLockAsync("k8s:shop/web", TimeSpan.Zero, new RecordingObserver(), default));
+            Assert.Equal(ErrorIds.RollbackLockTimeout, refused.ErrorId);
+        }
+
+        // A dead holder: a lease taken on the lock blob and never renewed.
+        var blob = new BlobContainerClient(azurite.ConnectionString("x").Replace(";Container=x", ""), "state").GetBlobClient($"locks/{StateStore.KeyName("k8s:shop/web")}.lock");
+        await blob.GetBlobLeaseClient().AcquireAsync(BlobStateStore.LeaseTtl);
+        var watch = Stopwatch.StartNew();
+        await using var taken = await waiter.Store.AcquireLockAsync("k8s:shop/web", TimeSpan.FromSeconds(60), new RecordingObserver(), default);
+        Assert.InRange(watch.Elapsed, TimeSpan.FromSeconds(5), BlobStateStore.LeaseTtl + TimeSpan.FromSeconds(2));
+    }
+
+    [RequiresFact(Component.Postgres)]
+    public async Task APostgresLockIsFreedWhenItsHoldersSessionDrops()
+    {
+        using var temp = new TempDirectory();
+        using var cluster = new PostgresCluster();
+        var url = $"postgresql://postgres@127.0.0.1:{cluster.Port}/postgres";
+        using var waiter = StateRoot.Open(temp.Combine("b"), StateStoreAddress.Parse(url, null));
+        waiter.Journal.GetAttempts();
+        // A holder whose process dies: its session ends without unlocking (the server sees the socket close).
+        var holder = new NpgsqlConnection($"Host=127.0.0.1;Port={cluster.Port};Username=postgres;Database=postgres;Pooling=false");
+        holder.Open();
+        using (var take = new NpgsqlCommand($"SELECT pg_advisory_lock({PostgresStateStore.AdvisoryKey("k8s:shop/web")})", holder))
+        {
+            take.ExecuteNonQuery();
+        }
+
+        var refused = await Assert.ThrowsAsync<RollbackException>(() => waiter.Store.AcquireLockAsync("k8s:shop/web", TimeSpan.Zero, new RecordingObserver(), default));
+        Assert.Equal(ErrorIds.RollbackLockTimeout, refused.ErrorId);
+        var waiting = waiter.Store.AcquireLockAsync("k8s:shop/web", TimeSpan.FromSeconds(30), new RecordingObserver(), default);
+        var watch = Stopwatch.StartNew();
+        holder.Dispose();
+        await using var taken = await waiting;
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"hand-over took {watch.Elapsed}");
+        NpgsqlConnection.ClearAllPools();
+    }
+
+    [Fact]
+    public void AJournalOfTheFirstLayoutIsUpgradedInPlaceAndKeepsItsRecords()
+    {
+        using var temp = new TempDirectory();
+        var path = temp.Combine("journal.db");
+        using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            // The tables as the first versions of the module made them.
+            command.CommandText = """
+                CREATE TABLE attempts(id TEXT PRIMARY KEY, target_key TEXT NOT NULL, strategy TEXT NOT NULL, started_at TEXT NOT NULL,
+                    completed_at TEXT, outcome TEXT NOT NULL, attempt_number INTEGER NOT NULL, from_version TEXT, to_version TEXT, result_json TEXT NOT NULL);
+                CREATE TABLE verified(id INTEGER PRIMARY KEY AUTOINCREMENT, target_key TEXT NOT NULL, strategy TEXT NOT NULL, version TEXT NOT NULL,
+                    commit_id TEXT, recorded_at TEXT NOT NULL, evidence TEXT NOT NULL);
+                CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT, target_key TEXT NOT NULL, attempt_id TEXT, at TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);
+                INSERT INTO verified(target_key, strategy, version, recorded_at, evidence) VALUES ('git:/srv/app', 'Git', 'v1', '2026-01-01T00:00:00.0000000Z', '1/1');
+                """;
+            command.ExecuteNonQuery();
+        }
+
+        using var state = StateRoot.Open(temp.Path);
+        Assert.Equal("v1", Assert.Single(state.Journal.GetVerified("git:/srv/app")).Version);
+        state.Journal.RecordVerified(new VerifiedVersion { TargetKey = "git:/srv/app", Strategy = "Git", Version = "v2", RecordedAt = DateTimeOffset.UtcNow, Evidence = "1/1", Snapshot = temp.Path });
+        Assert.Equal(temp.Path, state.Journal.GetVerified("git:/srv/app")[0].Snapshot);
+        using var check = new SqliteConnection($"Data Source={path};Pooling=False");
+        check.Open();
+        using var version = check.CreateCommand();
+        version.CommandText = "SELECT value FROM meta WHERE key = 'schema_version'";
+        Assert.Equal(Journal.SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), version.ExecuteScalar());
+    }
+}
