@@ -21,20 +21,20 @@ public sealed class BlobStateStore : StateStore
 
     public BlobStateStore(BlobContainerClient container, string location, long checkpointLimitBytes)
     {
-        Container = container;
+        Blobs = container;
         Location = location;
         CheckpointLimitBytes = checkpointLimitBytes;
         journal = new BlobJournal(this) { FenceOf = FenceOf };
     }
 
-    internal BlobContainerClient Container { get; }
+    internal BlobContainerClient Blobs { get; }
     public override string Kind => "AzureBlob";
     public override string Location { get; }
     public override Journal Journal => journal;
     public override bool HoldsArtefacts => true;
     public override long CheckpointLimitBytes { get; }
 
-    private BlobClient LockBlob(string targetKey) => Container.GetBlobClient($"locks/{KeyName(targetKey)}.lock");
+    private BlobClient LockBlob(string targetKey) => Blobs.GetBlobClient($"locks/{KeyName(targetKey)}.lock");
 
     protected override async Task<TargetLease?> TryAcquireAsync(string targetKey, LockHolder holder, CancellationToken cancellation)
     {
@@ -79,7 +79,7 @@ public sealed class BlobStateStore : StateStore
     public override IReadOnlyList<RollbackLock> GetLocks()
     {
         journal.EnsureReady();
-        return journal.Guard(() => Container.GetBlobs(BlobTraits.Metadata, BlobStates.None, "locks/", default)
+        return journal.Guard(() => Blobs.GetBlobs(BlobTraits.Metadata, BlobStates.None, "locks/", default)
             .Where(item => item.Properties.LeaseState == LeaseState.Leased && item.Metadata.ContainsKey("target"))
             .Select(item => Describe(item.Metadata)).ToList());
     }
@@ -132,7 +132,7 @@ public sealed class BlobStateStore : StateStore
     public override void PutArtefact(string kind, string name, byte[] content)
     {
         journal.EnsureReady();
-        journal.Guard(() => Container.GetBlobClient($"artefacts/{kind}/{name}").Upload(BinaryData.FromBytes(content), overwrite: true));
+        journal.Guard(() => Blobs.GetBlobClient($"artefacts/{kind}/{name}").Upload(BinaryData.FromBytes(content), overwrite: true));
     }
 
     public override byte[]? GetArtefact(string kind, string name) => journal.Guard(() =>
@@ -140,7 +140,7 @@ public sealed class BlobStateStore : StateStore
         journal.EnsureReady();
         try
         {
-            return Container.GetBlobClient($"artefacts/{kind}/{name}").DownloadContent().Value.Content.ToArray();
+            return Blobs.GetBlobClient($"artefacts/{kind}/{name}").DownloadContent().Value.Content.ToArray();
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
@@ -152,7 +152,7 @@ public sealed class BlobStateStore : StateStore
     {
         journal.EnsureReady();
         var prefix = $"artefacts/{kind}/";
-        return journal.Guard(() => Container.GetBlobs(BlobTraits.None, BlobStates.None, prefix, default).Select(item => item.Name[prefix.Length..]).Order(StringComparer.Ordinal).ToList());
+        return journal.Guard(() => Blobs.GetBlobs(BlobTraits.None, BlobStates.None, prefix, default).Select(item => item.Name[prefix.Length..]).Order(StringComparer.Ordinal).ToList());
     }
 
     private RollbackLock Describe(IDictionary<string, string> metadata)
@@ -239,8 +239,8 @@ internal sealed class BlobJournal(BlobStateStore store) : Journal
 
         Guard(() =>
         {
-            store.Container.CreateIfNotExists();
-            var layout = store.Container.GetBlobClient(LayoutBlob);
+            store.Blobs.CreateIfNotExists();
+            var layout = store.Blobs.GetBlobClient(LayoutBlob);
             int found;
             try
             {
@@ -328,7 +328,7 @@ internal sealed class BlobJournal(BlobStateStore store) : Journal
     {
         EnsureReady();
         CheckFence(attempt.TargetKey);
-        return store.Container.GetBlobClient($"journal/attempts/{StateStore.KeyName(attempt.TargetKey)}/{attempt.AttemptId}.json")
+        return store.Blobs.GetBlobClient($"journal/attempts/{StateStore.KeyName(attempt.TargetKey)}/{attempt.AttemptId}.json")
             .Upload(BinaryData.FromString(JsonSerializer.Serialize(record, JsonOptions)), overwrite: true);
     });
 
@@ -336,7 +336,7 @@ internal sealed class BlobJournal(BlobStateStore store) : Journal
     {
         try
         {
-            return JsonSerializer.Deserialize<AttemptRecord>(store.Container.GetBlobClient($"journal/attempts/{StateStore.KeyName(targetKey)}/{attemptId}.json").DownloadContent().Value.Content.ToString(), JsonOptions);
+            return JsonSerializer.Deserialize<AttemptRecord>(store.Blobs.GetBlobClient($"journal/attempts/{StateStore.KeyName(targetKey)}/{attemptId}.json").DownloadContent().Value.Content.ToString(), JsonOptions);
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
@@ -352,7 +352,7 @@ internal sealed class BlobJournal(BlobStateStore store) : Journal
     {
         EnsureReady();
         CheckFence(targetKey);
-        return store.Container.GetBlobClient($"journal/{kind}/{StateStore.KeyName(targetKey)}/{Stamp(at)}-{Guid.NewGuid():N}.json")
+        return store.Blobs.GetBlobClient($"journal/{kind}/{StateStore.KeyName(targetKey)}/{Stamp(at)}-{Guid.NewGuid():N}.json")
             .Upload(BinaryData.FromString(json), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } });
     });
 
@@ -361,11 +361,11 @@ internal sealed class BlobJournal(BlobStateStore store) : Journal
     {
         EnsureReady();
         var prefix = targetKey is null ? $"journal/{kind}/" : $"journal/{kind}/{StateStore.KeyName(targetKey)}/";
-        var names = store.Container.GetBlobs(BlobTraits.None, BlobStates.None, prefix, default).Select(b => b.Name)
+        var names = store.Blobs.GetBlobs(BlobTraits.None, BlobStates.None, prefix, default).Select(b => b.Name)
             .OrderBy(name => name[(name.LastIndexOf('/') + 1)..], StringComparer.Ordinal).ToList();
         var contents = new string[names.Count];
         Parallel.For(0, names.Count, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
-            contents[i] = store.Container.GetBlobClient(names[i]).DownloadContent().Value.Content.ToString());
+            contents[i] = store.Blobs.GetBlobClient(names[i]).DownloadContent().Value.Content.ToString());
         return contents.ToList();
     });
 

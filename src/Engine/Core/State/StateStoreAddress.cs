@@ -90,8 +90,8 @@ public sealed class StateStoreAddress
         {
             Host = uri.Host,
             Port = uri.IsDefaultPort || uri.Port <= 0 ? 5432 : uri.Port,
-            Database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/')) is { Length: > 0 } db ? db : null,
         };
+        settings.Database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/')) is { Length: > 0 } db ? db : null;
         if (uri.UserInfo.Length > 0)
         {
             var parts = uri.UserInfo.Split(':', 2);
@@ -161,8 +161,9 @@ public sealed class StateStoreAddress
         // The container is not part of an Azure Storage connection string: this module accepts Container=<name> in it.
         // (Split by hand: a key's base64 holds '=' and '/', which a generic builder would quote and Azure then rejects.)
         var parts = text.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var named = parts.FirstOrDefault(p => p.StartsWith("Container=", StringComparison.OrdinalIgnoreCase));
-        var container = named is null || named.Length == "Container=".Length ? DefaultContainer : named["Container=".Length..];
+        const string ContainerKey = "container=";
+        var named = parts.FirstOrDefault(p => p.StartsWith(ContainerKey, StringComparison.OrdinalIgnoreCase));
+        var container = named is null || named.Length == ContainerKey.Length ? DefaultContainer : named[ContainerKey.Length..];
         var connectionString = string.Join(';', parts.Where(p => p != named));
         var location = new BlobContainerClient(connectionString, container).Uri.GetLeftPart(UriPartial.Path);
         return new StateStoreAddress("AzureBlob", location, limit => new BlobStateStore(new BlobContainerClient(connectionString, container, Options()), location, limit));
