@@ -7,7 +7,7 @@
     Test     Build, then xunit (tests/Unit, tests/Integration), then Pester against the built module in a child pwsh; ends with
              "N passed, N failed, N skipped". -Tier Unit runs only the fast tier (tests/Unit: no component, no module build).
     Demo     Build, then the Git rollback demo (no cluster or server but its own).
-    Bench    Build, then the benchmarks; writes docs/BENCHMARKS.md.
+    Bench    Build, then the benchmarks; writes docs/BENCHMARKS.md (-Only <section>: that section alone).
     Package  Build, then a .nupkg published to out/repository with Publish-PSResource, and an Azure Automation .zip.
     Clean    Removes out/ and the bin/obj folders.
 #>
@@ -22,7 +22,11 @@ param(
 
     # Test only: All (the default) runs every runner against the real components; Unit the pure tests alone.
     [ValidateSet('All', 'Unit')]
-    [string] $Tier = 'All'
+    [string] $Tier = 'All',
+
+    # Bench only: measure one section and replace it in docs/BENCHMARKS.md.
+    [ValidateSet('Containers', 'FeatureFlags', 'Database', 'Kubernetes', 'StateStores')]
+    [string] $Only
 )
 
 $ErrorActionPreference = 'Stop'
@@ -176,8 +180,10 @@ function Invoke-Demo {
 
 function Invoke-Bench {
     Invoke-Build
-    Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'bench/Invoke-Benchmarks.ps1'),
+    $arguments = @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'bench/Invoke-Benchmarks.ps1'),
         '-ModulePath', (Join-Path $moduleOut 'DeploymentRollback.psd1'), '-OutputPath', (Join-Path $root 'docs/BENCHMARKS.md'))
+    if ($Only) { $arguments += @('-Only', $Only) }
+    Invoke-Native dotnet $arguments
 }
 
 function Invoke-Package {

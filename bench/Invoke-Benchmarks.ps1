@@ -34,7 +34,9 @@ param(
     [ValidateRange(1, 100)] [int] $ImportRuns = 10,
     [ValidateRange(1, 100)] [int] $Runs = 10,
     # A measuring loop stops early (and says so) once it has used this many seconds.
-    [ValidateRange(10, 600)] [int] $PhaseBudgetSec = 75
+    [ValidateRange(10, 600)] [int] $PhaseBudgetSec = 75,
+    # Run one section's measurement only and replace that section in the existing report.
+    [ValidateSet('Containers', 'FeatureFlags', 'Database', 'Kubernetes', 'StateStores')] [string] $Only
 )
 
 $ErrorActionPreference = 'Stop'
@@ -213,6 +215,40 @@ function Split-Describe([string] $text, [string] $headSha) {
 
 New-Item -ItemType Directory -Force $work, $state | Out-Null
 $results = [ordered]@{}
+# The measuring script of each section the report has beyond the Git and import figures.
+$sectionScripts = [ordered]@{
+    Containers   = { & (Join-Path $PSScriptRoot 'Measure-DockerRollback.ps1') -Runs ([Math]::Min($Runs, 5)) }
+    FeatureFlags = { & (Join-Path $PSScriptRoot 'Measure-FlagRollback.ps1') -Runs $Runs }
+    Database     = { & (Join-Path $PSScriptRoot 'Measure-DatabaseRollback.ps1') -Runs ([Math]::Min($Runs, 5)) }
+    Kubernetes   = { & (Join-Path $PSScriptRoot 'Measure-KubernetesRollback.ps1') -Runs ([Math]::Min($Runs, 5)) }
+    StateStores  = { & (Join-Path $PSScriptRoot 'Measure-StateStores.ps1') -Runs $Runs }
+}
+
+if ($Only) {
+    # One section: measured now, put in place of the same section (its '## ' heading up to the next one) in the report.
+    Import-Module $ModulePath
+    try {
+        $section = @(& $sectionScripts[$Only] | Where-Object { $null -ne $_ })
+        $heading = $section | Where-Object { $_ -like '## *' } | Select-Object -First 1
+        $report = if (Test-Path $OutputPath) { [IO.File]::ReadAllText($OutputPath) } else { "# Benchmarks`n`n## Method`n" }
+        $text = ($section -join "`n").Trim("`n") + "`n`n"
+        $start = $report.IndexOf("`n$heading`n")
+        if ($start -ge 0) {
+            $end = $report.IndexOf("`n## ", $start + $heading.Length + 1)
+            $report = $report.Substring(0, $start + 1) + $text + $(if ($end -ge 0) { $report.Substring($end + 1) } else { '' })
+        }
+        else {
+            $method = $report.IndexOf("`n## Method")
+            $report = if ($method -ge 0) { $report.Substring(0, $method + 1) + $text + $report.Substring($method + 1) } else { $report.TrimEnd() + "`n`n" + $text }
+        }
+        [IO.File]::WriteAllText($OutputPath, $report, [Text.UTF8Encoding]::new($false))
+        Write-Step "Replaced the section '$heading' in $OutputPath"
+    }
+    finally { Remove-Module DeploymentRollback -ErrorAction SilentlyContinue }
+    return
+}
+
+
 try {
     $machine = Get-MachineInfo
     $loadBefore = Get-LoadAverage
@@ -407,17 +443,12 @@ try {
         "The abbreviated commit id in the current version differs in length only: git scales it with the object count, libgit2 uses at least 7 characters; both name HEAD ($($headSha.Substring(0, 10))...)."
         "Version order matters here: by name the highest tag would be ``$byName``, by creation date ``$byDate``; in version order it is ``$byVersion``."
     )
-    # Containers: measured only where the Docker engine and the test images are present.
-    $dockerLines = & (Join-Path $PSScriptRoot 'Measure-DockerRollback.ps1') -Runs ([Math]::Min($Runs, 5))
-    if ($dockerLines) { $lines += $dockerLines }
-    # Feature flags: measured only where node, npm and PostgreSQL can run a real Unleash server.
-    $flagLines = & (Join-Path $PSScriptRoot 'Measure-FlagRollback.ps1') -Runs $Runs
-    if ($flagLines) { $lines += $flagLines }
-    $databaseLines = & (Join-Path $PSScriptRoot 'Measure-DatabaseRollback.ps1') -Runs ([Math]::Min($Runs, 5))
-    if ($databaseLines) { $lines += $databaseLines }
-    # Kubernetes: against the fake API server (no real one can run here) and the real kubectl.
-    $kubeLines = & (Join-Path $PSScriptRoot 'Measure-KubernetesRollback.ps1') -Runs ([Math]::Min($Runs, 5))
-    if ($kubeLines) { $lines += $kubeLines }
+    # Each section is measured only where its components run (the Docker engine, Unleash, the migration tools,
+    # kubectl, PostgreSQL and Azurite); otherwise it says why not.
+    foreach ($measure in $sectionScripts.Values) {
+        $sectionLines = & $measure
+        if ($sectionLines) { $lines += $sectionLines }
+    }
     $lines += @(
         ''
         '## Method'
