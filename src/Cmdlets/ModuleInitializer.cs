@@ -51,12 +51,43 @@ internal sealed class EngineLoadContext : AssemblyLoadContext
         nativeDirectories = RuntimeIdentifiers().Select(rid => Path.Combine(directory, "runtimes", rid, "native")).Where(Directory.Exists).ToArray();
     }
 
-    /// <summary>Returning null defers to the default context: that is how the shared Model assembly is found.</summary>
+    /// <summary>
+    /// Returning null defers to the default context: that is how the shared Model assembly is found, and how a .NET
+    /// library the running PowerShell already has (System.Text.Json, ...) is used in place of an older package copy a
+    /// dependency brought into Dependencies/: two copies would make the framework's own System.Net.Http.Json, compiled
+    /// against its System.Text.Json, fail with MissingMethodException when called with the other copy's types.
+    /// </summary>
     protected override Assembly? Load(AssemblyName assemblyName)
     {
         var path = Path.Combine(directory, assemblyName.Name + ".dll");
-        return File.Exists(path) ? LoadFromAssemblyPath(path) : null;
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        return PlatformVersion(assemblyName.Name!) is { } platform && platform >= (assemblyName.Version ?? new Version()) ? null : LoadFromAssemblyPath(path);
     }
+
+    /// <summary>The version of an assembly of the running .NET itself (its trusted platform assemblies), or null.</summary>
+    private static Version? PlatformVersion(string name)
+    {
+        var platform = PlatformAssemblies.Value.TryGetValue(name, out var file) ? file : null;
+        try
+        {
+            return platform is null ? null : AssemblyName.GetAssemblyName(platform).Version;
+        }
+        catch (Exception e) when (e is IOException or BadImageFormatException)
+        {
+            return null;
+        }
+    }
+
+    // The runtime's own file list, the same for every job in the process.
+    private static readonly Lazy<Dictionary<string, string>> PlatformAssemblies = new(() =>
+        ((AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES") as string) ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Where(file => Path.GetFileName(Path.GetDirectoryName(file)) is { } folder && Version.TryParse(folder, out _) && file.Contains("Microsoft.NETCore.App", StringComparison.Ordinal))
+            .GroupBy(file => Path.GetFileNameWithoutExtension(file)!, StringComparer.OrdinalIgnoreCase)
+            .ToDictionary(g => g.Key, g => g.First(), StringComparer.OrdinalIgnoreCase));
 
     protected override IntPtr LoadUnmanagedDll(string unmanagedDllName)
     {

@@ -1,5 +1,5 @@
 BeforeDiscovery {
-    $documentedCmdlets = 'Get-RollbackAssessment', 'Get-RollbackChecklist', 'Get-RollbackCheckpoint', 'Get-RollbackHistory', 'Get-RollbackSignal',
+    $documentedCmdlets = 'Get-RollbackAssessment', 'Get-RollbackChecklist', 'Get-RollbackLock', 'Unlock-RollbackTarget', 'Copy-RollbackState', 'Get-RollbackCheckpoint', 'Get-RollbackHistory', 'Get-RollbackSignal',
         'Invoke-DeploymentRetry', 'Invoke-Rollback', 'New-RollbackCheckpoint', 'New-RollbackIncidentReport', 'Send-RollbackSignal', 'Test-RollbackHealth'
     $outputTypes = 'RollbackAssessment', 'RollbackCheckpoint', 'RollbackResult', 'HealthReport', 'RollbackSignal', 'IncidentReport', 'ChecklistItem', 'VerifiedVersion'
 }
@@ -7,8 +7,8 @@ BeforeDiscovery {
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     $modulePath = Get-TestModulePath
-    $expectedCmdlets = 'Get-RollbackAssessment', 'Get-RollbackChecklist', 'Get-RollbackCheckpoint', 'Get-RollbackHistory', 'Get-RollbackSignal',
-        'Invoke-DeploymentRetry', 'Invoke-Rollback', 'New-RollbackCheckpoint', 'New-RollbackIncidentReport', 'Send-RollbackSignal', 'Test-RollbackHealth'
+    $expectedCmdlets = 'Copy-RollbackState', 'Get-RollbackAssessment', 'Get-RollbackChecklist', 'Get-RollbackCheckpoint', 'Get-RollbackHistory', 'Get-RollbackLock', 'Get-RollbackSignal',
+        'Invoke-DeploymentRetry', 'Invoke-Rollback', 'New-RollbackCheckpoint', 'New-RollbackIncidentReport', 'Send-RollbackSignal', 'Test-RollbackHealth', 'Unlock-RollbackTarget'
     Import-Module $modulePath -Force
 }
 

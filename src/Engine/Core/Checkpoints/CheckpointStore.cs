@@ -196,6 +196,7 @@ public sealed partial class CheckpointStore
     }
 
     private const string ArchiveSuffix = ".tar.gz";
+    private const string ManifestSuffix = ".manifest.json";
 
     private bool InSharedStore(string name) => state.Store.HoldsArtefacts && state.Store.ListArtefacts(SharedArtefacts.Checkpoints).Contains(name + ArchiveSuffix);
 
@@ -214,22 +215,49 @@ public sealed partial class CheckpointStore
                 $"The checkpoint '{name}' is {archive.Length / 1048576.0:0.0} MB compressed, over the state store's cap of {state.Store.CheckpointLimitBytes / 1048576.0:0.#} MB per checkpoint, so nothing was changed. Raise the cap with ${StateStoreAddress.CheckpointLimitVariable} (in MB), or run this rollback with a local state folder (no -StateStore).");
         }
 
+        // The manifest apart too, so a reader looking for one target's checkpoints fetches only theirs.
+        state.Store.PutArtefact(SharedArtefacts.Checkpoints, name + ManifestSuffix, File.ReadAllBytes(System.IO.Path.Combine(folder, ManifestFile)));
         state.Store.PutArtefact(SharedArtefacts.Checkpoints, name + ArchiveSuffix, archive);
     }
 
-    /// <summary>Brings a shared store's checkpoints this folder lacks into it.</summary>
-    private void BringFromSharedStore()
+    /// <summary>
+    /// Brings into this folder the shared store's checkpoints it lacks (of one target, when given): their manifests are
+    /// cached in .store-manifests/ so each is fetched once, and only the matching checkpoints' archives are fetched.
+    /// </summary>
+    private void BringFromSharedStore(string? targetKey)
     {
         if (!state.Store.HoldsArtefacts)
         {
             return;
         }
 
-        foreach (var archive in state.Store.ListArtefacts(SharedArtefacts.Checkpoints).Where(n => n.EndsWith(ArchiveSuffix, StringComparison.Ordinal)))
+        var manifests = System.IO.Path.Combine(state.CheckpointsDirectory, ".store-manifests");
+        Directory.CreateDirectory(manifests);
+        var names = state.Store.ListArtefacts(SharedArtefacts.Checkpoints);
+        foreach (var archive in names.Where(n => n.EndsWith(ArchiveSuffix, StringComparison.Ordinal)))
         {
             var name = archive[..^ArchiveSuffix.Length];
             var folder = System.IO.Path.Combine(state.CheckpointsDirectory, name);
-            if (ValidName().IsMatch(name) && !name.Contains("..") && !Directory.Exists(folder) && state.Store.GetArtefact(SharedArtefacts.Checkpoints, archive) is { } content)
+            if (!ValidName().IsMatch(name) || name.Contains("..") || Directory.Exists(folder))
+            {
+                continue;
+            }
+
+            if (targetKey is not null && names.Contains(name + ManifestSuffix))
+            {
+                var cached = System.IO.Path.Combine(manifests, name + ".json");
+                if (!File.Exists(cached) && state.Store.GetArtefact(SharedArtefacts.Checkpoints, name + ManifestSuffix) is { } manifest)
+                {
+                    AtomicFile.WriteAllBytes(cached, manifest);
+                }
+
+                if (File.Exists(cached) && TryReadManifest(cached, out _) is { } described && described.TargetKey != targetKey)
+                {
+                    continue;
+                }
+            }
+
+            if (state.Store.GetArtefact(SharedArtefacts.Checkpoints, archive) is { } content)
             {
                 SharedArtefacts.Unpack(content, folder);
             }
@@ -239,7 +267,7 @@ public sealed partial class CheckpointStore
     /// <summary>Checkpoints, newest first. A folder whose manifest is corrupt, foreign or not a regular file is skipped with a warning naming it.</summary>
     public IReadOnlyList<RollbackCheckpoint> List(string? targetKey = null, IRollbackObserver? observer = null)
     {
-        BringFromSharedStore();
+        BringFromSharedStore(targetKey);
         var checkpoints = new List<RollbackCheckpoint>();
         List<string> folders;
         try

@@ -123,6 +123,7 @@ public static class StateAdmin
                 continue;
             }
 
+            to.Store.PutArtefact(SharedArtefacts.Checkpoints, checkpoint.Name + ".manifest.json", File.ReadAllBytes(System.IO.Path.Combine(checkpoint.Folder, "manifest.json")));
             to.Store.PutArtefact(SharedArtefacts.Checkpoints, checkpoint.Name + ".tar.gz", archive);
             copied++;
         }
