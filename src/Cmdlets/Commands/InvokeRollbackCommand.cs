@@ -38,6 +38,11 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
     [ValidateNotNullOrEmpty]
     public string? CheckpointName { get; set; }
 
+    /// <summary>A folder to write the checkpoint to instead of the state folder; a shared store keeps only its manifest.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? CheckpointDirectory { get; set; }
+
     /// <summary>Also POST every signal of this rollback to this URL as a CloudEvent.</summary>
     [Parameter]
     [ValidateNotNull]
@@ -83,6 +88,7 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
             Reason = Reason ?? Assessment?.FailureReason,
             FailureType = ParseEnum<FailureType>(FailureType),
             CheckpointName = CheckpointName,
+            CheckpointDirectory = ResolvePath(CheckpointDirectory),
             ExistingCheckpoint = Assessment?.Checkpoint,
             WebhookUri = WebhookUri,
             LockTimeout = TimeSpan.FromSeconds(LockTimeoutSec),

@@ -17,13 +17,18 @@ public sealed class NewRollbackCheckpointCommand : TargetCmdletBase
     [ValidateNotNullOrEmpty]
     public string? CheckpointName { get; set; }
 
+    /// <summary>A folder to write the checkpoint to instead of the state folder; a shared store keeps only its manifest.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? CheckpointDirectory { get; set; }
+
     /// <summary>Outputs the piped assessment (with its Checkpoint set) instead of the checkpoint.</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
     protected override void ProcessRecord()
     {
-        var request = new RollbackRequest { Deployment = BuildTarget(Assessment?.Deployment)!, CheckpointName = CheckpointName };
+        var request = new RollbackRequest { Deployment = BuildTarget(Assessment?.Deployment)!, CheckpointName = CheckpointName, CheckpointDirectory = ResolvePath(CheckpointDirectory) };
         var checkpoint = RunEngine(context => RollbackEngine.CreateCheckpointAsync(request, context));
         if (checkpoint is null)
         {

@@ -93,7 +93,7 @@ public static class RollbackEngine
         await using var session = StrategyRegistry.Open(request, context);
         var target = session.Target;
         var targetKey = target.Key;
-        var store = new CheckpointStore(context.State);
+        var store = new CheckpointStore(context.State, request.CheckpointDirectory);
         var name = store.NewName(request.CheckpointName);
         if (!await context.Observer.ShouldProcessAsync(targetKey, $"Create checkpoint '{name}' of the current state in {context.State.Describe(context.State.CheckpointsDirectory)}").ConfigureAwait(false))
         {

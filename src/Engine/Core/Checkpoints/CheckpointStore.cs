@@ -59,15 +59,34 @@ public sealed partial class CheckpointStore
     private const string ManifestFile = "manifest.json";
     private static readonly JsonSerializerOptions ManifestJson = new(Journal.JsonOptions) { WriteIndented = true };
     private readonly StateRoot state;
+    // Where new checkpoints go: the state's checkpoints/ folder, or -CheckpointDirectory.
+    private readonly string root;
+    private readonly bool external;
 
     private const string ReservationLockFile = ".reservation.lock";
     private const int MaxManifestBytes = 4 * 1024 * 1024;
     private static readonly TimeSpan ReservationTimeout = TimeSpan.FromSeconds(30);
 
-    public CheckpointStore(StateRoot state)
+    public CheckpointStore(StateRoot state, string? directory = null)
     {
         this.state = state;
+        external = directory is not null;
+        root = directory ?? state.CheckpointsDirectory;
+        if (external)
+        {
+            try
+            {
+                Directory.CreateDirectory(root);
+            }
+            catch (Exception e) when (StateFaults.IsFileFault(e))
+            {
+                throw StateFaults.ForFile(root, "create the checkpoint folder", e);
+            }
+        }
     }
+
+    /// <summary>Marks a cached checkpoint whose artefacts stayed in a -CheckpointDirectory on the machine that made it.</summary>
+    private const string ExternalMarker = ".artefacts-elsewhere";
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
     private static partial Regex ValidName();
@@ -83,10 +102,10 @@ public sealed partial class CheckpointStore
                     $"'{requested}' cannot be a checkpoint name. Use letters, digits, '.', '_' and '-' (at most 128), starting with a letter or digit.");
             }
 
-            if (Directory.Exists(System.IO.Path.Combine(state.CheckpointsDirectory, requested)) || InSharedStore(requested))
+            if (Directory.Exists(System.IO.Path.Combine(root, requested)) || Directory.Exists(System.IO.Path.Combine(state.CheckpointsDirectory, requested)) || InSharedStore(requested))
             {
                 throw new RollbackException(ErrorIds.CheckpointExists, RollbackErrorKind.InvalidArgument,
-                    $"A checkpoint named '{requested}' already exists in {state.CheckpointsDirectory}. Choose another -Name; checkpoints are never overwritten.");
+                    $"A checkpoint named '{requested}' already exists in {root}. Choose another -Name; checkpoints are never overwritten.");
             }
 
             return requested;
@@ -100,7 +119,7 @@ public sealed partial class CheckpointStore
         }
 
         var candidate = name;
-        for (var i = 2; Directory.Exists(System.IO.Path.Combine(state.CheckpointsDirectory, candidate)); i++)
+        for (var i = 2; Directory.Exists(System.IO.Path.Combine(root, candidate)); i++)
         {
             candidate = $"{name}-{i}";
         }
@@ -134,7 +153,7 @@ public sealed partial class CheckpointStore
             };
             var manifest = System.IO.Path.Combine(folder, ManifestFile);
             CheckpointWriter.Write(manifest, () => AtomicFile.WriteAllText(manifest, JsonSerializer.Serialize(checkpoint, ManifestJson)));
-            KeepInSharedStore(folder, name);
+            Publish(folder, name);
             state.Journal.AddEvent(new JournalEvent(targetKey, null, checkpoint.CreatedAt, JournalEventKinds.CheckpointCreated, name));
             return checkpoint;
         }
@@ -154,17 +173,17 @@ public sealed partial class CheckpointStore
     /// </summary>
     private string Reserve(string name)
     {
-        var lockPath = System.IO.Path.Combine(state.CheckpointsDirectory, ReservationLockFile);
+        var lockPath = System.IO.Path.Combine(root, ReservationLockFile);
         var deadline = DateTimeOffset.UtcNow + ReservationTimeout;
         while (true)
         {
             try
             {
                 using var reservation = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, bufferSize: 0);
-                var folder = System.IO.Path.Combine(state.CheckpointsDirectory, name);
+                var folder = System.IO.Path.Combine(root, name);
                 for (var i = 2; Directory.Exists(folder); i++)
                 {
-                    folder = System.IO.Path.Combine(state.CheckpointsDirectory, $"{name}-{i}");
+                    folder = System.IO.Path.Combine(root, $"{name}-{i}");
                 }
 
                 Directory.CreateDirectory(folder);
@@ -198,13 +217,34 @@ public sealed partial class CheckpointStore
     private const string ArchiveSuffix = ".tar.gz";
     private const string ManifestSuffix = ".manifest.json";
 
-    private bool InSharedStore(string name) => state.Store.HoldsArtefacts && state.Store.ListArtefacts(SharedArtefacts.Checkpoints).Contains(name + ArchiveSuffix);
+    private bool InSharedStore(string name) => state.Store.HoldsArtefacts && state.Store.ListArtefacts(SharedArtefacts.Checkpoints) is var names
+        && (names.Contains(name + ArchiveSuffix) || names.Contains(name + ManifestSuffix));
 
-    /// <summary>A shared store keeps the whole checkpoint, compressed, up to its size cap; the local folder is a cache.</summary>
-    private void KeepInSharedStore(string folder, string name)
+    /// <summary>
+    /// A checkpoint in -CheckpointDirectory leaves its manifest among the state's checkpoints (and in a shared store); a
+    /// shared store keeps a checkpoint of its own folder whole, compressed, up to its size cap (the folder is a cache).
+    /// </summary>
+    private void Publish(string folder, string name)
     {
+        var manifest = File.ReadAllBytes(System.IO.Path.Combine(folder, ManifestFile));
+        if (external)
+        {
+            // Listed with the state's checkpoints: a folder there holds the manifest, marked as naming the real one.
+            var stub = System.IO.Path.Combine(state.CheckpointsDirectory, name);
+            Directory.CreateDirectory(stub);
+            AtomicFile.WriteAllBytes(System.IO.Path.Combine(stub, ExternalMarker), []);
+            AtomicFile.WriteAllBytes(System.IO.Path.Combine(stub, ManifestFile), manifest);
+        }
+
         if (!state.Store.HoldsArtefacts)
         {
+            return;
+        }
+
+        if (external)
+        {
+            // The artefacts stay in -CheckpointDirectory; the store knows the checkpoint and where it is.
+            state.Store.PutArtefact(SharedArtefacts.Checkpoints, name + ManifestSuffix, manifest);
             return;
         }
 
@@ -212,11 +252,11 @@ public sealed partial class CheckpointStore
         if (archive.Length > state.Store.CheckpointLimitBytes)
         {
             throw new RollbackException(ErrorIds.CheckpointTooLarge, RollbackErrorKind.WriteError,
-                $"The checkpoint '{name}' is {archive.Length / 1048576.0:0.0} MB compressed, over the state store's cap of {state.Store.CheckpointLimitBytes / 1048576.0:0.#} MB per checkpoint, so nothing was changed. Raise the cap with ${StateStoreAddress.CheckpointLimitVariable} (in MB), or run this rollback with a local state folder (no -StateStore).");
+                $"The checkpoint '{name}' is {archive.Length / 1048576.0:0.0} MB compressed, over the state store's cap of {state.Store.CheckpointLimitBytes / 1048576.0:0.#} MB per checkpoint, so nothing was changed. Pass -CheckpointDirectory with a folder to keep its artefacts in (the store then keeps its manifest), or raise the cap with ${StateStoreAddress.CheckpointLimitVariable} (in MB).");
         }
 
         // The manifest apart too, so a reader looking for one target's checkpoints fetches only theirs.
-        state.Store.PutArtefact(SharedArtefacts.Checkpoints, name + ManifestSuffix, File.ReadAllBytes(System.IO.Path.Combine(folder, ManifestFile)));
+        state.Store.PutArtefact(SharedArtefacts.Checkpoints, name + ManifestSuffix, manifest);
         state.Store.PutArtefact(SharedArtefacts.Checkpoints, name + ArchiveSuffix, archive);
     }
 
@@ -234,6 +274,19 @@ public sealed partial class CheckpointStore
         var manifests = System.IO.Path.Combine(state.CheckpointsDirectory, ".store-manifests");
         Directory.CreateDirectory(manifests);
         var names = state.Store.ListArtefacts(SharedArtefacts.Checkpoints);
+        foreach (var manifestOnly in names.Where(n => n.EndsWith(ManifestSuffix, StringComparison.Ordinal) && !names.Contains(n[..^ManifestSuffix.Length] + ArchiveSuffix)))
+        {
+            // A checkpoint kept in a -CheckpointDirectory: only its manifest is here, naming where its artefacts are.
+            var name = manifestOnly[..^ManifestSuffix.Length];
+            var folder = System.IO.Path.Combine(state.CheckpointsDirectory, name);
+            if (ValidName().IsMatch(name) && !name.Contains("..") && !Directory.Exists(folder) && state.Store.GetArtefact(SharedArtefacts.Checkpoints, manifestOnly) is { } manifest)
+            {
+                Directory.CreateDirectory(folder);
+                AtomicFile.WriteAllBytes(System.IO.Path.Combine(folder, ExternalMarker), []);
+                AtomicFile.WriteAllBytes(System.IO.Path.Combine(folder, ManifestFile), manifest);
+            }
+        }
+
         foreach (var archive in names.Where(n => n.EndsWith(ArchiveSuffix, StringComparison.Ordinal)))
         {
             var name = archive[..^ArchiveSuffix.Length];
@@ -299,7 +352,7 @@ public sealed partial class CheckpointStore
                 checkpoints.Add(new RollbackCheckpoint
                 {
                     Name = checkpoint.Name, Strategy = checkpoint.Strategy, TargetKey = checkpoint.TargetKey, Path = checkpoint.Path,
-                    StateDirectory = state.Directory, Folder = folder, CreatedAt = checkpoint.CreatedAt, Version = checkpoint.Version,
+                    StateDirectory = state.Directory, Folder = File.Exists(System.IO.Path.Combine(folder, ExternalMarker)) ? checkpoint.Folder : folder, CreatedAt = checkpoint.CreatedAt, Version = checkpoint.Version,
                     Commit = checkpoint.Commit, Artefacts = checkpoint.Artefacts ?? Array.Empty<string>(), Details = checkpoint.Details ?? new Dictionary<string, string>(),
                     Deployment = checkpoint.Deployment,
                 });

@@ -98,7 +98,7 @@ internal sealed class RollbackRun
     {
         plan = await session.PlanAsync().ConfigureAwait(false);
         reusedCheckpoint = request.ExistingCheckpoint is { } existing && existing.TargetKey == targetKey ? existing : null;
-        checkpointName = reusedCheckpoint is null ? new CheckpointStore(context.State).NewName(request.CheckpointName) : null;
+        checkpointName = reusedCheckpoint is null ? new CheckpointStore(context.State, request.CheckpointDirectory).NewName(request.CheckpointName) : null;
         var failure = FailureContext.Resolve(context.State, targetKey, request.FailureType, request.Reason);
         result = new RollbackResult
         {
@@ -178,7 +178,7 @@ internal sealed class RollbackRun
         InterruptedAttempts.RecordStepStart(context.State.Journal, result, CheckpointStepAction);
         var checkpoint = reusedCheckpoint ?? await RunStepAsync(CheckpointStepAction, async () =>
         {
-            var created = await new CheckpointStore(context.State).CreateAsync(checkpointName!, request.Strategy, targetKey, plan.Path, session.CaptureCheckpointAsync, request.Deployment).ConfigureAwait(false);
+            var created = await new CheckpointStore(context.State, request.CheckpointDirectory).CreateAsync(checkpointName!, request.Strategy, targetKey, plan.Path, session.CaptureCheckpointAsync, request.Deployment).ConfigureAwait(false);
             return (created, $"Checkpoint '{created.Name}' at {created.Folder}");
         }).ConfigureAwait(false);
         result.CheckpointName = checkpoint?.Name;

@@ -73,7 +73,12 @@ public sealed class StateStoreAddress
         throw Invalid("it is neither a postgresql:// address, an Npgsql connection string (Host=...), a blob container URL (https://<account>.blob.core.windows.net/<container>) nor an Azure Storage connection string (AccountName=...)", null);
     }
 
-    public StateStore Open() => open(CheckpointLimitBytes());
+    private long? checkpointLimitBytes;
+
+    public StateStore Open() => open(checkpointLimitBytes ?? CheckpointLimitBytes());
+
+    /// <summary>The same store with another per-checkpoint cap than the environment's or the default.</summary>
+    public StateStoreAddress WithCheckpointLimit(long bytes) => new(Kind, Location, open) { checkpointLimitBytes = bytes };
 
     private static long CheckpointLimitBytes()
     {

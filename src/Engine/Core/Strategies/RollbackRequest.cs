@@ -25,6 +25,8 @@ public sealed record RollbackRequest
     public string? Reason { get; init; }
     public FailureType? FailureType { get; init; }
     public string? CheckpointName { get; init; }
+    /// <summary>A folder for the checkpoint instead of the state's own (a shared store then keeps only its manifest).</summary>
+    public string? CheckpointDirectory { get; init; }
     public RollbackCheckpoint? ExistingCheckpoint { get; init; }
 
     /// <summary>Accept any TLS certificate (health endpoints, flag services).</summary>

@@ -60,6 +60,42 @@ public sealed class StateStoreFaultTests
         await lease.DisposeAsync();
     }
 
+    /// <summary>
+    /// The store goes away during a rollback (here: while the restart step runs, after the file was switched): the run
+    /// ends with StateStoreUnreachable, not a raw exception, and the file is as the switch left it. The journal still
+    /// holds the attempt as started, so the next run marks it Interrupted (as after a kill -9: SharedState.Tests.ps1).
+    /// </summary>
+    [RequiresFact(Component.Azurite)]
+    public async Task AStoreThatGoesAwayDuringARollbackEndsItWithStateStoreUnreachable()
+    {
+        using var temp = new TempDirectory();
+        var azurite = new AzuriteServer();
+        try
+        {
+            var config = temp.Combine("app.yml");
+            File.WriteAllText(config, "image: shop:v2\n");
+            File.WriteAllText(temp.Combine("app.previous.yml"), "image: shop:v1\n");
+            using var state = StateRoot.Open(temp.Combine("state"), StateStoreAddress.Parse(azurite.ConnectionString("state"), null));
+            var request = new RollbackRequest
+            {
+                Deployment = new ConfigTarget { Path = config, PreviousPath = "app.previous.yml" },
+                RestartScript = new ScriptAction("restart", _ =>
+                {
+                    azurite.Kill();
+                    return Task.FromResult(new ScriptOutcome(true, "", 0));
+                }),
+            };
+
+            var error = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(request, new EngineContext(state, new RecordingObserver(), default)));
+            Assert.Equal(ErrorIds.StateStoreUnreachable, error.ErrorId);
+            Assert.Equal("image: shop:v1\n", File.ReadAllText(config));
+        }
+        finally
+        {
+            azurite.Dispose();
+        }
+    }
+
     /// <summary>A holder that stopped renewing (its process was killed) frees the target when its lease's TTL ends; one that renews keeps it.</summary>
     [RequiresFact(Component.Azurite)]
     public async Task ABlobLeaseOutlivesItsTtlWhileRenewedAndEndsWithinItWhenItsHolderStops()
@@ -141,5 +177,53 @@ public sealed class StateStoreFaultTests
         using var version = check.CreateCommand();
         version.CommandText = "SELECT value FROM meta WHERE key = 'schema_version'";
         Assert.Equal(Journal.SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), version.ExecuteScalar());
+    }
+}
+
+/// <summary>Checkpoints over a shared store's cap, and checkpoints kept in a -CheckpointDirectory.</summary>
+public sealed class SharedCheckpointTests(SharedStoreServers servers) : IClassFixture<SharedStoreServers>
+{
+    [RequiresTheory(Component.Postgres, Component.Azurite)]
+    [InlineData("PostgreSQL")]
+    [InlineData("AzureBlob")]
+    public async Task ACheckpointOverTheCapIsRefusedAndOneInACheckpointDirectoryKeepsOnlyItsManifestInTheStore(string kind)
+    {
+        using var temp = new TempDirectory();
+        var name = "t" + Guid.NewGuid().ToString("N")[..12];
+        string address;
+        if (kind == "PostgreSQL")
+        {
+            Psql.CreateDatabase(servers.Postgres.Port, name);
+            address = $"postgresql://postgres@127.0.0.1:{servers.Postgres.Port}/{name}";
+        }
+        else
+        {
+            address = servers.Azurite.ConnectionString(name);
+        }
+
+        var capped = StateStoreAddress.Parse(address, null).WithCheckpointLimit(1024);
+        using var writer = StateRoot.Open(temp.Combine("writer"), capped);
+        var big = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8192));
+        Task<VersionIdentity> Capture(CheckpointWriter w)
+        {
+            w.AddText("dump.txt", big);
+            return Task.FromResult(new VersionIdentity("v2", null));
+        }
+
+        var refused = await Assert.ThrowsAsync<RollbackException>(() => new CheckpointStore(writer).CreateAsync("too-big", "Config", "config:/etc/app.yml", "/etc/app.yml", Capture));
+        Assert.Equal(ErrorIds.CheckpointTooLarge, refused.ErrorId);
+        Assert.Contains("cap of 0 MB", refused.Message.Replace("0.0 MB", "0 MB"));
+        Assert.Contains("-CheckpointDirectory", refused.Message);
+        Assert.False(Directory.Exists(Path.Combine(writer.CheckpointsDirectory, "too-big")));
+
+        var elsewhere = temp.Combine("big-disk");
+        var kept = await new CheckpointStore(writer, elsewhere).CreateAsync("kept-elsewhere", "Config", "config:/etc/app.yml", "/etc/app.yml", Capture);
+        Assert.Equal(Path.Combine(elsewhere, "kept-elsewhere"), kept.Folder);
+        Assert.Equal(big, File.ReadAllText(Path.Combine(kept.Folder, "dump.txt")));
+
+        using var reader = StateRoot.Open(temp.Combine("reader"), StateStoreAddress.Parse(address, null));
+        var listed = Assert.Single(new CheckpointStore(reader).List("config:/etc/app.yml"));
+        Assert.Equal(("kept-elsewhere", kept.Folder), (listed.Name, listed.Folder));
+        Assert.Equal(ErrorIds.CheckpointExists, Assert.Throws<RollbackException>(() => new CheckpointStore(reader).NewName("kept-elsewhere")).ErrorId);
     }
 }
