@@ -239,16 +239,17 @@ internal sealed class BlobJournal(BlobStateStore store) : Journal
 
         Guard(() =>
         {
-            store.Blobs.CreateIfNotExists();
+            // A container SAS may not create containers: create it only when it is missing.
             var layout = store.Blobs.GetBlobClient(LayoutBlob);
             int found;
             try
             {
-                found = JsonDocument.Parse(layout.DownloadContent().Value.Content.ToString()).RootElement.GetProperty("version").GetInt32();
+                found = ReadLayout(layout);
             }
-            catch (RequestFailedException e) when (e.Status == 404)
+            catch (RequestFailedException e) when (e.Status == 404 && e.ErrorCode == "ContainerNotFound")
             {
-                found = 0;
+                store.Blobs.CreateIfNotExists();
+                found = ReadLayout(layout);
             }
 
             if (found > SchemaVersion)
@@ -265,6 +266,19 @@ internal sealed class BlobJournal(BlobStateStore store) : Journal
             return 0;
         });
         ready = true;
+    }
+
+    /// <summary>The layout version a container holds; 0 for a new, empty one.</summary>
+    private static int ReadLayout(BlobClient layout)
+    {
+        try
+        {
+            return JsonDocument.Parse(layout.DownloadContent().Value.Content.ToString()).RootElement.GetProperty("version").GetInt32();
+        }
+        catch (RequestFailedException e) when (e.Status == 404 && e.ErrorCode == "BlobNotFound")
+        {
+            return 0;
+        }
     }
 
     public override void StartAttempt(RollbackResult attempt)

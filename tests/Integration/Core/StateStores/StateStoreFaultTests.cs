@@ -227,3 +227,44 @@ public sealed class SharedCheckpointTests(SharedStoreServers servers) : IClassFi
         Assert.Equal(ErrorIds.CheckpointExists, Assert.Throws<RollbackException>(() => new CheckpointStore(reader).NewName("kept-elsewhere")).ErrorId);
     }
 }
+
+/// <summary>The ways to name a blob store and its credential, each against Azurite; the secret never shows.</summary>
+public sealed class BlobStoreAddressTests
+{
+    [RequiresFact(Component.Azurite)]
+    public async Task AContainerUrlWorksWithASasOrWithAnAccountKeyCredentialAndNeitherSecretShows()
+    {
+        using var temp = new TempDirectory();
+        using var azurite = new AzuriteServer();
+        var container = new BlobContainerClient(azurite.ConnectionString("x").Replace(";Container=x", ""), "state");
+        await container.CreateIfNotExistsAsync();
+        var sas = container.GenerateSasUri(Azure.Storage.Sas.BlobContainerSasPermissions.All, DateTimeOffset.UtcNow.AddHours(1));
+        var signature = System.Web.HttpUtility.ParseQueryString(sas.Query)["sig"]!;
+
+        var bySas = StateStoreAddress.Parse(sas.ToString(), null);
+        Assert.Equal(azurite.ContainerUrl("state"), bySas.Location);
+        using (var state = StateRoot.Open(temp.Combine("a"), bySas))
+        {
+            state.Journal.AddEvent(new JournalEvent("git:/srv/app", null, DateTimeOffset.UtcNow, "Written", "through a SAS"));
+            await using var lease = await state.Store.AcquireLockAsync("git:/srv/app", TimeSpan.Zero, new RecordingObserver(), default);
+            Assert.DoesNotContain(signature, state.StoreLocation);
+        }
+
+        var byKey = StateStoreAddress.Parse(azurite.ContainerUrl("state"), new System.Net.NetworkCredential(AzuriteServer.Account, AzuriteServer.AccountKey));
+        using (var state = StateRoot.Open(temp.Combine("b"), byKey))
+        {
+            Assert.Equal("through a SAS", Assert.Single(state.Journal.GetEvents("git:/srv/app")).Detail);
+        }
+
+        var wrongKey = StateStoreAddress.Parse(azurite.ContainerUrl("state"), new System.Net.NetworkCredential(AzuriteServer.Account, Convert.ToBase64String(new byte[64])));
+        using (var state = StateRoot.Open(temp.Combine("c"), wrongKey))
+        {
+            var denied = Assert.Throws<RollbackException>(() => state.Journal.GetEvents("git:/srv/app"));
+            Assert.Equal(ErrorIds.StateStoreDenied, denied.ErrorId);
+            Assert.DoesNotContain(AzuriteServer.AccountKey, denied.Message);
+        }
+
+        var invalid = Assert.Throws<RollbackException>(() => StateStoreAddress.Parse("mysql://db/state", null));
+        Assert.Equal(ErrorIds.StateStoreInvalid, invalid.ErrorId);
+    }
+}
