@@ -70,28 +70,17 @@ Describe 'Two jobs in one process (Azure Automation runs several in one sandbox)
         $jobs = @()
         try {
             # Two runspaces of this process, both open while the other works.
-            $jobs = foreach ($name in 'A', 'B') {
-                $shell = [powershell]::Create()
-                $null = $shell.AddScript("Import-Module '$modulePath'; `$ProgressPreference = 'SilentlyContinue'").Invoke()
-                $shell.Commands.Clear()
-                $shell
-            }
-            function Invoke-InJob($job, [scriptblock] $script) {
-                $job.Commands.Clear()
-                $null = $job.AddScript($script)
-                foreach ($argument in $args) { $null = $job.AddArgument($argument) }
-                $job.Invoke()
-            }
+            $jobs = 'A', 'B' | ForEach-Object { New-TestJob $modulePath }
             $failThrice = {
                 param($repo, $state, $uri)
                 foreach ($i in 1..3) { (Invoke-Rollback Git v2.3.0 -Path $repo -StateDirectory $state -HealthCheckUri $uri -HealthCheckRetries 0 -Confirm:$false).Outcome }
             }
-            $outcomesA = Invoke-InJob $jobs[0] $failThrice $repo $stateA $down
-            $refusedA = Invoke-InJob $jobs[0] { param($repo, $state) try { Invoke-Rollback Git v2.3.0 -Path $repo -StateDirectory $state -Confirm:$false -ErrorAction Stop; 'not refused' } catch { $_.FullyQualifiedErrorId } } $repo $stateA
+            $outcomesA = Invoke-TestJob $jobs[0] $failThrice @($repo, $stateA, $down)
+            $refusedA = Invoke-TestJob $jobs[0] { param($repo, $state) try { Invoke-Rollback Git v2.3.0 -Path $repo -StateDirectory $state -Confirm:$false -ErrorAction Stop; 'not refused' } catch { $_.FullyQualifiedErrorId } } @($repo, $stateA)
             # A's failed verifications left the checkout where they went; deploy the bad release again for B.
             Invoke-TestGit $repo checkout --quiet v2.3.1 | Out-Null
-            $outcomeB = Invoke-InJob $jobs[1] { param($repo, $state, $uri) (Invoke-Rollback Git v2.3.0 -Path $repo -StateDirectory $state -HealthCheckUri $uri -Confirm:$false).Outcome } $repo $stateB $server.Uri
-            $historyB = Invoke-InJob $jobs[1] { param($state) @(Get-RollbackHistory -StateDirectory $state).Count } $stateB
+            $outcomeB = Invoke-TestJob $jobs[1] { param($repo, $state, $uri) (Invoke-Rollback Git v2.3.0 -Path $repo -StateDirectory $state -HealthCheckUri $uri -Confirm:$false).Outcome } @($repo, $stateB, $server.Uri)
+            $historyB = Invoke-TestJob $jobs[1] { param($state) @(Get-RollbackHistory -StateDirectory $state).Count } @($stateB)
 
             @($outcomesA | ForEach-Object ToString) | Should -Be @('Failed', 'Failed', 'Escalated')
             "$refusedA" | Should -Match '^RollbackEscalated,'

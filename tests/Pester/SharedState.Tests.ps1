@@ -48,6 +48,14 @@ $Script
         $result | Add-Member -NotePropertyName Home -NotePropertyValue $worker.Home -PassThru
     }
 
+    # A worker that rolls the target back and then holds it (its restart step sleeps), once the store shows its lock.
+    function Start-Holder([string] $Store, [string] $Config, [int] $Seconds) {
+        $holder = Start-Worker $Store "Invoke-Rollback -Strategy Config -Path '$Config' -PreviousPath app.previous.yml -RestartScript { Start-Sleep $Seconds } -Confirm:`$false"
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while (-not ($lock = Get-RollbackLock -StateStore $Store) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+        $holder | Add-Member -NotePropertyName Lock -NotePropertyValue $lock -PassThru
+    }
+
     function New-ConfigTarget([string] $Folder) {
         New-Item -ItemType Directory -Force $Folder | Out-Null
         Set-Content (Join-Path $Folder 'app.yml') "replicas: 3`nimage: shop:v2`n"
@@ -144,9 +152,8 @@ foreach (`$path in $($order -join ',')) {
         $Missing | Should -BeFalse -Because "$Kind must be running (build.ps1 Test starts it)"
         $store = New-TestStore $Kind
         $config = New-ConfigTarget (Join-Path $TestDrive "kill-$Kind")
-        $holder = Start-Worker $store "Invoke-Rollback -Strategy Config -Path '$config' -PreviousPath app.previous.yml -RestartScript { Start-Sleep 300 } -Confirm:`$false"
-        $deadline = [DateTime]::UtcNow.AddSeconds(60)
-        while (-not ($lock = Get-RollbackLock -StateStore $store) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+        $holder = Start-Holder $store $config 300
+        $lock = $holder.Lock
         $lock.HolderProcessId | Should -Be $holder.Process.Id
         $lock.HolderHost | Should -Be ([Environment]::MachineName)
         $waiter = Start-Worker $store "`$r = Invoke-Rollback -Strategy Config -Path '$config' -PreviousPath app.previous.yml -LockTimeoutSec 120 -Confirm:`$false -WarningVariable w 3>`$null; `"outcome=`$(`$r.Outcome)`"; `$w"
@@ -169,9 +176,8 @@ foreach (`$path in $($order -join ',')) {
         $Missing | Should -BeFalse -Because "$Kind must be running (build.ps1 Test starts it)"
         $store = New-TestStore $Kind
         $config = New-ConfigTarget (Join-Path $TestDrive "unlock-$Kind")
-        $holder = Start-Worker $store "Invoke-Rollback -Strategy Config -Path '$config' -PreviousPath app.previous.yml -RestartScript { Start-Sleep 10 } -Confirm:`$false"
-        $deadline = [DateTime]::UtcNow.AddSeconds(60)
-        while (-not ($lock = Get-RollbackLock -StateStore $store) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+        $holder = Start-Holder $store $config 10
+        $lock = $holder.Lock
         $lock | Should -Not -BeNullOrEmpty
 
         Unlock-RollbackTarget -TargetKey $lock.TargetKey -StateStore $store -WhatIf
@@ -224,22 +230,12 @@ Describe 'Two jobs in one process, each on its own shared store' {
         $server = Start-TestHttpServer -Status 200
         $jobs = @()
         try {
-            $jobs = foreach ($name in 'A', 'B') {
-                $shell = [powershell]::Create()
-                $null = $shell.AddScript("Import-Module '$modulePath'; `$ProgressPreference = 'SilentlyContinue'").Invoke()
-                $shell
-            }
-            function Invoke-InJob($job, [scriptblock] $script) {
-                $job.Commands.Clear()
-                $null = $job.AddScript($script)
-                foreach ($argument in $args) { $null = $job.AddArgument($argument) }
-                $job.Invoke()
-            }
+            $jobs = 'A', 'B' | ForEach-Object { New-TestJob $modulePath }
             $homeA = Join-Path $TestDrive 'jobs/home-a'
             $homeB = Join-Path $TestDrive 'jobs/home-b'
-            $outcomesA = Invoke-InJob $jobs[0] { param($repo, $store, $state, $uri) foreach ($i in 1..3) { (Invoke-Rollback Git v2.3.0 -Path $repo -StateStore $store -StateDirectory $state -HealthCheckUri $uri -HealthCheckRetries 0 -Confirm:$false).Outcome } } $repo $storeA $homeA $down
+            $outcomesA = Invoke-TestJob $jobs[0] { param($repo, $store, $state, $uri) foreach ($i in 1..3) { (Invoke-Rollback Git v2.3.0 -Path $repo -StateStore $store -StateDirectory $state -HealthCheckUri $uri -HealthCheckRetries 0 -Confirm:$false).Outcome } } @($repo, $storeA, $homeA, $down)
             Invoke-TestGit $repo checkout --quiet v2.3.1 | Out-Null
-            $outcomeB = Invoke-InJob $jobs[1] { param($repo, $store, $state, $uri) (Invoke-Rollback Git v2.3.0 -Path $repo -StateStore $store -StateDirectory $state -HealthCheckUri $uri -Confirm:$false).Outcome } $repo $storeB $homeB $server.Uri
+            $outcomeB = Invoke-TestJob $jobs[1] { param($repo, $store, $state, $uri) (Invoke-Rollback Git v2.3.0 -Path $repo -StateStore $store -StateDirectory $state -HealthCheckUri $uri -Confirm:$false).Outcome } @($repo, $storeB, $homeB, $server.Uri)
             @($outcomesA | ForEach-Object ToString) | Should -Be @('Failed', 'Failed', 'Escalated')
             "$($outcomeB[0])" | Should -Be 'Succeeded'
             @(Get-RollbackHistory -StateStore $storeA -StateDirectory $homeA).Count | Should -Be 3

@@ -121,6 +121,24 @@ function Wait-ChildPwsh {
     }
 }
 
+# A job as Azure Automation runs several in one sandbox process: a runspace of this process with the module imported.
+function New-TestJob {
+    param([Parameter(Mandatory)] [string] $ModulePath)
+    $shell = [powershell]::Create()
+    $null = $shell.AddScript("Import-Module '$ModulePath'; `$ProgressPreference = 'SilentlyContinue'").Invoke()
+    $shell.Commands.Clear()
+    $shell
+}
+
+# Runs a script block with arguments in a job made by New-TestJob; returns its output.
+function Invoke-TestJob {
+    param([Parameter(Mandatory)] $Job, [Parameter(Mandatory)] [scriptblock] $Script, [object[]] $ArgumentList = @())
+    $Job.Commands.Clear()
+    $null = $Job.AddScript($Script)
+    foreach ($argument in $ArgumentList) { $null = $Job.AddArgument($argument) }
+    $Job.Invoke()
+}
+
 # The fake Kubernetes API server (tests/Fakes/KubeApiServer, proven by kubectl in the xunit suite), standalone on a free
 # loopback port with a kubeconfig for it. Built here if the xunit run has not built it already.
 function Start-TestKubeApiServer {
