@@ -179,6 +179,10 @@ foreach (`$path in $($order -join ',')) {
         $holder = Start-Holder $store $config 10
         $lock = $holder.Lock
         $lock | Should -Not -BeNullOrEmpty
+        # The table view, at 80 columns: when, who (with the process to look for) and which target.
+        $view = $lock | Out-String -Width 80
+        $view | Should -Match ('{0} +{1}@{2} pid {3} +{4}' -f $lock.AcquiredAt.UtcDateTime.ToString('yyyy-MM-dd HH:mm:ss'), [regex]::Escape($lock.HolderUser), [regex]::Escape($lock.HolderHost), $holder.Process.Id, $lock.FencingToken)
+        $view | Should -Match 'config:'
 
         Unlock-RollbackTarget -TargetKey $lock.TargetKey -StateStore $store -WhatIf
         (Get-RollbackLock -StateStore $store).FencingToken | Should -Be $lock.FencingToken
