@@ -224,6 +224,7 @@ internal sealed class BlobJournal(BlobStateStore store) : Journal
 {
     private const string LayoutBlob = "layout.json";
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> targetOfAttempt = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> downloaded = new(StringComparer.Ordinal);
     private bool ready;
 
     public override string Location => store.Location;
@@ -370,16 +371,22 @@ internal sealed class BlobJournal(BlobStateStore store) : Journal
             .Upload(BinaryData.FromString(json), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } });
     });
 
-    /// <summary>The kind's records of one target (or all), in name order, read in parallel.</summary>
+    /// <summary>
+    /// The kind's records of one target (or all), in name order. A run reads the same records many times (escalation,
+    /// last good, reruns): each blob is downloaded once per version (its ETag) for the life of this command.
+    /// </summary>
     private List<string> Records(string kind, string? targetKey) => Guard(() =>
     {
         EnsureReady();
         var prefix = targetKey is null ? $"journal/{kind}/" : $"journal/{kind}/{StateStore.KeyName(targetKey)}/";
-        var names = store.Blobs.GetBlobs(BlobTraits.None, BlobStates.None, prefix, default).Select(b => b.Name)
-            .OrderBy(name => name[(name.LastIndexOf('/') + 1)..], StringComparer.Ordinal).ToList();
-        var contents = new string[names.Count];
-        Parallel.For(0, names.Count, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
-            contents[i] = store.Blobs.GetBlobClient(names[i]).DownloadContent().Value.Content.ToString());
+        var items = store.Blobs.GetBlobs(BlobTraits.None, BlobStates.None, prefix, default)
+            .OrderBy(item => item.Name[(item.Name.LastIndexOf('/') + 1)..], StringComparer.Ordinal).ToList();
+        var contents = new string[items.Count];
+        Parallel.For(0, items.Count, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+        {
+            var key = items[i].Name + "|" + items[i].Properties.ETag;
+            contents[i] = downloaded.GetOrAdd(key, _ => store.Blobs.GetBlobClient(items[i].Name).DownloadContent().Value.Content.ToString());
+        });
         return contents.ToList();
     });
 
