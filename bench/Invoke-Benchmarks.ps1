@@ -221,7 +221,7 @@ $sectionScripts = [ordered]@{
     FeatureFlags = { & (Join-Path $PSScriptRoot 'Measure-FlagRollback.ps1') -Runs $Runs }
     Database     = { & (Join-Path $PSScriptRoot 'Measure-DatabaseRollback.ps1') -Runs ([Math]::Min($Runs, 5)) }
     Kubernetes   = { & (Join-Path $PSScriptRoot 'Measure-KubernetesRollback.ps1') -Runs ([Math]::Min($Runs, 5)) }
-    StateStores  = { & (Join-Path $PSScriptRoot 'Measure-StateStores.ps1') -Runs $Runs }
+    StateStores  = { & (Join-Path $PSScriptRoot 'Measure-StateStores.ps1') -Runs ([Math]::Max($Runs, 20)) }
 }
 
 if ($Only) {

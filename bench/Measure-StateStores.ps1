@@ -14,7 +14,7 @@
        killed with kill -9; the time from the kill to the waiter's attempt start. -HandOverRuns rounds per store.
 #>
 param(
-    [ValidateRange(1, 50)] [int] $Runs = 10,
+    [ValidateRange(1, 50)] [int] $Runs = 20,
     [ValidateRange(1, 10)] [int] $HandOverRuns = 5
 )
 

@@ -17,7 +17,6 @@ public sealed class PostgresStateStore : StateStore
 {
     private static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(5);
     private readonly NpgsqlDataSource pooled;
-    private readonly string lockConnectionString;
     private readonly PostgresJournal journal;
 
     public PostgresStateStore(NpgsqlConnectionStringBuilder settings, long checkpointLimitBytes)
@@ -25,9 +24,10 @@ public sealed class PostgresStateStore : StateStore
         settings.ApplicationName ??= "DeploymentRollback";
         settings.Timeout = settings.Timeout == 15 ? 10 : settings.Timeout;
         Location = $"postgresql://{(settings.Username is null ? "" : settings.Username + "@")}{settings.Host}:{settings.Port}/{settings.Database}";
+        // Keepalives, so the server notices a lock holder whose machine vanished (not only one whose process died).
+        settings.KeepAlive = 10;
+        settings.TcpKeepAlive = true;
         pooled = NpgsqlDataSource.Create(settings.ConnectionString);
-        // A lock lives as long as its session: its connection is never pooled (a pooled one would outlive the run).
-        lockConnectionString = new NpgsqlConnectionStringBuilder(settings.ConnectionString) { Pooling = false, KeepAlive = 10, TcpKeepAlive = true }.ConnectionString;
         journal = new PostgresJournal(pooled, Location) { FenceOf = FenceOf };
         CheckpointLimitBytes = checkpointLimitBytes;
     }
@@ -41,10 +41,11 @@ public sealed class PostgresStateStore : StateStore
     protected override async Task<TargetLease?> TryAcquireAsync(string targetKey, LockHolder holder, CancellationToken cancellation)
     {
         journal.EnsureReady();
-        var connection = new NpgsqlConnection(lockConnectionString);
+        // A lock lives as long as the session that took it: this connection is kept for the whole run. (A pooled one
+        // is reset with DISCARD ALL when it goes back to the pool, which also ends any advisory lock it still holds.)
+        var connection = await journal.GuardAsync(() => pooled.OpenConnectionAsync(cancellation).AsTask()).ConfigureAwait(false);
         try
         {
-            await journal.GuardAsync(() => connection.OpenAsync(cancellation)).ConfigureAwait(false);
             bool taken;
             await using (var command = new NpgsqlCommand("SELECT pg_try_advisory_lock(@key)", connection))
             {
@@ -145,7 +146,17 @@ public sealed class PostgresStateStore : StateStore
                 // Closing the session below frees the lock all the same.
             }
 
-            // Closing an unpooled connection ends the session, and with it the advisory lock.
+            try
+            {
+                await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock(@key)", connection);
+                unlock.Parameters.AddWithValue("key", AdvisoryKey(TargetKey));
+                await unlock.ExecuteScalarAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+            {
+                // A broken session (the server ended it, or the lock was broken) holds nothing any more.
+            }
+
             await connection.DisposeAsync().ConfigureAwait(false);
         }
     }
