@@ -260,7 +260,7 @@ internal sealed class BlobJournal(BlobStateStore store) : Journal
 
             if (found < SchemaVersion)
             {
-                // Layout 2 is the first blob layout; later ones upgrade here, in place.
+                // Layouts 2 and 3 differ only in the token metadata of new records: nothing to convert.
                 layout.Upload(BinaryData.FromString($"{{\"version\":{SchemaVersion}}}"), overwrite: true);
             }
 
@@ -367,8 +367,10 @@ internal sealed class BlobJournal(BlobStateStore store) : Journal
     {
         EnsureReady();
         CheckFence(targetKey);
+        // The writer's fencing token goes with the record (as metadata), so every record of a run says which holder wrote it.
+        var metadata = FenceOf(targetKey) is { } token ? new Dictionary<string, string> { ["token"] = token.ToString(System.Globalization.CultureInfo.InvariantCulture) } : null;
         return store.Blobs.GetBlobClient($"journal/{kind}/{StateStore.KeyName(targetKey)}/{Stamp(at)}-{Guid.NewGuid():N}.json")
-            .Upload(BinaryData.FromString(json), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } });
+            .Upload(BinaryData.FromString(json), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All }, Metadata = metadata });
     });
 
     /// <summary>

@@ -25,7 +25,7 @@ public sealed record JournalEvent(string TargetKey, string? AttemptId, DateTimeO
 public abstract class Journal
 {
     /// <summary>The layout version this build writes; a store written by a newer one is refused, an older one upgraded.</summary>
-    public const int SchemaVersion = 2;
+    public const int SchemaVersion = 3;
 
     internal static readonly JsonSerializerOptions JsonOptions = new()
     {

@@ -188,7 +188,9 @@ internal sealed class PostgresJournal(NpgsqlDataSource source, string location) 
     {
         using var transaction = connection.BeginTransaction();
         Run(connection, $"SELECT pg_advisory_xact_lock({SchemaLockKey});" + Tables("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY") +
-            "CREATE TABLE IF NOT EXISTS artefacts(kind TEXT NOT NULL, name TEXT NOT NULL, content BYTEA NOT NULL, stored_at TEXT NOT NULL, PRIMARY KEY(kind, name));");
+            "CREATE TABLE IF NOT EXISTS artefacts(kind TEXT NOT NULL, name TEXT NOT NULL, content BYTEA NOT NULL, stored_at TEXT NOT NULL, PRIMARY KEY(kind, name));" +
+            // Layout 2 lacked the fencing token on verified versions and events.
+            "ALTER TABLE verified ADD COLUMN IF NOT EXISTS fencing_token BIGINT; ALTER TABLE events ADD COLUMN IF NOT EXISTS fencing_token BIGINT;");
         transaction.Commit();
     }
 

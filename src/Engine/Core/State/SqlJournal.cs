@@ -42,7 +42,7 @@ public abstract class SqlJournal : Journal
             ("@target", targetKey), ("@id", attemptId), ("@since", since is null ? null : Stamp(since.Value)), ("@limit", (long)limit));
 
     public override void RecordVerified(VerifiedVersion verified) => Fenced(verified.TargetKey,
-        "INSERT INTO verified(target_key, strategy, version, commit_id, recorded_at, evidence, snapshot) SELECT @target, @strategy, @version, CAST(@commit AS TEXT), @at, @evidence, CAST(@snapshot AS TEXT) WHERE " + FenceHolds,
+        "INSERT INTO verified(target_key, strategy, version, commit_id, recorded_at, evidence, snapshot, fencing_token) SELECT @target, @strategy, @version, CAST(@commit AS TEXT), @at, @evidence, CAST(@snapshot AS TEXT), CAST(@token AS BIGINT) WHERE " + FenceHolds,
         ("@strategy", verified.Strategy), ("@version", verified.Version), ("@commit", verified.Commit),
         ("@at", Stamp(verified.RecordedAt)), ("@evidence", verified.Evidence), ("@snapshot", verified.Snapshot));
 
@@ -60,7 +60,7 @@ public abstract class SqlJournal : Journal
             }, ("@target", targetKey), ("@limit", (long)limit));
 
     public override void AddEvent(JournalEvent journalEvent) => Fenced(journalEvent.TargetKey,
-        "INSERT INTO events(target_key, attempt_id, at, kind, detail) SELECT @target, CAST(@attempt AS TEXT), @at, @kind, @detail WHERE " + FenceHolds,
+        "INSERT INTO events(target_key, attempt_id, at, kind, detail, fencing_token) SELECT @target, CAST(@attempt AS TEXT), @at, @kind, @detail, CAST(@token AS BIGINT) WHERE " + FenceHolds,
         ("@attempt", journalEvent.AttemptId), ("@at", Stamp(journalEvent.At)), ("@kind", journalEvent.Kind), ("@detail", journalEvent.Detail));
 
     public override IReadOnlyList<JournalEvent> GetEvents(string targetKey, DateTimeOffset? since = null) =>
@@ -115,7 +115,10 @@ public abstract class SqlJournal : Journal
                 }, reader.IsDBNull(5) ? (long?)null : reader.GetInt64(5));
             }, ("@target", targetKey));
 
-    /// <summary>The write goes through only when the caller holds no lock on the target or its token is still the lock's.</summary>
+    /// <summary>
+    /// The write goes through only when the caller holds no lock on the target or its token is still the lock's; the
+    /// token is stored with the record (fencing_token), so every record of a run says which holder wrote it.
+    /// </summary>
     private const string FenceHolds = "(CAST(@token AS BIGINT) IS NULL OR EXISTS (SELECT 1 FROM locks WHERE locks.target_key = @target AND locks.token = @token))";
 
     private void Fenced(string targetKey, string sql, params (string Name, object? Value)[] parameters)
@@ -138,11 +141,11 @@ public abstract class SqlJournal : Journal
         CREATE INDEX IF NOT EXISTS attempts_by_target ON attempts(target_key, started_at);
         CREATE TABLE IF NOT EXISTS verified(
             id {serialKey}, target_key TEXT NOT NULL, strategy TEXT NOT NULL, version TEXT NOT NULL,
-            commit_id TEXT, recorded_at TEXT NOT NULL, evidence TEXT NOT NULL, snapshot TEXT);
+            commit_id TEXT, recorded_at TEXT NOT NULL, evidence TEXT NOT NULL, snapshot TEXT, fencing_token BIGINT);
         CREATE INDEX IF NOT EXISTS verified_by_target ON verified(target_key, recorded_at);
         CREATE TABLE IF NOT EXISTS events(
             id {serialKey}, target_key TEXT NOT NULL, attempt_id TEXT, at TEXT NOT NULL,
-            kind TEXT NOT NULL, detail TEXT NOT NULL);
+            kind TEXT NOT NULL, detail TEXT NOT NULL, fencing_token BIGINT);
         CREATE INDEX IF NOT EXISTS events_by_target ON events(target_key, at);
         CREATE TABLE IF NOT EXISTS locks(
             target_key TEXT PRIMARY KEY, token BIGINT NOT NULL, holder TEXT NOT NULL, acquired_at TEXT NOT NULL,

@@ -75,6 +75,8 @@ public sealed class SqliteJournal : SqlJournal
         AddColumnIfMissing(connection, "verified", "snapshot", "TEXT");
         AddColumnIfMissing(connection, "attempts", "owner", "TEXT");
         AddColumnIfMissing(connection, "attempts", "fencing_token", "BIGINT");
+        AddColumnIfMissing(connection, "verified", "fencing_token", "BIGINT");
+        AddColumnIfMissing(connection, "events", "fencing_token", "BIGINT");
     }
 
     private static void AddColumnIfMissing(DbConnection connection, string table, string column, string type)

@@ -173,6 +173,7 @@ public sealed class StateStoreConformanceTests(SharedStoreServers servers) : ICl
         Assert.Equal(("compose:shop", Environment.MachineName, Environment.ProcessId, "run-1", lease.Token),
             (held.TargetKey, held.HolderHost, held.HolderProcessId, held.RunId, held.FencingToken));
 
+        Assert.Equal(new[] { lease.Token }, FencingTokensOfEvents(store, holder, "compose:shop"));
         var busy = await Assert.ThrowsAsync<RollbackException>(() => admin.Store.AcquireLockAsync("compose:shop", TimeSpan.Zero, new RecordingObserver(), default));
         Assert.Contains($"held by {Environment.UserName}@{Environment.MachineName} (process {Environment.ProcessId}, run run-1)", busy.Message);
         var broken = await StateAdmin.BreakLockAsync("compose:shop", confirmed: true, new EngineContext(admin, new RecordingObserver(), default));
@@ -190,6 +191,37 @@ public sealed class StateStoreConformanceTests(SharedStoreServers servers) : ICl
         Assert.Equal(taken.Token, Assert.Single(admin.Store.GetLocks()).FencingToken);
         var nothing = await Assert.ThrowsAsync<RollbackException>(() => StateAdmin.BreakLockAsync("compose:none", true, new EngineContext(admin, new RecordingObserver(), default)));
         Assert.Equal(ErrorIds.LockNotHeld, nothing.ErrorId);
+    }
+
+    /// <summary>The fencing tokens stored with the target's event records, read from the store itself.</summary>
+    private long[] FencingTokensOfEvents(StoreUnderTest store, StateRoot client, string targetKey)
+    {
+        switch (store.Kind)
+        {
+            case "Local":
+                using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(client.Directory, "journal.db")};Pooling=False"))
+                {
+                    connection.Open();
+                    using var command = connection.CreateCommand();
+                    command.CommandText = $"SELECT fencing_token FROM events WHERE target_key = '{targetKey}' AND fencing_token IS NOT NULL";
+                    using var reader = command.ExecuteReader();
+                    var tokens = new List<long>();
+                    while (reader.Read())
+                    {
+                        tokens.Add(reader.GetInt64(0));
+                    }
+
+                    return tokens.ToArray();
+                }
+
+            case "PostgreSQL":
+                return Psql.Query(servers.Postgres.Port, store.Address!.Split('/')[^1], $"SELECT fencing_token FROM events WHERE target_key = '{targetKey}' AND fencing_token IS NOT NULL")
+                    .Select(long.Parse).ToArray();
+            default:
+                return new Azure.Storage.Blobs.BlobContainerClient(servers.Azurite.ConnectionString("x").Replace(";Container=x", ""), store.Address!.Split("Container=")[1])
+                    .GetBlobs(Azure.Storage.Blobs.Models.BlobTraits.Metadata, Azure.Storage.Blobs.Models.BlobStates.None, $"journal/events/{StateStore.KeyName(targetKey)}/", default)
+                    .Where(b => b.Metadata.ContainsKey("token")).Select(b => long.Parse(b.Metadata["token"])).ToArray();
+        }
     }
 
     [RequiresTheory(Component.Postgres, Component.Azurite)]
