@@ -33,7 +33,9 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
 
     protected CancellationToken Cancellation => cancellation!.Token;
 
-    private readonly List<IDisposable> openedStates = new();
+    // The states this command opened, by folder and store: piped records that name the same one share it (and its
+    // connections), and all are closed when the command ends.
+    private readonly Dictionary<string, StateRoot> openedStates = new(StringComparer.Ordinal);
 
     protected override void BeginProcessing()
     {
@@ -49,7 +51,7 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
     /// <summary>PowerShell disposes the cmdlet when its pipeline ends, also after a terminating error: the -WhatIf stand-in goes then.</summary>
     public void Dispose()
     {
-        foreach (var opened in openedStates)
+        foreach (var opened in openedStates.Values)
         {
             opened.Dispose();
         }
@@ -89,8 +91,15 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
         var requested = StateDirectory is null ? null : GetUnresolvedProviderPathFromPSPath(StateDirectory);
         var real = StateRoot.ResolveDirectory(requested);
         var shared = StateStoreAddress.Resolve(StateStore, StateStoreCredential?.GetNetworkCredential());
+        var standIn = IsWhatIf && !Directory.Exists(real);
+        var key = $"{real}\n{shared?.Location}\n{standIn}";
+        if (openedStates.TryGetValue(key, out var opened))
+        {
+            return opened;
+        }
+
         StateRoot state;
-        if (IsWhatIf && !Directory.Exists(real))
+        if (standIn)
         {
             // -WhatIf changes nothing, not even by creating the state folder: it reads an empty one made for the occasion.
             // One stand-in serves every piped record of this command.
@@ -102,7 +111,7 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
             state = StateRoot.Open(requested, shared);
         }
 
-        openedStates.Add(state);
+        openedStates[key] = state;
         return state;
     }
 

@@ -37,6 +37,9 @@ public sealed class VerifiedVersion
     public string? Commit { get; set; }
     public DateTimeOffset RecordedAt { get; set; }
     public string Evidence { get; set; } = "";
-    /// <summary>A folder of what is needed to restore this version exactly (e.g. a resolved compose file), if any.</summary>
+    /// <summary>
+    /// A folder of what is needed to restore this version exactly (e.g. a resolved compose file), if any; in a shared
+    /// store, its reference there (store:snapshots/&lt;id&gt;), fetched into the local cache when a rollback reads it.
+    /// </summary>
     public string? Snapshot { get; set; }
 }

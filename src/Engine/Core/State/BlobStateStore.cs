@@ -302,7 +302,7 @@ internal sealed class BlobJournal(BlobStateStore store) : Journal
     public override void RecordVerified(VerifiedVersion verified) =>
         Append("verified", verified.TargetKey, verified.RecordedAt, JsonSerializer.Serialize(verified, JsonOptions));
 
-    protected override IReadOnlyList<VerifiedVersion> ReadVerified(string? targetKey, int limit) =>
+    public override IReadOnlyList<VerifiedVersion> GetVerified(string? targetKey = null, int limit = 1000) =>
         Records("verified", targetKey).Select(json => JsonSerializer.Deserialize<VerifiedVersion>(json, JsonOptions)!)
             .Reverse().Take(limit).ToList();
 
@@ -392,13 +392,16 @@ internal sealed class BlobJournal(BlobStateStore store) : Journal
         return contents.ToList();
     });
 
+    /// <summary>The service or the way to it failed, or a request timed out (not this module's records).</summary>
+    private static bool IsStoreFault(Exception e) => e is RequestFailedException or AggregateException or HttpRequestException or TaskCanceledException;
+
     internal async Task<T> GuardAsync<T>(Func<Task<T>> work)
     {
         try
         {
             return await work().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is RequestFailedException or AggregateException or HttpRequestException or TaskCanceledException && e is not OperationCanceledException { CancellationToken.IsCancellationRequested: true })
+        catch (Exception e) when (IsStoreFault(e) && e is not OperationCanceledException { CancellationToken.IsCancellationRequested: true })
         {
             throw Fault(e);
         }
@@ -410,7 +413,7 @@ internal sealed class BlobJournal(BlobStateStore store) : Journal
         {
             return work();
         }
-        catch (Exception e) when (e is RequestFailedException or AggregateException or HttpRequestException or TaskCanceledException)
+        catch (Exception e) when (IsStoreFault(e))
         {
             throw Fault(e);
         }

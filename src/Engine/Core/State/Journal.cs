@@ -45,22 +45,11 @@ public abstract class Journal
 
     public abstract void RecordVerified(VerifiedVersion verified);
 
-    /// <summary>Verified-good versions, newest first; a snapshot kept in a shared store is named by its local copy.</summary>
-    public IReadOnlyList<VerifiedVersion> GetVerified(string? targetKey = null, int limit = 1000)
-    {
-        var verified = ReadVerified(targetKey, limit);
-        foreach (var version in verified)
-        {
-            version.Snapshot = ResolveSnapshot(version.Snapshot);
-        }
-
-        return verified;
-    }
-
-    protected abstract IReadOnlyList<VerifiedVersion> ReadVerified(string? targetKey, int limit);
-
-    /// <summary>Set by the state root: brings a shared store's snapshot into the local folder.</summary>
-    internal Func<string?, string?> ResolveSnapshot { get; set; } = reference => reference;
+    /// <summary>
+    /// Verified-good versions, newest first. A snapshot is named as the store keeps it (a folder, or a shared store's
+    /// reference): <see cref="StateRoot.SnapshotFolder"/> gives the folder to read, fetching it only then.
+    /// </summary>
+    public abstract IReadOnlyList<VerifiedVersion> GetVerified(string? targetKey = null, int limit = 1000);
 
     public abstract void AddEvent(JournalEvent journalEvent);
 

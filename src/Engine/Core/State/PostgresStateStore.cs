@@ -75,20 +75,19 @@ public sealed class PostgresStateStore : StateStore
         return journal.OpenLockRows(Kind).Where(row => row.Session is { } session && live.Contains((session, AdvisoryKey(row.Lock.TargetKey)))).Select(row => row.Lock).ToList();
     }
 
-    public override async Task<RollbackLock?> BreakLockAsync(string targetKey, CancellationToken cancellation)
+    public override Task<RollbackLock?> BreakLockAsync(string targetKey, CancellationToken cancellation)
     {
         var live = journal.AdvisoryHolders();
         var row = journal.OpenLockRows(Kind, targetKey).FirstOrDefault(r => r.Session is { } session && live.Contains((session, AdvisoryKey(targetKey))));
         if (row.Lock is null)
         {
-            return null;
+            return Task.FromResult<RollbackLock?>(null);
         }
 
         // Ending the holder's session frees its advisory lock; the new token refuses whatever it still tries to write.
         journal.SupersedeLockRow(targetKey);
         journal.TerminateSession(row.Session!.Value);
-        await Task.CompletedTask.ConfigureAwait(false);
-        return row.Lock;
+        return Task.FromResult<RollbackLock?>(row.Lock);
     }
 
     public override void PutArtefact(string kind, string name, byte[] content) => journal.PutArtefact(kind, name, content);
@@ -212,23 +211,20 @@ internal sealed class PostgresJournal(NpgsqlDataSource source, string location) 
     internal void TerminateSession(long session) =>
         Query("SELECT pg_terminate_backend(CAST(@pid AS INTEGER))", reader => reader.GetValue(0), ("@pid", session));
 
+    /// <summary>The server or the way to it failed (not this module's records).</summary>
+    private static bool IsStoreFault(Exception e) => e is NpgsqlException or SocketException or TimeoutException;
+
     internal async Task<T> GuardAsync<T>(Func<Task<T>> work)
     {
         try
         {
             return await work().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is NpgsqlException or SocketException or TimeoutException)
+        catch (Exception e) when (IsStoreFault(e))
         {
             throw Fault(e);
         }
     }
-
-    internal Task GuardAsync(Func<Task> work) => GuardAsync(async () =>
-    {
-        await work().ConfigureAwait(false);
-        return 0;
-    });
 
     protected override T Guard<T>(Func<T> work)
     {
@@ -236,7 +232,7 @@ internal sealed class PostgresJournal(NpgsqlDataSource source, string location) 
         {
             return work();
         }
-        catch (Exception e) when (e is NpgsqlException or SocketException or TimeoutException)
+        catch (Exception e) when (IsStoreFault(e))
         {
             throw Fault(e);
         }

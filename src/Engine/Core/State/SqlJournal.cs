@@ -46,7 +46,7 @@ public abstract class SqlJournal : Journal
         ("@strategy", verified.Strategy), ("@version", verified.Version), ("@commit", verified.Commit),
         ("@at", Stamp(verified.RecordedAt)), ("@evidence", verified.Evidence), ("@snapshot", verified.Snapshot));
 
-    protected override IReadOnlyList<VerifiedVersion> ReadVerified(string? targetKey, int limit) =>
+    public override IReadOnlyList<VerifiedVersion> GetVerified(string? targetKey = null, int limit = 1000) =>
         Query("SELECT target_key, strategy, version, commit_id, recorded_at, evidence, snapshot FROM verified WHERE (CAST(@target AS TEXT) IS NULL OR target_key = @target) ORDER BY recorded_at DESC, id DESC LIMIT @limit",
             reader => new VerifiedVersion
             {

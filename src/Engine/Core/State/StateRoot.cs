@@ -48,9 +48,11 @@ public sealed class StateRoot : IDisposable
         if (shared is not null)
         {
             store = shared.Open();
-            store.Journal.ResolveSnapshot = reference => SharedArtefacts.Localise(this, reference);
         }
     }
+
+    /// <summary>The folder of a verified version's snapshot, brought from a shared store when not cached yet; null when it has none or the store lost it.</summary>
+    public string? SnapshotFolder(VerifiedVersion verified) => SharedArtefacts.Localise(this, verified.Snapshot);
 
     public string Directory { get; }
     public string CheckpointsDirectory => System.IO.Path.Combine(Directory, "checkpoints");

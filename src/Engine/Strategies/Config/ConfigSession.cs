@@ -158,7 +158,7 @@ public sealed class ConfigSession : IRollbackSession
         }
 
         var verified = context.State.Journal.GetVerified(target.Key, limit: 20)
-            .FirstOrDefault(v => v.Snapshot is not null && File.Exists(System.IO.Path.Combine(v.Snapshot, SnapshotFile)));
+            .FirstOrDefault(v => context.State.SnapshotFolder(v) is { } folder && File.Exists(System.IO.Path.Combine(folder, SnapshotFile)));
         if (verified is null)
         {
             return required
@@ -168,7 +168,7 @@ public sealed class ConfigSession : IRollbackSession
                 : (null, null);
         }
 
-        return ($"the copy verified good at {verified.RecordedAt:u}", Restore(verified, current, target.Location));
+        return ($"the copy verified good at {verified.RecordedAt:u}", Restore(verified, context.State.SnapshotFolder(verified)!, current, target.Location));
     }
 
     /// <summary>
@@ -176,9 +176,8 @@ public sealed class ConfigSession : IRollbackSession
     /// encoding; refused unless the result is byte for byte the file that was verified (a secret changed since, or moved,
     /// cannot be known).
     /// </summary>
-    private static byte[] Restore(VerifiedVersion verified, byte[] current, string file)
+    private static byte[] Restore(VerifiedVersion verified, string folder, byte[] current, string file)
     {
-        var folder = verified.Snapshot!;
         var recorded = File.ReadAllText(System.IO.Path.Combine(folder, SnapshotFile));
         var encodingFile = System.IO.Path.Combine(folder, SnapshotEncodingFile);
         var encoding = File.Exists(encodingFile) ? File.ReadAllText(encodingFile).Trim() : ConfigText.Utf8;

@@ -131,12 +131,12 @@ public sealed class DockerComposeSession : IRollbackSession
         }
         else
         {
-            var verified = context.State.Journal.GetVerified(project.Key, limit: 20).FirstOrDefault(v => v.Snapshot is not null && File.Exists(System.IO.Path.Combine(v.Snapshot, SnapshotOverride)))
+            var verified = context.State.Journal.GetVerified(project.Key, limit: 20).FirstOrDefault(v => context.State.SnapshotFolder(v) is { } folder && File.Exists(System.IO.Path.Combine(folder, SnapshotOverride)))
                 ?? throw new RollbackException(ErrorIds.ComposeTargetMissing, RollbackErrorKind.InvalidArgument,
                     $"No verified-good configuration is recorded for the project in {project.Folder}. Pass -PreviousFile with the previous compose file (the spec's docker-compose.previous.yml), or record a good state with Test-RollbackHealth -RecordVerified.")
                 { TargetName = project.Key };
             // The project's own file (its configuration, with secrets from the environment as usual), images pinned to the verified ids.
-            targetFile = System.IO.Path.Combine(verified.Snapshot!, SnapshotOverride);
+            targetFile = System.IO.Path.Combine(context.State.SnapshotFolder(verified)!, SnapshotOverride);
             targetFiles = new[] { project.File, targetFile };
             targetName = verified.Version;
         }

@@ -623,7 +623,8 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets
     {
         foreach (var verified in context.State.Journal.GetVerified(targetKey, limit: 20).Where(v => IsTemplate(v, templateHash) && v.Snapshot is not null))
         {
-            var file = System.IO.Path.Combine(verified.Snapshot!, SnapshotFile);
+            var folder = context.State.SnapshotFolder(verified);
+            var file = folder is null ? null : System.IO.Path.Combine(folder, SnapshotFile);
             if (File.Exists(file) && JsonSerializer.Deserialize<KubernetesSnapshot>(File.ReadAllText(file)) is { } snapshot)
             {
                 return snapshot;

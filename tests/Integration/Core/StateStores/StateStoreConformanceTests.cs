@@ -266,8 +266,8 @@ public sealed class StateStoreConformanceTests(SharedStoreServers servers) : ICl
 
         var reader = store.Client();
         var verified = Assert.Single(reader.Journal.GetVerified("config:/etc/app.yml"));
-        Assert.Equal("replicas: 3\n", File.ReadAllText(Path.Combine(verified.Snapshot!, "nested", "app.yml")));
-        Assert.StartsWith(reader.Directory, verified.Snapshot);
+        Assert.Equal("replicas: 3\n", File.ReadAllText(Path.Combine(reader.SnapshotFolder(verified)!, "nested", "app.yml")));
+        Assert.StartsWith(reader.Directory, reader.SnapshotFolder(verified));
         var signal = Assert.Single(new SignalStore(reader).Read(new[] { SignalNames.DeploymentFailed }));
         Assert.Equal("config:/etc/app.yml", signal.Subject);
         var checkpoint = Assert.Single(new CheckpointStore(reader).List("config:/etc/app.yml"));
