@@ -25,6 +25,8 @@
         'Get-RollbackLock'
         'Unlock-RollbackTarget'
         'Copy-RollbackState'
+        'Test-RollbackPlan'
+        'New-RollbackPlan'
     )
     FunctionsToExport      = @()
     AliasesToExport        = @()

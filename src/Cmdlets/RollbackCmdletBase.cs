@@ -121,6 +121,21 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
         MyInvocation.BoundParameters.TryGetValue("WhatIf", out var value) ? value is SwitchParameter { IsPresent: true } || value is true
         : SessionState.PSVariable.GetValue("WhatIfPreference") is { } preference && LanguagePrimitives.IsTrue(preference);
 
+    /// <summary>A plan file or hashtable read and checked; an invalid one ends the command, listing every problem, before anything runs.</summary>
+    protected ServicePlan ReadPlan(object plan, System.Collections.IDictionary? componentParameters)
+    {
+        var (read, validation) = ReadPlanUnchecked(plan, componentParameters);
+        if (read is null)
+        {
+            ThrowTerminatingError(ToErrorRecord(PlanReader.Invalid(validation)));
+        }
+
+        return read!;
+    }
+
+    protected (ServicePlan? Plan, PlanValidation Validation) ReadPlanUnchecked(object plan, System.Collections.IDictionary? componentParameters) =>
+        new PlanReader(GetUnresolvedProviderPathFromPSPath, (value, what) => ToScriptAction(value, what)).Read(plan, componentParameters);
+
     protected string? ResolvePath(string? path) => path is null ? null : GetUnresolvedProviderPathFromPSPath(path);
 
     /// <summary>The given path, else PowerShell's current folder (which is not the process's working directory).</summary>

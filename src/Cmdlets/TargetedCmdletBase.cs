@@ -128,6 +128,34 @@ public abstract class TargetedCmdletBase : VerifyingCmdletBase, IDynamicParamete
     /// <summary>Whether this command acts on a target (then -Strategy, or a piped object's strategy, is required).</summary>
     protected virtual bool NamesTarget(DeploymentTarget? piped) => true;
 
+    /// <summary>
+    /// With -Plan the plan names the targets: -Strategy or a strategy's parameter beside it would be ignored, so it is
+    /// refused (except those named in allowed, which mean the same for a plan, such as -All).
+    /// </summary>
+    protected void CheckPlanAlone(DeploymentTarget? piped, params string[] allowed)
+    {
+        var conflict = Binding.Given(nameof(Strategy)) ? nameof(Strategy)
+            : piped is not null ? "a piped assessment, result or checkpoint"
+            : Binding.BoundStrategyParameters.FirstOrDefault(p => !allowed.Contains(p, StringComparer.OrdinalIgnoreCase));
+        if (conflict is not null)
+        {
+            ThrowTerminatingError(ToErrorRecord(new RollbackException(ErrorIds.PlanParameterConflict, RollbackErrorKind.InvalidArgument,
+                $"-Plan names the targets (each component's strategy and parameters are in the plan), so {(conflict.StartsWith('a') ? conflict : "-" + conflict)} cannot be given with it. Leave it out, put it in the plan's component, or pass it at run time with -ComponentParameter @{{ '<component>' = @{{ ... }} }}.")
+            {
+                TargetName = conflict,
+            }));
+        }
+    }
+
+    /// <summary>A plan-only parameter given without -Plan is refused rather than ignored.</summary>
+    protected void CheckPlanOnly(bool hasPlan, params string[] planOnly)
+    {
+        foreach (var name in planOnly.Where(n => !hasPlan && MyInvocation.BoundParameters.ContainsKey(n)))
+        {
+            ThrowTerminatingError(ToErrorRecord(TargetBinding.ParameterNotForStrategy(name, "-Plan", "a single target")));
+        }
+    }
+
     /// <summary>Further checks of this command's parameters against the strategy, before anything is read or changed.</summary>
     protected virtual void CheckParameters(StrategyParameters strategy)
     {

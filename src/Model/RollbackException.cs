@@ -31,6 +31,25 @@ public class RollbackException : Exception
 /// <summary>Every error id the module uses, in one place (named Noun + Condition).</summary>
 public static class ErrorIds
 {
+    // Plans (rollback.psd1): one id per problem, so a runbook can tell them apart.
+    public const string PlanFileNotFound = "PlanFileNotFound";
+    public const string PlanSyntaxInvalid = "PlanSyntaxInvalid";
+    public const string PlanServiceMissing = "PlanServiceMissing";
+    public const string PlanComponentInvalid = "PlanComponentInvalid";
+    public const string PlanComponentDuplicate = "PlanComponentDuplicate";
+    public const string PlanStrategyUnknown = "PlanStrategyUnknown";
+    public const string PlanParameterUnknown = "PlanParameterUnknown";
+    public const string PlanParameterInvalid = "PlanParameterInvalid";
+    public const string PlanReferencedFileMissing = "PlanReferencedFileMissing";
+    public const string PlanDependencyUnknown = "PlanDependencyUnknown";
+    public const string PlanDependencyCycle = "PlanDependencyCycle";
+    public const string PlanInvalid = "PlanInvalid";
+    public const string PlanComponentUnknown = "PlanComponentUnknown";
+    public const string PlanPreflightFailed = "PlanPreflightFailed";
+    public const string PlanParameterConflict = "PlanParameterConflict";
+    public const string ReleaseSnapshotNotFound = "ReleaseSnapshotNotFound";
+    public const string PlanFileExists = "PlanFileExists";
+
     public const string StrategyNotImplemented = "StrategyNotImplemented";
     public const string StateDirectoryUnusable = "StateDirectoryUnusable";
     public const string RollbackLockTimeout = "RollbackLockTimeout";

@@ -15,6 +15,8 @@ public sealed class RollbackPlan
     public IReadOnlyList<PlanStep> Steps { get; init; } = Array.Empty<PlanStep>();
     /// <summary>What the rollback undoes (for Git, the commits after the target), newest first.</summary>
     public IReadOnlyList<string> Changes { get; init; } = Array.Empty<string>();
+    /// <summary>What makes the rollback certain to fail or need a person (an irreversible migration, a GitOps owner): a plan's preflight stops on them.</summary>
+    public IReadOnlyList<string> Blockers { get; init; } = Array.Empty<string>();
 }
 
 public sealed class PlanStep

@@ -29,6 +29,8 @@ public sealed class RollbackResult
     public List<string> Changes { get; set; } = new();
     /// <summary>The target (without secrets), so a piped result can be checked or reported on without repeating it.</summary>
     public DeploymentTarget? Deployment { get; set; }
+    /// <summary>A plan's attempt: what it did with each component (empty for one target).</summary>
+    public List<ComponentOutcome> Components { get; set; } = new();
 }
 
 public sealed class StepResult

@@ -7,10 +7,12 @@ namespace DeploymentRollback.Commands;
 [Cmdlet(VerbsCommon.Get, "RollbackHistory", DefaultParameterSetName = AttemptsSet)]
 [OutputType(typeof(RollbackResult), ParameterSetName = new[] { AttemptsSet })]
 [OutputType(typeof(VerifiedVersion), ParameterSetName = new[] { VerifiedSet })]
+[OutputType(typeof(ReleaseSnapshot), ParameterSetName = new[] { PlanSet })]
 public sealed class GetRollbackHistoryCommand : RollbackCmdletBase
 {
     private const string AttemptsSet = "Attempts";
     private const string VerifiedSet = "Verified";
+    private const string PlanSet = "Plan";
 
     /// <summary>Only this target (e.g. git:/srv/app).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -29,8 +31,20 @@ public sealed class GetRollbackHistoryCommand : RollbackCmdletBase
     [Parameter(Mandatory = true, ParameterSetName = VerifiedSet)]
     public SwitchParameter Verified { get; set; }
 
+    /// <summary>A service's plan (a rollback.psd1 path or a hashtable): list its release snapshots, newest first.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = PlanSet)]
+    [ValidateNotNull]
+    public object? Plan { get; set; }
+
     protected override void ProcessRecord()
     {
+        if (Plan is not null)
+        {
+            var plan = ReadPlan(Plan, null);
+            WriteObject(RunEngine(context => Task.FromResult(ReleaseSnapshots.List(context.State, plan.TargetKey).Take(Last).ToList())), enumerateCollection: true);
+            return;
+        }
+
         if (Verified)
         {
             WriteObject(RunEngine(context => Task.FromResult(context.State.Journal.GetVerified(TargetKey, Last))), enumerateCollection: true);

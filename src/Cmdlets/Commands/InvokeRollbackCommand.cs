@@ -62,6 +62,35 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>A service's plan (a rollback.psd1 path or a hashtable): roll back its components in order, as one incident.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public object? Plan { get; set; }
+
+    /// <summary>-Plan: only these components (by default, those that differ from the release snapshot and fail their checks).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[] Component { get; set; } = Array.Empty<string>();
+
+    /// <summary>-Plan: leave these components out; the reason (-SkipReason) is recorded.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[] SkipComponent { get; set; } = Array.Empty<string>();
+
+    /// <summary>-Plan: why the components of -SkipComponent are left out.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? SkipReason { get; set; }
+
+    /// <summary>-Plan: go on with the next components when one fails (by default the plan stops after the failed one's wave).</summary>
+    [Parameter]
+    public SwitchParameter ContinueOnError { get; set; }
+
+    /// <summary>-Plan: parameters given at run time per component, e.g. @{ 'checkout-flag' = @{ ApiToken = $token } }; they win over the file's.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public System.Collections.Hashtable? ComponentParameter { get; set; }
+
     protected override bool TakesRollbackOptions => true;
 
     protected override void CheckParameters(StrategyParameters strategy)
@@ -81,6 +110,13 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
 
     protected override void ProcessRecord()
     {
+        CheckPlanOnly(Plan is not null, nameof(Component), nameof(SkipComponent), nameof(SkipReason), nameof(ContinueOnError), nameof(ComponentParameter));
+        if (Plan is not null)
+        {
+            InvokePlan(Plan);
+            return;
+        }
+
         var request = BuildRequest(r => r with
         {
             Target = Target,
@@ -102,6 +138,50 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
         }
 
         var result = RunEngine(context => RollbackEngine.InvokeAsync(request, context));
+        if (result is null)
+        {
+            return;
+        }
+
+        if (result.Outcome is RollbackOutcome.Failed or RollbackOutcome.Escalated)
+        {
+            WriteWarning($"Rollback of {result.TargetKey} {result.Outcome}: {result.Message}");
+        }
+
+        WriteObject(result);
+    }
+
+    /// <summary>A whole service: one result with a line per component; a failed plan is a warning, as a failed rollback is.</summary>
+    private void InvokePlan(object planFile)
+    {
+        CheckPlanAlone(Assessment?.Deployment, "All");
+        var plan = ReadPlan(planFile, ComponentParameter);
+        if (HealthCheckUri.Length + SmokeTest.Length > 0 || RestartScript is not null)
+        {
+            var extra = BuildVerification();
+            plan = plan with
+            {
+                Verification = new VerificationOptions { HealthChecks = plan.Verification.HealthChecks.Concat(extra.HealthChecks).ToList(), SmokeTests = plan.Verification.SmokeTests.Concat(extra.SmokeTests).ToList() },
+                RestartScript = RestartScript is null ? plan.RestartScript : ToScriptAction(RestartScript, "restart script"),
+            };
+        }
+
+        var options = new PlanRunOptions
+        {
+            Release = Target,
+            Components = Component,
+            Skip = SkipComponent.ToDictionary(c => c, _ => SkipReason ?? "left out with -SkipComponent (no -SkipReason given)", StringComparer.OrdinalIgnoreCase),
+            All = Binding.Value("All") is SwitchParameter { IsPresent: true },
+            ContinueOnError = ContinueOnError,
+            Reason = Reason,
+            FailureType = ParseEnum<FailureType>(FailureType),
+            WebhookUri = WebhookUri,
+            LockTimeout = TimeSpan.FromSeconds(LockTimeoutSec),
+            Escalation = new EscalationOptions { Window = TimeSpan.FromMinutes(EscalationWindowMinutes) },
+            Force = Force,
+            CheckpointDirectory = ResolvePath(CheckpointDirectory),
+        };
+        var result = RunEngine(context => PlanEngine.InvokeAsync(plan, options, context));
         if (result is null)
         {
             return;

@@ -17,6 +17,11 @@ public sealed class NewRollbackIncidentReportCommand : RollbackCmdletBase
     [ValidateNotNullOrEmpty]
     public string? TargetKey { get; set; }
 
+    /// <summary>A service's plan (a rollback.psd1 path or a hashtable): its newest plan attempt, when no -AttemptId is given.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public object? Plan { get; set; }
+
     /// <summary>Where to write the Markdown report (the JSON goes beside it); the state directory's reports/ folder when not given.</summary>
     [Parameter(Position = 0)]
     [ValidateNotNullOrEmpty]
@@ -24,6 +29,11 @@ public sealed class NewRollbackIncidentReportCommand : RollbackCmdletBase
 
     protected override void ProcessRecord()
     {
+        if (Plan is not null)
+        {
+            TargetKey = ReadPlan(Plan, null).TargetKey;
+        }
+
         var output = ResolvePath(Path);
         var report = RunEngine(async context =>
         {

@@ -35,12 +35,44 @@ public sealed class TestRollbackHealthCommand : TargetedCmdletBase
     [ValidateNotNull]
     public Uri? WebhookUri { get; set; }
 
+    /// <summary>A service's plan: check the service and every component; with -RecordVerified, record a release snapshot.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public object? Plan { get; set; }
+
+    /// <summary>-Plan -RecordVerified: a name for the release (e.g. v2.3.0); the first component version that reads as one when not given.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Label { get; set; }
+
+    /// <summary>-Plan: parameters given at run time per component, e.g. @{ 'checkout-flag' = @{ ApiToken = $token } }.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public System.Collections.Hashtable? ComponentParameter { get; set; }
+
     /// <summary>Checks of endpoints alone name no target; recording or signalling a verdict, or a target parameter, does.</summary>
     protected override bool NamesTarget(DeploymentTarget? piped) =>
         Strategy is not null || piped is not null || InputObject is not null || RecordVerified || SignalOnFailure || Binding.AnyGiven;
 
     protected override void ProcessRecord()
     {
+        CheckPlanOnly(Plan is not null, nameof(Label), nameof(ComponentParameter));
+        if (Plan is not null)
+        {
+            CheckPlanAlone(InputObject?.Deployment ?? Binding.Piped);
+            var plan = ReadPlan(Plan, ComponentParameter);
+            var extra = BuildVerification();
+            plan = plan with { Verification = new VerificationOptions { HealthChecks = plan.Verification.HealthChecks.Concat(extra.HealthChecks).ToList(), SmokeTests = plan.Verification.SmokeTests.Concat(extra.SmokeTests).ToList() } };
+            if (!plan.Verification.Any && !plan.Components.Any(c => c.Request.Verification.Any))
+            {
+                ThrowTerminatingError(ToErrorRecord(new RollbackException(ErrorIds.HealthCheckUriInvalid, RollbackErrorKind.InvalidArgument,
+                    "Nothing to check: the plan has no HealthCheckUri or SmokeTest (for the service or a component), and none was given with -Uri or -SmokeTest.")));
+            }
+
+            WriteObject(RunEngine(context => PlanEngine.TestHealthAsync(plan, RecordVerified, Label, SignalOnFailure, WebhookUri, context)));
+            return;
+        }
+
         var request = BuildRequest(r => r with { WebhookUri = WebhookUri }, InputObject?.Deployment);
         var verification = request?.Verification ?? BuildVerification();
         if (!verification.Any)

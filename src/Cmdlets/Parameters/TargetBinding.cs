@@ -51,6 +51,12 @@ public sealed class TargetBinding
 
     public bool Given(string parameter) => commandLine.Contains(parameter);
 
+    /// <summary>The strategy parameters that were bound (on the command line or from the pipeline).</summary>
+    public IReadOnlyList<string> BoundStrategyParameters => offered?.Values.Where(v => v.IsSet && v.Name != PipedTarget).Select(v => v.Name).ToList() ?? new List<string>();
+
+    /// <summary>A bound strategy parameter's value, or null.</summary>
+    public object? Value(string name) => offered is not null && offered.TryGetValue(name, out var bound) && bound.IsSet ? bound.Value : null;
+
     /// <summary>-Strategy or a strategy's parameter was given on the command line.</summary>
     public bool AnyGiven => Given("Strategy") || (offered?.Values.Any(v => v.IsSet && v.Name != PipedTarget) ?? false);
 

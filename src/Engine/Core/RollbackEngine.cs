@@ -268,12 +268,16 @@ public static class RollbackEngine
         report.Version = version;
     }
 
+    /// <summary>The verdict as a journal event of the report's target (the checklist's evidence).</summary>
+    internal static void JournalHealth(StateRoot state, HealthReport report) =>
+        state.Journal.AddEvent(new JournalEvent(report.TargetKey, report.AttemptId, report.CheckedAt, JournalEventKinds.HealthChecked,
+            JsonSerializer.Serialize(new { report.Healthy, report.HealthChecksPassed, report.SmokeTestsPassed, HealthChecks = report.Checks.Count, SmokeTests = report.SmokeTests.Count, report.Version }, Journal.JsonOptions)));
+
     internal static async Task RecordHealthAsync(EngineContext context, IRollbackSession session, HealthReport report, string? commit, bool recordVerified)
     {
         var state = context.State;
         var evidence = $"{report.Checks.Count(c => c.Passed)}/{report.Checks.Count} health checks and {report.SmokeTests.Count(s => s.Passed)}/{report.SmokeTests.Count} smoke tests passed";
-        state.Journal.AddEvent(new JournalEvent(report.TargetKey, report.AttemptId, report.CheckedAt, JournalEventKinds.HealthChecked,
-            JsonSerializer.Serialize(new { report.Healthy, report.HealthChecksPassed, report.SmokeTestsPassed, HealthChecks = report.Checks.Count, SmokeTests = report.SmokeTests.Count, report.Version }, Journal.JsonOptions)));
+        JournalHealth(state, report);
         if (recordVerified && report.Version is not null)
         {
             var snapshot = System.IO.Path.Combine(state.SnapshotsDirectory, Guid.NewGuid().ToString("N")[..12]);

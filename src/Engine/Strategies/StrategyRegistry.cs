@@ -8,14 +8,14 @@ public static class StrategyRegistry
 {
     private static readonly Entry[] Entries =
     {
-        Add<GitTarget>((request, context) => new Git.GitSession(request, context)),
-        Add<KubernetesTarget>((request, context) => new Kubernetes.KubernetesSession(request, context)),
-        Add<ContainerTarget>((request, context) => new Container.ContainerSession(request, context)),
-        Add<DockerComposeTarget>((request, context) => new DockerCompose.DockerComposeSession(request, context)),
-        Add<DatabaseTarget>((request, context) => new Database.DatabaseSession(request, context)),
-        Add<FeatureFlagTarget>((request, context) => new FeatureFlag.FeatureFlagSession(request, context)),
-        Add<ConfigTarget>((request, context) => new Config.ConfigSession(request, context)),
-        Add<ReleaseTarget>((request, context) => new Release.ReleaseSession(request, context)),
+        Add<GitTarget>(RollbackStage.Application, SnapshotPin.Identity, (request, context) => new Git.GitSession(request, context)),
+        Add<KubernetesTarget>(RollbackStage.Application, SnapshotPin.Version, (request, context) => new Kubernetes.KubernetesSession(request, context)),
+        Add<ContainerTarget>(RollbackStage.Application, SnapshotPin.Identity, (request, context) => new Container.ContainerSession(request, context)),
+        Add<DockerComposeTarget>(RollbackStage.Application, SnapshotPin.NewestVerified, (request, context) => new DockerCompose.DockerComposeSession(request, context)),
+        Add<DatabaseTarget>(RollbackStage.Data, SnapshotPin.Version, (request, context) => new Database.DatabaseSession(request, context)),
+        Add<FeatureFlagTarget>(RollbackStage.FeatureFlags, SnapshotPin.NewestVerified, (request, context) => new FeatureFlag.FeatureFlagSession(request, context)),
+        Add<ConfigTarget>(RollbackStage.Configuration, SnapshotPin.NewestVerified, (request, context) => new Config.ConfigSession(request, context)),
+        Add<ReleaseTarget>(RollbackStage.Application, SnapshotPin.Version, (request, context) => new Release.ReleaseSession(request, context)),
     };
 
     /// <summary>Every strategy's name, in catalog order.</summary>
@@ -31,6 +31,23 @@ public static class StrategyRegistry
             ? entry.Open(request, context)
             : throw Unknown(request.Strategy));
 
+    /// <summary>When a plan takes this kind of target back (flags, then configuration, then the application, then data).</summary>
+    public static RollbackStage StageOf(DeploymentTarget target) =>
+        Entries.FirstOrDefault(e => e.TargetType == target.GetType())?.Stage ?? RollbackStage.Application;
+
+    /// <summary>
+    /// The -Target that takes this kind of target to a version a release snapshot recorded: its version, or what pins it
+    /// (a commit, an image id); null for a kind that goes to its newest verified-good state by itself (a file copy,
+    /// a compose override, a flag turned off).
+    /// </summary>
+    public static string? SnapshotTarget(DeploymentTarget target, ComponentVersion recorded) =>
+        Entries.FirstOrDefault(e => e.TargetType == target.GetType())?.Pin switch
+        {
+            SnapshotPin.Identity => recorded.Identity ?? recorded.Version,
+            SnapshotPin.Version => recorded.Version,
+            _ => null,
+        };
+
     /// <summary>The catalog's spelling of a strategy name given in any case; throws when there is none.</summary>
     public static string Canonical(string name) =>
         Names.FirstOrDefault(n => n.Equals(name, StringComparison.OrdinalIgnoreCase)) ?? throw Unknown(name);
@@ -39,10 +56,18 @@ public static class StrategyRegistry
         new(ErrorIds.StrategyNotImplemented, RollbackErrorKind.InvalidArgument,
             $"'{name}' is not a rollback strategy. Use one of: {string.Join(", ", Names)}.");
 
-    private static Entry Add<T>(Func<RollbackRequest, EngineContext, IRollbackSession> open) where T : DeploymentTarget =>
-        new(DeploymentTarget.StrategyOf(typeof(T)), typeof(T), open);
+    private static Entry Add<T>(RollbackStage stage, SnapshotPin pin, Func<RollbackRequest, EngineContext, IRollbackSession> open) where T : DeploymentTarget =>
+        new(DeploymentTarget.StrategyOf(typeof(T)), typeof(T), stage, pin, open);
 
-    private sealed record Entry(string Name, Type TargetType, Func<RollbackRequest, EngineContext, IRollbackSession> open)
+    /// <summary>How a release snapshot's record of a target becomes a -Target for it.</summary>
+    private enum SnapshotPin
+    {
+        Version,
+        Identity,
+        NewestVerified,
+    }
+
+    private sealed record Entry(string Name, Type TargetType, RollbackStage Stage, SnapshotPin Pin, Func<RollbackRequest, EngineContext, IRollbackSession> open)
     {
         public IRollbackSession Open(RollbackRequest request, EngineContext context) => open(request, context);
     }

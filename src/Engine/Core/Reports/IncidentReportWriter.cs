@@ -57,6 +57,15 @@ public static class IncidentReportWriter
             timeline.Add((step.StartedAt, $"{step.Name}: {step.Status} ({step.Duration.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s)"));
         }
 
+        // A plan's report holds its components' own steps too: one timeline for the whole incident.
+        foreach (var component in attempt.Components.Where(c => c.AttemptId is not null))
+        {
+            foreach (var step in state.Journal.GetAttempts(component.TargetKey, component.AttemptId).SelectMany(a => a.Steps))
+            {
+                timeline.Add((step.StartedAt, $"{component.Name}: {step.Name}: {step.Status} ({step.Duration.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s)"));
+            }
+        }
+
         timeline.Add((attempt.CompletedAt, $"rollback {attempt.Outcome}"));
         report.Timeline.AddRange(timeline.OrderBy(t => t.At).Select(t => $"{t.At:yyyy-MM-dd HH:mm:ss.fff}Z {t.Text}"));
         return report;
@@ -119,6 +128,15 @@ public static class IncidentReportWriter
         Row("Rollback duration", $"{attempt.Duration.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s");
         Row("Time to recovery", report.TimeToRecovery is { } ttr ? $"{ttr.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s" : "not recovered");
         Row("Checkpoint", attempt.CheckpointName ?? "none");
+        if (attempt.Components.Count > 0)
+        {
+            text.Append("\n## Components\n\n| component | strategy | action | from | to | now | outcome |\n|---|---|---|---|---|---|---|\n");
+            foreach (var c in attempt.Components)
+            {
+                text.Append("| ").AppendJoin(" | ", new[] { c.Name, c.Strategy, c.Action, c.FromVersion ?? "", c.ToVersion ?? "", c.VersionNow ?? "unknown", c.Outcome?.ToString() ?? c.Reason ?? "" }.Select(v => v.Replace("|", "\\|"))).Append(" |\n");
+            }
+        }
+
         text.Append("\n## What failed\n\n").Append(report.WhatFailed).Append("\n\n");
         text.Append("## Why it failed\n\n").Append(report.WhyItFailed).Append("\n\n");
         text.Append("## What was rolled back\n\n").Append(report.WhatWasRolledBack).Append("\n\n");

@@ -15,6 +15,7 @@ internal sealed class RollbackRun
     private readonly EngineContext context;
     private readonly IRollbackSession session;
     private readonly string targetKey;
+    private readonly RollbackPlan? planned;
     private IReadOnlyList<RollbackResult> earlierFailures = Array.Empty<RollbackResult>();
     private RollbackPlan plan = new();
     private RollbackResult result = new();
@@ -28,11 +29,13 @@ internal sealed class RollbackRun
     // Set once the session is asked to keep or undo: it is never asked twice (an error while keeping must not undo a verified rollback).
     private bool completing;
 
-    public RollbackRun(RollbackRequest request, EngineContext context, IRollbackSession session)
+    /// <summary>planned: the session's plan when a caller (a service plan's preflight) already made it with this session.</summary>
+    public RollbackRun(RollbackRequest request, EngineContext context, IRollbackSession session, RollbackPlan? planned = null)
     {
         this.request = request;
         this.context = context;
         this.session = session;
+        this.planned = planned;
         targetKey = session.Target.Key;
     }
 
@@ -96,7 +99,7 @@ internal sealed class RollbackRun
 
     private async Task PlanAsync()
     {
-        plan = await session.PlanAsync().ConfigureAwait(false);
+        plan = planned ?? await session.PlanAsync().ConfigureAwait(false);
         reusedCheckpoint = request.ExistingCheckpoint is { } existing && existing.TargetKey == targetKey ? existing : null;
         checkpointName = reusedCheckpoint is null ? new CheckpointStore(context.State, request.CheckpointDirectory).NewName(request.CheckpointName) : null;
         var failure = FailureContext.Resolve(context.State, targetKey, request.FailureType, request.Reason);

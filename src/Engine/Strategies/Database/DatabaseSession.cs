@@ -138,6 +138,9 @@ public sealed partial class DatabaseSession : IRollbackSession
             ToVersion = planned.Target ?? goal,
             Changes = planned.Unapply.ToList(),
             SkipReason = planned.Unapply.Count == 0 ? $"The database is already at {goal}: nothing to unapply." : null,
+            Blockers = planned.Irreversible.Count > 0 && planned.Unapply.Count > 0
+                ? new[] { $"{string.Join(", ", planned.Irreversible)} cannot be undone with {tool.Name}: roll forward instead (fix the release and deploy it), or restore the database from a backup by hand" }
+                : Array.Empty<string>(),
             Steps = new[]
             {
                 new PlanStep
