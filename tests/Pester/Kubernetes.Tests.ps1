@@ -127,6 +127,30 @@ Import-Module '$(Get-TestModulePath)'
         Get-RollbackHistory -StateDirectory $state | Should -BeNullOrEmpty
         Get-TestImage errs | Should -Be 'registry/errs:2.0'
     }
+
+    It 'stops a plan in preflight when a workload is managed by Argo CD or paused, and changes nothing' {
+        New-TestDeployment gitops registry/gitops:1.0
+        New-TestDeployment paused registry/paused:1.0
+        $plan = Join-Path $state 'rollback.psd1'
+        New-Item -ItemType Directory -Force $state | Out-Null
+        Set-Content $plan "@{ Service = 'k8s-plan'; Components = @( @{ Name = 'gitops'; Strategy = 'Kubernetes'; KubeConfig = '$kc' }; @{ Name = 'paused'; Strategy = 'Kubernetes'; KubeConfig = '$kc' } ); SmokeTest = './smoke.ps1' }"
+        Set-Content (Join-Path $state 'smoke.ps1') 'exit 1'
+        $null = Test-RollbackHealth -Plan $plan -SmokeTest { $true } -RecordVerified -StateDirectory $state
+        foreach ($name in 'gitops', 'paused') {
+            Invoke-TestKubectl $kc set image "deployment/$name" "app=registry/${name}:1.1" | Out-Null
+            Wait-TestRollout $kc $name
+        }
+        Invoke-TestKubectl $kc annotate deployment/gitops 'argocd.argoproj.io/tracking-id=shop:apps/Deployment:default/gitops' | Out-Null
+        Invoke-TestKubectl $kc rollout pause deployment/paused | Out-Null
+
+        $assessment = Get-RollbackAssessment -Plan $plan -StateDirectory $state
+        $assessment.CanRollBack | Should -BeFalse
+        ($assessment.Components | Where-Object Name -EQ gitops).Problems | Should -Match 'managed by Argo CD'
+        ($assessment.Components | Where-Object Name -EQ paused).Problems | Should -Match 'is paused'
+        { Invoke-Rollback -Plan $plan -StateDirectory $state -Confirm:$false } | Should -Throw -ErrorId 'PlanPreflightFailed,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage '*Argo CD*paused*'
+        Get-TestImage gitops | Should -Be 'registry/gitops:1.1'
+        Get-TestImage paused | Should -Be 'registry/paused:1.1'
+    }
 }
 
 Describe 'Kubernetes from inside a pod (in-cluster service account)' -Skip:$skipInCluster {

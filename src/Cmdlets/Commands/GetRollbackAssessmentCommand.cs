@@ -47,7 +47,7 @@ public sealed class GetRollbackAssessmentCommand : TargetedCmdletBase
             var plan = ReadPlan(Plan, ComponentParameter);
             var options = new PlanRunOptions
             {
-                Release = Target, Components = Component, All = Binding.Value("All") is SwitchParameter { IsPresent: true },
+                Snapshot = Target, Components = Component, All = Binding.Value("All") is SwitchParameter { IsPresent: true },
                 Reason = Reason, FailureType = ParseEnum<FailureType>(FailureType),
             };
             WriteObject(RunEngine(context => PlanEngine.AssessAsync(plan, options, context)));

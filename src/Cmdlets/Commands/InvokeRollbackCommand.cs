@@ -168,7 +168,7 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
 
         var options = new PlanRunOptions
         {
-            Release = Target,
+            Snapshot = Target,
             Components = Component,
             Skip = SkipComponent.ToDictionary(c => c, _ => SkipReason ?? "left out with -SkipComponent (no -SkipReason given)", StringComparer.OrdinalIgnoreCase),
             All = Binding.Value("All") is SwitchParameter { IsPresent: true },

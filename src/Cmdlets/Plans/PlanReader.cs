@@ -150,6 +150,14 @@ public sealed class PlanReader
         }
     }
 
+    /// <summary>A node as PowerShell would bind it: a hashtable, an array or a value.</summary>
+    private static object? Plain(Node node) => node.Value switch
+    {
+        Dictionary<string, Node> keys => new Hashtable(keys.ToDictionary(k => k.Key, k => Plain(k.Value)), StringComparer.OrdinalIgnoreCase),
+        List<Node> items => items.Select(Plain).ToArray(),
+        var value => value,
+    };
+
     private static IEnumerable<Node> Flatten(Node node) => node.Value is List<Node> list ? list : new[] { node };
 
     private static Node FromMemory(object? value, int line)
@@ -326,7 +334,7 @@ public sealed class PlanReader
     {
         try
         {
-            var raw = node.Value is List<Node> items ? items.Select(i => i.Value).ToArray() : node.Value;
+            var raw = Plain(node);
             var value = property.PropertyType == typeof(SwitchParameter)
                 ? new SwitchParameter(LanguagePrimitives.IsTrue(raw))
                 : LanguagePrimitives.ConvertTo(raw, property.PropertyType, CultureInfo.InvariantCulture);

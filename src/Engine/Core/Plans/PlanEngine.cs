@@ -77,7 +77,7 @@ public static class PlanEngine
     /// <summary>Every component assessed and preflighted against the release snapshot; nothing changes.</summary>
     public static async Task<PlanAssessment> AssessAsync(ServicePlan plan, PlanRunOptions options, EngineContext context)
     {
-        var snapshot = ReleaseSnapshots.Find(context.State, plan, options.Release);
+        var snapshot = ReleaseSnapshots.Find(context.State, plan, options.Snapshot);
         await using var opened = await OpenAsync(plan, snapshot, options, context).ConfigureAwait(false);
         var assessment = await AssessOpenedAsync(plan, snapshot, options, opened, deep: true, context).ConfigureAwait(false);
         // The same summary a single target's assessment journals: reports, checklists and the recovery clock read it.
@@ -103,7 +103,7 @@ public static class PlanEngine
                 $"The plan of {plan.Service} has no component '{name}'. Its components: {string.Join(", ", plan.Components.Select(c => c.Name))}.") { TargetName = name };
         }
 
-        var snapshot = ReleaseSnapshots.Find(context.State, plan, options.Release);
+        var snapshot = ReleaseSnapshots.Find(context.State, plan, options.Snapshot);
         await using var opened = await OpenAsync(plan, snapshot, options, context).ConfigureAwait(false);
         var earlier = EscalationPolicy.Gate(context.State.Journal, plan.TargetKey, options.Escalation, options.Force, "roll back", context.Observer);
 

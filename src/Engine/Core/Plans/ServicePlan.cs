@@ -34,7 +34,7 @@ public sealed record ServicePlan
 public sealed record PlanRunOptions
 {
     /// <summary>A release id or label; the newest release snapshot when null.</summary>
-    public string? Release { get; init; }
+    public string? Snapshot { get; init; }
     /// <summary>Only these components (-Component); empty means the failing ones that differ (or every one with All).</summary>
     public IReadOnlyList<string> Components { get; init; } = Array.Empty<string>();
     /// <summary>Components left out, with why.</summary>

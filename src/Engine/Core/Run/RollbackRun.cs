@@ -100,6 +100,12 @@ internal sealed class RollbackRun
     private async Task PlanAsync()
     {
         plan = planned ?? await session.PlanAsync().ConfigureAwait(false);
+        foreach (var blocker in planned is null ? plan.Blockers : Array.Empty<string>())
+        {
+            // A plan's preflight stops on these; one target's rollback goes on, as it always has, but says so.
+            context.Observer.Warning(blocker);
+        }
+
         reusedCheckpoint = request.ExistingCheckpoint is { } existing && existing.TargetKey == targetKey ? existing : null;
         checkpointName = reusedCheckpoint is null ? new CheckpointStore(context.State, request.CheckpointDirectory).NewName(request.CheckpointName) : null;
         var failure = FailureContext.Resolve(context.State, targetKey, request.FailureType, request.Reason);

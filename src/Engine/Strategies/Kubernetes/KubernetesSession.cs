@@ -229,7 +229,38 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets
             SkipReason = decision.SkipReason,
             Changes = decision.Target is null ? Array.Empty<string>() : PodTemplates.Diff(workload.Template, decision.Target.Template),
             Steps = steps,
+            Blockers = decision.SkipReason is null ? Blockers(workload) : Array.Empty<string>(),
         };
+    }
+
+    // What GitOps controllers put on what they manage: an undo there is reverted by their next sync.
+    private static readonly (string Kind, string Key, string Owner)[] GitOpsMarks =
+    {
+        ("annotations", "argocd.argoproj.io/tracking-id", "Argo CD"),
+        ("labels", "argocd.argoproj.io/instance", "Argo CD"),
+        ("labels", "kustomize.toolkit.fluxcd.io/name", "Flux"),
+        ("labels", "helm.toolkit.fluxcd.io/name", "Flux"),
+    };
+
+    /// <summary>What makes a rollback of this workload pointless or stuck: a GitOps owner, or a paused rollout.</summary>
+    private static IReadOnlyList<string> Blockers(Workload workload)
+    {
+        var blockers = new List<string>();
+        foreach (var (kind, key, owner) in GitOpsMarks)
+        {
+            if ((string?)workload.Json["metadata"]?[kind]?[key] is { } value)
+            {
+                blockers.Add($"{workload.Display} is managed by {owner} ({kind[..^1]} {key}={value}): its next sync would put the failed template back. Roll back in Git or with {(owner == "Flux" ? "flux suspend and a revert in Git" : "argocd app rollback")}, or suspend the sync first and leave this component out with -SkipComponent");
+                break;
+            }
+        }
+
+        if ((bool?)workload.Json["spec"]?["paused"] == true)
+        {
+            blockers.Add($"{workload.Display} is paused (spec.paused): a restored template would not roll out. Resume it first (kubectl rollout resume {workload.Display} -n {workload.Namespace}) if that is intended");
+        }
+
+        return blockers;
     }
 
     public async Task<StepResult> ExecuteStepAsync(PlanStep step, RollbackPlan plan, RollbackCheckpoint checkpoint)
