@@ -1,5 +1,6 @@
-# A tiny web app for the demo: it reads app.json from its release folder when it starts (as a real service
-# reads its configuration), and its /health endpoint fails when an environment variable it requires is missing.
+# A tiny web app for the demo. When it starts it reads, as a real service does, its code's app.json (the release), its
+# configuration file (config/app.yml) and its feature flags (a FeatureManagement appsettings.json). Its /health endpoint
+# fails when the code or an enabled feature needs an environment variable that is missing.
 
 $script:job = $null
 
@@ -10,11 +11,20 @@ function Get-FreeTcpPort {
 }
 
 function Start-DemoApp {
-    param([Parameter(Mandatory)] [string] $ReleasePath, [Parameter(Mandatory)] [int] $Port)
-    $script:job = Start-ThreadJob -Name "demo-app-$Port" -ArgumentList $ReleasePath, $Port -ScriptBlock {
-        param($releasePath, $port)
+    param([Parameter(Mandatory)] [string] $ReleasePath, [Parameter(Mandatory)] [int] $Port, [string] $SettingsPath)
+    $script:job = Start-ThreadJob -Name "demo-app-$Port" -ArgumentList $ReleasePath, $Port, $SettingsPath -ScriptBlock {
+        param($releasePath, $port, $settingsPath)
         $config = Get-Content -Raw (Join-Path $releasePath 'app.json') | ConvertFrom-Json
-        $missing = @($config.requiredEnvironment | Where-Object { -not [Environment]::GetEnvironmentVariable($_) })
+        $required = @($config.requiredEnvironment)
+        if ($settingsPath) {
+            # A feature the flags turn on may need more (its partner API's key, named in the configuration file).
+            $flags = (Get-Content -Raw (Join-Path $settingsPath 'appsettings.json') | ConvertFrom-Json).FeatureManagement
+            $settings = Get-Content (Join-Path $settingsPath 'config/app.yml')
+            foreach ($feature in $flags.PSObject.Properties | Where-Object Value -EQ $true) {
+                $required += @($settings | Select-String "^$($feature.Name)RequiresEnv:\s*(\S+)" | ForEach-Object { $_.Matches[0].Groups[1].Value })
+            }
+        }
+        $missing = @($required | Where-Object { -not [Environment]::GetEnvironmentVariable($_) })
         $listener = [System.Net.HttpListener]::new()
         $listener.Prefixes.Add("http://127.0.0.1:$port/")
         $listener.Start()
@@ -57,9 +67,9 @@ function Stop-DemoApp {
 }
 
 function Restart-DemoApp {
-    param([Parameter(Mandatory)] [string] $ReleasePath, [Parameter(Mandatory)] [int] $Port)
+    param([Parameter(Mandatory)] [string] $ReleasePath, [Parameter(Mandatory)] [int] $Port, [string] $SettingsPath)
     Stop-DemoApp
-    Start-DemoApp -ReleasePath $ReleasePath -Port $Port
+    Start-DemoApp -ReleasePath $ReleasePath -Port $Port -SettingsPath $SettingsPath
 }
 
 Export-ModuleMember -Function Get-FreeTcpPort, Start-DemoApp, Stop-DemoApp, Restart-DemoApp

@@ -1,7 +1,10 @@
 <#
 .SYNOPSIS
-    The README's first command: a failed deployment of a small app, taken back to its verified-good release
-    through all four phases. Needs nothing but this machine: the app runs on loopback, the state in a temp folder.
+    The README's first command: a failed release of a small service, taken back to its verified-good release through
+    all four phases with one plan. Release v2.4.0 turns on a feature flag (a FeatureManagement appsettings.json),
+    changes the configuration file and ships new code; the plan rolls back the flag, the configuration and the code,
+    in that order, restarts the app, verifies it and reports one incident. Needs nothing but this machine: the app
+    runs on loopback, the state in a temp folder.
 #>
 param([Parameter(Mandatory)] [string] $ModulePath)
 
@@ -16,14 +19,16 @@ function Invoke-Git { git -C $repo @args 2>&1 | Out-Null; if ($LASTEXITCODE) { t
 $work = Join-Path ([IO.Path]::GetTempPath()) "deployment-rollback-demo-$([DateTime]::UtcNow.ToString('yyyyMMddHHmmss'))"
 $repo = Join-Path $work 'app'
 $state = Join-Path $work 'state'
-New-Item -ItemType Directory -Force $repo | Out-Null
+$plan = Join-Path $work 'rollback.psd1'
+New-Item -ItemType Directory -Force $repo, (Join-Path $work 'config') | Out-Null
 $env:DEPLOYMENT_ROLLBACK_HOME = $state
 $env:API_KEY = $null
 $port = Get-FreeTcpPort
 $health = "http://127.0.0.1:$port/health"
+$restart = { Restart-DemoApp -ReleasePath $repo -Port $port -SettingsPath $work }
 
 try {
-    Step "Release v2.3.0 and v2.3.1 of a small app in $repo"
+    Step "The shop service in $work`: code (a Git checkout), config/app.yml and appsettings.json (feature flags)"
     Invoke-Git init --quiet --initial-branch main
     Invoke-Git config user.name 'Demo Deployer'
     Invoke-Git config user.email 'deployer@example.invalid'
@@ -31,34 +36,46 @@ try {
     Invoke-Git add app.json
     Invoke-Git commit --quiet -m 'Release 2.3.0'
     Invoke-Git tag v2.3.0
-    Set-Content (Join-Path $repo 'app.json') '{ "version": "2.3.1", "requiredEnvironment": ["API_KEY"] }'
-    Invoke-Git commit --quiet -am 'Release 2.3.1: call the partner API (needs API_KEY)'
-    Invoke-Git tag v2.3.1
-    Invoke-Git checkout --quiet v2.3.0
+    Set-Content (Join-Path $work 'config/app.yml') "checkout: classic`n"
+    Set-Content (Join-Path $work 'appsettings.json') '{ "FeatureManagement": { "NewCheckout": false } }'
+    Set-Content $plan @"
+@{
+    Service    = 'shop'
+    Components = @(
+        @{ Name = 'web'; Strategy = 'Git'; Path = './app' }
+        @{ Name = 'config'; Strategy = 'Config'; Path = './config/app.yml' }
+        @{ Name = 'checkout-flag'; Strategy = 'FeatureFlag'; Provider = 'FeatureManagement'; Path = './appsettings.json'; Flag = 'NewCheckout' }
+    )
+    HealthCheckUri = '$health'
+}
+"@
+    Test-RollbackPlan $plan | Select-Object -ExpandProperty Components | Format-Table Wave, Name, Strategy, Stage -AutoSize | Out-Host
 
-    Step "v2.3.0 is deployed, serving on 127.0.0.1:$port, and verified good"
-    Start-DemoApp -ReleasePath $repo -Port $port
-    Test-RollbackHealth -Strategy Git -Uri $health -Path $repo -RecordVerified | Out-Host
+    Step "Release v2.3.0 is deployed, serving on 127.0.0.1:$port, and recorded verified-good"
+    Start-DemoApp -ReleasePath $repo -Port $port -SettingsPath $work
+    Test-RollbackHealth -Plan $plan -RecordVerified | Format-List Healthy, Version, RecordedVerifiedVersion | Out-Host
+    Get-RollbackHistory -Plan $plan | Select-Object -ExpandProperty Components | Format-Table Name, Version, Identity -AutoSize | Out-Host
 
-    Step 'Deploy v2.3.1: it starts, but its health check fails'
-    Invoke-Git checkout --quiet v2.3.1
-    Restart-DemoApp -ReleasePath $repo -Port $port
-    $failed = Test-RollbackHealth -Strategy Git -Uri $health -Path $repo -HealthCheckRetries 1 -HealthCheckRetryIntervalSec 0.5 -SignalOnFailure
+    Step 'Deploy v2.4.0: new code, a new config setting, and the NewCheckout flag turned on; the health check fails'
+    Set-Content (Join-Path $repo 'app.json') '{ "version": "2.4.0", "requiredEnvironment": [] }'
+    Invoke-Git commit --quiet -am 'Release 2.4.0: the new checkout (calls the partner API)'
+    Invoke-Git tag v2.4.0
+    Set-Content (Join-Path $work 'config/app.yml') "checkout: new`nNewCheckoutRequiresEnv: API_KEY`n"
+    Set-Content (Join-Path $work 'appsettings.json') '{ "FeatureManagement": { "NewCheckout": true } }'
+    & $restart
+    $failed = Test-RollbackHealth -Plan $plan -HealthCheckRetries 1 -HealthCheckRetryIntervalSec 0.5 -SignalOnFailure
     $failed.Checks | Format-Table Passed, StatusCode, Uri, Message -AutoSize | Out-Host
-    $null = Send-RollbackSignal DEPLOYMENT_FAILED -TargetKey $failed.TargetKey -Data @{ failure_type = 'HealthCheckFailed'; version = 'v2.3.1'; error = $failed.Checks[0].BodyExcerpt } -Reason 'Missing environment variable: API_KEY'
+    $null = Send-RollbackSignal DEPLOYMENT_FAILED -TargetKey $failed.TargetKey -Data @{ failure_type = 'HealthCheckFailed'; version = 'v2.4.0'; error = $failed.Checks[0].BodyExcerpt } -Reason 'Missing environment variable: API_KEY'
 
-    Step 'Phase 1: assessment'
-    $assessment = Get-RollbackAssessment -Strategy Git -Path $repo -HealthCheckUri $health -HealthCheckRetries 0
-    $assessment | Format-List FailureType, FailureReason, CurrentVersion, LastGoodVersion, LastGoodSource, Changes, RecommendedStrategy, Rationale | Out-Host
+    Step 'Phase 1: assessment of every component against the release snapshot (nothing changes)'
+    $assessment = Get-RollbackAssessment -Plan $plan
+    $assessment | Format-List Service, ReleaseLabel, FailureType, FailureReason, CanRollBack | Out-Host
+    $assessment.Components | Format-Table Wave, Name, CurrentVersion, SnapshotVersion, Selected, CanRollBack, SelectionReason -AutoSize -Wrap | Out-Host
 
-    Step 'Phases 2 and 3: checkpoint, roll back, restart, verify'
-    $result = $assessment |
-        New-RollbackCheckpoint -PassThru |
-        Invoke-Rollback -Confirm:$false -RestartScript { Restart-DemoApp -ReleasePath $repo -Port $port } -HealthCheckUri $health -SmokeTest {
-            (Invoke-RestMethod "http://127.0.0.1:$port/version").version -eq '2.3.0'
-        }
-    $result | Out-Host
-    $result.Steps | Out-Host
+    Step 'Phases 2 and 3: per component, in order (flag, config, code): checkpoint, roll back; then restart and verify'
+    $result = Invoke-Rollback -Plan $plan -RestartScript $restart -Reason 'Missing environment variable: API_KEY' -Confirm:$false
+    $result | Format-List Outcome, Message, ToVersion, Verification, TimeToRecovery | Out-Host
+    $result.Components | Format-Table Wave, Name, Action, FromVersion, ToVersion, VersionNow -AutoSize | Out-Host
 
     Step 'Phase 4: signals, checklist and incident report'
     Get-RollbackSignal | Out-Host

@@ -98,6 +98,8 @@ public sealed class ComponentOutcome
     public string? VersionNow { get; set; }
     public RollbackOutcome? Outcome { get; set; }
     public string? AttemptId { get; set; }
+    /// <summary>The checkpoint of the failed state the component's rollback made.</summary>
+    public string? CheckpointName { get; set; }
     public int Wave { get; set; }
     public DateTimeOffset? StartedAt { get; set; }
     public TimeSpan? Duration { get; set; }

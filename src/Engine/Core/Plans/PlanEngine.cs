@@ -164,6 +164,15 @@ public static class PlanEngine
             ? await HealthVerifier.VerifyAsync(plan.Verification.HealthChecks, plan.Verification.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false)
             : new HealthReport { CheckedAt = DateTimeOffset.UtcNow };
 
+    private static VerificationOptions Quick(VerificationOptions checks) => checks with
+    {
+        HealthChecks = checks.HealthChecks.Select(c => new HealthCheckOptions
+        {
+            Uri = c.Uri, ExpectedStatus = c.ExpectedStatus, BodyPattern = c.BodyPattern, Retries = Math.Min(c.Retries, 1),
+            Interval = c.Interval, Timeout = c.Timeout, SkipCertificateCheck = c.SkipCertificateCheck,
+        }).ToList(),
+    };
+
     internal static async Task ForEachAsync<T>(IEnumerable<T> items, int parallelism, Func<T, Task> action, CancellationToken cancellation)
     {
         using var gate = new SemaphoreSlim(Math.Max(1, parallelism));
@@ -227,16 +236,20 @@ public static class PlanEngine
     {
         var activity = $"Assessing {plan.Service}";
         context.Observer.Progress(new ProgressUpdate(activity, $"{opened.States.Count} components"));
-        var service = await CheckServiceAsync(plan, context).ConfigureAwait(false);
+        // Before a rollback a failing check needs no second chance beyond one retry: retries are for after a restart.
+        var quick = plan with { Verification = Quick(plan.Verification) };
+        var serviceCheck = CheckServiceAsync(quick, context);
         var versions = await ReadVersionsAsync(opened.States, context).ConfigureAwait(false);
+        var service = await serviceCheck.ConfigureAwait(false);
         await ForEachAsync(opened.States, options.Parallelism, async state =>
         {
             var found = state.Assessment;
             var now = versions[state.Component.Name];
             found.CurrentVersion = now.Version;
             found.Differs = state.Recorded is null || now.Version is null && now.Identity is null ? null : !ReleaseSnapshots.Matches(state.Recorded, now);
-            found.Health = state.Request.Verification.Any
-                ? await HealthVerifier.VerifyAsync(state.Request.Verification.HealthChecks, state.Request.Verification.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false)
+            var own = Quick(state.Request.Verification);
+            found.Health = own.Any
+                ? await HealthVerifier.VerifyAsync(own.HealthChecks, own.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false)
                 : plan.Verification.Any ? service : null;
             found.Healthy = found.Health?.Healthy;
             if (deep)

@@ -129,6 +129,10 @@ internal sealed class PlanRun
         }
 
         context.Observer.Progress(new ProgressUpdate(Activity, "Done", Completed: true));
+
+        // The plan's checkpoint is its components' checkpoints together.
+        var checkpoints = selected.Select(s => outcomes[s.Component.Name]).Where(o => o.CheckpointName is not null).Select(o => $"{o.Name}: {o.CheckpointName}").ToList();
+        result.CheckpointName = checkpoints.Count == 0 ? null : string.Join(", ", checkpoints);
     }
 
     private async Task RunComponentAsync(PlanEngine.ComponentState state, EngineContext quiet)
@@ -147,6 +151,7 @@ internal sealed class PlanRun
                 // A version pinned by what identifies it (a commit, an image id) is shown with the name it was recorded under.
                 outcome.ToVersion = state.Recorded is { Identity: { } pinned, Version: { } named } && run.ToVersion == pinned && named != pinned ? $"{named} ({pinned[..Math.Min(12, pinned.Length)]})" : run.ToVersion;
                 outcome.Message = run.Message;
+                outcome.CheckpointName = run.CheckpointName;
                 outcome.Action = run.Outcome is RollbackOutcome.Succeeded or RollbackOutcome.Skipped ? "RolledBack" : "Failed";
                 step.Status = outcome.Action == "Failed" ? StepStatus.Failed : run.Outcome == RollbackOutcome.Skipped ? StepStatus.Skipped : StepStatus.Succeeded;
                 step.ErrorId = run.Steps.FirstOrDefault(s => s.Status == StepStatus.Failed)?.ErrorId;
