@@ -6,7 +6,10 @@ public sealed class RollbackPlan
     public string Strategy { get; init; } = "";
     public string TargetKey { get; init; } = "";
     public string Path { get; init; } = "";
+    /// <summary>Where the target is now, as GetCurrentVersionAsync would name it (a plan's preflight reads it from here).</summary>
     public string? FromVersion { get; init; }
+    /// <summary>What pins the current version exactly, where the strategy has such a thing (as GetCurrentVersionAsync's identity).</summary>
+    public string? FromIdentity { get; init; }
     public string? ToVersion { get; init; }
     /// <summary>What pins the target version exactly (a commit, an image id, a template hash, a migration head).</summary>
     public string? ToIdentity { get; init; }

@@ -140,23 +140,31 @@ public static class PlanEngine
         var versions = new Dictionary<string, VersionIdentity>(StringComparer.OrdinalIgnoreCase);
         await ForEachAsync(states, 4, async state =>
         {
-            VersionIdentity version;
-            try
-            {
-                version = await state.Session.GetCurrentVersionAsync().ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                version = new VersionIdentity(null, null);
-                state.Assessment.Problems.Add($"Its current version could not be read: {SecretRedactor.Redact(e.Message)}");
-            }
-
+            var version = await ReadVersionAsync(state).ConfigureAwait(false);
             lock (versions)
             {
                 versions[state.Component.Name] = version;
             }
         }, context.Cancellation).ConfigureAwait(false);
         return versions;
+    }
+
+    /// <summary>Where the component is now; a component whose version cannot be read says so among its problems.</summary>
+    internal static async Task<VersionIdentity> ReadVersionAsync(ComponentState state)
+    {
+        try
+        {
+            return await state.Session.GetCurrentVersionAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            lock (state.Assessment)
+            {
+                state.Assessment.Problems.Add($"Its current version could not be read: {SecretRedactor.Redact(e.Message)}");
+            }
+
+            return new VersionIdentity(null, null);
+        }
     }
 
     internal static async Task<HealthReport> CheckServiceAsync(ServicePlan plan, EngineContext context) =>
@@ -239,19 +247,19 @@ public static class PlanEngine
         // Before a rollback a failing check needs no second chance beyond one retry: retries are for after a restart.
         var quick = plan with { Verification = Quick(plan.Verification) };
         var serviceCheck = CheckServiceAsync(quick, context);
-        var versions = await ReadVersionsAsync(opened.States, context).ConfigureAwait(false);
-        var service = await serviceCheck.ConfigureAwait(false);
         await ForEachAsync(opened.States, options.Parallelism, async state =>
         {
+            // The preflight's plan says where the component is (one read less per component); only when it fails is the version read apart.
+            await PreflightAsync(state, context).ConfigureAwait(false);
+            var now = state.Plan is { } planned ? new VersionIdentity(planned.FromVersion, planned.FromIdentity) : await ReadVersionAsync(state).ConfigureAwait(false);
             var found = state.Assessment;
-            var now = versions[state.Component.Name];
             found.CurrentVersion = now.Version;
             found.Differs = state.Recorded is null || now.Version is null && now.Identity is null ? null : !ReleaseSnapshots.Matches(state.Recorded, now);
             var own = Quick(state.Request.Verification);
-            found.Health = own.Any
-                ? await HealthVerifier.VerifyAsync(own.HealthChecks, own.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false)
-                : plan.Verification.Any ? service : null;
-            found.Healthy = found.Health?.Healthy;
+            if (own.Any)
+            {
+                found.Health = await HealthVerifier.VerifyAsync(own.HealthChecks, own.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false);
+            }
             if (deep)
             {
                 try
@@ -261,11 +269,18 @@ public static class PlanEngine
                 catch (RollbackException e)
                 {
                     found.Problems.Add($"{e.Message} ({e.ErrorId})");
+                    found.CanRollBack = false;
                 }
             }
-
-            await PreflightAsync(state, context).ConfigureAwait(false);
         }, context.Cancellation).ConfigureAwait(false);
+
+        // A component without checks of its own is judged by the service's.
+        var service = await serviceCheck.ConfigureAwait(false);
+        foreach (var found in opened.States.Select(s => s.Assessment))
+        {
+            found.Health ??= plan.Verification.Any ? service : null;
+            found.Healthy = found.Health?.Healthy;
+        }
 
         Select(plan, options, opened.States);
         context.Observer.Progress(new ProgressUpdate(activity, "Done", Completed: true));

@@ -219,11 +219,14 @@ internal sealed class PlanRun
     /// <summary>Every component's version read after the run, so the result leaves nothing undescribed.</summary>
     private async Task ReadBackAsync(CancellationToken cancellation)
     {
+        // A component that went back is where its attempt put it (its step read that back); every other one is read now.
         var readContext = new EngineContext(context.State, context.Observer, cancellation) { HostStrategies = context.HostStrategies };
-        var now = await PlanEngine.ReadVersionsAsync(states, readContext).ConfigureAwait(false);
+        var unknown = states.Where(s => outcomes[s.Component.Name] is not { Action: "RolledBack", Outcome: RollbackOutcome.Succeeded or RollbackOutcome.Skipped }).ToList();
+        var now = await PlanEngine.ReadVersionsAsync(unknown, readContext).ConfigureAwait(false);
         foreach (var state in states)
         {
-            outcomes[state.Component.Name].VersionNow = now[state.Component.Name].Version;
+            var outcome = outcomes[state.Component.Name];
+            outcome.VersionNow = now.TryGetValue(state.Component.Name, out var read) ? read.Version : state.Plan?.ToVersion ?? outcome.ToVersion;
         }
 
         result.Components = states.Select(s => outcomes[s.Component.Name]).OrderBy(o => o.Wave).ThenBy(o => o.Name, StringComparer.OrdinalIgnoreCase).ToList();

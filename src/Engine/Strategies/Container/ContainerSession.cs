@@ -148,6 +148,7 @@ public sealed class ContainerSession : IRollbackSession
             TargetKey = target.Key,
             Path = target.Location,
             FromVersion = inspect.Config.Image,
+            FromIdentity = inspect.Image,
             ToVersion = targetImage,
             ToIdentity = image.ID,
             Changes = new[] { $"{inspect.Config.Image} ({Short(inspect.Image)})" },

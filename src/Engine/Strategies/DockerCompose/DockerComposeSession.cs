@@ -228,7 +228,10 @@ public sealed class DockerComposeSession : IRollbackSession
     {
         var project = await OpenAsync(request, context).ConfigureAwait(false);
         using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, context.Cancellation).ConfigureAwait(false);
-        return (Describe(await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false)), null);
+        // The target is the services named (-Service), else every service of the project: its plan's FromVersion says the same.
+        var running = await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false);
+        var services = Of(request).Services;
+        return (Describe(services.Count > 0 ? running.Where(r => services.Contains(r.Service)).ToList() : running), null);
     }
 
     /// <summary>

@@ -219,6 +219,7 @@ public sealed class GitSession : IRollbackSession
             TargetKey = targetKey,
             Path = location,
             FromVersion = current,
+            FromIdentity = head.Sha,
             ToVersion = targetName,
             ToIdentity = target.Sha,
             SkipReason = skip,

@@ -224,6 +224,7 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets
             TargetKey = target.Key,
             Path = target.Location,
             FromVersion = VersionOf(workload.Template),
+            FromIdentity = PodTemplates.Hash(workload.Template),
             ToVersion = decision.Target is null ? VersionOf(workload.Template) : VersionOf(decision.Target.Template),
             ToIdentity = decision.Target?.Hash,
             SkipReason = decision.SkipReason,
