@@ -226,10 +226,19 @@ internal sealed class PlanRun
         foreach (var state in states)
         {
             var outcome = outcomes[state.Component.Name];
-            outcome.VersionNow = now.TryGetValue(state.Component.Name, out var read) ? read.Version : state.Plan?.ToVersion ?? outcome.ToVersion;
+            outcome.VersionNow = now.TryGetValue(state.Component.Name, out var read) ? read.Version : Reached(state);
         }
 
         result.Components = states.Select(s => outcomes[s.Component.Name]).OrderBy(o => o.Wave).ThenBy(o => o.Name, StringComparer.OrdinalIgnoreCase).ToList();
+    }
+
+    /// <summary>The version a component that went back is at, named as its snapshot named it when it went to the snapshot's version.</summary>
+    private static string? Reached(PlanEngine.ComponentState state)
+    {
+        var to = state.Plan?.ToVersion;
+        return state.Recorded is { } recorded && to is not null && (to == recorded.Version || to == recorded.Identity || state.Plan?.ToIdentity == recorded.Identity && recorded.Identity is not null)
+            ? recorded.Version
+            : to;
     }
 
     private void Conclude()
