@@ -257,6 +257,64 @@ Describe 'Release plans: order, failures, -WhatIf, concurrency and bad plan file
         ($continued.Components | Where-Object Name -EQ code).VersionNow | Should -Be 'v2.3.0'
         Get-Content (Join-Path $root 'app/VERSION') | Should -Be 'v2.3.0'
         (Get-RollbackHistory -TargetKey "plan:svc-$id" -StateDirectory $state).Count | Should -Be 2
+
+        # The third failure of the service within the hour escalates it, and a fourth run is refused.
+        Set-Content (Join-Path $root 'app.yml') 'mode: new'
+        $third = Invoke-Rollback -Plan $plan -StateDirectory $state -Confirm:$false -WarningAction SilentlyContinue
+        $third.Outcome | Should -Be 'Escalated'
+        Get-RollbackSignal -Name MANUAL_INTERVENTION_REQUIRED -StateDirectory $state | Where-Object Subject -EQ "plan:svc-$id" | Should -Not -BeNullOrEmpty
+        { Invoke-Rollback -Plan $plan -StateDirectory $state -Confirm:$false } | Should -Throw -ErrorId 'RollbackEscalated,DeploymentRollback.Commands.InvokeRollbackCommand'
+    }
+
+    It 'goes back to an older release with -Target, every component to that release''s version' {
+        New-LocalService $root @"
+@{
+    Service = 'svc-$id'
+    Components = @(
+        @{ Name = 'code'; Strategy = 'Git'; Path = './app' }
+        @{ Name = 'config'; Strategy = 'Config'; Path = './app.yml' }
+    )
+    SmokeTest = './smoke.sh'
+}
+"@
+        Set-Content (Join-Path $root 'smoke.sh') "#!/bin/sh`n! grep -q v2.5.0 '$root/app/VERSION'"
+        $null = Test-RollbackHealth -Plan $plan -RecordVerified -StateDirectory $state -Confirm:$false
+        Set-LocalServiceRelease $root 'v2.4.0' 'mid'
+        (Test-RollbackHealth -Plan $plan -RecordVerified -StateDirectory $state -Confirm:$false).Version | Should -Be 'v2.4.0'
+        Set-LocalServiceRelease $root 'v2.5.0' 'new'
+        (Get-RollbackHistory -Plan $plan -StateDirectory $state).Label | Should -Be @('v2.4.0', 'v2.3.0')
+
+        $result = Invoke-Rollback -Plan $plan -Target v2.3.0 -StateDirectory $state -Confirm:$false
+        $result.Outcome | Should -Be 'Succeeded'
+        $result.ToVersion | Should -Match '^v2\.3\.0 \(rel-'
+        Get-Content (Join-Path $root 'app/VERSION') | Should -Be 'v2.3.0'
+        Get-Content (Join-Path $root 'app.yml') | Should -Be 'mode: classic'
+        { Invoke-Rollback -Plan $plan -Target v9.9.9 -StateDirectory $state -Confirm:$false } | Should -Throw -ErrorId 'ReleaseSnapshotNotFound,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage '*v2.4.0*v2.3.0*'
+    }
+
+    It 'lists every preflight problem at once (an unreachable flag service, no previous config copy) and changes nothing' {
+        New-LocalService $root @"
+@{
+    Service = 'svc-$id'
+    Components = @(
+        @{ Name = 'code'; Strategy = 'Git'; Path = './app' }
+        @{ Name = 'config'; Strategy = 'Config'; Path = './app.yml' }
+        @{ Name = 'flag'; Strategy = 'FeatureFlag'; Provider = 'Unleash'; Uri = 'http://127.0.0.1:$(Get-FreePort)'; Project = 'default'; Environment = 'production'; Flag = 'new-checkout' }
+    )
+    SmokeTest = './smoke.sh'
+}
+"@
+        Set-LocalServiceRelease $root 'v2.4.0' 'new'
+        $secrets = @{ flag = @{ ApiToken = (ConvertTo-SecureString 'preflight-token' -AsPlainText -Force) } }
+        $assessment = Get-RollbackAssessment -Plan $plan -ComponentParameter $secrets -StateDirectory $state -All
+        $assessment.CanRollBack | Should -BeFalse
+        ($assessment.Components | Where-Object Name -EQ flag).Problems | Should -Match 'FeatureFlag\w*Unreachable|127\.0\.0\.1'
+        ($assessment.Components | Where-Object Name -EQ config).Problems | Should -Match 'ConfigPreviousMissing'
+        { Invoke-Rollback -Plan $plan -ComponentParameter $secrets -All -StateDirectory $state -Confirm:$false } |
+            Should -Throw -ErrorId 'PlanPreflightFailed,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage '*flag:*config:*'
+        $assessment.Problems | Should -HaveCount 2
+        Get-Content (Join-Path $root 'app/VERSION') | Should -Be 'v2.4.0'
+        Get-ChildItem -Recurse -File $state | Get-Content -Raw | Should -Not -Match 'preflight-token'
     }
 
     It 'lists every step in order under -WhatIf and changes nothing' {

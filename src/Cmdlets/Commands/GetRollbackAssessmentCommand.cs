@@ -33,6 +33,10 @@ public sealed class GetRollbackAssessmentCommand : TargetedCmdletBase
     [ValidateNotNullOrEmpty]
     public string[] Component { get; set; } = Array.Empty<string>();
 
+    /// <summary>-Plan: choose every component to go back, not only the failing ones that differ from the release snapshot.</summary>
+    [Parameter]
+    public SwitchParameter All { get; set; }
+
     /// <summary>-Plan: parameters given at run time per component, e.g. @{ 'checkout-flag' = @{ ApiToken = $token } }.</summary>
     [Parameter]
     [ValidateNotNull]
@@ -40,14 +44,14 @@ public sealed class GetRollbackAssessmentCommand : TargetedCmdletBase
 
     protected override void ProcessRecord()
     {
-        CheckPlanOnly(Plan is not null, nameof(Target), nameof(Component), nameof(ComponentParameter));
+        CheckPlanOnly(Plan is not null, nameof(Target), nameof(Component), nameof(All), nameof(ComponentParameter));
         if (Plan is not null)
         {
-            CheckPlanAlone(Binding.Piped, "All");
+            CheckPlanAlone(Binding.Piped);
             var plan = ReadPlan(Plan, ComponentParameter);
             var options = new PlanRunOptions
             {
-                Snapshot = Target, Components = Component, All = Binding.Value("All") is SwitchParameter { IsPresent: true },
+                Snapshot = Target, Components = Component, All = All,
                 Reason = Reason, FailureType = ParseEnum<FailureType>(FailureType),
             };
             WriteObject(RunEngine(context => PlanEngine.AssessAsync(plan, options, context)));

@@ -11,10 +11,10 @@ public static class StrategyRegistry
         Add<GitTarget>(RollbackStage.Application, SnapshotPin.Identity, (request, context) => new Git.GitSession(request, context)),
         Add<KubernetesTarget>(RollbackStage.Application, SnapshotPin.Version, (request, context) => new Kubernetes.KubernetesSession(request, context)),
         Add<ContainerTarget>(RollbackStage.Application, SnapshotPin.Identity, (request, context) => new Container.ContainerSession(request, context)),
-        Add<DockerComposeTarget>(RollbackStage.Application, SnapshotPin.NewestVerified, (request, context) => new DockerCompose.DockerComposeSession(request, context)),
+        Add<DockerComposeTarget>(RollbackStage.Application, SnapshotPin.Version, (request, context) => new DockerCompose.DockerComposeSession(request, context)),
         Add<DatabaseTarget>(RollbackStage.Data, SnapshotPin.Version, (request, context) => new Database.DatabaseSession(request, context)),
-        Add<FeatureFlagTarget>(RollbackStage.FeatureFlags, SnapshotPin.NewestVerified, (request, context) => new FeatureFlag.FeatureFlagSession(request, context)),
-        Add<ConfigTarget>(RollbackStage.Configuration, SnapshotPin.NewestVerified, (request, context) => new Config.ConfigSession(request, context)),
+        Add<FeatureFlagTarget>(RollbackStage.FeatureFlags, SnapshotPin.None, (request, context) => new FeatureFlag.FeatureFlagSession(request, context)),
+        Add<ConfigTarget>(RollbackStage.Configuration, SnapshotPin.Version, (request, context) => new Config.ConfigSession(request, context)),
         Add<ReleaseTarget>(RollbackStage.Application, SnapshotPin.Version, (request, context) => new Release.ReleaseSession(request, context)),
     };
 
@@ -37,8 +37,8 @@ public static class StrategyRegistry
 
     /// <summary>
     /// The -Target that takes this kind of target to a version a release snapshot recorded: its version, or what pins it
-    /// (a commit, an image id); null for a kind that goes to its newest verified-good state by itself (a file copy,
-    /// a compose override, a flag turned off).
+    /// (a commit, an image id; for a config file or a Compose project, the verified record of that version); null for
+    /// a kind whose rollback has one destination (a flag turned off).
     /// </summary>
     public static string? SnapshotTarget(DeploymentTarget target, ComponentVersion recorded) =>
         Entries.FirstOrDefault(e => e.TargetType == target.GetType())?.Pin switch
@@ -64,7 +64,7 @@ public static class StrategyRegistry
     {
         Version,
         Identity,
-        NewestVerified,
+        None,
     }
 
     private sealed record Entry(string Name, Type TargetType, RollbackStage Stage, SnapshotPin Pin, Func<RollbackRequest, EngineContext, IRollbackSession> open)

@@ -150,11 +150,16 @@ public static class PlanEngine
     }
 
     /// <summary>Where the component is now; a component whose version cannot be read says so among its problems.</summary>
-    internal static async Task<VersionIdentity> ReadVersionAsync(ComponentState state)
+    internal static async Task<VersionIdentity> ReadVersionAsync(ComponentState state, bool noteProblem = true)
     {
         try
         {
             return await state.Session.GetCurrentVersionAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException && !noteProblem)
+        {
+            // The preflight failed already and said why; the same cause needs no second line.
+            return new VersionIdentity(null, null);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -251,7 +256,7 @@ public static class PlanEngine
         {
             // The preflight's plan says where the component is (one read less per component); only when it fails is the version read apart.
             await PreflightAsync(state, context).ConfigureAwait(false);
-            var now = state.Plan is { } planned ? new VersionIdentity(planned.FromVersion, planned.FromIdentity) : await ReadVersionAsync(state).ConfigureAwait(false);
+            var now = state.Plan is { } planned ? new VersionIdentity(planned.FromVersion, planned.FromIdentity) : await ReadVersionAsync(state, noteProblem: false).ConfigureAwait(false);
             var found = state.Assessment;
             found.CurrentVersion = now.Version;
             found.Differs = state.Recorded is null || now.Version is null && now.Identity is null ? null : !ReleaseSnapshots.Matches(state.Recorded, now);
@@ -266,10 +271,14 @@ public static class PlanEngine
                 {
                     found.Assessment = await RollbackEngine.AssessAsync(state.Request with { Verification = new VerificationOptions() }, context).ConfigureAwait(false);
                 }
-                catch (RollbackException e)
+                catch (RollbackException e) when (!found.Problems.Contains($"{e.Message} ({e.ErrorId})"))
                 {
                     found.Problems.Add($"{e.Message} ({e.ErrorId})");
                     found.CanRollBack = false;
+                }
+                catch (RollbackException)
+                {
+                    // The preflight met the same error and listed it.
                 }
             }
         }, context.Cancellation).ConfigureAwait(false);

@@ -157,8 +157,15 @@ public sealed class ConfigSession : IRollbackSession
                     $"The previous copy '{path}' does not exist.") { TargetName = path };
         }
 
-        var verified = context.State.Journal.GetVerified(target.Key, limit: 20)
-            .FirstOrDefault(v => context.State.SnapshotFolder(v) is { } folder && File.Exists(System.IO.Path.Combine(folder, SnapshotFile)));
+        // A release snapshot of a plan names the copy it recorded (request.Target, its hash); otherwise the newest.
+        var verified = context.State.Journal.GetVerified(target.Key, limit: 50)
+            .FirstOrDefault(v => (request.Target is null || v.Version == request.Target) && context.State.SnapshotFolder(v) is { } folder && File.Exists(System.IO.Path.Combine(folder, SnapshotFile)));
+        if (verified is null && request.Target is not null)
+        {
+            throw new RollbackException(ErrorIds.ConfigPreviousMissing, RollbackErrorKind.ObjectNotFound,
+                $"No copy of {target.Location} verified good as {request.Target} is kept any more. Roll back to a newer release, or pass -PreviousPath.") { TargetName = target.Key };
+        }
+
         if (verified is null)
         {
             return required

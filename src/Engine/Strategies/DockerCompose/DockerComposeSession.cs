@@ -131,9 +131,12 @@ public sealed class DockerComposeSession : IRollbackSession
         }
         else
         {
-            var verified = context.State.Journal.GetVerified(project.Key, limit: 20).FirstOrDefault(v => context.State.SnapshotFolder(v) is { } folder && File.Exists(System.IO.Path.Combine(folder, SnapshotOverride)))
+            // A release snapshot of a plan names the state it recorded (request.Target, its services' images); otherwise the newest.
+            var verified = context.State.Journal.GetVerified(project.Key, limit: 50).FirstOrDefault(v => (request.Target is null || v.Version == request.Target) && context.State.SnapshotFolder(v) is { } folder && File.Exists(System.IO.Path.Combine(folder, SnapshotOverride)))
                 ?? throw new RollbackException(ErrorIds.ComposeTargetMissing, RollbackErrorKind.InvalidArgument,
-                    $"No verified-good configuration is recorded for the project in {project.Folder}. Pass -PreviousFile with the previous compose file (the spec's docker-compose.previous.yml), or record a good state with Test-RollbackHealth -RecordVerified.")
+                    request.Target is not null
+                        ? $"No verified-good configuration of the project in {project.Folder} recorded as '{request.Target}' is kept any more. Roll back to a newer release, or pass -PreviousFile."
+                        : $"No verified-good configuration is recorded for the project in {project.Folder}. Pass -PreviousFile with the previous compose file (the spec's docker-compose.previous.yml), or record a good state with Test-RollbackHealth -RecordVerified.")
                 { TargetName = project.Key };
             // The project's own file (its configuration, with secrets from the environment as usual), images pinned to the verified ids.
             targetFile = System.IO.Path.Combine(context.State.SnapshotFolder(verified)!, SnapshotOverride);
