@@ -34,6 +34,7 @@ public static class ErrorIds
     // Plans (rollback.psd1): one id per problem, so a runbook can tell them apart.
     public const string PlanFileNotFound = "PlanFileNotFound";
     public const string PlanSyntaxInvalid = "PlanSyntaxInvalid";
+    public const string PlanFileUnreadable = "PlanFileUnreadable";
     public const string PlanServiceMissing = "PlanServiceMissing";
     public const string PlanComponentInvalid = "PlanComponentInvalid";
     public const string PlanComponentDuplicate = "PlanComponentDuplicate";

@@ -317,6 +317,41 @@ Describe 'Release plans: order, failures, -WhatIf, concurrency and bad plan file
         Get-ChildItem -Recurse -File $state | Get-Content -Raw | Should -Not -Match 'preflight-token'
     }
 
+    It 'after a kill -9 mid-plan, the rerun marks the plan and the component Interrupted and finishes the rollback' {
+        New-LocalService $root @"
+@{
+    Service = 'svc-$id'
+    Components = @(
+        @{ Name = 'code'; Strategy = 'Git'; Path = './app' }
+        @{ Name = 'config'; Strategy = 'Config'; Path = './app.yml'; RestartScript = './slow.sh' }
+    )
+    SmokeTest = './smoke.sh'
+}
+"@
+        $marker = Join-Path $root 'restarting'
+        Set-Content (Join-Path $root 'slow.sh') "#!/bin/sh`ntouch '$marker'`nsleep 60"
+        & chmod +x (Join-Path $root 'slow.sh')
+        $null = Test-RollbackHealth -Plan $plan -RecordVerified -StateDirectory $state -Confirm:$false
+        Set-LocalServiceRelease $root 'v2.4.0' 'new'
+
+        $child = Start-ChildPwsh -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Plan '$plan' -StateDirectory '$state' -Confirm:`$false"
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while (-not (Test-Path $marker) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+        Test-Path $marker | Should -BeTrue -Because 'the config restart should have started'
+        & kill -9 $child.Process.Id
+        $null = $child | Wait-ChildPwsh
+        Get-Content (Join-Path $root 'app/VERSION') | Should -Be 'v2.4.0'
+
+        Set-Content (Join-Path $root 'slow.sh') "#!/bin/sh`nexit 0"
+        $rerun = Invoke-Rollback -Plan $plan -StateDirectory $state -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+        $rerun.Outcome | Should -Be 'Succeeded'
+        Get-Content (Join-Path $root 'app/VERSION') | Should -Be 'v2.3.0'
+        Get-Content (Join-Path $root 'app.yml') | Should -Be 'mode: classic'
+        (Get-RollbackHistory -TargetKey "plan:svc-$id" -StateDirectory $state).Outcome | Should -Be @('Succeeded', 'Interrupted')
+        (Get-RollbackHistory -TargetKey ($rerun.Components | Where-Object Name -EQ config).TargetKey -StateDirectory $state).Outcome | Should -Contain 'Interrupted'
+        ($warnings -join ' ') | Should -Match 'interrupted'
+    }
+
     It 'lists every step in order under -WhatIf and changes nothing' {
         New-LocalService $root @"
 @{

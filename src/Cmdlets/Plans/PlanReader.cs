@@ -86,7 +86,18 @@ public sealed class PlanReader
             return null;
         }
 
-        var ast = Parser.ParseFile(path, out _, out var errors);
+        ScriptBlockAst ast;
+        ParseError[] errors;
+        try
+        {
+            ast = Parser.ParseFile(path, out _, out errors);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Problem(ErrorIds.PlanFileUnreadable, 0, null, $"The plan file {path} cannot be read ({e.Message}). Check its permissions.");
+            return null;
+        }
+
         foreach (var error in errors)
         {
             Problem(ErrorIds.PlanSyntaxInvalid, error.Extent.StartLineNumber, null, $"{error.Message} A plan file is a PowerShell data file: one hashtable @{{ ... }}.");
