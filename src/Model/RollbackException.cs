@@ -49,6 +49,7 @@ public static class ErrorIds
     public const string PlanPreflightFailed = "PlanPreflightFailed";
     public const string PlanParameterConflict = "PlanParameterConflict";
     public const string ReleaseSnapshotNotFound = "ReleaseSnapshotNotFound";
+    public const string ReleaseSnapshotIncomplete = "ReleaseSnapshotIncomplete";
     public const string PlanFileExists = "PlanFileExists";
 
     public const string StrategyNotImplemented = "StrategyNotImplemented";

@@ -315,6 +315,12 @@ Describe 'Release plans: order, failures, -WhatIf, concurrency and bad plan file
         $assessment.Problems | Should -HaveCount 2
         Get-Content (Join-Path $root 'app/VERSION') | Should -Be 'v2.4.0'
         Get-ChildItem -Recurse -File $state | Get-Content -Raw | Should -Not -Match 'preflight-token'
+
+        # Healthy again, but a release whose flag state cannot be read is not recorded.
+        Invoke-TestGit (Join-Path $root 'app') checkout --quiet v2.3.0 | Out-Null
+        { Test-RollbackHealth -Plan $plan -ComponentParameter $secrets -RecordVerified -StateDirectory $state -Confirm:$false } |
+            Should -Throw -ErrorId 'ReleaseSnapshotIncomplete,DeploymentRollback.Commands.TestRollbackHealthCommand' -ExpectedMessage '*flag:*'
+        Get-RollbackHistory -Plan $plan -StateDirectory $state | Should -BeNullOrEmpty
     }
 
     It 'after a kill -9 mid-plan, the rerun marks the plan and the component Interrupted and finishes the rollback' {

@@ -41,6 +41,15 @@ public static class PlanEngine
         RollbackEngine.FillHealthTarget(report, PlanStrategy, plan.TargetKey, plan.Path ?? "", context.State, snapshot.Label ?? snapshot.ReleaseId);
 
         var record = report.Healthy && recordVerified;
+        var unread = opened.States.Where(s => versions[s.Component.Name].Version is null).Select(s => $"{s.Component.Name}: {string.Join("; ", s.Assessment.Problems)}").ToList();
+        if (record && unread.Count > 0)
+        {
+            // A release that does not know where one of its components was is no release to go back to.
+            throw new RollbackException(ErrorIds.ReleaseSnapshotIncomplete, RollbackErrorKind.InvalidOperation,
+                $"The service is healthy, but no release snapshot was recorded: the version of {string.Join(", ", unread)}. Make every component readable (or pass its credentials with -ComponentParameter) and record again.")
+            { TargetName = plan.TargetKey };
+        }
+
         var action = record
             ? $"Record release {snapshot.Label ?? snapshot.ReleaseId} of {plan.Service} as verified-good: {string.Join(", ", snapshot.Components.Select(c => $"{c.Name} {c.Version}"))}"
             : "Record the health verdict in the journal";
