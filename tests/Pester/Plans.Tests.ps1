@@ -31,6 +31,12 @@ BeforeAll {
         Set-Content (Join-Path $root 'rollback.psd1') $plan
     }
 
+    # The plan of a local service: its code and config (with more keys for the config, and more components).
+    function Get-LocalPlan([string] $id, [string] $ConfigKeys, [string] $More) {
+        $config = if ($ConfigKeys) { "; $ConfigKeys" } else { '' }
+        "@{ Service = 'svc-$id'; Components = @( @{ Name = 'code'; Strategy = 'Git'; Path = './app' }; @{ Name = 'config'; Strategy = 'Config'; Path = './app.yml'$config }$(if ($More) { "; $More" }) ); SmokeTest = './smoke.sh' }"
+    }
+
     function Set-LocalServiceRelease([string] $root, [string] $version, [string] $mode) {
         $app = Join-Path $root 'app'
         Set-Content (Join-Path $app 'VERSION') $version
@@ -224,16 +230,7 @@ Describe 'Release plans: order, failures, -WhatIf, concurrency and bad plan file
     }
 
     It 'stops after a failed component by default, and goes on with -ContinueOnError; the result says where each component is' {
-        New-LocalService $root @"
-@{
-    Service = 'svc-$id'
-    Components = @(
-        @{ Name = 'code'; Strategy = 'Git'; Path = './app' }
-        @{ Name = 'config'; Strategy = 'Config'; Path = './app.yml'; SmokeTest = './config-check.sh' }
-    )
-    SmokeTest = './smoke.sh'
-}
-"@
+        New-LocalService $root (Get-LocalPlan $id -ConfigKeys "SmokeTest = './config-check.sh'")
         Set-Content (Join-Path $root 'config-check.sh') "#!/bin/sh`ngrep -q classic '$root/app.yml'"
         & chmod +x (Join-Path $root 'config-check.sh')
         (Test-RollbackHealth -Plan $plan -RecordVerified -StateDirectory $state -Confirm:$false).RecordedVerifiedVersion | Should -Not -BeNullOrEmpty
@@ -267,16 +264,7 @@ Describe 'Release plans: order, failures, -WhatIf, concurrency and bad plan file
     }
 
     It 'goes back to an older release with -Target, every component to that release''s version' {
-        New-LocalService $root @"
-@{
-    Service = 'svc-$id'
-    Components = @(
-        @{ Name = 'code'; Strategy = 'Git'; Path = './app' }
-        @{ Name = 'config'; Strategy = 'Config'; Path = './app.yml' }
-    )
-    SmokeTest = './smoke.sh'
-}
-"@
+        New-LocalService $root (Get-LocalPlan $id)
         Set-Content (Join-Path $root 'smoke.sh') "#!/bin/sh`n! grep -q v2.5.0 '$root/app/VERSION'"
         $null = Test-RollbackHealth -Plan $plan -RecordVerified -StateDirectory $state -Confirm:$false
         Set-LocalServiceRelease $root 'v2.4.0' 'mid'
@@ -293,17 +281,7 @@ Describe 'Release plans: order, failures, -WhatIf, concurrency and bad plan file
     }
 
     It 'lists every preflight problem at once (an unreachable flag service, no previous config copy) and changes nothing' {
-        New-LocalService $root @"
-@{
-    Service = 'svc-$id'
-    Components = @(
-        @{ Name = 'code'; Strategy = 'Git'; Path = './app' }
-        @{ Name = 'config'; Strategy = 'Config'; Path = './app.yml' }
-        @{ Name = 'flag'; Strategy = 'FeatureFlag'; Provider = 'Unleash'; Uri = 'http://127.0.0.1:$(Get-FreePort)'; Project = 'default'; Environment = 'production'; Flag = 'new-checkout' }
-    )
-    SmokeTest = './smoke.sh'
-}
-"@
+        New-LocalService $root (Get-LocalPlan $id -More "@{ Name = 'flag'; Strategy = 'FeatureFlag'; Provider = 'Unleash'; Uri = 'http://127.0.0.1:$(Get-FreePort)'; Project = 'default'; Environment = 'production'; Flag = 'new-checkout' }")
         Set-LocalServiceRelease $root 'v2.4.0' 'new'
         $secrets = @{ flag = @{ ApiToken = (ConvertTo-SecureString 'preflight-token' -AsPlainText -Force) } }
         $assessment = Get-RollbackAssessment -Plan $plan -ComponentParameter $secrets -StateDirectory $state -All
@@ -324,16 +302,7 @@ Describe 'Release plans: order, failures, -WhatIf, concurrency and bad plan file
     }
 
     It 'after a kill -9 mid-plan, the rerun marks the plan and the component Interrupted and finishes the rollback' {
-        New-LocalService $root @"
-@{
-    Service = 'svc-$id'
-    Components = @(
-        @{ Name = 'code'; Strategy = 'Git'; Path = './app' }
-        @{ Name = 'config'; Strategy = 'Config'; Path = './app.yml'; RestartScript = './slow.sh' }
-    )
-    SmokeTest = './smoke.sh'
-}
-"@
+        New-LocalService $root (Get-LocalPlan $id -ConfigKeys "RestartScript = './slow.sh'")
         $marker = Join-Path $root 'restarting'
         Set-Content (Join-Path $root 'slow.sh') "#!/bin/sh`ntouch '$marker'`nsleep 60"
         & chmod +x (Join-Path $root 'slow.sh')
@@ -359,16 +328,7 @@ Describe 'Release plans: order, failures, -WhatIf, concurrency and bad plan file
     }
 
     It 'lists every step in order under -WhatIf and changes nothing' {
-        New-LocalService $root @"
-@{
-    Service = 'svc-$id'
-    Components = @(
-        @{ Name = 'code'; Strategy = 'Git'; Path = './app' }
-        @{ Name = 'config'; Strategy = 'Config'; Path = './app.yml' }
-    )
-    SmokeTest = './smoke.sh'
-}
-"@
+        New-LocalService $root (Get-LocalPlan $id)
         $null = Test-RollbackHealth -Plan $plan -RecordVerified -StateDirectory $state -Confirm:$false
         Set-LocalServiceRelease $root 'v2.4.0' 'new'
         $child = Invoke-ChildPwsh -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Plan '$plan' -StateDirectory '$state' -WhatIf"

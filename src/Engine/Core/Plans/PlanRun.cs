@@ -264,13 +264,7 @@ internal sealed class PlanRun
 
     private async Task FinishAsync(CancellationToken cancellation)
     {
-        result.CompletedAt = DateTimeOffset.UtcNow;
-        result.Duration = result.CompletedAt - result.StartedAt;
-        var escalation = EscalationPolicy.Decide(result, earlierFailures.Count, options.Escalation);
-        if (result.Outcome == RollbackOutcome.Succeeded && result.Verification == VerificationOutcome.Passed)
-        {
-            result.TimeToRecovery = result.CompletedAt - (result.FailureDetectedAt ?? result.StartedAt);
-        }
+        var escalation = RollbackRun.Close(result, earlierFailures.Count, options.Escalation);
 
         var quiet = new EngineContext(context.State, context.Observer, cancellation) { HostStrategies = context.HostStrategies };
         if (result.Outcome == RollbackOutcome.Succeeded)

@@ -329,15 +329,7 @@ internal sealed class RollbackRun
     /// <summary>The outcome with the escalation rule applied, the time to recovery, the closing signals, and the journal entry.</summary>
     private async Task FinishAsync(CancellationToken cancellation)
     {
-        result.CompletedAt = DateTimeOffset.UtcNow;
-        result.Duration = result.CompletedAt - result.StartedAt;
-        var escalation = EscalationPolicy.Decide(result, earlierFailures.Count, request.Escalation);
-
-        // Recovery is only known when the checks say so: an unverified rollback has no time to recovery.
-        if (result.Outcome == RollbackOutcome.Succeeded && result.Verification == VerificationOutcome.Passed)
-        {
-            result.TimeToRecovery = result.CompletedAt - (result.FailureDetectedAt ?? result.StartedAt);
-        }
+        var escalation = Close(result, earlierFailures.Count, request.Escalation);
 
         var quiet = new EngineContext(context.State, context.Observer, cancellation);
         if (result.Outcome == RollbackOutcome.Succeeded)
@@ -356,6 +348,25 @@ internal sealed class RollbackRun
         }
 
         context.State.Journal.CompleteAttempt(result);
+    }
+
+    /// <summary>
+    /// Ends an attempt (one target's or a plan's): its times, the escalation rule applied (returns why it escalates, or
+    /// null), and the time to recovery.
+    /// </summary>
+    internal static string? Close(RollbackResult attempt, int earlierFailures, EscalationOptions escalation)
+    {
+        attempt.CompletedAt = DateTimeOffset.UtcNow;
+        attempt.Duration = attempt.CompletedAt - attempt.StartedAt;
+        var why = EscalationPolicy.Decide(attempt, earlierFailures, escalation);
+
+        // Recovery is only known when the checks say so: an unverified rollback has no time to recovery.
+        if (attempt.Outcome == RollbackOutcome.Succeeded && attempt.Verification == VerificationOutcome.Passed)
+        {
+            attempt.TimeToRecovery = attempt.CompletedAt - (attempt.FailureDetectedAt ?? attempt.StartedAt);
+        }
+
+        return why;
     }
 
     /// <summary>An engine step (checkpoint, restart): timed, redacted, and Failed or Cancelled rather than thrown.</summary>
