@@ -96,6 +96,15 @@ public abstract class VerifyingCmdletBase : RollbackCmdletBase
     protected IReadOnlyList<ScriptAction> BuildSmokeTests() => SmokeTest.Select(s => ToScriptAction(s, "smoke test")).ToList();
 
     protected VerificationOptions BuildVerification() => new() { HealthChecks = BuildHealthChecks(), SmokeTests = BuildSmokeTests() };
+
+    /// <summary>-Plan: -HealthCheckUri and -SmokeTest given on the command line are added to the service's own checks.</summary>
+    protected ServicePlan WithServiceChecks(ServicePlan plan)
+    {
+        var extra = BuildVerification();
+        return extra.Any
+            ? plan with { Verification = new VerificationOptions { HealthChecks = plan.Verification.HealthChecks.Concat(extra.HealthChecks).ToList(), SmokeTests = plan.Verification.SmokeTests.Concat(extra.SmokeTests).ToList() } }
+            : plan;
+    }
 }
 
 /// <summary>Cmdlets that name one deployment target (see TargetBinding) and can verify it with health checks and smoke tests.</summary>

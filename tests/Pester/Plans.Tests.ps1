@@ -238,7 +238,9 @@ Describe 'Release plans: order, failures, -WhatIf, concurrency and bad plan file
         # The config's own check now fails whatever the file holds: its rollback fails its verification.
         Set-Content (Join-Path $root 'config-check.sh') "#!/bin/sh`nexit 1"
 
-        $stopped = Invoke-Rollback -Plan $plan -StateDirectory $state -Confirm:$false -WarningAction SilentlyContinue
+        $stopped = Invoke-Rollback -Plan $plan -CheckpointName incident-42 -StateDirectory $state -Confirm:$false -WarningAction SilentlyContinue
+        $stopped.CheckpointName | Should -Be 'config: incident-42-config'
+        (Get-RollbackCheckpoint -Name incident-42-config -StateDirectory $state).Name | Should -Be 'incident-42-config' 
         $stopped.Outcome | Should -Be 'Failed'
         ($stopped.Components | Where-Object Name -EQ config).Action | Should -Be 'Failed'
         ($stopped.Components | Where-Object Name -EQ code).Action | Should -Be 'NotRun'
@@ -288,8 +290,12 @@ Describe 'Release plans: order, failures, -WhatIf, concurrency and bad plan file
         $assessment.CanRollBack | Should -BeFalse
         ($assessment.Components | Where-Object Name -EQ flag).Problems | Should -Match 'FeatureFlag\w*Unreachable|127\.0\.0\.1'
         ($assessment.Components | Where-Object Name -EQ config).Problems | Should -Match 'ConfigPreviousMissing'
+        # -WhatIf says so and records nothing; the real run records the failed preflight and pages a person.
+        { Invoke-Rollback -Plan $plan -ComponentParameter $secrets -All -StateDirectory $state -WhatIf } | Should -Throw -ErrorId 'PlanPreflightFailed,DeploymentRollback.Commands.InvokeRollbackCommand'
+        Get-RollbackSignal -Name MANUAL_INTERVENTION_REQUIRED -StateDirectory $state | Should -BeNullOrEmpty
         { Invoke-Rollback -Plan $plan -ComponentParameter $secrets -All -StateDirectory $state -Confirm:$false } |
             Should -Throw -ErrorId 'PlanPreflightFailed,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage '*flag:*config:*'
+        Get-RollbackSignal -Name MANUAL_INTERVENTION_REQUIRED -StateDirectory $state | Should -HaveCount 1
         $assessment.Problems | Should -HaveCount 2
         Get-Content (Join-Path $root 'app/VERSION') | Should -Be 'v2.4.0'
         Get-ChildItem -Recurse -File $state | Get-Content -Raw | Should -Not -Match 'preflight-token'

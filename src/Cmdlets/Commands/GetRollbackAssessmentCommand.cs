@@ -48,7 +48,7 @@ public sealed class GetRollbackAssessmentCommand : TargetedCmdletBase
         if (Plan is not null)
         {
             CheckPlanAlone(Binding.Piped);
-            var plan = ReadPlan(Plan, ComponentParameter);
+            var plan = WithServiceChecks(ReadPlan(Plan, ComponentParameter));
             var options = new PlanRunOptions
             {
                 Snapshot = Target, Components = Component, All = All,

@@ -155,15 +155,10 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
     private void InvokePlan(object planFile)
     {
         CheckPlanAlone(Assessment?.Deployment, "All");
-        var plan = ReadPlan(planFile, ComponentParameter);
-        if (HealthCheckUri.Length + SmokeTest.Length > 0 || RestartScript is not null)
+        var plan = WithServiceChecks(ReadPlan(planFile, ComponentParameter));
+        if (RestartScript is not null)
         {
-            var extra = BuildVerification();
-            plan = plan with
-            {
-                Verification = new VerificationOptions { HealthChecks = plan.Verification.HealthChecks.Concat(extra.HealthChecks).ToList(), SmokeTests = plan.Verification.SmokeTests.Concat(extra.SmokeTests).ToList() },
-                RestartScript = RestartScript is null ? plan.RestartScript : ToScriptAction(RestartScript, "restart script"),
-            };
+            plan = plan with { RestartScript = ToScriptAction(RestartScript, "restart script") };
         }
 
         var options = new PlanRunOptions
@@ -180,6 +175,7 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
             Escalation = new EscalationOptions { Window = TimeSpan.FromMinutes(EscalationWindowMinutes) },
             Force = Force,
             CheckpointDirectory = ResolvePath(CheckpointDirectory),
+            CheckpointName = CheckpointName,
         };
         var result = RunEngine(context => PlanEngine.InvokeAsync(plan, options, context));
         if (result is null)

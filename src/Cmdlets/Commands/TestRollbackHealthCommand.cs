@@ -60,9 +60,7 @@ public sealed class TestRollbackHealthCommand : TargetedCmdletBase
         if (Plan is not null)
         {
             CheckPlanAlone(InputObject?.Deployment ?? Binding.Piped);
-            var plan = ReadPlan(Plan, ComponentParameter);
-            var extra = BuildVerification();
-            plan = plan with { Verification = new VerificationOptions { HealthChecks = plan.Verification.HealthChecks.Concat(extra.HealthChecks).ToList(), SmokeTests = plan.Verification.SmokeTests.Concat(extra.SmokeTests).ToList() } };
+            var plan = WithServiceChecks(ReadPlan(Plan, ComponentParameter));
             if (!plan.Verification.Any && !plan.Components.Any(c => c.Request.Verification.Any))
             {
                 ThrowTerminatingError(ToErrorRecord(new RollbackException(ErrorIds.HealthCheckUriInvalid, RollbackErrorKind.InvalidArgument,

@@ -283,6 +283,16 @@ public sealed class PlanReader
             return null;
         }
 
+        // Run-time values of the component's own keys (its checks, its restart script) win over the file's, as its parameters do.
+        if (extra.TryGetValue(name, out var runTime))
+        {
+            foreach (var key in runTime.Keys.Where(k => ComponentKeys.Skip(2).Contains(k, StringComparer.OrdinalIgnoreCase)).ToList())
+            {
+                keys[key] = runTime[key];
+                runTime.Remove(key);
+            }
+        }
+
         var parameters = StrategyParameters.Create(strategyName);
         var properties = StrategyParameters.ParameterProperties(parameters.GetType(), withRollbackOptions: true).ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
         var given = new HashSet<string>(StringComparer.OrdinalIgnoreCase);

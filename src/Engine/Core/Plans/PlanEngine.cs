@@ -232,6 +232,7 @@ public static class PlanEngine
                     Escalation = options.Escalation,
                     Force = options.Force || component.Request.Force,
                     CheckpointDirectory = options.CheckpointDirectory is null ? null : Path.Combine(options.CheckpointDirectory, component.Name),
+                    CheckpointName = options.CheckpointName is null ? component.Request.CheckpointName : $"{options.CheckpointName}-{component.Name}",
                 };
                 var session = StrategyRegistry.Open(request, context);
                 opened.States.Add(new ComponentState(component, request, session, recorded)
@@ -390,6 +391,11 @@ public static class PlanEngine
         var message = $"Nothing was changed: {problems.Count} problem(s) would stop the rollback of {plan.Service}:{Environment.NewLine}  " +
             string.Join(Environment.NewLine + "  ", problems) + Environment.NewLine +
             "Fix them, or leave those components out with -SkipComponent <name> (the reason is recorded); an irreversible migration means rolling forward.";
+        if (!await context.Observer.ShouldProcessAsync(plan.TargetKey, $"Record the failed preflight and signal {SignalNames.ManualInterventionRequired}").ConfigureAwait(false))
+        {
+            throw new RollbackException(ErrorIds.PlanPreflightFailed, RollbackErrorKind.InvalidOperation, message) { TargetName = plan.TargetKey };
+        }
+
         context.State.Journal.AddEvent(new JournalEvent(plan.TargetKey, null, DateTimeOffset.UtcNow, "PreflightFailed", JsonSerializer.Serialize(problems, Journal.JsonOptions)));
         try
         {

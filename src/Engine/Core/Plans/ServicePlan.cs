@@ -50,4 +50,6 @@ public sealed record PlanRunOptions
     public EscalationOptions Escalation { get; init; } = new();
     public bool Force { get; init; }
     public string? CheckpointDirectory { get; init; }
+    /// <summary>Each component's checkpoint is named this with "-&lt;component&gt;" added; the default names otherwise.</summary>
+    public string? CheckpointName { get; init; }
 }
