@@ -27,6 +27,7 @@
         'Copy-RollbackState'
         'Test-RollbackPlan'
         'New-RollbackPlan'
+        'Get-RollbackMetrics'
     )
     FunctionsToExport      = @()
     AliasesToExport        = @()
