@@ -117,6 +117,22 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
 
     private string? whatIfState;
 
+    // Set by the cmdlets that tell people (-NotifyUri, else DEPLOYMENT_ROLLBACK_NOTIFY), before the engine runs.
+    private IReadOnlyList<NotifyTarget> notifyTargets = Array.Empty<NotifyTarget>();
+
+    /// <summary>-NotifyUri, else the addresses of DEPLOYMENT_ROLLBACK_NOTIFY; a bad one ends the command before anything runs.</summary>
+    protected void UseNotifyTargets(string[]? given)
+    {
+        try
+        {
+            notifyTargets = NotifyTarget.Resolve(given);
+        }
+        catch (RollbackException e)
+        {
+            ThrowTerminatingError(ToErrorRecord(e));
+        }
+    }
+
     private bool IsWhatIf =>
         MyInvocation.BoundParameters.TryGetValue("WhatIf", out var value) ? value is SwitchParameter { IsPresent: true } || value is true
         : SessionState.PSVariable.GetValue("WhatIfPreference") is { } preference && LanguagePrimitives.IsTrue(preference);
@@ -162,7 +178,7 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
         var queue = new BlockingCollection<Action>();
         pipelineQueue = queue;
         var observer = new PipelineObserver(this, queue);
-        var context = new EngineContext(state!, observer.ToEngineObserver(), Cancellation);
+        var context = new EngineContext(state!, observer.ToEngineObserver(), Cancellation) { Notify = notifyTargets };
         var task = Task.Run(() => work(context));
         task.ContinueWith(_ => queue.CompleteAdding(), TaskScheduler.Default);
         var stopping = false;

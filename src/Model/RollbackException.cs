@@ -51,6 +51,7 @@ public static class ErrorIds
     public const string ReleaseSnapshotNotFound = "ReleaseSnapshotNotFound";
     public const string ReleaseSnapshotIncomplete = "ReleaseSnapshotIncomplete";
     public const string PlanFileExists = "PlanFileExists";
+    public const string NotifyUriInvalid = "NotifyUriInvalid";
 
     public const string StrategyNotImplemented = "StrategyNotImplemented";
     public const string StateDirectoryUnusable = "StateDirectoryUnusable";

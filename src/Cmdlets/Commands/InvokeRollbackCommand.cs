@@ -48,6 +48,11 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
     [ValidateNotNull]
     public Uri? WebhookUri { get; set; }
 
+    /// <summary>Tell people when the rollback starts and ends: Teams or Slack webhooks, any JSON webhook, or smtp:// (with ?to=).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? NotifyUri { get; set; }
+
     /// <summary>Seconds to wait for another rollback of the same target to finish.</summary>
     [Parameter]
     [ValidateRange(0, 86400)]
@@ -110,6 +115,7 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
 
     protected override void ProcessRecord()
     {
+        UseNotifyTargets(NotifyUri);
         CheckPlanOnly(Plan is not null, nameof(Component), nameof(SkipComponent), nameof(SkipReason), nameof(ContinueOnError), nameof(ComponentParameter));
         if (Plan is not null)
         {

@@ -35,8 +35,14 @@ public sealed class SendRollbackSignalCommand : RollbackCmdletBase
     [ValidateNotNull]
     public Uri? WebhookUri { get; set; }
 
+    /// <summary>Also tell people: Teams or Slack webhooks, any JSON webhook, or smtp:// (with ?to=).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? NotifyUri { get; set; }
+
     protected override void ProcessRecord()
     {
+        UseNotifyTargets(NotifyUri);
         Dictionary<string, object?> data;
         try
         {
@@ -60,7 +66,12 @@ public sealed class SendRollbackSignalCommand : RollbackCmdletBase
             return;
         }
 
-        WriteObject(RunEngine(context => new SignalStore(context.State).EmitAsync(Name, data, TargetKey, WebhookUri, context.Observer, context.Cancellation, webhookFailureIsError: true)));
+        WriteObject(RunEngine(async context =>
+        {
+            var signal = await new SignalStore(context.State).EmitAsync(Name, data, TargetKey, WebhookUri, context.Observer, context.Cancellation, webhookFailureIsError: true).ConfigureAwait(false);
+            await Notifier.NotifyAsync(signal.Name, TargetKey ?? "signals", signal.Data, null, context).ConfigureAwait(false);
+            return signal;
+        }));
     }
 
     /// <summary>Hashtables, custom objects and lists become nested JSON objects and arrays; other values their text.</summary>

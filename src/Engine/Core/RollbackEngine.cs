@@ -346,6 +346,11 @@ public static class RollbackEngine
         {
             context.State.Journal.AddEvent(new JournalEvent(result.TargetKey, result.AttemptId, signal.Time, JournalEventKinds.SignalEmitted, name + " delivered"));
         }
+
+        if (Notifier.RollbackSignals.Contains(name))
+        {
+            await Notifier.NotifyAsync(name, result.TargetKey, signal.Data, result, context).ConfigureAwait(false);
+        }
     }
 
     internal static string DescribeUnhealthy(HealthReport? report) => report is null ? "no report" : string.Join("; ",

@@ -42,6 +42,13 @@ public sealed class EngineContext
     /// (The tests run the engine's phases against an in-memory strategy this way.)
     /// </summary>
     public Func<RollbackRequest, EngineContext, IRollbackSession?>? HostStrategies { get; init; }
+
+    /// <summary>Where people are told of this command's rollbacks (Teams, Slack, a JSON webhook, email).</summary>
+    public IReadOnlyList<NotifyTarget> Notify { get; init; } = Array.Empty<NotifyTarget>();
+
+    /// <summary>The same context with another observer or cancellation (e.g. to finish recording after Ctrl+C).</summary>
+    public EngineContext With(IRollbackObserver? observer = null, CancellationToken? cancellation = null) =>
+        new(State, observer ?? Observer, cancellation ?? Cancellation) { HostStrategies = HostStrategies, Notify = Notify };
 }
 
 /// <summary>A restart step or smoke test: a host script block or an executable, reduced to one delegate.</summary>

@@ -105,7 +105,7 @@ internal sealed class PlanRun
     private async Task RunWavesAsync()
     {
         // Consent was given for every component's steps at once; each component's own run must not ask again.
-        var quiet = new EngineContext(context.State, new ConsentGiven(context.Observer), context.Cancellation) { HostStrategies = context.HostStrategies };
+        var quiet = context.With(observer: new ConsentGiven(context.Observer));
         var waves = selected.GroupBy(s => s.Assessment.Wave).OrderBy(g => g.Key).ToList();
         var done = 0;
         var stopped = false;
@@ -220,7 +220,7 @@ internal sealed class PlanRun
     private async Task ReadBackAsync(CancellationToken cancellation)
     {
         // A component that went back is where its attempt put it (its step read that back); every other one is read now.
-        var readContext = new EngineContext(context.State, context.Observer, cancellation) { HostStrategies = context.HostStrategies };
+        var readContext = context.With(cancellation: cancellation);
         var unknown = states.Where(s => outcomes[s.Component.Name] is not { Action: "RolledBack", Outcome: RollbackOutcome.Succeeded or RollbackOutcome.Skipped }).ToList();
         var now = await PlanEngine.ReadVersionsAsync(unknown, readContext).ConfigureAwait(false);
         foreach (var state in states)
@@ -266,7 +266,7 @@ internal sealed class PlanRun
     {
         var escalation = RollbackRun.Close(result, earlierFailures.Count, options.Escalation);
 
-        var quiet = new EngineContext(context.State, context.Observer, cancellation) { HostStrategies = context.HostStrategies };
+        var quiet = context.With(cancellation: cancellation);
         if (result.Outcome == RollbackOutcome.Succeeded)
         {
             await RollbackEngine.EmitAsync(SignalNames.RollbackComplete, result, options.WebhookUri, quiet, Data()

@@ -15,7 +15,9 @@ public static class Checklist
         var restart = attempt.Steps.FirstOrDefault(s => s.Name.StartsWith("Restart", StringComparison.Ordinal));
         var mutating = attempt.Steps.Where(s => s.Name != "Checkpoint").ToList();
         var finalSignal = attempt.Signals.LastOrDefault(s => s is SignalNames.RollbackComplete or SignalNames.RollbackFailed or SignalNames.ManualInterventionRequired);
-        var delivered = forAttempt.Where(e => e.Kind == JournalEventKinds.SignalEmitted && e.Detail.EndsWith(" delivered", StringComparison.Ordinal)).Select(e => e.Detail).ToList();
+        // Told: a signal's webhook took it, or a notification (Teams, Slack, a webhook, email) was delivered.
+        var delivered = forAttempt.Where(e => (e.Kind == JournalEventKinds.SignalEmitted && e.Detail.EndsWith(" delivered", StringComparison.Ordinal))
+            || (e.Kind == Notifier.SentKind && e.Detail.Contains(" delivered to ", StringComparison.Ordinal))).Select(e => e.Detail).ToList();
         var report = forAttempt.LastOrDefault(e => e.Kind == JournalEventKinds.ReportWritten);
 
         var failureConfirmed = attempt.FailureType != FailureType.Unknown || assessedSummary is { FailureType: not FailureType.Unknown };

@@ -160,7 +160,7 @@ public static partial class QuickRetry
             : result.Steps.LastOrDefault()?.Status == StepStatus.Failed ? result.Steps.Last().Message : "The retried deployment did not verify.";
         if (EscalationPolicy.Decide(result, earlierFailures, request.Escalation, $"Escalated after {earlierFailures + 1} failed attempts: the failure is not transient. Roll back instead.") is { } why)
         {
-            await EscalationPolicy.SignalAsync(result, why, request.WebhookUri, new EngineContext(context.State, context.Observer, cancellation)).ConfigureAwait(false);
+            await EscalationPolicy.SignalAsync(result, why, request.WebhookUri, context.With(cancellation: cancellation)).ConfigureAwait(false);
         }
 
         context.State.Journal.CompleteAttempt(result);

@@ -331,7 +331,7 @@ internal sealed class RollbackRun
     {
         var escalation = Close(result, earlierFailures.Count, request.Escalation);
 
-        var quiet = new EngineContext(context.State, context.Observer, cancellation);
+        var quiet = context.With(cancellation: cancellation);
         if (result.Outcome == RollbackOutcome.Succeeded)
         {
             await RollbackEngine.EmitAsync(SignalNames.RollbackComplete, result, request.WebhookUri, quiet, ("rolled_back_to", result.ToVersion), ("from_version", result.FromVersion),
