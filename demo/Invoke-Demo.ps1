@@ -79,9 +79,10 @@ try {
 
     Step 'Phase 4: signals, checklist and incident report'
     Get-RollbackSignal | Out-Host
-    $report = $result | New-RollbackIncidentReport
+    $report = $result | New-RollbackIncidentReport -Format Html
     $result | Get-RollbackChecklist | Format-Table -AutoSize | Out-Host
     Write-Host "Incident report: $($report.MarkdownPath)"
+    Write-Host "Incident page (open it in a browser): $($report.HtmlPath)"
     Write-Host "Time to recovery: $([Math]::Round($result.TimeToRecovery.TotalSeconds, 1)) s; outcome: $($result.Outcome)"
     if ($result.Outcome -ne 'Succeeded') { throw "The demo rollback did not succeed: $($result.Message)" }
 }

@@ -15,6 +15,8 @@ public sealed class IncidentReport
     public List<string> Timeline { get; set; } = new();
     public string MarkdownPath { get; set; } = "";
     public string JsonPath { get; set; } = "";
+    /// <summary>The self-contained HTML page, with -Format Html.</summary>
+    public string? HtmlPath { get; set; }
     public DateTimeOffset GeneratedAt { get; set; }
 }
 

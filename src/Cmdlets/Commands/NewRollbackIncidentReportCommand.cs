@@ -27,6 +27,11 @@ public sealed class NewRollbackIncidentReportCommand : RollbackCmdletBase
     [ValidateNotNullOrEmpty]
     public string? Path { get; set; }
 
+    /// <summary>Markdown and JSON (default), or also a self-contained HTML page with a timeline (Html).</summary>
+    [Parameter]
+    [ValidateSet("Markdown", "Html", IgnoreCase = true)]
+    public string Format { get; set; } = "Markdown";
+
     protected override void ProcessRecord()
     {
         if (Plan is not null)
@@ -40,7 +45,7 @@ public sealed class NewRollbackIncidentReportCommand : RollbackCmdletBase
             var attempt = IncidentReportWriter.FindAttempt(context.State, AttemptId, AttemptId is null ? TargetKey : null);
             var where = output ?? context.State.ReportsDirectory;
             return await context.Observer.ShouldProcessAsync(attempt.TargetKey, $"Write the incident report of attempt {attempt.AttemptId} to {where}").ConfigureAwait(false)
-                ? IncidentReportWriter.Write(context.State, attempt, output)
+                ? IncidentReportWriter.Write(context.State, attempt, output, html: Format.Equals("Html", StringComparison.OrdinalIgnoreCase))
                 : null;
         });
         if (report is not null)

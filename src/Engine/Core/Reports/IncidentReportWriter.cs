@@ -75,7 +75,7 @@ public static class IncidentReportWriter
     /// Writes reports/incident-&lt;attempt&gt;.md and .json; with extraPath, the Markdown goes there too (a folder
     /// gets incident-&lt;attempt&gt;.md) with the JSON beside it, and the returned paths are those.
     /// </summary>
-    public static IncidentReport Write(StateRoot state, RollbackResult attempt, string? extraPath)
+    public static IncidentReport Write(StateRoot state, RollbackResult attempt, string? extraPath, bool html = false)
     {
         var report = Build(state, attempt);
         var markdownPath = System.IO.Path.Combine(state.ReportsDirectory, $"incident-{attempt.AttemptId}.md");
@@ -99,19 +99,40 @@ public static class IncidentReportWriter
         report.JsonPath = System.IO.Path.ChangeExtension(report.MarkdownPath, ".json");
         var markdown = SecretRedactor.Redact(ToMarkdown(report, attempt));
         var json = SecretRedactor.Redact(JsonSerializer.Serialize(new { report, attempt }, ReportJson));
-        foreach (var path in new[] { markdownPath, extraMarkdown }.OfType<string>())
+        var paths = new[] { markdownPath, extraMarkdown }.OfType<string>().ToList();
+        foreach (var path in paths)
         {
             AtomicFile.WriteAllText(path, markdown);
             AtomicFile.WriteAllText(System.IO.Path.ChangeExtension(path, ".json"), json);
-            if (path.StartsWith(state.ReportsDirectory, StringComparison.Ordinal))
-            {
-                SharedArtefacts.KeepFile(state, SharedArtefacts.Reports, path);
-                SharedArtefacts.KeepFile(state, SharedArtefacts.Reports, System.IO.Path.ChangeExtension(path, ".json"));
-            }
+            Keep(state, path, ".md", ".json");
         }
 
         state.Journal.AddEvent(new JournalEvent(attempt.TargetKey, attempt.AttemptId, report.GeneratedAt, JournalEventKinds.ReportWritten, markdownPath));
+        if (html)
+        {
+            // The page is made once the journal holds the report, so its checklist ticks "incident documented".
+            var page = IncidentHtml.Render(state, report, attempt);
+            report.HtmlPath = System.IO.Path.ChangeExtension(report.MarkdownPath, ".html");
+            foreach (var path in paths)
+            {
+                AtomicFile.WriteAllText(System.IO.Path.ChangeExtension(path, ".html"), page);
+                Keep(state, path, ".html");
+            }
+        }
+
         return report;
+    }
+
+    /// <summary>A report in the state's own folder goes to a shared store too (one elsewhere is the caller's copy).</summary>
+    private static void Keep(StateRoot state, string path, params string[] extensions)
+    {
+        if (path.StartsWith(state.ReportsDirectory, StringComparison.Ordinal))
+        {
+            foreach (var extension in extensions)
+            {
+                SharedArtefacts.KeepFile(state, SharedArtefacts.Reports, System.IO.Path.ChangeExtension(path, extension));
+            }
+        }
     }
 
     public static string ToMarkdown(IncidentReport report, RollbackResult attempt)
