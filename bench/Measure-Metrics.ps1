@@ -1,7 +1,8 @@
 <#
 .SYNOPSIS
-    Recovery metrics figures for docs/BENCHMARKS.md: Get-RollbackMetrics over a journal of -Attempts attempts.
-    Returns the report's markdown lines. Expects the module imported by the caller.
+    Report and metrics figures for docs/BENCHMARKS.md: the HTML incident report of a plan incident with 50 steps and 3
+    attempts, and Get-RollbackMetrics over a journal of -Attempts attempts. Returns the report's markdown lines.
+    Expects the module imported by the caller.
 .DESCRIPTION
     A few real rollbacks of a config file (a recovery, failures, an escalation) make the records; the journal
     (SQLite) is then grown to -Attempts attempts by copying them, each copy on one of 100 targets with versions of its
@@ -72,17 +73,41 @@ print(con.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
         if ($i -gt 0) { $objects.Add($a); $prometheus.Add($b) }
     }
 
+    # An incident with 50 steps and 3 attempts: a plan of 24 config files (a checkpoint and a replacement each, and
+    # the service's restart), whose first two rollbacks fail the service's check.
+    $svc = Join-Path $work 'service'
+    New-Item -ItemType Directory -Force $svc | Out-Null
+    $components = foreach ($n in 1..24) { Set-Content (Join-Path $svc "c$n.yml") 'v: 1'; "@{ Name = 'c$n'; Strategy = 'Config'; Path = './c$n.yml' }" }
+    Set-Content (Join-Path $svc 'ok.ps1') "if (Test-Path '$svc/broken') { exit 1 }"
+    Set-Content (Join-Path $svc 'rollback.psd1') "@{ Service = 'bench-report'; Components = @( $($components -join '; ') ); SmokeTest = './ok.ps1'; RestartScript = './ok.ps1' }"
+    $plan = Join-Path $svc 'rollback.psd1'
+    $null = Test-RollbackHealth -Plan $plan -RecordVerified -StateDirectory $state
+    foreach ($attempt in 1..3) {
+        foreach ($n in 1..24) { Set-Content (Join-Path $svc "c$n.yml") "v: $($attempt + 1)" }
+        if ($attempt -lt 3) { Set-Content (Join-Path $svc 'broken') '' } else { Remove-Item (Join-Path $svc 'broken') }
+        $planResult = Invoke-Rollback -Plan $plan -All -StateDirectory $state -Confirm:$false -WarningAction SilentlyContinue
+    }
+    $steps = @($planResult.Components | ForEach-Object { (Get-RollbackHistory -TargetKey $_.TargetKey -AttemptId $_.AttemptId -StateDirectory $state).Steps }).Count + $planResult.Steps.Where({ $_.Name -like 'Restart*' }).Count
+    $reportMs = [Collections.Generic.List[double]]::new()
+    for ($i = 0; $i -le $Runs; $i++) {
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        $report = $planResult | New-RollbackIncidentReport -Format Html -StateDirectory $state
+        if ($i -gt 0) { $reportMs.Add($sw.Elapsed.TotalMilliseconds) }
+    }
+
+    $reportMedian = Get-Median $reportMs
     $objectMs = Get-Median $objects
     $prometheusMs = Get-Median $prometheus
-    Write-Host ("Metrics over {0} attempts: {1:0} ms objects, {2:0} ms Prometheus" -f $count, $objectMs, $prometheusMs)
+    Write-Host ("Metrics over {0} attempts: {1:0} ms objects, {2:0} ms Prometheus; HTML report of {3} steps: {4:0} ms" -f $count, $objectMs, $prometheusMs, $steps, $reportMedian)
     @(
-        '## Recovery metrics'
+        '## Reports and metrics'
         ''
-        "``Get-RollbackMetrics`` over a local journal of $count attempts on $($metrics.Count) targets (real rollbacks of a config file, copied with their records to reach that count). Medians of $Runs warm runs."
+        "The HTML incident report of a plan incident (24 config files, $steps steps, the plan's third attempt after two failed ones), and ``Get-RollbackMetrics`` over a local journal of $count attempts on $($metrics.Count) targets (real rollbacks of a config file, copied with their records to reach that count). Medians of $Runs warm runs."
         ''
         '| Measurement | Time | Goal | Met |'
         '|---|---:|---|---|'
-        "| Per-target objects | $($objectMs.ToString('0', $invariant)) ms | < 1000 ms | $(if ($objectMs -lt 1000) { 'yes' } else { 'no' }) |"
+        "| ``New-RollbackIncidentReport -Format Html`` ($steps steps, 3 attempts; Markdown, JSON and HTML written) | $($reportMedian.ToString('0', $invariant)) ms | < 1000 ms | $(if ($reportMedian -lt 1000) { 'yes' } else { 'no' }) |"
+        "| ``Get-RollbackMetrics``, per-target objects | $($objectMs.ToString('0', $invariant)) ms | < 1000 ms | $(if ($objectMs -lt 1000) { 'yes' } else { 'no' }) |"
         "| ``-Format Prometheus`` (textfile collector text) | $($prometheusMs.ToString('0', $invariant)) ms | < 1000 ms | $(if ($prometheusMs -lt 1000) { 'yes' } else { 'no' }) |"
         ''
         'Reproduce: `dotnet pwsh build.ps1 Bench -Only Metrics` (this section only).'
