@@ -1,3 +1,8 @@
+BeforeDiscovery {
+    # Debian's chromium opens the dashboard headless; without it that test skips, except in CI, where it must fail.
+    $skipBrowser = -not (@('/usr/bin/chromium', '/usr/bin/chromium-browser') | Where-Object { Test-Path $_ }) -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
+}
+
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Get-TestModulePath) -Force
@@ -73,5 +78,29 @@ Describe 'Recovery metrics from a journal of real rollbacks' {
         $file = Get-RollbackMetrics -Format Prometheus -GroupBy All -Path (Join-Path $TestDrive 'textfile/deployment_rollback.prom') -StateDirectory $state
         Get-Content -Raw $file.FullName | Should -Match '(?m)^deployment_rollback_deployments 5$'
         { Get-RollbackMetrics -Path (Join-Path $TestDrive 'x.prom') -StateDirectory $state } | Should -Throw -ErrorId 'ParameterNotForStrategy,DeploymentRollback.Commands.GetRollbackMetricsCommand'
+    }
+}
+
+Describe 'The metrics dashboard in a real browser' -Skip:$skipBrowser {
+    It 'charts the recovery time of every incident and the failure rate of every target, offline' {
+        $root = Join-Path $TestDrive 'dashboard'
+        $state = Join-Path $root 'state'
+        $config = Join-Path $root 'app.yml'
+        New-Item -ItemType Directory -Force $root | Out-Null
+        Set-Content $config 'release: 1'
+        $null = Test-RollbackHealth -Strategy Config -Path $config -SmokeTest { $true } -RecordVerified -StateDirectory $state
+        foreach ($release in 2, 3) {
+            Set-Content $config "release: $release"
+            $null = Invoke-Rollback -Strategy Config -Path $config -SmokeTest { $true } -StateDirectory $state -Confirm:$false
+        }
+
+        $file = Get-RollbackMetrics -Format Html -Path (Join-Path $root 'metrics.html') -StateDirectory $state
+        $chromium = @('/usr/bin/chromium', '/usr/bin/chromium-browser') | Where-Object { Test-Path $_ } | Select-Object -First 1
+        $dom = (& $chromium --headless --no-sandbox --disable-gpu --disable-background-networking --no-first-run "--user-data-dir=$(Join-Path $TestDrive 'profile')" --dump-dom "file://$($file.FullName)" 2>$null) -join "`n"
+        $dom | Should -Match 'data-scope="config:'
+        ([regex]::Matches($dom, 'data-recovery="config:')).Count | Should -Be 2
+        $dom | Should -Match 'data-rate="config:[^"]*"><text[^>]*>[^<]*</text><rect class="bar Failed"'
+        $dom | Should -Match '67 %'
+        $dom | Should -Not -Match '<script|<link|<img|@import|url\(|(src|href)="https?:'
     }
 }

@@ -27,33 +27,34 @@ public sealed class GetRollbackMetricsCommand : RollbackCmdletBase
     [ValidateSet("Target", "Strategy", "All", IgnoreCase = true)]
     public string GroupBy { get; set; } = "Target";
 
-    /// <summary>Objects (default), or the Prometheus text format that node_exporter's textfile collector reads.</summary>
+    /// <summary>Objects (default); the Prometheus text format that node_exporter's textfile collector reads; or an HTML dashboard page.</summary>
     [Parameter]
-    [ValidateSet("Object", "Prometheus", IgnoreCase = true)]
+    [ValidateSet("Object", "Prometheus", "Html", IgnoreCase = true)]
     public string Format { get; set; } = "Object";
 
-    /// <summary>-Format Prometheus: write the text to this file (whole, by rename, as the textfile collector needs) instead of the pipeline.</summary>
+    /// <summary>-Format Prometheus or Html: write the text to this file (whole, by rename) instead of the pipeline.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? Path { get; set; }
 
     protected override void ProcessRecord()
     {
-        if (Path is not null && !Format.Equals("Prometheus", StringComparison.OrdinalIgnoreCase))
+        if (Path is not null && Format.Equals("Object", StringComparison.OrdinalIgnoreCase))
         {
-            ThrowTerminatingError(ToErrorRecord(TargetBinding.ParameterNotForStrategy(nameof(Path), "-Format Prometheus", $"-Format {Format}")));
+            ThrowTerminatingError(ToErrorRecord(TargetBinding.ParameterNotForStrategy(nameof(Path), "-Format Prometheus or Html", $"-Format {Format}")));
         }
 
         var since = Since is { } local ? new DateTimeOffset(local.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(local, DateTimeKind.Local) : local) : (DateTimeOffset?)null;
         var grouping = Enum.Parse<RecoveryMetrics.Grouping>(GroupBy, ignoreCase: true);
-        var metrics = RunEngine(context => Task.FromResult(RecoveryMetrics.Compute(context.State.Journal, since, TargetKey, Strategy, grouping)));
-        if (!Format.Equals("Prometheus", StringComparison.OrdinalIgnoreCase))
+        var (metrics, recoveries) = RunEngine(context => Task.FromResult((RecoveryMetrics.Compute(context.State.Journal, since, TargetKey, Strategy, grouping),
+            Format.Equals("Html", StringComparison.OrdinalIgnoreCase) ? MetricsDashboard.Recoveries(context.State.Journal, since, TargetKey, Strategy) : null)));
+        if (Format.Equals("Object", StringComparison.OrdinalIgnoreCase))
         {
             WriteObject(metrics, enumerateCollection: true);
             return;
         }
 
-        var text = RecoveryMetrics.ToPrometheus(metrics);
+        var text = recoveries is null ? RecoveryMetrics.ToPrometheus(metrics) : MetricsDashboard.Render(metrics, recoveries, DateTimeOffset.UtcNow);
         if (Path is null)
         {
             WriteObject(text);
@@ -70,7 +71,7 @@ public sealed class GetRollbackMetricsCommand : RollbackCmdletBase
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 throw new RollbackException(ErrorIds.ReportPathInvalid, RollbackErrorKind.WriteError,
-                    $"The metrics could not be written to {file}: {e.Message} Give a writable -Path (the textfile collector's folder).") { TargetName = file };
+                    $"The metrics could not be written to {file}: {e.Message} Give a writable -Path.") { TargetName = file };
             }
 
             return Task.FromResult(true);

@@ -11,7 +11,7 @@ namespace DeploymentRollback.Engine;
 /// </summary>
 public static class IncidentHtml
 {
-    private const string Style = """
+    internal const string Style = """
         :root { --fg:#1b1f24; --bg:#ffffff; --muted:#57606a; --line:#d0d7de; --ok:#1a7f37; --bad:#cf222e; --warn:#9a6700; --accent:#0969da; --bar:#54aeff; }
         @media (prefers-color-scheme: dark) { :root { --fg:#e6edf3; --bg:#0d1117; --muted:#8d96a0; --line:#30363d; --ok:#3fb950; --bad:#f85149; --warn:#d29922; --accent:#4493f8; --bar:#1f6feb; } }
         body { font: 14px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); margin: 2rem auto; max-width: 1000px; padding: 0 1rem; }
