@@ -6,6 +6,22 @@ BeforeDiscovery {
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Get-TestModulePath) -Force
+
+    # A config file at release 1, recorded verified-good, then each later release deployed and rolled back for real
+    # (the smoke test passes or fails as given). Returns the file's path.
+    function Invoke-ConfigReleases([string] $root, [string] $state, [object[]] $releases) {
+        $config = Join-Path $root 'app.yml'
+        New-Item -ItemType Directory -Force $root | Out-Null
+        Set-Content $config 'release: 1'
+        $null = Test-RollbackHealth -Strategy Config -Path $config -SmokeTest { $true } -RecordVerified -StateDirectory $state
+        foreach ($release in $releases) {
+            Set-Content $config "release: $($release.Version)"
+            $smoke = if ($release.Healthy) { { $true } } else { { $false } }
+            $null = Invoke-Rollback -Strategy Config -Path $config -SmokeTest $smoke -StateDirectory $state -Confirm:$false -WarningAction SilentlyContinue
+        }
+
+        $config
+    }
 }
 
 Describe 'Recovery metrics from a journal of real rollbacks' {
@@ -14,16 +30,7 @@ Describe 'Recovery metrics from a journal of real rollbacks' {
         # release, the third escalated) and a Git checkout (one recovery).
         $root = Join-Path $TestDrive 'metrics'
         $state = Join-Path $root 'state'
-        $config = Join-Path $root 'app.yml'
-        New-Item -ItemType Directory -Force $root | Out-Null
-        Set-Content $config 'release: 1'
-        $null = Test-RollbackHealth -Strategy Config -Path $config -SmokeTest { $true } -RecordVerified -StateDirectory $state
-        Set-Content $config 'release: 2'
-        $null = Invoke-Rollback -Strategy Config -Path $config -SmokeTest { $true } -StateDirectory $state -Confirm:$false
-        foreach ($i in 1..3) {
-            Set-Content $config 'release: 3'
-            $null = Invoke-Rollback -Strategy Config -Path $config -SmokeTest { $false } -StateDirectory $state -Confirm:$false -WarningAction SilentlyContinue
-        }
+        $null = Invoke-ConfigReleases $root $state (@(@{ Version = 2; Healthy = $true }) + @(1..3 | ForEach-Object { @{ Version = 3; Healthy = $false } }))
 
         $repo = New-TestRepository (Join-Path $root 'repo')
         Invoke-TestGit $repo checkout --quiet v2.3.0 | Out-Null
@@ -85,14 +92,7 @@ Describe 'The metrics dashboard in a real browser' -Skip:$skipBrowser {
     It 'charts the recovery time of every incident and the failure rate of every target, offline' {
         $root = Join-Path $TestDrive 'dashboard'
         $state = Join-Path $root 'state'
-        $config = Join-Path $root 'app.yml'
-        New-Item -ItemType Directory -Force $root | Out-Null
-        Set-Content $config 'release: 1'
-        $null = Test-RollbackHealth -Strategy Config -Path $config -SmokeTest { $true } -RecordVerified -StateDirectory $state
-        foreach ($release in 2, 3) {
-            Set-Content $config "release: $release"
-            $null = Invoke-Rollback -Strategy Config -Path $config -SmokeTest { $true } -StateDirectory $state -Confirm:$false
-        }
+        $null = Invoke-ConfigReleases $root $state @(@{ Version = 2; Healthy = $true }, @{ Version = 3; Healthy = $true })
 
         $file = Get-RollbackMetrics -Format Html -Path (Join-Path $root 'metrics.html') -StateDirectory $state
         $chromium = @('/usr/bin/chromium', '/usr/bin/chromium-browser') | Where-Object { Test-Path $_ } | Select-Object -First 1

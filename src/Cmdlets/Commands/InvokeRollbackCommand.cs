@@ -149,12 +149,7 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
             return;
         }
 
-        if (result.Outcome is RollbackOutcome.Failed or RollbackOutcome.Escalated)
-        {
-            WriteWarning($"Rollback of {result.TargetKey} {result.Outcome}: {result.Message}");
-        }
-
-        WriteObject(result);
+        WriteResult(result);
     }
 
     /// <summary>A whole service: one result with a line per component; a failed plan is a warning, as a failed rollback is.</summary>
@@ -189,12 +184,7 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
             return;
         }
 
-        if (result.Outcome is RollbackOutcome.Failed or RollbackOutcome.Escalated)
-        {
-            WriteWarning($"Rollback of {result.TargetKey} {result.Outcome}: {result.Message}");
-        }
-
-        WriteObject(result);
+        WriteResult(result);
     }
 
     /// <summary>One result per matching workload; a workload that cannot be rolled back is a non-terminating error and the others go on.</summary>
@@ -209,13 +199,19 @@ public sealed class InvokeRollbackCommand : TargetedCmdletBase
             }
             else if (outcome.Result is { } result)
             {
-                if (result.Outcome is RollbackOutcome.Failed or RollbackOutcome.Escalated)
-                {
-                    WriteWarning($"Rollback of {result.TargetKey} {result.Outcome}: {result.Message}");
-                }
-
-                WriteObject(result);
+                WriteResult(result);
             }
         }
+    }
+
+    /// <summary>A result on the pipeline; one that failed or escalated is a warning too, so an unattended log shows it.</summary>
+    private void WriteResult(RollbackResult result)
+    {
+        if (result.Outcome is RollbackOutcome.Failed or RollbackOutcome.Escalated)
+        {
+            WriteWarning($"Rollback of {result.TargetKey} {result.Outcome}: {result.Message}");
+        }
+
+        WriteObject(result);
     }
 }

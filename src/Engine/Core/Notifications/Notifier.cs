@@ -28,9 +28,9 @@ public static class Notifier
     /// <summary>One message per target in context.Notify; attempt is the rollback (null for a signal sent by hand).</summary>
     public static async Task NotifyAsync(string signal, string subject, IReadOnlyDictionary<string, object?> data, RollbackResult? attempt, EngineContext context)
     {
+        var message = new Message(signal, subject, data, attempt);
         foreach (var target in context.Notify)
         {
-            var message = new Message(signal, subject, data, attempt);
             try
             {
                 await SendAsync(target, message, context).ConfigureAwait(false);

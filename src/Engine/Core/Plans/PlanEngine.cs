@@ -188,11 +188,7 @@ public static class PlanEngine
 
     private static VerificationOptions Quick(VerificationOptions checks) => checks with
     {
-        HealthChecks = checks.HealthChecks.Select(c => new HealthCheckOptions
-        {
-            Uri = c.Uri, ExpectedStatus = c.ExpectedStatus, BodyPattern = c.BodyPattern, Retries = Math.Min(c.Retries, 1),
-            Interval = c.Interval, Timeout = c.Timeout, SkipCertificateCheck = c.SkipCertificateCheck,
-        }).ToList(),
+        HealthChecks = checks.HealthChecks.Select(c => c with { Retries = Math.Min(c.Retries, 1) }).ToList(),
     };
 
     internal static async Task ForEachAsync<T>(IEnumerable<T> items, int parallelism, Func<T, Task> action, CancellationToken cancellation)

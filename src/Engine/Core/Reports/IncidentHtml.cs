@@ -267,11 +267,12 @@ public static class IncidentHtml
         _ => "unverified",
     };
 
-    private static string Text(string text) => HtmlEncode(SecretRedactor.Redact(text));
+    /// <summary>Text for a page: redacted, then HTML-encoded (shared with the metrics dashboard).</summary>
+    internal static string Text(string text) => HtmlEncode(SecretRedactor.Redact(text));
 
-    private static string Seconds(TimeSpan value) => value.TotalSeconds.ToString(value.TotalSeconds < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture) + " s";
+    internal static string Seconds(TimeSpan value) => value.TotalSeconds.ToString(value.TotalSeconds < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture) + " s";
 
-    private static string Num(double value) => value.ToString("0.#", CultureInfo.InvariantCulture);
+    internal static string Num(double value) => value.ToString("0.#", CultureInfo.InvariantCulture);
 
     private static string Cut(string text, int length) => text.Length <= length ? text : text[..(length - 1)] + "…";
 }

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using static System.Net.WebUtility;
+using static DeploymentRollback.Engine.IncidentHtml;
 
 namespace DeploymentRollback.Engine;
 
@@ -99,13 +99,7 @@ public static class MetricsDashboard
         html.Append("</svg>");
     }
 
-    private static string Text(string text) => HtmlEncode(SecretRedactor.Redact(text));
-
     private static string Percent(double? rate) => rate is null ? "–" : rate.Value.ToString("P0", CultureInfo.InvariantCulture);
-
-    private static string Seconds(TimeSpan value) => value.TotalSeconds.ToString(value.TotalSeconds < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture) + " s";
-
-    private static string Num(double value) => value.ToString("0.#", CultureInfo.InvariantCulture);
 
     private static string Cut(string text, int length) => text.Length <= length ? text : "…" + text[^(length - 1)..];
 }

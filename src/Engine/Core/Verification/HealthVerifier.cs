@@ -5,7 +5,7 @@ using System.Text.RegularExpressions;
 namespace DeploymentRollback.Engine;
 
 /// <summary>What "healthy" means for one HTTP endpoint.</summary>
-public sealed class HealthCheckOptions
+public sealed record HealthCheckOptions
 {
     public required Uri Uri { get; init; }
     /// <summary>Accepted status codes; empty means any 2xx.</summary>
