@@ -28,6 +28,7 @@
         'Test-RollbackPlan'
         'New-RollbackPlan'
         'Get-RollbackMetrics'
+        'Watch-RollbackTarget'
     )
     FunctionsToExport      = @()
     AliasesToExport        = @()

@@ -133,7 +133,7 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
         }
     }
 
-    private bool IsWhatIf =>
+    protected bool IsWhatIf =>
         MyInvocation.BoundParameters.TryGetValue("WhatIf", out var value) ? value is SwitchParameter { IsPresent: true } || value is true
         : SessionState.PSVariable.GetValue("WhatIfPreference") is { } preference && LanguagePrimitives.IsTrue(preference);
 
@@ -217,6 +217,9 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
             throw;
         }
     }
+
+    /// <summary>Writes an object to the pipeline from engine code while RunEngine runs (e.g. each rollback of a long watch as it ends).</summary>
+    protected void WriteObjectFromEngine(object value) => pipelineQueue?.Add(() => WriteObject(value));
 
     /// <summary>Runs a script block on the pipeline thread (where PowerShell requires it), from engine code on a worker thread.</summary>
     protected ScriptAction ToScriptAction(object value, string what, IReadOnlyList<string>? arguments = null)

@@ -28,6 +28,8 @@ public sealed class HealthCheckResult
     public TimeSpan Duration { get; set; }
     public string Message { get; set; } = "";
     public string? BodyExcerpt { get; set; }
+    /// <summary>The endpoint's name did not resolve (DNS): the way to the service failed, not the service.</summary>
+    public bool NameNotResolved { get; set; }
 }
 
 public sealed class SmokeTestResult

@@ -159,4 +159,12 @@ public static class ErrorIds
     public const string FeatureFlagRestoreUnreadable = "FeatureFlagRestoreUnreadable";
     public const string FeatureFlagUriInvalid = "FeatureFlagUriInvalid";
 
+    // Watching (Watch-RollbackTarget)
+    public const string WatchQueryInvalid = "WatchQueryInvalid";
+    public const string WatchPrometheusUriInvalid = "WatchPrometheusUriInvalid";
+    public const string WatchNothingToMeasure = "WatchNothingToMeasure";
+    public const string WatchWindowInvalid = "WatchWindowInvalid";
+    public const string WatchTargetKeyRequired = "WatchTargetKeyRequired";
+    public const string WatchSelectionNotSupported = "WatchSelectionNotSupported";
+
 }

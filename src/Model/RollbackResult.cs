@@ -12,6 +12,8 @@ public sealed class RollbackResult
     public string? FromVersion { get; set; }
     public string? ToVersion { get; set; }
     public string? Reason { get; set; }
+    /// <summary>Who started it: null for a person at a prompt or in a runbook, "watcher" or "listener" when started automatically.</summary>
+    public string? Initiator { get; set; }
     public string? Message { get; set; }
     public FailureType FailureType { get; set; }
     public int AttemptNumber { get; set; }

@@ -1,15 +1,15 @@
 BeforeDiscovery {
     $documentedCmdlets = 'Get-RollbackAssessment', 'Get-RollbackChecklist', 'Get-RollbackLock', 'Unlock-RollbackTarget', 'Copy-RollbackState', 'Get-RollbackCheckpoint', 'Get-RollbackHistory', 'Get-RollbackSignal',
-        'Invoke-DeploymentRetry', 'Invoke-Rollback', 'New-RollbackCheckpoint', 'New-RollbackIncidentReport', 'Send-RollbackSignal', 'Test-RollbackHealth', 'Test-RollbackPlan', 'New-RollbackPlan', 'Get-RollbackMetrics'
+        'Invoke-DeploymentRetry', 'Invoke-Rollback', 'New-RollbackCheckpoint', 'New-RollbackIncidentReport', 'Send-RollbackSignal', 'Test-RollbackHealth', 'Test-RollbackPlan', 'New-RollbackPlan', 'Get-RollbackMetrics', 'Watch-RollbackTarget'
     $outputTypes = 'RollbackAssessment', 'RollbackCheckpoint', 'RollbackResult', 'HealthReport', 'RollbackSignal', 'IncidentReport', 'ChecklistItem', 'VerifiedVersion',
-        'PlanAssessment', 'ComponentAssessment', 'ReleaseSnapshot', 'PlanValidation', 'ComponentOutcome', 'RollbackMetrics'
+        'PlanAssessment', 'ComponentAssessment', 'ReleaseSnapshot', 'PlanValidation', 'ComponentOutcome', 'RollbackMetrics', 'WatchReport'
 }
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     $modulePath = Get-TestModulePath
     $expectedCmdlets = 'Copy-RollbackState', 'Get-RollbackAssessment', 'Get-RollbackChecklist', 'Get-RollbackCheckpoint', 'Get-RollbackHistory', 'Get-RollbackLock', 'Get-RollbackMetrics', 'Get-RollbackSignal',
-        'Invoke-DeploymentRetry', 'Invoke-Rollback', 'New-RollbackCheckpoint', 'New-RollbackIncidentReport', 'New-RollbackPlan', 'Send-RollbackSignal', 'Test-RollbackHealth', 'Test-RollbackPlan', 'Unlock-RollbackTarget'
+        'Invoke-DeploymentRetry', 'Invoke-Rollback', 'New-RollbackCheckpoint', 'New-RollbackIncidentReport', 'New-RollbackPlan', 'Send-RollbackSignal', 'Test-RollbackHealth', 'Test-RollbackPlan', 'Unlock-RollbackTarget', 'Watch-RollbackTarget'
     Import-Module $modulePath -Force
 }
 

@@ -8,11 +8,13 @@ namespace DeploymentRollback.Commands;
 [OutputType(typeof(RollbackResult), ParameterSetName = new[] { AttemptsSet })]
 [OutputType(typeof(VerifiedVersion), ParameterSetName = new[] { VerifiedSet })]
 [OutputType(typeof(ReleaseSnapshot), ParameterSetName = new[] { PlanSet })]
+[OutputType(typeof(WatchDecision), typeof(WatchMeasurement), ParameterSetName = new[] { WatchSet })]
 public sealed class GetRollbackHistoryCommand : RollbackCmdletBase
 {
     private const string AttemptsSet = "Attempts";
     private const string VerifiedSet = "Verified";
     private const string PlanSet = "Plan";
+    private const string WatchSet = "Watch";
 
     /// <summary>Only this target (e.g. git:/srv/app).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -36,8 +38,30 @@ public sealed class GetRollbackHistoryCommand : RollbackCmdletBase
     [ValidateNotNull]
     public object? Plan { get; set; }
 
+    /// <summary>List a watcher's decisions for the target (-TargetKey), newest first.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = WatchSet)]
+    public SwitchParameter Watch { get; set; }
+
+    /// <summary>-Watch: list the journaled measurements instead of the decisions.</summary>
+    [Parameter(ParameterSetName = WatchSet)]
+    public SwitchParameter Measurement { get; set; }
+
     protected override void ProcessRecord()
     {
+        if (Watch)
+        {
+            if (TargetKey is null)
+            {
+                ThrowTerminatingError(ToErrorRecord(new RollbackException(ErrorIds.WatchTargetKeyRequired, RollbackErrorKind.InvalidArgument,
+                    "-Watch lists one target's watch: give -TargetKey (e.g. plan:checkout, or the key Get-RollbackHistory shows).") { TargetName = nameof(TargetKey) }));
+            }
+
+            WriteObject(Measurement
+                ? RunEngine(context => Task.FromResult<object>(WatchEvents.Measurements(context.State.Journal, TargetKey!, Last)))
+                : RunEngine(context => Task.FromResult<object>(WatchEvents.Decisions(context.State.Journal, TargetKey!, Last))), enumerateCollection: true);
+            return;
+        }
+
         if (Plan is not null)
         {
             var plan = ReadPlan(Plan, null);

@@ -222,6 +222,7 @@ public static class PlanEngine
                 {
                     Target = component.Request.Target ?? (recorded is null ? null : StrategyRegistry.SnapshotTarget(component.Request.Deployment, recorded)),
                     Reason = options.Reason ?? component.Request.Reason,
+                    Initiator = options.Initiator,
                     FailureType = options.FailureType ?? component.Request.FailureType,
                     WebhookUri = options.WebhookUri ?? component.Request.WebhookUri,
                     LockTimeout = options.LockTimeout,

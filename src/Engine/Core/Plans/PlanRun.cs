@@ -92,6 +92,7 @@ internal sealed class PlanRun
             FromVersion = selected.Count == 0 ? null : string.Join(", ", selected.Select(s => $"{s.Assessment.Name} {s.Assessment.FromVersion}")),
             ToVersion = snapshot is null ? "each component's last verified-good version" : snapshot.Label is null ? snapshot.ReleaseId : $"{snapshot.Label} ({snapshot.ReleaseId})",
             Reason = failure.Reason is null ? null : SecretRedactor.Redact(failure.Reason),
+            Initiator = options.Initiator,
             FailureType = failure.Type,
             FailureDetectedAt = failure.DetectedAt,
             AttemptNumber = earlierFailures.Count + 1,

@@ -44,6 +44,8 @@ public sealed record PlanRunOptions
     /// <summary>At most this many components of one wave at once.</summary>
     public int Parallelism { get; init; } = 4;
     public string? Reason { get; init; }
+    /// <summary>Null for a person; "watcher" or "listener" for an automatic rollback.</summary>
+    public string? Initiator { get; init; }
     public FailureType? FailureType { get; init; }
     public Uri? WebhookUri { get; init; }
     public TimeSpan LockTimeout { get; init; } = TimeSpan.FromSeconds(60);

@@ -119,6 +119,7 @@ internal sealed class RollbackRun
             FromVersion = plan.FromVersion,
             ToVersion = plan.ToVersion,
             Reason = failure.Reason is null ? null : SecretRedactor.Redact(failure.Reason),
+            Initiator = request.Initiator,
             FailureType = failure.Type,
             FailureDetectedAt = failure.DetectedAt,
             AttemptNumber = earlierFailures.Count + 1,

@@ -359,6 +359,23 @@ internal sealed class BlobJournal(BlobStateStore store) : Journal
         }
     });
 
+    public override void PruneEvents(string targetKey, string kind, int keep) => Guard(() =>
+    {
+        EnsureReady();
+        var names = store.Blobs.GetBlobs(BlobTraits.None, BlobStates.None, $"journal/events/{StateStore.KeyName(targetKey)}/", default)
+            .Select(item => (item.Name, Key: item.Name + "|" + item.Properties.ETag))
+            .OrderBy(item => item.Name[(item.Name.LastIndexOf('/') + 1)..], StringComparer.Ordinal).ToList();
+        var ofKind = names.Where(item => JsonSerializer.Deserialize<JournalEvent>(
+            downloaded.GetOrAdd(item.Key, _ => store.Blobs.GetBlobClient(item.Name).DownloadContent().Value.Content.ToString()), JsonOptions)!.Kind == kind).ToList();
+        foreach (var (name, key) in ofKind.Take(Math.Max(0, ofKind.Count - keep)))
+        {
+            store.Blobs.GetBlobClient(name).DeleteIfExists();
+            downloaded.TryRemove(key, out _);
+        }
+
+        return 0;
+    });
+
     private List<AttemptRecord> Attempts(string? targetKey) =>
         Records("attempts", targetKey).Select(json => JsonSerializer.Deserialize<AttemptRecord>(json, JsonOptions)!).ToList();
 

@@ -55,6 +55,9 @@ public abstract class Journal
 
     public abstract IReadOnlyList<JournalEvent> GetEvents(string targetKey, DateTimeOffset? since = null);
 
+    /// <summary>Removes the target's events of one kind except the newest keep (a watcher's measurements are capped so).</summary>
+    public abstract void PruneEvents(string targetKey, string kind, int keep);
+
     /// <summary>
     /// The versions the target's attempts set out to leave (a no-op, where from and to are the same, leaves nothing):
     /// a version once rolled back from is never a default target again.

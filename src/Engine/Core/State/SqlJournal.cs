@@ -68,6 +68,10 @@ public abstract class SqlJournal : Journal
             reader => new JournalEvent(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), ParseStamp(reader.GetString(2)), reader.GetString(3), reader.GetString(4)),
             ("@target", targetKey), ("@since", since is null ? null : Stamp(since.Value)));
 
+    public override void PruneEvents(string targetKey, string kind, int keep) =>
+        Execute("DELETE FROM events WHERE target_key = @target AND kind = @kind AND id NOT IN (SELECT id FROM events WHERE target_key = @target AND kind = @kind ORDER BY at DESC, id DESC LIMIT @keep)",
+            ("@target", targetKey), ("@kind", kind), ("@keep", keep));
+
     public override IReadOnlyList<string> GetRolledBackFromVersions(string targetKey) =>
         Query("SELECT DISTINCT from_version FROM attempts WHERE target_key = @target AND outcome <> 'Skipped' AND from_version IS NOT NULL AND (to_version IS NULL OR from_version <> to_version)",
             reader => reader.GetString(0), ("@target", targetKey));

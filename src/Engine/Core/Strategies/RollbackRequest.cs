@@ -23,6 +23,8 @@ public sealed record RollbackRequest
 
     public ScriptAction? RestartScript { get; init; }
     public string? Reason { get; init; }
+    /// <summary>Null for a person; "watcher" or "listener" for an automatic rollback (recorded with the attempt).</summary>
+    public string? Initiator { get; init; }
     public FailureType? FailureType { get; init; }
     public string? CheckpointName { get; init; }
     /// <summary>A folder for the checkpoint instead of the state's own (a shared store then keeps only its manifest).</summary>

@@ -100,6 +100,7 @@ public static class HealthVerifier
                 var statusOk = check.ExpectedStatus.Count == 0 ? response.IsSuccessStatusCode : check.ExpectedStatus.Contains(result.StatusCode.Value);
                 var bodyOk = pattern is null || pattern.IsMatch(body);
                 result.Passed = statusOk && bodyOk;
+                result.NameNotResolved = false;
                 result.Message = result.Passed
                     ? $"{result.StatusCode} {response.ReasonPhrase}"
                     : !statusOk
@@ -116,6 +117,7 @@ public static class HealthVerifier
             {
                 result.Passed = false;
                 result.StatusCode = null;
+                result.NameNotResolved = e.HttpRequestError == HttpRequestError.NameResolutionError;
                 result.Message = SecretRedactor.Redact(e.HttpRequestError == HttpRequestError.ConnectionError ? $"connection failed: {e.Message}" : e.Message);
             }
 
@@ -156,6 +158,9 @@ public static class HealthVerifier
             Output = SecretRedactor.Redact(outcome.Output.Length > 20_000 ? outcome.Output[^20_000..] : outcome.Output),
         };
     }
+
+    /// <summary>The shared client, with or without certificate checks (one connection pool per process).</summary>
+    internal static HttpClient Client(bool skipCertificateCheck) => skipCertificateCheck ? UncheckedClient.Value : CheckedClient.Value;
 
     private static HttpClient CreateClient(bool skipCertificateCheck)
     {

@@ -1,0 +1,228 @@
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Get-TestModulePath) -Force
+
+    # A real HTTP endpoint whose health follows the deployed code: it reads app.txt of the repository on every request.
+    # "good" answers 200, "bad" 500, and "flaky" fails every third request (the 3rd, 6th, ...).
+    function Start-AppServer([string] $repo) {
+        $port = Get-FreePort
+        $job = Start-ThreadJob -ArgumentList $port, $repo -ScriptBlock {
+            param($port, $repo)
+            $http = [System.Net.HttpListener]::new()
+            $http.Prefixes.Add("http://127.0.0.1:$port/")
+            $http.Start()
+            $n = 0
+            try {
+                while ($http.IsListening) {
+                    $pending = $http.GetContextAsync()
+                    while (-not $pending.Wait(100)) { }
+                    $context = $pending.Result
+                    $release = (Get-Content (Join-Path $repo 'app.txt') -Raw).Trim()
+                    if ($context.Request.Url.AbsolutePath -eq '/health') { $n++ }
+                    $context.Response.StatusCode = switch ($release) { 'good' { 200 } 'flaky' { if ($n % 3 -eq 0) { 500 } else { 200 } } default { 500 } }
+                    $context.Response.Close()
+                }
+            }
+            finally { $http.Close() }
+        }
+        $uri = "http://127.0.0.1:$port/health"
+        $deadline = [DateTime]::UtcNow.AddSeconds(10)
+        while ([DateTime]::UtcNow -lt $deadline) {
+            try { $null = Invoke-WebRequest "http://127.0.0.1:$port/ready" -TimeoutSec 1 -SkipHttpErrorCheck; break } catch { Start-Sleep -Milliseconds 50 }
+        }
+        [pscustomobject]@{ Uri = $uri; Job = $job }
+    }
+
+    # A repository at v2.3.1 (bad) whose v2.3.0 (good) is recorded verified-good, and an endpoint serving it.
+    function New-WatchedApp([string] $name) {
+        $repo = New-TestRepository (Join-Path $TestDrive $name)
+        $state = Join-Path $TestDrive "$name-state"
+        $server = Start-AppServer $repo
+        Invoke-TestGit $repo checkout --quiet v2.3.0 | Out-Null
+        Test-RollbackHealth -Strategy Git -Path $repo -Uri $server.Uri -RecordVerified -StateDirectory $state | Out-Null
+        Invoke-TestGit $repo checkout --quiet main | Out-Null
+        [pscustomobject]@{ Repo = $repo; State = $state; Server = $server; Uri = $server.Uri; Key = "git:$repo" }
+    }
+
+    function Get-Signals($app) { @(Get-RollbackSignal -StateDirectory $app.State | Sort-Object Time) }
+}
+
+AfterAll {
+    Get-Job | Where-Object State -eq Running | Stop-Job
+    Get-Job | Remove-Job -Force
+}
+
+Describe 'Watch-RollbackTarget rolls back a failing target once' {
+    It 'rolls back after -FailureLimit failed rounds in a row, as the watcher, and keeps watching the rolled-back version' {
+        $app = New-WatchedApp 'failing'
+        $output = @(Watch-RollbackTarget -Strategy Git -Path $app.Repo -HealthCheckUri $app.Uri -IntervalSec 0.5 -FailureLimit 3 -DurationSec 5 `
+            -StateDirectory $app.State -Confirm:$false -WarningAction SilentlyContinue)
+        $result = @($output | Where-Object { $_ -is [DeploymentRollback.RollbackResult] })
+        $report = $output[-1]
+        $result.Count | Should -Be 1
+        $result[0].Outcome | Should -Be Succeeded
+        $result[0].Initiator | Should -Be 'watcher'
+        $result[0].ToVersion | Should -Be 'v2.3.0'
+        (Get-Content (Join-Path $app.Repo 'app.txt')) | Should -Be 'good'
+        $report | Should -BeOfType DeploymentRollback.WatchReport
+        $report.Rollbacks.Count | Should -Be 1
+        $report.EndReason | Should -Be 'DurationElapsed'
+        # After the rollback it went on measuring the good version: passing rounds came after the three failures.
+        $report.FailedRounds | Should -Be 3
+        $report.PassedRounds | Should -BeGreaterThan 0
+        ($report.Decisions | Where-Object Action -eq 'RolledBack').Version | Should -Be 'v2.3.1'
+
+        # The spec's input signals first, with the measurements, then the rollback's own.
+        $names = (Get-Signals $app).Name
+        $names[0..1] | Should -Be @('HEALTH_CHECK_FAILED', 'DEPLOYMENT_FAILED')
+        $names | Should -Contain 'ROLLBACK_COMPLETE'
+        $failed = (Get-Signals $app)[0]
+        $failed.Data.by | Should -Be 'watcher'
+        $failed.Data.version | Should -Be 'v2.3.1'
+        @($failed.Data.measurements)[0].outcome | Should -Be 'Failed'
+        # Detection to ROLLBACK_STARTED: within interval x failure limit + 1 s of the first failed measurement.
+        $firstFailure = (Get-RollbackHistory -TargetKey $app.Key -Watch -Measurement -StateDirectory $app.State | Where-Object Outcome -eq Failed | Sort-Object At)[0].At
+        $started = ((Get-Signals $app) | Where-Object Name -eq 'ROLLBACK_STARTED').Time
+        ($started - $firstFailure).TotalSeconds | Should -BeLessThan (0.5 * 3 + 1)
+        (Get-RollbackHistory -TargetKey $app.Key -StateDirectory $app.State)[0].Initiator | Should -Be 'watcher'
+        Stop-TestHttpServer $app.Server
+    }
+
+    It 'never triggers on an endpoint that fails one check in three with a failure limit of 3' {
+        $app = New-WatchedApp 'flaky'
+        Set-Content (Join-Path $app.Repo 'app.txt') 'flaky'
+        Invoke-TestGit $app.Repo commit --quiet -am 'flaky' | Out-Null
+        $report = Watch-RollbackTarget -Strategy Git -Path $app.Repo -HealthCheckUri $app.Uri -IntervalSec 0.2 -FailureLimit 3 -DurationSec 3 -StateDirectory $app.State -Confirm:$false
+        $report.Rounds | Should -BeGreaterOrEqual 9
+        $report.FailedRounds | Should -BeGreaterOrEqual 3
+        $report.Rollbacks.Count | Should -Be 0
+        @(Get-RollbackHistory -TargetKey $app.Key -StateDirectory $app.State).Count | Should -Be 0
+        @(Get-Signals $app).Count | Should -Be 0
+        Stop-TestHttpServer $app.Server
+    }
+
+    It 'triggers on M failures among the last N rounds although passing rounds come between them' {
+        $app = New-WatchedApp 'window'
+        Set-Content (Join-Path $app.Repo 'app.txt') 'flaky'
+        Invoke-TestGit $app.Repo commit --quiet -am 'flaky' | Out-Null
+        $report = Watch-RollbackTarget -Strategy Git -Path $app.Repo -HealthCheckUri $app.Uri -IntervalSec 0.2 -FailureLimit 10 -Window 6 -FailuresInWindow 2 `
+            -DurationSec 4 -StateDirectory $app.State -Confirm:$false
+        $report.Rollbacks.Count | Should -Be 1
+        $report.Decisions[0].Reason | Should -Match '2 failed rounds among the last'
+        (Get-Content (Join-Path $app.Repo 'app.txt')) | Should -Be 'good'
+        Stop-TestHttpServer $app.Server
+    }
+
+    It 'counts a Prometheus outage as probe errors, never rolls back, and pauses for a person after the error limit' {
+        $app = New-WatchedApp 'outage'
+        $closed = "http://127.0.0.1:$(Get-FreePort)"
+        $report = Watch-RollbackTarget -Strategy Git -Path $app.Repo -PrometheusUri $closed -PrometheusQuery 'sum(rate(errors_total[1m])) < 1' `
+            -IntervalSec 0.2 -FailureLimit 1 -ConsecutiveErrorLimit 3 -DurationSec 2 -StateDirectory $app.State -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+        $report.ErrorRounds | Should -BeGreaterOrEqual 3
+        $report.FailedRounds | Should -Be 0
+        $report.Rollbacks.Count | Should -Be 0
+        $report.Paused | Should -BeTrue
+        $report.Decisions[0].Action | Should -Be 'Paused'
+        $report.Decisions[0].Reason | Should -Match 'cannot be reached'
+        (Get-Content (Join-Path $app.Repo 'app.txt')) | Should -Be 'bad'
+        (Get-Signals $app).Name | Should -Be @('MANUAL_INTERVENTION_REQUIRED')
+        "$warnings" | Should -Match 'paused'
+        Stop-TestHttpServer $app.Server
+    }
+
+    It 'does not roll back a quarantined version twice when it is deployed again, and waits out the cooldown' {
+        $app = New-WatchedApp 'quarantine'
+        $first = Watch-RollbackTarget -Strategy Git -Path $app.Repo -HealthCheckUri $app.Uri -IntervalSec 0.2 -FailureLimit 2 -Once -CooldownSec 0 -StateDirectory $app.State -Confirm:$false
+        $first.Rollbacks.Count | Should -Be 1
+        $first.EndReason | Should -Be 'Once'
+
+        # The same bad version deployed again: no second automatic rollback, a person is asked instead.
+        Invoke-TestGit $app.Repo checkout --quiet v2.3.1 | Out-Null
+        $again = Watch-RollbackTarget -Strategy Git -Path $app.Repo -HealthCheckUri $app.Uri -IntervalSec 0.2 -FailureLimit 2 -Once -CooldownSec 0 -StateDirectory $app.State -Confirm:$false -WarningAction SilentlyContinue
+        $again.Rollbacks.Count | Should -Be 0
+        $again.Decisions[-1].Action | Should -Be 'Quarantined'
+        $again.Paused | Should -BeTrue
+        (Get-Content (Join-Path $app.Repo 'app.txt')) | Should -Be 'bad'
+        (Get-Signals $app)[-1].Name | Should -Be 'MANUAL_INTERVENTION_REQUIRED'
+
+        # A new bad version within the cooldown: recorded, not acted on.
+        Set-Content (Join-Path $app.Repo 'app.txt') 'bad again'
+        Invoke-TestGit $app.Repo commit --quiet -am 'v2.3.2' | Out-Null
+        $cooling = Watch-RollbackTarget -Strategy Git -Path $app.Repo -HealthCheckUri $app.Uri -IntervalSec 0.2 -FailureLimit 2 -Once -CooldownSec 600 -StateDirectory $app.State -Confirm:$false
+        $cooling.Rollbacks.Count | Should -Be 0
+        $cooling.Decisions[-1].Action | Should -Be 'CoolingDown'
+        @(Get-RollbackHistory -TargetKey $app.Key -StateDirectory $app.State).Count | Should -Be 1
+        (Get-RollbackHistory -TargetKey $app.Key -Watch -StateDirectory $app.State).Action | Should -Be @('CoolingDown', 'Quarantined', 'RolledBack')
+        Stop-TestHttpServer $app.Server
+    }
+
+    It '-DryRun measures and records but changes nothing and signals nothing; -WhatIf records nothing either' {
+        $app = New-WatchedApp 'dryrun'
+        $head = Get-TestHead $app.Repo
+        $report = Watch-RollbackTarget -Strategy Git -Path $app.Repo -HealthCheckUri $app.Uri -IntervalSec 0.2 -FailureLimit 2 -Once -DryRun -StateDirectory $app.State
+        $report.DryRun | Should -BeTrue
+        $report.Decisions.Action | Should -Be @('WouldRollBack')
+        Get-TestHead $app.Repo | Should -Be $head
+        @(Get-Signals $app).Count | Should -Be 0
+        @(Get-RollbackHistory -TargetKey $app.Key -StateDirectory $app.State).Count | Should -Be 0
+        @(Get-RollbackHistory -TargetKey $app.Key -Watch -Measurement -StateDirectory $app.State).Count | Should -Be 2
+
+        $whatIf = Watch-RollbackTarget -Strategy Git -Path $app.Repo -HealthCheckUri $app.Uri -IntervalSec 0.2 -FailureLimit 2 -Once -StateDirectory $app.State -WhatIf
+        $whatIf.Decisions.Action | Should -Be @('WouldRollBack')
+        Get-TestHead $app.Repo | Should -Be $head
+        @(Get-RollbackHistory -TargetKey $app.Key -Watch -Measurement -StateDirectory $app.State).Count | Should -Be 2
+        @(Get-RollbackHistory -TargetKey $app.Key -Watch -StateDirectory $app.State).Count | Should -Be 1
+        Stop-TestHttpServer $app.Server
+    }
+
+    It 'refuses bad parameters with an error id before measuring anything' {
+        $app = New-WatchedApp 'bad-input'
+        { Watch-RollbackTarget -Strategy Git -Path $app.Repo -PrometheusUri http://127.0.0.1:9 -PrometheusQuery 'up' -StateDirectory $app.State -ErrorAction Stop } |
+            Should -Throw -ErrorId 'WatchQueryInvalid,DeploymentRollback.Commands.WatchRollbackTargetCommand'
+        { Watch-RollbackTarget -Strategy Git -Path $app.Repo -PrometheusQuery 'up < 1' -StateDirectory $app.State -ErrorAction Stop } |
+            Should -Throw -ErrorId 'WatchPrometheusUriInvalid,DeploymentRollback.Commands.WatchRollbackTargetCommand'
+        { Watch-RollbackTarget -Strategy Git -Path $app.Repo -HealthCheckUri $app.Uri -Window 5 -StateDirectory $app.State -ErrorAction Stop } |
+            Should -Throw -ErrorId 'WatchWindowInvalid,DeploymentRollback.Commands.WatchRollbackTargetCommand'
+        { Watch-RollbackTarget -Strategy Git -Path $app.Repo -StateDirectory $app.State -ErrorAction Stop } |
+            Should -Throw -ErrorId 'WatchNothingToMeasure,DeploymentRollback.Commands.WatchRollbackTargetCommand'
+        @(Get-RollbackHistory -TargetKey $app.Key -Watch -Measurement -StateDirectory $app.State).Count | Should -Be 0
+        Stop-TestHttpServer $app.Server
+    }
+}
+
+Describe 'Watchers in their own processes' {
+    It 'two watchers of one target never both act' {
+        $app = New-WatchedApp 'two'
+        $script = @"
+Import-Module '$(Get-TestModulePath)'
+`$r = Watch-RollbackTarget -Strategy Git -Path '$($app.Repo)' -HealthCheckUri '$($app.Uri)' -IntervalSec 0.2 -FailureLimit 2 -Once -StateDirectory '$($app.State)' -Confirm:`$false -WarningAction SilentlyContinue
+'ROLLBACKS=' + `$r.Rollbacks.Count
+'DECISION=' + `$r.Decisions[-1].Action
+"@
+        $children = 1..2 | ForEach-Object { Start-ChildPwsh -Script $script }
+        $results = $children | Wait-ChildPwsh
+        $results.ExitCode | Should -Be @(0, 0)
+        ($results.Output -join "`n") | Should -Match 'ROLLBACKS=1'
+        (@($results.Output | Select-String 'ROLLBACKS=1' -AllMatches).Matches).Count | Should -Be 1
+        @(Get-RollbackHistory -TargetKey $app.Key -StateDirectory $app.State).Count | Should -Be 1
+        (Get-Content (Join-Path $app.Repo 'app.txt')) | Should -Be 'good'
+        Stop-TestHttpServer $app.Server
+    }
+
+    It 'stops cleanly on SIGTERM with its report' -Skip:$IsWindows {
+        $app = New-WatchedApp 'sigterm'
+        Invoke-TestGit $app.Repo checkout --quiet v2.3.0 | Out-Null
+        $child = Start-ChildPwsh -Script @"
+Import-Module '$(Get-TestModulePath)'
+`$r = Watch-RollbackTarget -Strategy Git -Path '$($app.Repo)' -HealthCheckUri '$($app.Uri)' -IntervalSec 0.2 -StateDirectory '$($app.State)'
+'END=' + `$r.EndReason + ' ROUNDS=' + `$r.Rounds
+"@
+        $deadline = [DateTime]::UtcNow.AddSeconds(30)
+        while ([DateTime]::UtcNow -lt $deadline -and @(Get-RollbackHistory -TargetKey $app.Key -Watch -Measurement -StateDirectory $app.State).Count -lt 3) { Start-Sleep -Milliseconds 200 }
+        kill -TERM $child.Process.Id
+        $result = $child | Wait-ChildPwsh
+        $result.ExitCode | Should -Be 0
+        $result.Output | Should -Match 'END=Stopped ROUNDS=\d+'
+        Stop-TestHttpServer $app.Server
+    }
+}
