@@ -1,3 +1,8 @@
+BeforeDiscovery {
+    # Debian's prometheus; without it the Prometheus tests skip, except in CI.
+    $skipPrometheus = -not (Get-Command prometheus -CommandType Application -ErrorAction SilentlyContinue) -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
+}
+
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Get-TestModulePath) -Force
@@ -224,5 +229,55 @@ Import-Module '$(Get-TestModulePath)'
         $result.ExitCode | Should -Be 0
         $result.Output | Should -Match 'END=Stopped ROUNDS=\d+'
         Stop-TestHttpServer $app.Server
+    }
+}
+
+Describe 'Watching a real Prometheus' -Skip:$skipPrometheus {
+    BeforeAll {
+        # The test application's release is app.txt of a real repository: what Git checks out is what it serves.
+        $repo = New-TestRepository (Join-Path $TestDrive 'prom-app')
+        $state = Join-Path $TestDrive 'prom-state'
+        Invoke-TestGit $repo checkout --quiet v2.3.0 | Out-Null
+        $prometheus = & (Join-Path $PSScriptRoot '../Fixtures/Start-Prometheus.ps1') -Name "watch-$PID" -ReleaseFile (Join-Path $repo 'app.txt')
+        if (-not $prometheus.Available) { throw $prometheus.Reason }
+        Test-RollbackHealth -Strategy Git -Path $repo -Uri "$($prometheus.AppUrl)/health" -RecordVerified -StateDirectory $state | Out-Null
+        $key = "git:$repo"
+    }
+
+    AfterAll { & (Join-Path $PSScriptRoot '../Fixtures/Start-Prometheus.ps1') -Name "watch-$PID" -Stop | Out-Null }
+
+    It 'rolls back when the error ratio in PromQL fails its condition, and the error ratio recovers' {
+        Invoke-TestGit $repo checkout --quiet main | Out-Null
+        $query = @{ Name = 'error ratio'; Query = "$($prometheus.ErrorRatioQuery) < 0.05" }
+        $output = @(Watch-RollbackTarget -Strategy Git -Path $repo -PrometheusUri $prometheus.PrometheusUrl -PrometheusQuery $query `
+            -IntervalSec 1 -FailureLimit 3 -InitialDelaySec 6 -DurationSec 22 -StateDirectory $state -Confirm:$false)
+        $report = $output[-1]
+        $report.Rollbacks.Count | Should -Be 1
+        $report.Rollbacks[0].Outcome | Should -Be Succeeded
+        $report.Rollbacks[0].Initiator | Should -Be 'watcher'
+        (Get-Content (Join-Path $repo 'app.txt')) | Should -Be 'good'
+        $report.Decisions.Action | Should -Be @('RolledBack')
+        # The rolled-back version is watched too, and its error ratio passes.
+        $after = @($report.Measurements | Where-Object At -gt $report.Rollbacks[0].CompletedAt)
+        $after.Count | Should -BeGreaterThan 3
+        $after[-1].Outcome | Should -Be Passed
+        $after[-1].Value | Should -BeLessThan 0.05
+        $failed = @(Get-RollbackHistory -TargetKey $key -Watch -Measurement -StateDirectory $state | Where-Object Outcome -eq Failed | Sort-Object At)
+        $failed[0].Name | Should -Be 'error ratio'
+        $failed[0].Value | Should -BeGreaterThan 0.05
+        $started = (Get-RollbackSignal -StateDirectory $state -Name ROLLBACK_STARTED).Time
+        ($started - $failed[0].At).TotalSeconds | Should -BeLessThan (1 * 3 + 1)
+        $signal = Get-RollbackSignal -StateDirectory $state -Name HEALTH_CHECK_FAILED
+        @($signal.Data.measurements)[0].probe | Should -Be 'prometheus'
+        @($signal.Data.measurements)[0].condition | Should -Be '< 0.05'
+    }
+
+    It 'pauses for a person on a query with no data when no data is inconclusive' {
+        $report = Watch-RollbackTarget -Strategy Git -Path $repo -PrometheusUri $prometheus.PrometheusUrl -PrometheusQuery 'sum(rate(no_such_metric_total[5s])) < 1' `
+            -NoData Inconclusive -IntervalSec 0.5 -FailureLimit 2 -Once -StateDirectory $state -Confirm:$false -WarningAction SilentlyContinue
+        $report.Paused | Should -BeTrue
+        $report.NoDataRounds | Should -Be 1
+        $report.Decisions[-1].Reason | Should -Match 'inconclusive'
+        $report.Rollbacks.Count | Should -Be 0
     }
 }
