@@ -18,6 +18,10 @@ public sealed class RollbackMetrics
     public int Rollbacks { get; set; }
     public int SucceededRollbacks { get; set; }
     public double? RollbackSuccessRate { get; set; }
+    /// <summary>Rollbacks started on their own (by a watcher or an alert listener; Initiator set).</summary>
+    public int AutomaticRollbacks { get; set; }
+    /// <summary>Rollbacks started by a person or a runbook (no Initiator).</summary>
+    public int ManualRollbacks { get; set; }
     /// <summary>Attempts escalated to a person (MANUAL_INTERVENTION_REQUIRED).</summary>
     public int Escalations { get; set; }
     public double? EscalationRate { get; set; }

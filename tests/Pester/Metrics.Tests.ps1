@@ -67,6 +67,7 @@ Describe 'Recovery metrics from a journal of real rollbacks' {
         $all = Get-RollbackMetrics -GroupBy All -StateDirectory $state
         ($all.Deployments, $all.FailedDeployments, $all.ChangeFailureRate) | Should -Be @(5, 3, 0.6)
         ($all.Rollbacks, $all.SucceededRollbacks, $all.RollbackSuccessRate, $all.Escalations, $all.EscalationRate) | Should -Be @(5, 2, 0.4, 1, 0.2)
+        ($all.AutomaticRollbacks, $all.ManualRollbacks) | Should -Be @(0, 5)
         $all.RecoveryTimeMedian | Should -Be ([TimeSpan]::FromTicks(($recoveries[0].Ticks + $recoveries[1].Ticks) / 2))
         $all.RecoveryTimeP90 | Should -Be $recoveries[1]
         $all.RecoveryTimeWorst | Should -Be $recoveries[1]

@@ -157,6 +157,11 @@ Describe 'Watch-RollbackTarget rolls back a failing target once' {
         $cooling.Rollbacks.Count | Should -Be 0
         $cooling.Decisions[-1].Action | Should -Be 'CoolingDown'
         @(Get-RollbackHistory -TargetKey $app.Key -StateDirectory $app.State).Count | Should -Be 1
+        # A person's rollback after the watcher's: the metrics tell them apart.
+        Invoke-Rollback -Strategy Git -Path $app.Repo -Target v2.3.0 -StateDirectory $app.State -Confirm:$false | Out-Null
+        $metrics = Get-RollbackMetrics -GroupBy All -StateDirectory $app.State
+        ($metrics.AutomaticRollbacks, $metrics.ManualRollbacks) | Should -Be @(1, 1)
+        (Get-RollbackMetrics -GroupBy All -Format Prometheus -StateDirectory $app.State) -join "`n" | Should -Match 'rollbacks_by_initiator\{initiator="automatic"\} 1'
         (Get-RollbackHistory -TargetKey $app.Key -Watch -StateDirectory $app.State).Action | Should -Be @('CoolingDown', 'Quarantined', 'RolledBack')
         Stop-TestHttpServer $app.Server
     }

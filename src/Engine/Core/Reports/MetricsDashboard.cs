@@ -27,13 +27,13 @@ public static class MetricsDashboard
             .Append("<p class=\"muted\">").Append(metrics.Count.ToString(CultureInfo.InvariantCulture)).Append(" scope(s), ").Append(recoveries.Count.ToString(CultureInfo.InvariantCulture))
             .Append(" recoveries · written ").Append(Text(generatedAt.ToUniversalTime().ToString("u", CultureInfo.InvariantCulture))).Append("</p>");
 
-        html.Append("<h2>Figures</h2><table id=\"metrics\"><tr><th>Scope</th><th>Deployments</th><th>Failed</th><th>Change failure rate</th><th>Recovery p50 / p90 / worst</th><th>Rollbacks succeeded</th><th>Escalations</th></tr>");
+        html.Append("<h2>Figures</h2><table id=\"metrics\"><tr><th>Scope</th><th>Deployments</th><th>Failed</th><th>Change failure rate</th><th>Recovery p50 / p90 / worst</th><th>Rollbacks succeeded</th><th>Automatic / manual</th><th>Escalations</th></tr>");
         foreach (var m in metrics)
         {
             html.Append("<tr data-scope=\"").Append(Text(m.Scope)).Append("\"><td>").Append(Text(m.Scope)).Append("</td><td>").Append(m.Deployments).Append("</td><td>").Append(m.FailedDeployments)
                 .Append("</td><td>").Append(Percent(m.ChangeFailureRate)).Append("</td><td>")
                 .Append(m.Recoveries == 0 ? "–" : string.Join(" / ", new[] { m.RecoveryTimeMedian, m.RecoveryTimeP90, m.RecoveryTimeWorst }.Select(t => Seconds(t!.Value))))
-                .Append("</td><td>").Append(m.SucceededRollbacks).Append(" of ").Append(m.Rollbacks).Append("</td><td>").Append(m.Escalations).Append("</td></tr>");
+                .Append("</td><td>").Append(m.SucceededRollbacks).Append(" of ").Append(m.Rollbacks).Append("</td><td>").Append(m.AutomaticRollbacks).Append(" / ").Append(m.ManualRollbacks).Append("</td><td>").Append(m.Escalations).Append("</td></tr>");
         }
 
         html.Append("</table>");

@@ -52,6 +52,8 @@ public static class RecoveryMetrics
             Rollbacks = rollbacks.Count,
             SucceededRollbacks = succeeded,
             RollbackSuccessRate = Ratio(succeeded, rollbacks.Count),
+            AutomaticRollbacks = rollbacks.Count(a => a.Initiator is not null),
+            ManualRollbacks = rollbacks.Count(a => a.Initiator is null),
             Escalations = escalated,
             EscalationRate = Ratio(escalated, rollbacks.Count),
             Recoveries = recoveries.Count,
@@ -107,6 +109,7 @@ public static class RecoveryMetrics
         Family("failed_deployments", "gauge", "Distinct versions a rollback set out to leave.", m => new[] { ("", (double?)m.FailedDeployments) });
         Family("change_failure_ratio", "gauge", "Failed deployments over deployments.", m => new[] { ("", m.ChangeFailureRate) });
         Family("rollbacks", "gauge", "Rollback attempts (Skipped ones left out), by outcome.", m => new[] { ("outcome=\"succeeded\"", (double?)m.SucceededRollbacks), ("outcome=\"escalated\"", m.Escalations), ("outcome=\"other\"", m.Rollbacks - m.SucceededRollbacks - m.Escalations) });
+        Family("rollbacks_by_initiator", "gauge", "Rollback attempts (Skipped ones left out), automatic (a watcher or an alert listener) or manual.", m => new[] { ("initiator=\"automatic\"", (double?)m.AutomaticRollbacks), ("initiator=\"manual\"", m.ManualRollbacks) });
         Family("rollback_success_ratio", "gauge", "Succeeded rollbacks over rollbacks.", m => new[] { ("", m.RollbackSuccessRate) });
         Family("escalation_ratio", "gauge", "Escalated rollbacks over rollbacks.", m => new[] { ("", m.EscalationRate) });
         Family("recovery_seconds", "gauge", "Time from the first failure signal to verified healthy, over the recoveries.",
