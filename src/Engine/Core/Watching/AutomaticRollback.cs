@@ -13,6 +13,93 @@ public abstract class AutomaticRollback
 
     public abstract Task<RollbackResult?> RunAsync(string reason, FailureType type, string initiator, EngineContext context);
 
+    /// <summary>The version now deployed, or null (with a warning) when it cannot be read: then nothing is quarantined.</summary>
+    public async Task<string?> ReadVersionAsync(EngineContext context)
+    {
+        try
+        {
+            return await CurrentVersionAsync(context).ConfigureAwait(false);
+        }
+        catch (RollbackException e)
+        {
+            context.Observer.Warning($"The version deployed on {TargetKey} cannot be read ({e.Message}); the rollback goes on without quarantining it.");
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Rolls back at most once per failed version: not within the cooldown of the target's last automatic rollback,
+    /// not a version already rolled back automatically (quarantined), and, of several watchers or listeners acting at
+    /// once, only the first (the others wait for the lock "watch:&lt;target&gt;" and find the version gone).
+    /// signalFailure emits the input signals just before the rollback, so its time to recovery starts there.
+    /// </summary>
+    public async Task<AutomaticOutcome> RollBackOnceAsync(string reason, FailureType type, string initiator, TimeSpan cooldown, Func<string?, Task> signalFailure, EngineContext context)
+    {
+        var version = await ReadVersionAsync(context).ConfigureAwait(false);
+        var now = DateTimeOffset.UtcNow;
+        if (context.State.Journal.GetAttempts(TargetKey, limit: 50).FirstOrDefault(a => a.Initiator is not null && a.StartedAt > now - cooldown) is { } recent)
+        {
+            return new AutomaticOutcome("CoolingDown", $"{reason}; but the automatic rollback {recent.AttemptId} ran {(now - recent.StartedAt).TotalSeconds:0} s ago (cooldown {cooldown.TotalSeconds:0} s)", version);
+        }
+
+        await using (await context.State.Store.AcquireLockAsync(LockKey, TimeSpan.FromMinutes(30), context.Observer, context.Cancellation).ConfigureAwait(false))
+        {
+            var current = await ReadVersionAsync(context).ConfigureAwait(false);
+            if (version is not null && current != version)
+            {
+                return new AutomaticOutcome("AlreadyHandled", $"{reason}; but {version} is no longer deployed (now {current ?? "unknown"}): someone else acted", current);
+            }
+
+            if (version is not null && IsQuarantined(context.State.Journal, version))
+            {
+                return new AutomaticOutcome("Quarantined", $"{version} failed again, and it was already rolled back automatically once (quarantined): a person must decide. {reason}", version, NeedsPerson: true);
+            }
+
+            await signalFailure(version).ConfigureAwait(false);
+            if (version is not null)
+            {
+                context.State.Journal.AddEvent(new JournalEvent(TargetKey, null, DateTimeOffset.UtcNow, WatchEvents.Quarantined,
+                    System.Text.Json.JsonSerializer.Serialize(new { Version = version, Reason = reason, By = initiator }, Journal.JsonOptions)));
+            }
+
+            RollbackResult? result;
+            try
+            {
+                result = await RunAsync(reason, type, initiator, context).ConfigureAwait(false);
+            }
+            catch (RollbackException e)
+            {
+                // Refused (escalated earlier, a plan's preflight): no automatic act is worth more than a person looking now.
+                return new AutomaticOutcome("RollbackRefused", $"the rollback was refused ({e.ErrorId}): {e.Message}", version, NeedsPerson: true);
+            }
+
+            return result is null
+                ? new AutomaticOutcome("NotConfirmed", "consent was not given for every step (-WhatIf or -Confirm): nothing changed", version)
+                : new AutomaticOutcome("RolledBack", $"{reason}; rollback {result.Outcome}: {result.Message}", version, result);
+        }
+    }
+
+    /// <summary>The lock automatic acts on the target take (apart from the rollback's own target lock, which the rollback takes).</summary>
+    public string LockKey => "watch:" + TargetKey;
+
+    public static bool IsQuarantined(Journal journal, string targetKey, string version) =>
+        journal.GetEvents(targetKey).Any(e => e.Kind == WatchEvents.Quarantined && QuarantinedVersion(e) == version);
+
+    private bool IsQuarantined(Journal journal, string version) => IsQuarantined(journal, TargetKey, version);
+
+    private static string? QuarantinedVersion(JournalEvent e)
+    {
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(e.Detail);
+            return document.RootElement.TryGetProperty("Version", out var v) ? v.GetString() : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
     public static AutomaticRollback ForTarget(RollbackRequest request, EngineContext context) => new TargetRollback(request, context);
 
     public static AutomaticRollback ForPlan(ServicePlan plan, PlanRunOptions options) => new PlanRollback(plan, options);
@@ -62,3 +149,6 @@ public abstract class AutomaticRollback
             PlanEngine.InvokeAsync(plan, options with { Reason = reason, FailureType = type, Initiator = initiator }, context);
     }
 }
+
+/// <summary>What one automatic act came to: its decision, why, the version it was about, the rollback it ran, and whether a person is needed now.</summary>
+public sealed record AutomaticOutcome(string Action, string Reason, string? Version, RollbackResult? Result = null, bool NeedsPerson = false);

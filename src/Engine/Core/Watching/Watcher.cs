@@ -161,97 +161,34 @@ public sealed class Watcher
         var trigger = evaluator.DescribeTrigger();
         var failing = Describe(measurements.Where(m => m.Outcome == MeasurementOutcome.Failed || (m.Outcome == MeasurementOutcome.NoData && options.NoData == NoDataPolicy.Fail)));
         var reason = $"{trigger}: {failing}";
-        var version = await ReadVersionAsync().ConfigureAwait(false);
         evaluator.Reset();
         if (options.DryRun)
         {
-            Decide("WouldRollBack", $"{reason} (-DryRun: nothing done)", version, null);
+            Decide("WouldRollBack", $"{reason} (-DryRun: nothing done)", await action.ReadVersionAsync(context).ConfigureAwait(false), null);
             return false;
         }
 
-        var now = DateTimeOffset.UtcNow;
-        if (context.State.Journal.GetAttempts(action.TargetKey, limit: 50).FirstOrDefault(a => a.Initiator is not null && a.StartedAt > now - options.Cooldown) is { } recent)
+        var type = measurements.Any(m => m.Probe == "smoke" && !m.Passed) && measurements.All(m => m.Probe == "smoke" || m.Passed) ? FailureType.SmokeTestFailed : FailureType.HealthCheckFailed;
+        var outcome = await action.RollBackOnceAsync(reason, type, Initiator, options.Cooldown, async version =>
         {
-            Decide("CoolingDown", $"{reason}; but the automatic rollback {recent.AttemptId} ran {(now - recent.StartedAt).TotalSeconds:0} s ago (cooldown {options.Cooldown.TotalSeconds:0} s)", version, recent.AttemptId);
-            return false;
-        }
-
-        // A second watcher of the target waits here and then finds the version quarantined or gone: only one acts.
-        await using (await context.State.Store.AcquireLockAsync("watch:" + action.TargetKey, TimeSpan.FromMinutes(30), context.Observer, context.Cancellation).ConfigureAwait(false))
-        {
-            var now2 = await ReadVersionAsync().ConfigureAwait(false);
-            if (version is not null && now2 != version)
-            {
-                Decide("AlreadyHandled", $"{reason}; but {version} is no longer deployed (now {now2 ?? "unknown"}): someone else acted", now2, null);
-                return false;
-            }
-
-            if (version is not null && IsQuarantined(version))
-            {
-                await PauseAsync($"{version} failed again, and it was already rolled back automatically once (quarantined): a person must decide. {reason}", version, "Quarantined").ConfigureAwait(false);
-                return false;
-            }
-
             await EmitAsync(SignalNames.HealthCheckFailed, version, reason, measurements).ConfigureAwait(false);
             await EmitAsync(SignalNames.DeploymentFailed, version, reason, measurements).ConfigureAwait(false);
-            if (version is not null)
-            {
-                context.State.Journal.AddEvent(new JournalEvent(action.TargetKey, null, DateTimeOffset.UtcNow, WatchEvents.Quarantined,
-                    JsonSerializer.Serialize(new { Version = version, Reason = reason, By = Initiator }, Engine.Journal.JsonOptions)));
-            }
-
-            RollbackResult? result;
-            try
-            {
-                result = await action.RunAsync(reason, measurements.Any(m => m.Probe == "smoke" && !m.Passed) && measurements.All(m => m.Probe == "smoke" || m.Passed) ? FailureType.SmokeTestFailed : FailureType.HealthCheckFailed, Initiator, context).ConfigureAwait(false);
-            }
-            catch (RollbackException e)
-            {
-                // Refused (escalated earlier, a plan's preflight, the lock): the watcher stops acting until a person looks.
-                await PauseAsync($"the rollback was refused ({e.ErrorId}): {e.Message}", version, "RollbackRefused").ConfigureAwait(false);
-                return false;
-            }
-
-            if (result is null)
-            {
-                Decide("NotConfirmed", "consent was not given for every step (-WhatIf or -Confirm): nothing changed", version, null);
-                return false;
-            }
-
-            report.Rollbacks.Add(result);
-            Decide("RolledBack", $"{reason}; rollback {result.Outcome}: {result.Message}", version, result.AttemptId);
-            onRollback(result);
-            return true;
-        }
-    }
-
-    private async Task<string?> ReadVersionAsync()
-    {
-        try
+        }, context).ConfigureAwait(false);
+        if (outcome.NeedsPerson)
         {
-            return await action.CurrentVersionAsync(context).ConfigureAwait(false);
+            await PauseAsync(outcome.Reason, outcome.Version, outcome.Action).ConfigureAwait(false);
+            return false;
         }
-        catch (RollbackException e)
-        {
-            context.Observer.Warning($"The version deployed on {action.TargetKey} cannot be read ({e.Message}); the watcher acts without quarantining it.");
-            return null;
-        }
-    }
 
-    private bool IsQuarantined(string version) =>
-        context.State.Journal.GetEvents(action.TargetKey).Any(e => e.Kind == WatchEvents.Quarantined && QuarantinedVersion(e) == version);
+        Decide(outcome.Action, outcome.Reason, outcome.Version, outcome.Result?.AttemptId);
+        if (outcome.Result is not { } result)
+        {
+            return false;
+        }
 
-    private static string? QuarantinedVersion(JournalEvent e)
-    {
-        try
-        {
-            using var document = JsonDocument.Parse(e.Detail);
-            return document.RootElement.TryGetProperty("Version", out var v) ? v.GetString() : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
+        report.Rollbacks.Add(result);
+        onRollback(result);
+        return true;
     }
 
     /// <summary>Stops acting and asks for a person, with one MANUAL_INTERVENTION_REQUIRED per pause.</summary>
