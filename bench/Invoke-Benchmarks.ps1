@@ -36,7 +36,7 @@ param(
     # A measuring loop stops early (and says so) once it has used this many seconds.
     [ValidateRange(10, 600)] [int] $PhaseBudgetSec = 75,
     # Run one section's measurement only and replace that section in the existing report.
-    [ValidateSet('Containers', 'FeatureFlags', 'Database', 'Kubernetes', 'StateStores', 'Plans', 'Metrics')] [string] $Only
+    [ValidateSet('Containers', 'FeatureFlags', 'Database', 'Kubernetes', 'StateStores', 'Plans', 'Metrics', 'Watch')] [string] $Only
 )
 
 $ErrorActionPreference = 'Stop'
@@ -224,6 +224,7 @@ $sectionScripts = [ordered]@{
     StateStores  = { & (Join-Path $PSScriptRoot 'Measure-StateStores.ps1') -Runs ([Math]::Max($Runs, 20)) }
     Plans        = { & (Join-Path $PSScriptRoot 'Measure-Plans.ps1') -Runs ([Math]::Min($Runs, 7)) }
     Metrics      = { & (Join-Path $PSScriptRoot 'Measure-Metrics.ps1') -Runs ([Math]::Min($Runs, 5)) }
+    Watch        = { & (Join-Path $PSScriptRoot 'Measure-Watch.ps1') -Runs ([Math]::Min($Runs, 5)) }
 }
 
 if ($Only) {
