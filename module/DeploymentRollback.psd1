@@ -28,6 +28,7 @@
         'Test-RollbackPlan'
         'New-RollbackPlan'
         'Get-RollbackMetrics'
+        'ConvertFrom-RollbackAlert'
     )
     FunctionsToExport      = @()
     AliasesToExport        = @()

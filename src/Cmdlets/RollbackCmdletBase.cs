@@ -258,7 +258,7 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
     protected static TEnum? ParseEnum<TEnum>(string? value)
         where TEnum : struct, Enum => value is null ? null : Enum.Parse<TEnum>(value, ignoreCase: true);
 
-    protected ErrorRecord ToErrorRecord(RollbackException e) => new(e, e.ErrorId, e.Kind switch
+    internal static ErrorRecord ToErrorRecord(RollbackException e) => new(e, e.ErrorId, e.Kind switch
     {
         RollbackErrorKind.InvalidArgument => ErrorCategory.InvalidArgument,
         RollbackErrorKind.ObjectNotFound => ErrorCategory.ObjectNotFound,

@@ -1,6 +1,7 @@
 BeforeDiscovery {
     $documentedCmdlets = 'Get-RollbackAssessment', 'Get-RollbackChecklist', 'Get-RollbackLock', 'Unlock-RollbackTarget', 'Copy-RollbackState', 'Get-RollbackCheckpoint', 'Get-RollbackHistory', 'Get-RollbackSignal',
-        'Invoke-DeploymentRetry', 'Invoke-Rollback', 'New-RollbackCheckpoint', 'New-RollbackIncidentReport', 'Send-RollbackSignal', 'Test-RollbackHealth', 'Test-RollbackPlan', 'New-RollbackPlan', 'Get-RollbackMetrics'
+        'Invoke-DeploymentRetry', 'Invoke-Rollback', 'New-RollbackCheckpoint', 'New-RollbackIncidentReport', 'Send-RollbackSignal', 'Test-RollbackHealth', 'Test-RollbackPlan', 'New-RollbackPlan', 'Get-RollbackMetrics',
+        'ConvertFrom-RollbackAlert'
     $outputTypes = 'RollbackAssessment', 'RollbackCheckpoint', 'RollbackResult', 'HealthReport', 'RollbackSignal', 'IncidentReport', 'ChecklistItem', 'VerifiedVersion',
         'PlanAssessment', 'ComponentAssessment', 'ReleaseSnapshot', 'PlanValidation', 'ComponentOutcome', 'RollbackMetrics'
 }
@@ -8,7 +9,7 @@ BeforeDiscovery {
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     $modulePath = Get-TestModulePath
-    $expectedCmdlets = 'Copy-RollbackState', 'Get-RollbackAssessment', 'Get-RollbackChecklist', 'Get-RollbackCheckpoint', 'Get-RollbackHistory', 'Get-RollbackLock', 'Get-RollbackMetrics', 'Get-RollbackSignal',
+    $expectedCmdlets = 'ConvertFrom-RollbackAlert', 'Copy-RollbackState', 'Get-RollbackAssessment', 'Get-RollbackChecklist', 'Get-RollbackCheckpoint', 'Get-RollbackHistory', 'Get-RollbackLock', 'Get-RollbackMetrics', 'Get-RollbackSignal',
         'Invoke-DeploymentRetry', 'Invoke-Rollback', 'New-RollbackCheckpoint', 'New-RollbackIncidentReport', 'New-RollbackPlan', 'Send-RollbackSignal', 'Test-RollbackHealth', 'Test-RollbackPlan', 'Unlock-RollbackTarget'
     Import-Module $modulePath -Force
 }

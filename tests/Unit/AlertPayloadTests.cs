@@ -278,6 +278,7 @@ public class AlertPayloadTests
 
         Assert.Equal(ErrorIds.AlertPayloadInvalid, e.ErrorId);
         Assert.Contains("not valid JSON (line 1, byte 65)", e.Message);
+        Assert.Contains("depth of 64", e.Message);
     }
 
     [Fact]

@@ -129,7 +129,7 @@ public static partial class AlertPayload
         {
             var problem = e.Message.Split(" Path:", 2)[0].Split(" LineNumber:", 2)[0].TrimEnd('.', ' ');
             var where = e.LineNumber is { } line ? $" (line {line + 1}, byte {e.BytePositionInLine + 1})" : "";
-            throw Invalid($"{what} is not valid JSON{where}: {problem}. Pass the body exactly as the sender posted it; a JSON document nested deeper than {MaxDepth} levels is refused.", e);
+            throw Invalid($"{what} is not valid JSON{where}: {problem}. Pass the body exactly as the sender posted it.", e);
         }
     }
 
