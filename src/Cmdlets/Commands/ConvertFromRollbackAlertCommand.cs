@@ -107,7 +107,7 @@ public sealed class ConvertFromRollbackAlertCommand : PSCmdlet
                     pipedText.Add(text);
                     break;
                 default:
-                    ConvertPayload(() => HasProperty(item!, "RequestBody") ? FromWebhookData(item!) : (ToJson(item!), Headers(Header)));
+                    ConvertPayload(() => HasProperty(item!, "RequestBody") ? FromWebhookData(item!) : (ToJson(item!), ToHeaders(Header)));
                     break;
             }
         }
@@ -124,7 +124,7 @@ public sealed class ConvertFromRollbackAlertCommand : PSCmdlet
         var separate = pipedText.Count > 1 && IsWhole(pipedText[0]);
         foreach (var text in separate ? pipedText : new List<string> { string.Join('\n', pipedText) })
         {
-            ConvertPayload(() => FromText(text, Headers(Header)));
+            ConvertPayload(() => FromText(text, ToHeaders(Header)));
         }
     }
 
@@ -186,7 +186,7 @@ public sealed class ConvertFromRollbackAlertCommand : PSCmdlet
         if (value is string text)
         {
             // A payload pasted as WebhookData (a test run from the portal) is read as the payload.
-            return FromText(text, Headers(Header));
+            return FromText(text, ToHeaders(Header));
         }
 
         var body = Member(data, "RequestBody") switch
@@ -196,10 +196,8 @@ public sealed class ConvertFromRollbackAlertCommand : PSCmdlet
             string requestBody => requestBody,
             var other => ToJson(other),
         };
-        return (body, Merge(ToHeaders(Member(data, "RequestHeader")), Headers(Header)));
+        return (body, Merge(ToHeaders(Member(data, "RequestHeader")), ToHeaders(Header)));
     }
-
-    private static Dictionary<string, string> Headers(Hashtable? table) => ToHeaders(table);
 
     private static Dictionary<string, string> ToHeaders(object? value)
     {
