@@ -1,4 +1,6 @@
 BeforeDiscovery {
+    # Debian's prometheus-alertmanager posts the real webhook; without it that test skips, except in CI, where it must fail.
+    $skipAlertmanager = -not (Get-Command prometheus-alertmanager -ErrorAction SilentlyContinue) -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
     $formats = @(
         @{ File = 'azure-metric-fired.json'; Format = 'AzureMonitor'; Names = @('HEALTH_CHECK_FAILED'); Subjects = @('plan:checkout'); Acts = @($true) }
         @{ File = 'azure-metric-resolved.json'; Format = 'AzureMonitor'; Names = @('HEALTH_CHECK_FAILED'); Subjects = @('plan:checkout'); Acts = @($false) }
@@ -258,5 +260,120 @@ Describe 'Bad input' {
 
         ($signal.Data | ConvertTo-Json -Depth 5) | Should -Not -Match 'pr0be-pass|tok-label-123'
         $signal.Data.labels.api_token | Should -Be '***REDACTED***'
+    }
+}
+
+Describe 'A real Alertmanager''s webhook' -Skip:$skipAlertmanager {
+    BeforeAll {
+        # A receiver that keeps each POST's body (bytes as sent) and headers, and answers 200.
+        $received = Join-Path $TestDrive 'received'
+        New-Item -ItemType Directory -Force $received | Out-Null
+        $receiverPort = Get-FreePort
+        $receiver = Start-ThreadJob -ArgumentList $receiverPort, $received -ScriptBlock {
+            param($port, $folder)
+            $http = [System.Net.HttpListener]::new()
+            $http.Prefixes.Add("http://127.0.0.1:$port/")
+            $http.Start()
+            $n = 0
+            try {
+                while ($http.IsListening) {
+                    $pending = $http.GetContextAsync()
+                    while (-not $pending.Wait(100)) { }
+                    $context = $pending.Result
+                    $body = [IO.MemoryStream]::new()
+                    $context.Request.InputStream.CopyTo($body)
+                    $headers = @{}
+                    foreach ($name in $context.Request.Headers.AllKeys) { $headers[$name] = $context.Request.Headers[$name] }
+                    $n++
+                    [IO.File]::WriteAllBytes((Join-Path $folder ('{0:000}.body' -f $n)), $body.ToArray())
+                    [IO.File]::WriteAllText((Join-Path $folder ('{0:000}.headers.json' -f $n)), ($headers | ConvertTo-Json))
+                    $context.Response.StatusCode = 200
+                    $context.Response.Close()
+                }
+            }
+            finally { $http.Close() }
+        }
+
+        $port = Get-FreePort
+        $config = Join-Path $TestDrive 'alertmanager.yml'
+        Set-Content $config @"
+route:
+  receiver: rollback
+  group_by: ['service']
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: rollback
+    webhook_configs:
+      - url: http://127.0.0.1:$receiverPort/alerts
+        send_resolved: true
+"@
+        $storage = Join-Path $TestDrive 'alertmanager-data'
+        $info = [Diagnostics.ProcessStartInfo]::new((Get-Command prometheus-alertmanager).Source)
+        foreach ($argument in "--config.file=$config", "--storage.path=$storage", "--web.listen-address=127.0.0.1:$port", '--cluster.listen-address=') { $info.ArgumentList.Add($argument) }
+        $info.RedirectStandardError = $true
+        $info.RedirectStandardOutput = $true
+        $alertmanager = [Diagnostics.Process]::Start($info)
+        $null = $alertmanager.StandardError.ReadToEndAsync()
+        $null = $alertmanager.StandardOutput.ReadToEndAsync()
+        $api = "http://127.0.0.1:$port"
+        $deadline = [DateTime]::UtcNow.AddSeconds(20)
+        while ([DateTime]::UtcNow -lt $deadline) {
+            try { if ((Invoke-WebRequest "$api/-/ready" -TimeoutSec 1 -SkipHttpErrorCheck).StatusCode -eq 200) { break } } catch { Start-Sleep -Milliseconds 100 }
+        }
+
+        # Waits for the n-th POST and returns its body (text) and headers.
+        function Wait-Post([int] $n) {
+            $file = Join-Path $received ('{0:000}.headers.json' -f $n)
+            $until = [DateTime]::UtcNow.AddSeconds(30)
+            while (-not (Test-Path $file) -and [DateTime]::UtcNow -lt $until) { Start-Sleep -Milliseconds 100 }
+            Start-Sleep -Milliseconds 100
+            [pscustomobject]@{
+                Body    = [Text.Encoding]::UTF8.GetString([IO.File]::ReadAllBytes((Join-Path $received ('{0:000}.body' -f $n))))
+                Headers = Get-Content -Raw $file | ConvertFrom-Json -AsHashtable
+            }
+        }
+
+        function Send-Alert([string] $endsAt) {
+            $alert = @{
+                labels      = @{ alertname = 'CheckoutHighErrorRate'; service = 'checkout'; severity = 'critical' }
+                annotations = @{ summary = 'error ratio 0.41 > 0.2' }
+                startsAt    = $startsAt
+            }
+            if ($endsAt) { $alert.endsAt = $endsAt }
+            $null = Invoke-RestMethod "$api/api/v2/alerts" -Method Post -ContentType 'application/json' -Body (ConvertTo-Json -InputObject @($alert) -Depth 5)
+        }
+        $startsAt = [DateTime]::UtcNow.AddSeconds(-5).ToString('o')
+    }
+
+    AfterAll {
+        if ($alertmanager -and -not $alertmanager.HasExited) { $alertmanager.Kill(); $alertmanager.WaitForExit() }
+        Stop-Job $receiver; Remove-Job $receiver -Force
+    }
+
+    It 'converts the firing and then the resolved notification of the same alert, and records both' {
+        $state = New-TestState
+
+        Send-Alert
+        $firing = Wait-Post 1
+        Send-Alert -endsAt ([DateTime]::UtcNow.ToString('o'))
+        $resolved = Wait-Post 2
+
+        $fired = ConvertFrom-RollbackAlert $firing.Body -Header $firing.Headers -ErrorAction Stop
+        $ended = ConvertFrom-RollbackAlert $resolved.Body -Header $resolved.Headers -ErrorAction Stop
+        $fired.Data.source_format | Should -Be 'Alertmanager'
+        $fired.Name | Should -Be 'HEALTH_CHECK_FAILED'
+        $fired.Subject | Should -Be 'plan:checkout'
+        $fired.Data.act | Should -BeTrue
+        $fired.Data.reason | Should -Be 'Alertmanager alert CheckoutHighErrorRate firing: error ratio 0.41 > 0.2'
+        $fired.Data.group_key | Should -Be '{}:{service="checkout"}'
+        $fired.Data.fingerprint | Should -Match '^[0-9a-f]{16}$'
+        $ended.Data.act | Should -BeFalse
+        $ended.Data.status | Should -Be 'resolved'
+        $ended.Data.fingerprint | Should -Be $fired.Data.fingerprint
+        $ended.Data.ends_at | Should -Not -BeNullOrEmpty
+        $null = $fired, $ended | Send-RollbackSignal -StateDirectory $state
+        (Get-RollbackSignal -StateDirectory $state -TargetKey plan:checkout).Data.status | Should -Be 'firing', 'resolved'
     }
 }
