@@ -29,6 +29,8 @@
         'New-RollbackPlan'
         'Get-RollbackMetrics'
         'Watch-RollbackTarget'
+        'ConvertFrom-RollbackAlert'
+        'Start-RollbackSignalListener'
     )
     FunctionsToExport      = @()
     AliasesToExport        = @()

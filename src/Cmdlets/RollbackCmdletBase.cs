@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Management.Automation;
+using System.Runtime.InteropServices;
 using DeploymentRollback.Engine;
 
 namespace DeploymentRollback.Commands;
@@ -218,6 +219,23 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
         }
     }
 
+    /// <summary>A service manager's stop (systemd sends SIGTERM) ends the watch after the current round, as Ctrl+C does.</summary>
+    protected static IDisposable? OnSigterm(CancellationTokenSource stop)
+    {
+        try
+        {
+            return PosixSignalRegistration.Create(PosixSignal.SIGTERM, signal =>
+            {
+                signal.Cancel = true;
+                stop.Cancel();
+            });
+        }
+        catch (PlatformNotSupportedException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Writes an object to the pipeline from engine code while RunEngine runs (e.g. each rollback of a long watch as it ends).</summary>
     protected void WriteObjectFromEngine(object value) => pipelineQueue?.Add(() => WriteObject(value));
 
@@ -261,7 +279,7 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
     protected static TEnum? ParseEnum<TEnum>(string? value)
         where TEnum : struct, Enum => value is null ? null : Enum.Parse<TEnum>(value, ignoreCase: true);
 
-    protected ErrorRecord ToErrorRecord(RollbackException e) => new(e, e.ErrorId, e.Kind switch
+    internal static ErrorRecord ToErrorRecord(RollbackException e) => new(e, e.ErrorId, e.Kind switch
     {
         RollbackErrorKind.InvalidArgument => ErrorCategory.InvalidArgument,
         RollbackErrorKind.ObjectNotFound => ErrorCategory.ObjectNotFound,

@@ -144,6 +144,14 @@ public static class ErrorIds
     public const string SignalTargetKeyInvalid = "SignalTargetKeyInvalid";
     public const string SignalDataInvalid = "SignalDataInvalid";
 
+    // Inbound alerts (ConvertFrom-RollbackAlert, and a listener's authentication).
+    public const string AlertPayloadInvalid = "AlertPayloadInvalid";
+    public const string AlertFormatUnknown = "AlertFormatUnknown";
+    public const string AlertTargetNotMapped = "AlertTargetNotMapped";
+    public const string AlertMapInvalid = "AlertMapInvalid";
+    public const string AlertTokenInvalid = "AlertTokenInvalid";
+    public const string AlertSignatureInvalid = "AlertSignatureInvalid";
+
     // Cmdlet surface
     public const string StrategyRequired = "StrategyRequired";
     public const string ParameterNotForStrategy = "ParameterNotForStrategy";
@@ -165,6 +173,10 @@ public static class ErrorIds
     public const string WatchNothingToMeasure = "WatchNothingToMeasure";
     public const string WatchWindowInvalid = "WatchWindowInvalid";
     public const string WatchTargetKeyRequired = "WatchTargetKeyRequired";
+    public const string ListenerAuthenticationRequired = "ListenerAuthenticationRequired";
+    public const string ListenerPrefixInvalid = "ListenerPrefixInvalid";
+    public const string ListenerStartFailed = "ListenerStartFailed";
+    public const string AlertPayloadTooLarge = "AlertPayloadTooLarge";
     public const string WatchSelectionNotSupported = "WatchSelectionNotSupported";
 
 }

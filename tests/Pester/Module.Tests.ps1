@@ -1,15 +1,16 @@
 BeforeDiscovery {
     $documentedCmdlets = 'Get-RollbackAssessment', 'Get-RollbackChecklist', 'Get-RollbackLock', 'Unlock-RollbackTarget', 'Copy-RollbackState', 'Get-RollbackCheckpoint', 'Get-RollbackHistory', 'Get-RollbackSignal',
-        'Invoke-DeploymentRetry', 'Invoke-Rollback', 'New-RollbackCheckpoint', 'New-RollbackIncidentReport', 'Send-RollbackSignal', 'Test-RollbackHealth', 'Test-RollbackPlan', 'New-RollbackPlan', 'Get-RollbackMetrics', 'Watch-RollbackTarget'
+        'Invoke-DeploymentRetry', 'Invoke-Rollback', 'New-RollbackCheckpoint', 'New-RollbackIncidentReport', 'Send-RollbackSignal', 'Test-RollbackHealth', 'Test-RollbackPlan', 'New-RollbackPlan', 'Get-RollbackMetrics', 'Watch-RollbackTarget',
+        'ConvertFrom-RollbackAlert', 'Start-RollbackSignalListener'
     $outputTypes = 'RollbackAssessment', 'RollbackCheckpoint', 'RollbackResult', 'HealthReport', 'RollbackSignal', 'IncidentReport', 'ChecklistItem', 'VerifiedVersion',
-        'PlanAssessment', 'ComponentAssessment', 'ReleaseSnapshot', 'PlanValidation', 'ComponentOutcome', 'RollbackMetrics', 'WatchReport'
+        'PlanAssessment', 'ComponentAssessment', 'ReleaseSnapshot', 'PlanValidation', 'ComponentOutcome', 'RollbackMetrics', 'WatchReport', 'ListenerReport', 'WatchDecision', 'WatchMeasurement'
 }
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     $modulePath = Get-TestModulePath
-    $expectedCmdlets = 'Copy-RollbackState', 'Get-RollbackAssessment', 'Get-RollbackChecklist', 'Get-RollbackCheckpoint', 'Get-RollbackHistory', 'Get-RollbackLock', 'Get-RollbackMetrics', 'Get-RollbackSignal',
-        'Invoke-DeploymentRetry', 'Invoke-Rollback', 'New-RollbackCheckpoint', 'New-RollbackIncidentReport', 'New-RollbackPlan', 'Send-RollbackSignal', 'Test-RollbackHealth', 'Test-RollbackPlan', 'Unlock-RollbackTarget', 'Watch-RollbackTarget'
+    $expectedCmdlets = 'ConvertFrom-RollbackAlert', 'Copy-RollbackState', 'Get-RollbackAssessment', 'Get-RollbackChecklist', 'Get-RollbackCheckpoint', 'Get-RollbackHistory', 'Get-RollbackLock', 'Get-RollbackMetrics', 'Get-RollbackSignal',
+        'Invoke-DeploymentRetry', 'Invoke-Rollback', 'New-RollbackCheckpoint', 'New-RollbackIncidentReport', 'New-RollbackPlan', 'Send-RollbackSignal', 'Start-RollbackSignalListener', 'Test-RollbackHealth', 'Test-RollbackPlan', 'Unlock-RollbackTarget', 'Watch-RollbackTarget'
     Import-Module $modulePath -Force
 }
 

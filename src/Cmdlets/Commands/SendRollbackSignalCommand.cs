@@ -12,12 +12,12 @@ public sealed class SendRollbackSignalCommand : RollbackCmdletBase
     private const int MaxDataDepth = 32;
 
     /// <summary>The signal name, such as DEPLOYMENT_FAILED or ROLLBACK_COMPLETE.</summary>
-    [Parameter(Mandatory = true, Position = 0)]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(SignalNameCompleter))]
     public string Name { get; set; } = "";
 
     /// <summary>The payload, e.g. @{ reason = 'Missing API_KEY'; rolled_back_to = 'v2.3.0' }. Secret-looking keys are redacted.</summary>
-    [Parameter(Position = 1)]
+    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
     public Hashtable Data { get; set; } = new();
 
     /// <summary>Shorthand for Data.reason.</summary>
@@ -25,9 +25,9 @@ public sealed class SendRollbackSignalCommand : RollbackCmdletBase
     [ValidateNotNullOrEmpty]
     public string? Reason { get; set; }
 
-    /// <summary>The target the signal is about (its TargetKey, e.g. git:/srv/app), used as the CloudEvent subject.</summary>
+    /// <summary>The target the signal is about (its TargetKey, e.g. git:/srv/app), used as the CloudEvent subject; a piped signal's Subject binds to it.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ValidateNotNullOrEmpty]
+    [Alias("Subject")]
     public string? TargetKey { get; set; }
 
     /// <summary>Also POST the signal to this URL as a structured CloudEvent.</summary>

@@ -1,6 +1,5 @@
 using System.Collections;
 using System.Management.Automation;
-using System.Runtime.InteropServices;
 using DeploymentRollback.Engine;
 
 namespace DeploymentRollback.Commands;
@@ -212,23 +211,6 @@ public sealed class WatchRollbackTargetCommand : TargetedCmdletBase
         }
 
         WriteObject(report);
-    }
-
-    /// <summary>A service manager's stop (systemd sends SIGTERM) ends the watch after the current round, as Ctrl+C does.</summary>
-    private static IDisposable? OnSigterm(CancellationTokenSource stop)
-    {
-        try
-        {
-            return PosixSignalRegistration.Create(PosixSignal.SIGTERM, signal =>
-            {
-                signal.Cancel = true;
-                stop.Cancel();
-            });
-        }
-        catch (PlatformNotSupportedException)
-        {
-            return null;
-        }
     }
 
     private static PrometheusQuery ToQuery(object value)

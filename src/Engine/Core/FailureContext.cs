@@ -12,7 +12,9 @@ public sealed record FailureContext(FailureType Type, string? Reason, DateTimeOf
     {
         var lastAttempt = state.Journal.GetAttempts(targetKey, limit: 1).FirstOrDefault();
         var since = lastAttempt?.CompletedAt > lastAttempt?.StartedAt ? lastAttempt!.CompletedAt : lastAttempt?.StartedAt;
-        var inputs = new SignalStore(state).Read(SignalNames.Inputs, since: since).Where(s => s.Subject is null || s.Subject == targetKey).ToList();
+        // A signal recorded but not to be acted on (a resolved alert) says nothing failed.
+        var inputs = new SignalStore(state).Read(SignalNames.Inputs, since: since)
+            .Where(s => (s.Subject is null || s.Subject == targetKey) && SignalStore.IsActedOn(s.Data)).ToList();
         // The first sign of failure starts the recovery clock; the latest DEPLOYMENT_FAILED (else HEALTH_CHECK_FAILED) says what failed.
         var signal = inputs.LastOrDefault(s => s.Name == SignalNames.DeploymentFailed) ?? inputs.LastOrDefault();
         var assessments = state.Journal.GetEvents(targetKey, since).Where(e => e.Kind == JournalEventKinds.Assessed).ToList();

@@ -15,6 +15,9 @@ namespace DeploymentRollback.Engine;
 public sealed class SignalStore
 {
     public const string TypePrefix = "io.deploymentrollback.signal.";
+
+    /// <summary>The data key that says whether a signal is to be acted on: false for a resolved alert, which is recorded only.</summary>
+    public const string ActKey = "act";
     private static readonly JsonEventFormatter Formatter = new(new JsonSerializerOptions { WriteIndented = true }, new JsonDocumentOptions());
     private static readonly Lazy<HttpClient> WebhookClient = new(() => new HttpClient { Timeout = TimeSpan.FromSeconds(30) });
 
@@ -60,7 +63,7 @@ public sealed class SignalStore
             throw TooLarge(name);
         }
 
-        var redacted = RedactNested(data);
+        var redacted = Redact(data);
         var cloudEvent = new CloudEvent
         {
             Id = id,
@@ -94,7 +97,8 @@ public sealed class SignalStore
         observer.Verbose($"Signal {name} written to {file}");
         if (subject is not null)
         {
-            state.Journal.AddEvent(new JournalEvent(subject, data.TryGetValue("attempt_id", out var attempt) ? attempt?.ToString() : null, now, JournalEventKinds.SignalEmitted, name));
+            state.Journal.AddEvent(new JournalEvent(subject, data.TryGetValue("attempt_id", out var attempt) ? attempt?.ToString() : null, now, JournalEventKinds.SignalEmitted,
+                IsActedOn(data) ? name : name + " (recorded, not acted on)"));
         }
 
         var signal = ToSignal(cloudEvent, file);
@@ -203,8 +207,12 @@ public sealed class SignalStore
         _ => null,
     };
 
+    /// <summary>Whether a signal asks to be acted on: every signal does, but one whose data says act = false (a resolved alert).</summary>
+    public static bool IsActedOn(IReadOnlyDictionary<string, object?> data) =>
+        !data.TryGetValue(ActKey, out var act) || act is null || !(act is false || (act is string text && bool.TryParse(text, out var parsed) && !parsed));
+
     /// <summary>Secret-looking keys and secrets inside strings are redacted at every level of nested data.</summary>
-    private static Dictionary<string, object?> RedactNested(IReadOnlyDictionary<string, object?> data, int depth = 0)
+    public static Dictionary<string, object?> Redact(IReadOnlyDictionary<string, object?> data, int depth = 0)
     {
         if (depth > MaxDataDepth)
         {
@@ -224,7 +232,7 @@ public sealed class SignalStore
     private static object? RedactValue(object? value, int depth) => value switch
     {
         string text => SecretRedactor.Redact(text),
-        IReadOnlyDictionary<string, object?> nested => RedactNested(nested, depth),
+        IReadOnlyDictionary<string, object?> nested => Redact(nested, depth),
         IEnumerable<object?> items => items.Select(item => RedactValue(item, depth + 1)).ToList(),
         _ => value,
     };
