@@ -35,6 +35,8 @@ param(
     [ValidatePattern('^[A-Za-z0-9_-]+$')] [string] $Name = 'default',
     [string] $ReleaseFile,
     [string] $WebhookUrl,
+    # Alertmanager sends 'Authorization: Bearer <token>' with each webhook post (http_config.authorization).
+    [string] $WebhookBearerToken,
     [string] $StatePath = (Join-Path ([IO.Path]::GetTempPath()) "deployment-rollback-prometheus-$Name.json"),
     [int] $TimeoutSeconds = 30
 )
@@ -172,7 +174,8 @@ groups:
           description: 'More than 20 % of the checkout requests failed over the last 5 seconds.'
 '@ -replace '__ALERT__', $alertName
 $receiver = if ($WebhookUrl) {
-    "    webhook_configs:`n      - url: $(ConvertTo-YamlString $WebhookUrl)`n        send_resolved: true"
+    "    webhook_configs:`n      - url: $(ConvertTo-YamlString $WebhookUrl)`n        send_resolved: true" +
+    $(if ($WebhookBearerToken) { "`n        http_config:`n          authorization:`n            credentials: $(ConvertTo-YamlString $WebhookBearerToken)" })
 }
 else { '    # no webhook: notifications are dropped' }
 $alertmanagerConfig = @"

@@ -251,9 +251,9 @@ public sealed class SignalListener
     }
 
     /// <summary>
-    /// Each alert's group: a change of state (first firing, resolved, firing again) is written as a signal and journaled;
-    /// a repeat of the same state is counted as a duplicate. A group that starts firing for the listener's target is queued
-    /// to be acted on, once.
+    /// Each alert (by its fingerprint, within its group): a change of state (first firing, resolved, firing again) is
+    /// written as a signal and journaled; a repeat of the same state is counted as a duplicate. A group whose first alert
+    /// starts firing for the listener's target (no other alert of it firing) is queued to be acted on, once.
     /// </summary>
     private async Task<object> RecordAsync(IReadOnlyList<InboundAlert> alerts)
     {
@@ -272,18 +272,22 @@ public sealed class SignalListener
                 }
 
                 var group = $"{alert.Source}:{alert.GroupKey ?? alert.Fingerprint ?? alert.AlertName}";
-                var last = LastState(subject, group);
-                if (last == alert.StatusText)
+                var member = alert.Fingerprint ?? alert.AlertName;
+                var states = KnownStates(subject, group);
+                if (states.TryGetValue(member, out var last) && last == alert.StatusText)
                 {
                     duplicates++;
                     continue;
                 }
 
+                // The group's incident opens with its first firing alert; more alerts of an open group are part of it.
+                var groupOpen = states.Any(s => s.Key != member && s.Value == "firing");
+
                 var signal = AlertSignals.ToSignal(alert, subject, options.SignalName, context.State.Directory);
                 await new SignalStore(context.State).EmitAsync(signal.Name, signal.Data, subject, null, context.Observer, context.Cancellation).ConfigureAwait(false);
                 context.State.Journal.AddEvent(new JournalEvent(subject, null, DateTimeOffset.UtcNow, AlertReceived,
-                    JsonSerializer.Serialize(new { Group = group, Status = alert.StatusText, alert.AlertName, Source = alert.Source.ToString() }, Journal.JsonOptions)));
-                if (alert.Act && action is not null && subject == action.TargetKey)
+                    JsonSerializer.Serialize(new { Group = group, Member = member, Status = alert.StatusText, alert.AlertName, Source = alert.Source.ToString() }, Journal.JsonOptions)));
+                if (alert.Act && !groupOpen && action is not null && subject == action.TargetKey)
                 {
                     acting++;
                     await acts.Writer.WriteAsync((alert, group)).ConfigureAwait(false);
@@ -308,25 +312,28 @@ public sealed class SignalListener
         return new { alerts = alerts.Count, firing, resolved, duplicates, unmapped, acting };
     }
 
-    /// <summary>The group's last recorded state for the target ("firing", "resolved"), or null when never seen.</summary>
-    private string? LastState(string subject, string group)
+    /// <summary>The last recorded state ("firing", "resolved") of each alert of the group, for the target.</summary>
+    private Dictionary<string, string> KnownStates(string subject, string group)
     {
-        foreach (var e in context.State.Journal.GetEvents(subject).Where(e => e.Kind == AlertReceived).Reverse())
+        var states = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var e in context.State.Journal.GetEvents(subject).Where(e => e.Kind == AlertReceived))
         {
             try
             {
                 using var document = JsonDocument.Parse(e.Detail);
-                if (document.RootElement.GetProperty("Group").GetString() == group)
+                var root = document.RootElement;
+                if (root.GetProperty("Group").GetString() == group)
                 {
-                    return document.RootElement.GetProperty("Status").GetString();
+                    states[root.GetProperty("Member").GetString() ?? ""] = root.GetProperty("Status").GetString() ?? "";
                 }
             }
             catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
             {
+                // A record this listener cannot read is not a state it knows.
             }
         }
 
-        return null;
+        return states;
     }
 
     private async Task ActLoopAsync()

@@ -1,0 +1,155 @@
+BeforeDiscovery {
+    # Debian's prometheus and prometheus-alertmanager; without them the end-to-end test skips, except in CI.
+    $skipPrometheus = -not (Get-Command prometheus-alertmanager -CommandType Application -ErrorAction SilentlyContinue) -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
+}
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Get-TestModulePath) -Force
+    $samples = Join-Path $PSScriptRoot '../Fixtures/alerts'
+
+    # A listener in its own pwsh process (as a service runs it); its report comes back as JSON on stdout.
+    function Start-Listener([string] $arguments, [int] $port) {
+        $child = Start-ChildPwsh -Script @"
+Import-Module '$(Get-TestModulePath)'
+`$ProgressPreference = 'SilentlyContinue'
+`$out = @(Start-RollbackSignalListener -Prefix 'http://127.0.0.1:$port/alerts/' $arguments -Confirm:`$false)
+'REPORT=' + (`$out[-1] | ConvertTo-Json -Depth 6 -Compress)
+"@
+        $deadline = [DateTime]::UtcNow.AddSeconds(30)
+        while ([DateTime]::UtcNow -lt $deadline) {
+            try { $null = Invoke-RestMethod "http://127.0.0.1:$port/alerts/" -TimeoutSec 1; break } catch { if ($child.Process.HasExited) { break }; Start-Sleep -Milliseconds 100 }
+        }
+        $child
+    }
+
+    function Stop-Listener($child) {
+        if (-not $child.Process.HasExited) { kill -TERM $child.Process.Id }
+        $result = $child | Wait-ChildPwsh
+        $line = ($result.Output -split "`n" | Where-Object { $_ -like 'REPORT=*' } | Select-Object -Last 1)
+        if (-not $line) { throw "The listener ended without a report: $($result.Output) $($result.Error)" }
+        $line.Substring(7) | ConvertFrom-Json
+    }
+
+    function Send-Alert([int] $port, [string] $body, [hashtable] $headers = @{}) {
+        $response = Invoke-WebRequest "http://127.0.0.1:$port/alerts/" -Method Post -Body $body -ContentType 'application/json' -Headers $headers -SkipHttpErrorCheck -TimeoutSec 10
+        [pscustomobject]@{ Status = [int]$response.StatusCode; Body = $(if ($response.Content) { $response.Content | ConvertFrom-Json }) }
+    }
+}
+
+Describe 'Start-RollbackSignalListener' {
+    It 'refuses to start without a bearer token or HMAC secret, or with a bad prefix' {
+        { Start-RollbackSignalListener -Prefix http://127.0.0.1:9/alerts/ -StateDirectory $TestDrive -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ListenerAuthenticationRequired,DeploymentRollback.Commands.StartRollbackSignalListenerCommand'
+        $token = ConvertTo-SecureString 'x' -AsPlainText -Force
+        { Start-RollbackSignalListener -Prefix http://127.0.0.1:9/alerts -BearerToken $token -StateDirectory $TestDrive -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ListenerPrefixInvalid,DeploymentRollback.Commands.StartRollbackSignalListenerCommand'
+    }
+
+    It 'answers every bad request with its status and reason, records each alert once per state, and keeps listening' {
+        $port = Get-FreePort
+        $state = Join-Path $TestDrive 'records'
+        $listener = Start-Listener "-BearerToken (ConvertTo-SecureString 's3cret-token' -AsPlainText -Force) -TargetKey plan:checkout -StateDirectory '$state' -MaxBodyBytes 65536" $port
+        $auth = @{ Authorization = 'Bearer s3cret-token' }
+        $firing = Get-Content -Raw (Join-Path $samples 'alertmanager-firing.json')
+        $resolved = Get-Content -Raw (Join-Path $samples 'alertmanager-resolved.json')
+
+        (Send-Alert $port $firing).Status | Should -Be 401
+        $wrong = Send-Alert $port $firing @{ Authorization = 'Bearer wrong' }
+        ($wrong.Status, $wrong.Body.error) | Should -Be @(401, 'AlertTokenInvalid')
+        $bad = Send-Alert $port '{ not json' $auth
+        ($bad.Status, $bad.Body.error) | Should -Be @(400, 'AlertPayloadInvalid')
+        (Send-Alert $port '{"hello":"world"}' $auth).Body.error | Should -Be 'AlertFormatUnknown'
+        $large = Send-Alert $port ('{"a":"' + ('x' * 70000) + '"}') $auth
+        ($large.Status, $large.Body.error) | Should -Be @(413, 'AlertPayloadTooLarge')
+        (Invoke-WebRequest "http://127.0.0.1:$port/alerts/" -Method Put -Headers $auth -SkipHttpErrorCheck).StatusCode | Should -Be 405
+
+        $first = Send-Alert $port $firing $auth
+        $first.Status | Should -Be 202
+        $first.Body.firing | Should -BeGreaterThan 0
+        $first.Body.duplicates | Should -Be 0
+        $repeat = Send-Alert $port $firing $auth
+        $repeat.Body.duplicates | Should -Be $first.Body.alerts
+        (Send-Alert $port $resolved $auth).Body.resolved | Should -BeGreaterThan 0
+
+        $report = Stop-Listener $listener
+        $report.EndReason | Should -Be 'Stopped'
+        ($report.Requests, $report.Unauthorized, $report.Invalid, $report.Accepted) | Should -Be @(10, 2, 4, 3)
+        $signals = @(Get-RollbackSignal -StateDirectory $state)
+        $signals.Subject | Sort-Object -Unique | Should -Be 'plan:checkout'
+        @($signals | Where-Object { $_.Data.status -eq 'firing' }).Count | Should -Be $first.Body.alerts
+        @($signals | Where-Object { $_.Data.status -eq 'resolved' }).Count | Should -BeGreaterThan 0
+        # The token is nowhere in the state.
+        Get-ChildItem -Recurse -File $state | Select-String 's3cret-token' | Should -BeNullOrEmpty
+    }
+
+    It 'accepts only bodies signed with the HMAC secret' {
+        $port = Get-FreePort
+        $state = Join-Path $TestDrive 'signed'
+        $listener = Start-Listener "-HmacSecret (ConvertTo-SecureString 'hmac-key' -AsPlainText -Force) -TargetKey plan:checkout -StateDirectory '$state'" $port
+        $body = Get-Content -Raw (Join-Path $samples 'alertmanager-firing.json')
+        $hmac = [Security.Cryptography.HMACSHA256]::new([Text.Encoding]::UTF8.GetBytes('hmac-key'))
+        $signature = 'sha256=' + [Convert]::ToHexString($hmac.ComputeHash([Text.Encoding]::UTF8.GetBytes($body))).ToLowerInvariant()
+        (Send-Alert $port $body).Body.error | Should -Be 'AlertSignatureInvalid'
+        (Send-Alert $port $body @{ 'X-Hub-Signature-256' = 'sha256=' + ('0' * 64) }).Status | Should -Be 401
+        (Send-Alert $port ($body + ' ') @{ 'X-Hub-Signature-256' = $signature }).Status | Should -Be 401
+        (Send-Alert $port $body @{ 'X-Hub-Signature-256' = $signature }).Status | Should -Be 202
+        $report = Stop-Listener $listener
+        ($report.Unauthorized, $report.Accepted) | Should -Be @(3, 1)
+    }
+}
+
+Describe 'A real Alertmanager posting to the listener' -Skip:$skipPrometheus {
+    BeforeAll {
+        # The application serves live.txt, which the restart script deploys from the checkout (after a pause, so that
+        # Alertmanager repeats its notification while the rollback runs).
+        $repo = New-TestRepository (Join-Path $TestDrive 'e2e')
+        $live = Join-Path $TestDrive 'live.txt'
+        $state = Join-Path $TestDrive 'e2e-state'
+        Invoke-TestGit $repo checkout --quiet v2.3.0 | Out-Null
+        Copy-Item (Join-Path $repo 'app.txt') $live
+        $port = Get-FreePort
+        $prometheus = & (Join-Path $PSScriptRoot '../Fixtures/Start-Prometheus.ps1') -Name "listener-$PID" -ReleaseFile $live `
+            -WebhookUrl "http://127.0.0.1:$port/alerts/" -WebhookBearerToken 'am-token'
+        if (-not $prometheus.Available) { throw $prometheus.Reason }
+        Test-RollbackHealth -Strategy Git -Path $repo -Uri "$($prometheus.AppUrl)/health" -RecordVerified -StateDirectory $state | Out-Null
+    }
+
+    AfterAll { & (Join-Path $PSScriptRoot '../Fixtures/Start-Prometheus.ps1') -Name "listener-$PID" -Stop | Out-Null }
+
+    It 'rolls back exactly once although Alertmanager repeats the notification and later sends it resolved' {
+        $listener = Start-Listener ("-BearerToken (ConvertTo-SecureString 'am-token' -AsPlainText -Force) -Strategy Git -Path '$repo' -StateDirectory '$state' " +
+            "-HealthCheckUri '$($prometheus.AppUrl)/health' -RestartScript { Start-Sleep -Seconds 9; Copy-Item '$repo/app.txt' '$live' }") $port
+        Invoke-TestGit $repo checkout --quiet main | Out-Null
+        Copy-Item (Join-Path $repo 'app.txt') $live
+
+        # Firing, the rollback, repeats, then resolved once the error ratio is back down.
+        $deadline = [DateTime]::UtcNow.AddSeconds(75)
+        $resolved = $null
+        while ([DateTime]::UtcNow -lt $deadline -and -not $resolved) {
+            $resolved = Get-RollbackSignal -StateDirectory $state | Where-Object { $_.Data.status -eq 'resolved' }
+            if (-not $resolved) { Start-Sleep -Milliseconds 500 }
+        }
+        $resolved | Should -Not -BeNullOrEmpty
+        Start-Sleep -Seconds 4
+        $report = Stop-Listener $listener
+
+        $attempts = @(Get-RollbackHistory -TargetKey "git:$repo" -StateDirectory $state)
+        $attempts.Count | Should -Be 1
+        $attempts[0].Outcome | Should -Be Succeeded
+        $attempts[0].Initiator | Should -Be 'listener'
+        $attempts[0].Reason | Should -Match 'CheckoutHighErrorRate'
+        (Get-Content $live) | Should -Be 'good'
+        $report.Rollbacks.Count | Should -Be 1
+        $report.Duplicates | Should -BeGreaterThan 0
+        $report.Resolved | Should -BeGreaterThan 0
+        $report.Unauthorized | Should -Be 0
+        $report.Decisions.Action | Should -Be @('RolledBack')
+        # One signal per change of the group's state: firing (acted on), resolved (recorded only).
+        $alerts = @(Get-RollbackSignal -StateDirectory $state -Name HEALTH_CHECK_FAILED | Sort-Object Time)
+        $alerts.Data.status | Should -Be @('firing', 'resolved')
+        $alerts.Data.act | Should -Be @($true, $false)
+        # Time to recovery runs from the alert's signal.
+        $attempts[0].FailureDetectedAt | Should -Be $alerts[0].Time
+    }
+}
