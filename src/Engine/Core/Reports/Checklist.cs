@@ -46,7 +46,7 @@ public static class Checklist
         };
     }
 
-    internal const string NoLogEvidence = "no evidence: the strategy's logs were not read and no Prometheus measurement was taken; check the service's logs";
+    private const string NoLogEvidence = "no evidence: the strategy's logs were not read and no Prometheus measurement was taken; check the service's logs";
 
     /// <summary>
     /// Ticked when some evidence says no spike and none says a spike. The evidence: the attempt's LogsCompared event (the
