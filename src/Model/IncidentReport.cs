@@ -13,6 +13,8 @@ public sealed class IncidentReport
     public TimeSpan? TimeToRecovery { get; set; }
     public List<string> RecommendedFixes { get; set; } = new();
     public List<string> Timeline { get; set; } = new();
+    /// <summary>The spec's rollback checklist as the journal proves it when the report is made, each item with its evidence.</summary>
+    public List<ChecklistItem> Checklist { get; set; } = new();
     public string MarkdownPath { get; set; } = "";
     public string JsonPath { get; set; } = "";
     /// <summary>The self-contained HTML page, with -Format Html.</summary>

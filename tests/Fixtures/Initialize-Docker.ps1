@@ -1,7 +1,8 @@
 <#
 .SYNOPSIS
     Makes the Docker engine the tests need available: starts dockerd on its local socket if it is installed and not
-    running, and builds the test images offline from busybox (no registry is reachable). Prints what it did.
+    running, and builds the test images offline from busybox (no registry is reachable): drtest/app (2.3.0 healthy,
+    2.3.1 not) and drtest/app-logs (the same, printing logs). Prints what it did.
 .OUTPUTS
     An object: Available (bool), Started (bool: this script started dockerd; stop it with -Stop), Reason.
 #>
@@ -79,4 +80,10 @@ foreach ($release in @(@('2.3.0', 'good'), @('2.3.1', 'bad'))) {
         Invoke-Docker build -q --build-arg "VERSION=$($release[0])" --build-arg "WWW=$($release[1])" -t "drtest/app:$($release[0])" $context | Out-Null
     }
 }
-[pscustomobject]@{ Available = $true; Started = $started; Reason = 'engine up, images drtest/app:2.3.0 and drtest/app:2.3.1 present' }
+# The same apps printing logs at start: 2.3.1 (unhealthy) with error lines, 2.3.0 (healthy) with few, 2.2.9 (healthy) with many.
+foreach ($variant in @(@('2.3.1', '2.3.1', 'failing'), @('2.3.0', '2.3.0', 'quiet'), @('2.2.9', '2.3.0', 'noisy'))) {
+    if ("drtest/app-logs:$($variant[0])" -notin $images) {
+        Invoke-Docker build -q -f (Join-Path $context 'logs.Dockerfile') --build-arg "BASE=drtest/app:$($variant[1])" --build-arg "LOG=logs/$($variant[2])" -t "drtest/app-logs:$($variant[0])" $context | Out-Null
+    }
+}
+[pscustomobject]@{ Available = $true; Started = $started; Reason = 'engine up, images drtest/app:2.3.0 and drtest/app:2.3.1 (and drtest/app-logs) present' }

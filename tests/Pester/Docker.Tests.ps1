@@ -4,6 +4,9 @@ BeforeDiscovery {
         ((& $docker image inspect drtest/app:2.3.0 drtest/app:2.3.1 2>$null) -and $LASTEXITCODE -eq 0)
     # Without the engine these tests say so and skip, except in CI, where an absent engine must fail the run.
     $skipDocker = -not $ready -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
+    # The apps that print logs (tests/Fixtures/Initialize-Docker.ps1 builds them).
+    $logsReady = $ready -and ((& $docker image inspect drtest/app-logs:2.3.1 drtest/app-logs:2.3.0 drtest/app-logs:2.2.9 2>$null) -and $LASTEXITCODE -eq 0)
+    $skipLogs = -not $logsReady -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
 }
 
 BeforeAll {
@@ -95,5 +98,43 @@ Describe 'DockerCompose strategy against the real engine and Compose CLI' -Skip:
     It 'names the known services when asked for one that does not exist' {
         { Invoke-Rollback -Strategy DockerCompose -Path $folder -ProjectName $project -PreviousFile docker-compose.previous.yml -Service db -StateDirectory $state -Confirm:$false } |
             Should -Throw -ErrorId 'ComposeServiceNotFound,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage '*web, worker*'
+    }
+}
+
+Describe 'No error spikes in logs, from the logs of a container before and after its rollback' -Skip:$skipLogs {
+    BeforeEach {
+        $name = 'logs-' + [Guid]::NewGuid().ToString('N').Substring(0, 8)
+        $port = Get-FreePort
+        $state = Join-Path $TestDrive $name
+        $health = "http://127.0.0.1:$port/health"
+        # 4 error lines in 10, one with a database password in its URL.
+        Invoke-Docker run -d --init --network host --name $name -e "APP_PORT=$port" drtest/app-logs:2.3.1 | Out-Null
+    }
+
+    AfterEach { Remove-TestContainers $name }
+
+    It 'ticks the item with the counts, and the report says so' {
+        $result = Invoke-Rollback -Strategy Container -Name $name -Target drtest/app-logs:2.3.0 -HealthCheckUri $health -StateDirectory $state -Confirm:$false -Verbose 4>&1 |
+            Tee-Object -Variable output | Where-Object { $_ -is [DeploymentRollback.RollbackResult] }
+        $result.Outcome | Should -Be 'Succeeded'
+        ($output | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message | Should -Contain 'Error lines in the logs: 1 error line in 8 after the rollback against 4 in 10 before.'
+        $item = $result | Get-RollbackChecklist | Where-Object Item -EQ 'No error spikes in logs'
+        $item.Done | Should -BeTrue
+        $item.Evidence | Should -Be '1 error line in 8 after the rollback against 4 in 10 before'
+        $report = $result | New-RollbackIncidentReport -Format Html
+        Get-Content -Raw $report.MarkdownPath | Should -Match ([regex]::Escape('- [x] No error spikes in logs: 1 error line in 8 after the rollback against 4 in 10 before'))
+        (Get-Content -Raw $report.JsonPath | ConvertFrom-Json).report.Checklist.Evidence | Should -Contain '1 error line in 8 after the rollback against 4 in 10 before'
+        Get-Content -Raw $report.HtmlPath | Should -Match '1 error line in 8 after the rollback against 4 in 10 before'
+        (Get-RollbackCheckpoint -StateDirectory $state).Logs | Should -Be 'logs.txt'
+        Get-ChildItem -Recurse -File $state | Get-Content -Raw | Should -Not -Match 'hunter2-logs'
+    }
+
+    It 'warns of a spike and leaves the item unticked when the release rolled back to logs more errors' {
+        $result = Invoke-Rollback -Strategy Container -Name $name -Target drtest/app-logs:2.2.9 -HealthCheckUri $health -StateDirectory $state -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+        $result.Outcome | Should -Be 'Succeeded'
+        $warnings.Message | Should -Match '^Error lines in the logs: spike: 5 error lines in 6 after the rollback against 4 in 10 before\. For example: .*ERROR payment gateway answered 502$'
+        $item = $result | Get-RollbackChecklist | Where-Object Item -EQ 'No error spikes in logs'
+        $item.Done | Should -BeFalse
+        $item.Evidence | Should -Be 'spike: 5 error lines in 6 after the rollback against 4 in 10 before'
     }
 }

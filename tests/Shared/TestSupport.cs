@@ -29,7 +29,7 @@ public static class Fixtures
         }
     }
 
-    private static string Locate(string fixture)
+    public static string Locate(string fixture)
     {
         var directory = AppContext.BaseDirectory;
         while (!Directory.Exists(Path.Combine(directory, "tests", "Fixtures", fixture)))

@@ -95,6 +95,11 @@ public sealed class ApiException : Exception
         return new ApiException(422, "Invalid", $"{type.Kind}{(type.Group.Length > 0 ? "." + type.Group : "")} \"{name}\" is invalid: {field}: {detail}", details);
     }
 
+    /// <summary>422 for a subresource's invalid options (PodLogOptions), which name a kind that is no resource.</summary>
+    public static ApiException InvalidOptions(string kind, string name, string field, string detail, string causeType = "FieldValueInvalid") =>
+        new(422, "Invalid", $"{kind} \"{name}\" is invalid: {field}: {detail}",
+            new JsonObject { ["name"] = name, ["kind"] = kind, ["causes"] = new JsonArray(new JsonObject { ["reason"] = causeType, ["message"] = detail, ["field"] = field }) });
+
     public static ApiException BadRequest(string message) => new(400, "BadRequest", message);
 
     public static ApiException MethodNotAllowed(string verb) =>

@@ -879,7 +879,8 @@ internal sealed class ApiHandler
         long? tail = long.TryParse(query["tailLines"], NumberStyles.Integer, CultureInfo.InvariantCulture, out var t) ? t : null;
         var previous = query["previous"].ToString() is "true" or "1";
         var timestamps = query["timestamps"].ToString() is "true" or "1";
-        var text = server.Kubelet.Logs(pod, query["container"], previous, tail, timestamps);
+        var since = LogSince(query, route.Name!);
+        var text = server.Kubelet.Logs(pod, query["container"], previous, tail, timestamps, since);
         if (long.TryParse(query["limitBytes"], NumberStyles.Integer, CultureInfo.InvariantCulture, out var limitBytes) && limitBytes > 0 && text.Length > limitBytes)
         {
             text = text[..(int)limitBytes];
@@ -898,6 +899,38 @@ internal sealed class ApiHandler
                 await Task.Delay(200, stop.Token);
             }
         }
+    }
+
+    /// <summary>sinceSeconds or sinceTime as a time, validated as the real server validates PodLogOptions (422 Invalid).</summary>
+    private static DateTimeOffset? LogSince(IQueryCollection query, string pod)
+    {
+        var seconds = query["sinceSeconds"].ToString();
+        var time = query["sinceTime"].ToString();
+        if (seconds.Length > 0 && time.Length > 0)
+        {
+            throw ApiException.InvalidOptions("PodLogOptions", pod, "", "Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified", "FieldValueForbidden");
+        }
+
+        if (seconds.Length > 0)
+        {
+            if (!long.TryParse(seconds, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
+            {
+                throw ApiException.BadRequest($"sinceSeconds: invalid value '{seconds}'");
+            }
+
+            return value < 1
+                ? throw ApiException.InvalidOptions("PodLogOptions", pod, "sinceSeconds", $"Invalid value: {value}: must be greater than 0")
+                : DateTimeOffset.UtcNow.AddSeconds(-value);
+        }
+
+        if (time.Length > 0)
+        {
+            return DateTimeOffset.TryParse(time, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var from)
+                ? from
+                : throw ApiException.BadRequest($"sinceTime: parsing time \"{time}\" as RFC3339 failed");
+        }
+
+        return null;
     }
 
     private async Task ScaleAsync(HttpContext ctx, ApiRoute route, string? body, bool dryRun)

@@ -447,8 +447,11 @@ public sealed class Kubelet
 
     private static string ImageId(string image) => Qualified(image).Split(':')[0] + "@sha256:" + Hex(image);
 
-    /// <summary>The log of a container, as GET pods/{name}/log returns it; throws the real server's errors.</summary>
-    public string Logs(JsonObject pod, string? container, bool previous, long? tailLines, bool timestamps)
+    /// <summary>
+    /// The log of a container, as GET pods/{name}/log returns it; throws the real server's errors. As the kubelet reads a
+    /// log, the last tailLines are taken first, then those older than since are dropped.
+    /// </summary>
+    public string Logs(JsonObject pod, string? container, bool previous, long? tailLines, bool timestamps, DateTimeOffset? since = null)
     {
         var containers = (Json.Walk(pod, "spec", "containers") as JsonArray ?? new JsonArray()).OfType<JsonObject>().Select(c => c.Str("name") ?? "").ToList();
         if (string.IsNullOrEmpty(container))
@@ -523,6 +526,11 @@ public sealed class Kubelet
         if (tailLines is { } tail && tail >= 0)
         {
             selected = lines.Skip(Math.Max(0, lines.Count - (int)tail));
+        }
+
+        if (since is { } from)
+        {
+            selected = selected.Where(l => l.At >= from);
         }
 
         return string.Concat(selected.Select(l => (timestamps ? l.At.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'00Z '", CultureInfo.InvariantCulture) : "") + l.Text + "\n"));

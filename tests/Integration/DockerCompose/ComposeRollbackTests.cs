@@ -24,18 +24,19 @@ public sealed class ComposeProject : IDisposable
     public int WebPort { get; }
     public int WorkerPort { get; }
 
-    public void WriteFile(string file, string webVersion) => File.WriteAllText(Path.Combine(Folder, file), $"""
+    /// <summary>web runs webRepository:webVersion, worker drtest/app:2.3.0 (with a repository, its own version of the app).</summary>
+    public void WriteFile(string file, string webVersion, string webRepository = "drtest/app", string workerRepository = "drtest/app") => File.WriteAllText(Path.Combine(Folder, file), $"""
         version: "2.4"
         services:
           web:
-            image: drtest/app:{webVersion}
+            image: {webRepository}:{webVersion}
             network_mode: host
             init: true
             environment:
               APP_PORT: "{WebPort}"
               DB_PASSWORD: "hunter2-compose"
           worker:
-            image: drtest/app:2.3.0
+            image: {workerRepository}:2.3.0
             network_mode: host
             init: true
             environment:

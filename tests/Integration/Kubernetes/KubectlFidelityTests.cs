@@ -1,8 +1,10 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using DeploymentRollback.Engine;
 using DeploymentRollback.Fakes.Kube;
 using Xunit;
@@ -380,6 +382,24 @@ public sealed class KubectlFidelityDeploymentTests
         await cluster.Server.WaitForAsync("namespaces", "default", _ => cluster.Server.List("pods").Count == 0 && cluster.Server.List("replicasets").Count == 0, @namespace: null);
         Assert.Contains("No resources found in default namespace.", cluster.Run("get", "rs,pods").CombinedOutput);
         Assert.Contains("Error from server (NotFound): deployments.apps \"web\" not found", cluster.Fails("get", "deployment", "web").StandardError);
+    }
+
+    [RequiresFact(Component.Kubectl)]
+    public async Task Logs_since_a_number_of_seconds_or_a_time_keep_only_newer_lines_after_the_tail()
+    {
+        await using var cluster = await FakeCluster.StartAsync();
+        await cluster.CreateDeploymentAsync(image: "registry.example/app:1.0");
+        var pod = cluster.OkJson("get", "pods", "-l", "app=web")["items"]![0]!["metadata"]!["name"]!.GetValue<string>();
+        await Task.Delay(TimeSpan.FromSeconds(2));
+
+        Assert.Equal("starting registry.example/app:1.0\nlistening on :8080\nready\n", cluster.Ok("logs", pod, "--since=1h"));
+        Assert.Equal("", cluster.Ok("logs", pod, "--since=1s"));
+        Assert.Equal("ready\n", cluster.Ok("logs", pod, "--since=1h", "--tail=1"));
+        Assert.Equal("", cluster.Ok("logs", pod, "--since-time=" + DateTimeOffset.UtcNow.AddSeconds(-1).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)));
+        Assert.Contains("listening on :8080", cluster.Ok("logs", pod, "--since-time=" + DateTimeOffset.UtcNow.AddHours(-1).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)));
+        Assert.Contains($"PodLogOptions \"{pod}\" is invalid: sinceSeconds: Invalid value: 0: must be greater than 0",
+            cluster.Fails("get", "--raw", $"/api/v1/namespaces/default/pods/{pod}/log?sinceSeconds=0").StandardError);
+        Assert.Contains(cluster.Server.Requests, r => r.Subresource == "log" && Regex.IsMatch(r.Query, "(^|&)sinceSeconds=1(&|$)"));
     }
 }
 

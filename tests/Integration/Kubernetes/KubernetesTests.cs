@@ -38,7 +38,7 @@ public sealed class KubeFixture : IAsyncDisposable
     };
 
     /// <summary>Creates a Deployment running image, then moves it through the further images, waiting for each rollout to settle.</summary>
-    public async Task DeployAsync(string name, string image, IDictionary<string, string>? labels = null, Action<V1PodSpec>? customise = null, int progressDeadlineSeconds = 3)
+    public async Task DeployAsync(string name, string image, IDictionary<string, string>? labels = null, Action<V1PodSpec>? customise = null, int progressDeadlineSeconds = 3, Action<V1DeploymentSpec>? customiseDeployment = null)
     {
         labels ??= new Dictionary<string, string>();
         labels["app"] = name;
@@ -55,6 +55,7 @@ public sealed class KubeFixture : IAsyncDisposable
                 Template = new V1PodTemplateSpec { Metadata = new V1ObjectMeta { Labels = new Dictionary<string, string>(labels) }, Spec = spec },
             },
         };
+        customiseDeployment?.Invoke(deployment.Spec);
         await Client.AppsV1.CreateNamespacedDeploymentAsync(deployment, "default");
         await SettleAsync(name, image);
     }

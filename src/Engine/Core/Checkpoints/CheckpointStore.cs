@@ -7,6 +7,7 @@ namespace DeploymentRollback.Engine;
 public sealed class CheckpointWriter
 {
     private readonly List<string> artefacts = new();
+    private readonly List<string> logs = new();
 
     internal CheckpointWriter(string folder)
     {
@@ -15,6 +16,7 @@ public sealed class CheckpointWriter
 
     public string Folder { get; }
     public IReadOnlyList<string> Artefacts => artefacts;
+    public IReadOnlyList<string> Logs => logs;
     public Dictionary<string, string> Details { get; } = new(StringComparer.Ordinal);
 
     /// <summary>A byte-for-byte copy (e.g. a SQLite database): the state itself, kept so it can be restored.</summary>
@@ -37,6 +39,16 @@ public sealed class CheckpointWriter
         var destination = System.IO.Path.Combine(Folder, relativePath);
         Write(destination, () => AtomicFile.WriteAllText(destination, DocumentSecrets.Redact(content, relativePath)));
         artefacts.Add(relativePath.Replace('\\', '/'));
+    }
+
+    /// <summary>
+    /// The target's log as read (one source, e.g. a container's): written as text and listed in the manifest's Logs, whose
+    /// error lines are the "before" a rollback's logs are compared with. A log that could not be read is not one: use AddText.
+    /// </summary>
+    public void AddLog(string relativePath, string content)
+    {
+        AddText(relativePath, content);
+        logs.Add(relativePath.Replace('\\', '/'));
     }
 
     /// <summary>A full disk or read-only folder while writing a checkpoint file is reported with the file's name.</summary>
@@ -148,6 +160,7 @@ public sealed partial class CheckpointStore
                 Version = version,
                 Commit = commit,
                 Artefacts = writer.Artefacts.ToArray(),
+                Logs = writer.Logs.ToArray(),
                 Details = writer.Details.ToDictionary(p => p.Key, p => SecretRedactor.Redact(p.Value)),
                 Deployment = deployment?.WithoutSecrets(SecretRedactor.Redact),
             };
@@ -353,7 +366,7 @@ public sealed partial class CheckpointStore
                 {
                     Name = checkpoint.Name, Strategy = checkpoint.Strategy, TargetKey = checkpoint.TargetKey, Path = checkpoint.Path,
                     StateDirectory = state.Directory, Folder = File.Exists(System.IO.Path.Combine(folder, ExternalMarker)) ? checkpoint.Folder : folder, CreatedAt = checkpoint.CreatedAt, Version = checkpoint.Version,
-                    Commit = checkpoint.Commit, Artefacts = checkpoint.Artefacts ?? Array.Empty<string>(), Details = checkpoint.Details ?? new Dictionary<string, string>(),
+                    Commit = checkpoint.Commit, Artefacts = checkpoint.Artefacts ?? Array.Empty<string>(), Logs = checkpoint.Logs ?? Array.Empty<string>(), Details = checkpoint.Details ?? new Dictionary<string, string>(),
                     Deployment = checkpoint.Deployment,
                 });
             }

@@ -48,7 +48,7 @@ public static class IncidentHtml
         Attempts(html, state, attempt);
         Checks(html, attempt.Health);
         html.Append("<h2>Checklist</h2><table id=\"checklist\">");
-        foreach (var item in Checklist.Build(state, attempt))
+        foreach (var item in report.Checklist)
         {
             html.Append("<tr><td class=\"").Append(item.Done ? "pass\">✔" : "muted\">☐").Append("</td><td>").Append(Text(item.Section)).Append("</td><td>")
                 .Append(Text(item.Item)).Append("</td><td class=\"muted\">").Append(Text(item.Evidence ?? "")).Append("</td></tr>");

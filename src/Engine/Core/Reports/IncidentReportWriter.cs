@@ -18,7 +18,8 @@ public static class IncidentReportWriter
                 : $"No rollback attempt is recorded{(targetKey is null ? "" : " for " + targetKey)} in {state.JournalPath}. Run Invoke-Rollback first, or pass -StateDirectory where it ran.");
     }
 
-    public static IncidentReport Build(StateRoot state, RollbackResult attempt)
+    /// <summary>writing: the ReportWritten event of the report being made, so its checklist counts it as documented.</summary>
+    public static IncidentReport Build(StateRoot state, RollbackResult attempt, JournalEvent? writing = null)
     {
         var report = new IncidentReport
         {
@@ -26,7 +27,7 @@ public static class IncidentReportWriter
             Strategy = attempt.Strategy,
             TargetKey = attempt.TargetKey,
             Outcome = attempt.Outcome,
-            GeneratedAt = DateTimeOffset.UtcNow,
+            GeneratedAt = writing?.At ?? DateTimeOffset.UtcNow,
             TimeToRecovery = attempt.TimeToRecovery,
             WhatFailed = $"{attempt.TargetKey} at version {attempt.FromVersion ?? "unknown"}: {Describe(attempt.FailureType)}.",
             WhyItFailed = attempt.Reason ?? "Not known yet: no reason was given by the DEPLOYMENT_FAILED signal, the assessment or -Reason.",
@@ -39,6 +40,7 @@ public static class IncidentReportWriter
         };
 
         report.RecommendedFixes.AddRange(RecommendFixes(attempt));
+        report.Checklist.AddRange(Checklist.Build(state, attempt, writing));
         var timeline = new List<(DateTimeOffset At, string Text)>();
         if (attempt.FailureDetectedAt is { } detected)
         {
@@ -77,8 +79,9 @@ public static class IncidentReportWriter
     /// </summary>
     public static IncidentReport Write(StateRoot state, RollbackResult attempt, string? extraPath, bool html = false)
     {
-        var report = Build(state, attempt);
         var markdownPath = System.IO.Path.Combine(state.ReportsDirectory, $"incident-{attempt.AttemptId}.md");
+        var written = new JournalEvent(attempt.TargetKey, attempt.AttemptId, DateTimeOffset.UtcNow, JournalEventKinds.ReportWritten, markdownPath);
+        var report = Build(state, attempt, written);
         string? extraMarkdown = null;
         if (extraPath is not null)
         {
@@ -107,10 +110,9 @@ public static class IncidentReportWriter
             Keep(state, path, ".md", ".json");
         }
 
-        state.Journal.AddEvent(new JournalEvent(attempt.TargetKey, attempt.AttemptId, report.GeneratedAt, JournalEventKinds.ReportWritten, markdownPath));
+        state.Journal.AddEvent(written);
         if (html)
         {
-            // The page is made once the journal holds the report, so its checklist ticks "incident documented".
             var page = IncidentHtml.Render(state, report, attempt);
             report.HtmlPath = System.IO.Path.ChangeExtension(report.MarkdownPath, ".html");
             foreach (var path in paths)
@@ -184,7 +186,19 @@ public static class IncidentReportWriter
             text.Append("No health checks or smoke tests were run.\n");
         }
 
-        text.Append("\n## Recommended fixes\n\n");
+        text.Append("\n## Checklist\n\n");
+        foreach (var section in report.Checklist.GroupBy(i => i.Section))
+        {
+            text.Append("### ").Append(section.Key).Append("\n\n");
+            foreach (var item in section)
+            {
+                text.Append(item.ToString()).Append(string.IsNullOrEmpty(item.Evidence) ? "" : ": " + item.Evidence).Append('\n');
+            }
+
+            text.Append('\n');
+        }
+
+        text.Append("## Recommended fixes\n\n");
         for (var i = 0; i < report.RecommendedFixes.Count; i++)
         {
             text.Append(i + 1).Append(". ").Append(report.RecommendedFixes[i]).Append('\n');

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 
 namespace DeploymentRollback.Engine;
 
@@ -20,6 +21,8 @@ internal sealed class RollbackRun
     private RollbackPlan plan = new();
     private RollbackResult result = new();
     private RollbackCheckpoint? reusedCheckpoint;
+    private RollbackCheckpoint? checkpoint;
+    private DateTimeOffset changedAt;
     private string? checkpointName;
     private string activity = "";
     private int stepsDone;
@@ -54,7 +57,7 @@ internal sealed class RollbackRun
         Start();
         try
         {
-            var checkpoint = await CheckpointAsync().ConfigureAwait(false);
+            checkpoint = await CheckpointAsync().ConfigureAwait(false);
             if (checkpoint is not null)
             {
                 await ExecuteStepsAsync(checkpoint).ConfigureAwait(false);
@@ -62,6 +65,7 @@ internal sealed class RollbackRun
 
             await RestartAsync().ConfigureAwait(false);
             await VerifyAsync().ConfigureAwait(false);
+            await CompareLogsAsync().ConfigureAwait(false);
             await CompleteAsync().ConfigureAwait(false);
             Conclude();
         }
@@ -199,6 +203,7 @@ internal sealed class RollbackRun
     /// <summary>The plan's steps in order, stopping at the first that fails; the engine numbers and times each.</summary>
     private async Task ExecuteStepsAsync(RollbackCheckpoint checkpoint)
     {
+        changedAt = DateTimeOffset.UtcNow;
         foreach (var step in plan.Steps)
         {
             context.Cancellation.ThrowIfCancellationRequested();
@@ -278,6 +283,32 @@ internal sealed class RollbackRun
         result.Health = health;
         result.Verification = health.Healthy ? VerificationOutcome.Passed : VerificationOutcome.Failed;
         await RollbackEngine.RecordHealthAsync(context, session, health, current.Identity, recordVerified: health.Healthy).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Before the session keeps or undoes the change, while the target runs what the rollback put there: the error lines
+    /// in its logs since the first change against those in the checkpoint's logs, journaled for the checklist. Only a
+    /// session that reads logs is asked, only when every step succeeded; what it finds never changes the outcome.
+    /// </summary>
+    private async Task CompareLogsAsync()
+    {
+        if (session is not IReadsLogs reader || checkpoint is null || NoChange || result.Steps.Any(s => s.Status == StepStatus.Failed))
+        {
+            return;
+        }
+
+        context.Observer.Progress(new ProgressUpdate(activity, "Reading logs", 100 * stepsDone / stepsTotal));
+        var comparison = await LogEvidence.CompareAsync(reader, checkpoint, DateTimeOffset.UtcNow - changedAt, context.Cancellation).ConfigureAwait(false);
+        context.State.Journal.AddEvent(new JournalEvent(targetKey, result.AttemptId, DateTimeOffset.UtcNow, JournalEventKinds.LogsCompared, JsonSerializer.Serialize(comparison, Journal.JsonOptions)));
+        var said = $"Error lines in the logs: {comparison.Describe()}.";
+        if (comparison.Verdict == LogVerdict.Spike)
+        {
+            context.Observer.Warning(said + (comparison.Examples.Count > 0 ? " For example: " + comparison.Examples[0] : ""));
+        }
+        else
+        {
+            context.Observer.Verbose(said);
+        }
     }
 
     /// <summary>The session keeps a verified change, or puts back what its steps replaced; what it reports does not change the verdict.</summary>

@@ -13,6 +13,15 @@ public static class JournalEventKinds
     public const string HealthChecked = "HealthChecked";
     public const string ReportWritten = "ReportWritten";
     public const string LockBroken = "LockBroken";
+
+    /// <summary>An attempt's logs after the rollback against the checkpoint's: a <see cref="LogComparison"/> as JSON.</summary>
+    public const string LogsCompared = "LogsCompared";
+
+    /// <summary>
+    /// A measurement of the target (by the watcher), as JSON: {"Probe":"prometheus","Query":"...","Value":0.01,
+    /// "Condition":"&lt; 0.05","Passed":true,"Error":null}; Error is set when nothing could be measured.
+    /// </summary>
+    public const string Measured = "Measured";
 }
 
 public sealed record JournalEvent(string TargetKey, string? AttemptId, DateTimeOffset At, string Kind, string Detail);

@@ -64,6 +64,45 @@ public interface IRollbackSession : IAsyncDisposable
     Task<bool> CaptureVerifiedSnapshotAsync(string folder);
 }
 
+/// <summary>
+/// Log lines a strategy read from its target, newest last, and where from (e.g. "pod/web-5d9f/app"). Each source gives at
+/// most <see cref="MaxLinesPerSource"/> lines (its newest) and a sample at most <see cref="MaxSources"/> sources.
+/// </summary>
+public sealed record LogSample(IReadOnlyList<string> Lines, IReadOnlyList<string> Sources)
+{
+    public const int MaxLinesPerSource = 1000;
+    public const int MaxSources = 10;
+
+    /// <summary>Whether some source reached <see cref="MaxLinesPerSource"/>, so older lines of the window were left out.</summary>
+    public bool Capped { get; init; }
+
+    /// <summary>A log's text as lines: split on line ends, the last empty line dropped.</summary>
+    public static IReadOnlyList<string> Split(string text)
+    {
+        var lines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n').ToList();
+        if (lines.Count > 0 && lines[^1].Length == 0)
+        {
+            lines.RemoveAt(lines.Count - 1);
+        }
+
+        return lines;
+    }
+}
+
+/// <summary>
+/// A session that can read its target's logs as the target is now (its pods or containers). After a rollback's
+/// verification the engine counts their error lines against those of the logs the checkpoint kept (marked with
+/// <see cref="CheckpointWriter.AddLog"/>), for the checklist's "No error spikes in logs".
+/// </summary>
+public interface IReadsLogs
+{
+    /// <summary>
+    /// The lines the target wrote in the last window, capped as <see cref="LogSample"/> says; null when the target has
+    /// nothing to read logs from (no container or pod). Throws when the logs cannot be read.
+    /// </summary>
+    Task<LogSample?> ReadRecentLogsAsync(TimeSpan window, CancellationToken cancellation);
+}
+
 /// <summary>One target a selection found, with whether it is failing now (only failing ones are rolled back unless -All).</summary>
 public sealed record SelectedTarget(string Name, RollbackRequest Request, bool Failing, string State);
 

@@ -14,7 +14,7 @@ namespace DeploymentRollback.Engine.Container;
 /// Strategy A for a single container: recreate it from the verified-good image with the same configuration,
 /// keeping the failed container (stopped, renamed) until the new one is verified.
 /// </summary>
-public sealed class ContainerSession : IRollbackSession
+public sealed class ContainerSession : IRollbackSession, IReadsLogs
 {
     private const string StepReplace = "StopAndKeep";
     private const string StepCreate = "Create";
@@ -101,7 +101,15 @@ public sealed class ContainerSession : IRollbackSession
         var inspect = await DockerEngine.InspectContainerAsync(client, target.Location, context.Cancellation).ConfigureAwait(false);
         RecordSeen(context, target.Key, inspect);
         writer.AddText("inspect.json", JsonSerializer.Serialize(inspect, new JsonSerializerOptions { WriteIndented = true }));
-        writer.AddText("logs.txt", await DockerEngine.LogTailAsync(client, inspect.ID, 200, context.Cancellation).ConfigureAwait(false));
+        try
+        {
+            writer.AddLog("logs.txt", await DockerEngine.ReadLogsAsync(client, inspect.ID, 200, null, context.Cancellation).ConfigureAwait(false));
+        }
+        catch (DockerApiException e)
+        {
+            writer.AddText("logs.txt", $"(logs unavailable: {e.Message})");
+        }
+
         writer.Details["container_id"] = inspect.ID;
         writer.Details["image"] = inspect.Config.Image;
         writer.Details["image_id"] = inspect.Image;
@@ -288,6 +296,24 @@ public sealed class ContainerSession : IRollbackSession
     }
 
     public Task<bool> CaptureVerifiedSnapshotAsync(string folder) => Task.FromResult(false);
+
+    /// <summary>The logs of the container that now has the target's name (after a rollback, the one it created).</summary>
+    public async Task<LogSample?> ReadRecentLogsAsync(TimeSpan window, CancellationToken cancellation)
+    {
+        using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, cancellation).ConfigureAwait(false);
+        ContainerInspectResponse inspect;
+        try
+        {
+            inspect = await client.Containers.InspectContainerAsync(Target.Location, cancellation).ConfigureAwait(false);
+        }
+        catch (DockerContainerNotFoundException)
+        {
+            return null;
+        }
+
+        var (lines, capped) = await DockerEngine.ReadRecentLinesAsync(client, inspect.ID, window, cancellation).ConfigureAwait(false);
+        return new LogSample(lines, new[] { $"container {Target.Location} ({Short(inspect.ID)})" }) { Capped = capped };
+    }
 
     /// <summary>Every image a container is seen running is journaled, so "the image it ran before" is known later.</summary>
     private static void RecordSeen(EngineContext context, string targetKey, ContainerInspectResponse inspect)

@@ -2,6 +2,7 @@
 // Config, so these files do not repeat null checks the engine's contract makes pointless.
 #pragma warning disable CS8601, CS8602, CS8604
 
+using System.Globalization;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 
@@ -78,14 +79,35 @@ internal static class DockerEngine
     {
         try
         {
-            using var stream = await client.Containers.GetContainerLogsAsync(id, new ContainerLogsParameters { ShowStdout = true, ShowStderr = true, Tail = lines.ToString(System.Globalization.CultureInfo.InvariantCulture), Timestamps = false }, cancellation).ConfigureAwait(false);
-            var (stdout, stderr) = await stream.ReadOutputToEndAsync(cancellation).ConfigureAwait(false);
-            return stdout + stderr;
+            return await ReadLogsAsync(client, id, lines, null, cancellation).ConfigureAwait(false);
         }
         catch (DockerApiException e)
         {
             return $"(logs unavailable: {e.Message})";
         }
+    }
+
+    /// <summary>The container's last lines (stdout, then stderr), only those written since a time when given; throws when the engine refuses.</summary>
+    public static async Task<string> ReadLogsAsync(DockerClient client, string id, int lines, DateTimeOffset? since, CancellationToken cancellation)
+    {
+        var parameters = new ContainerLogsParameters { ShowStdout = true, ShowStderr = true, Tail = lines.ToString(CultureInfo.InvariantCulture), Timestamps = false };
+        if (since is { } from)
+        {
+            // Seconds since the epoch and nanoseconds, as the docker CLI sends them; the engine compares them with its own clock.
+            parameters.Since = string.Create(CultureInfo.InvariantCulture, $"{from.ToUnixTimeSeconds()}.{from.UtcTicks % TimeSpan.TicksPerSecond * 100:D9}");
+        }
+
+        using var stream = await client.Containers.GetContainerLogsAsync(id, parameters, cancellation).ConfigureAwait(false);
+        var (stdout, stderr) = await stream.ReadOutputToEndAsync(cancellation).ConfigureAwait(false);
+        return stdout.Length == 0 || stdout.EndsWith('\n') ? stdout + stderr : stdout + "\n" + stderr;
+    }
+
+    /// <summary>A container's logs of the last window as a sample's lines: its newest, at most LogSample.MaxLinesPerSource.</summary>
+    public static async Task<(IReadOnlyList<string> Lines, bool Capped)> ReadRecentLinesAsync(DockerClient client, string id, TimeSpan window, CancellationToken cancellation)
+    {
+        var text = await ReadLogsAsync(client, id, LogSample.MaxLinesPerSource, DateTimeOffset.UtcNow - window, cancellation).ConfigureAwait(false);
+        var lines = LogSample.Split(text);
+        return (lines, lines.Count >= LogSample.MaxLinesPerSource);
     }
 
     /// <summary>

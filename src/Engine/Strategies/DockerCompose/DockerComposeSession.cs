@@ -15,7 +15,7 @@ namespace DeploymentRollback.Engine.DockerCompose;
 /// docker-compose.previous.yml, or to the configuration (with image ids pinned) captured when the project was last
 /// verified good; only the named services with -Service. The real Compose CLI does the work; the engine API waits.
 /// </summary>
-public sealed class DockerComposeSession : IRollbackSession
+public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
 {
     private const string StepUp = "ComposeUp";
     private const string StepWait = "WaitHealthy";
@@ -102,7 +102,25 @@ public sealed class DockerComposeSession : IRollbackSession
         foreach (var (service, inspect) in services)
         {
             writer.AddText($"services/{service}/inspect.json", JsonSerializer.Serialize(inspect, new JsonSerializerOptions { WriteIndented = true }));
-            writer.AddText($"services/{service}/logs.txt", await DockerEngine.LogTailAsync(client, inspect.ID, 200, context.Cancellation).ConfigureAwait(false));
+            var logs = $"services/{service}/logs.txt";
+            try
+            {
+                var text = await DockerEngine.ReadLogsAsync(client, inspect.ID, 200, null, context.Cancellation).ConfigureAwait(false);
+                // Only the services the rollback changes are its "before"; the others' logs are kept for the record.
+                if (InScope(service))
+                {
+                    writer.AddLog(logs, text);
+                }
+                else
+                {
+                    writer.AddText(logs, text);
+                }
+            }
+            catch (DockerApiException e)
+            {
+                writer.AddText(logs, $"(logs unavailable: {e.Message})");
+            }
+
             writer.Details[$"{service}.image_id"] = inspect.Image;
         }
 
@@ -236,6 +254,31 @@ public sealed class DockerComposeSession : IRollbackSession
         var services = Of(request).Services;
         return (Describe(services.Count > 0 ? running.Where(r => services.Contains(r.Service)).ToList() : running), null);
     }
+
+    /// <summary>The logs of the containers of the services the rollback changes (-Service, else every service), one source each.</summary>
+    public async Task<LogSample?> ReadRecentLogsAsync(TimeSpan window, CancellationToken cancellation)
+    {
+        var project = await OpenAsync(request, cancellation).ConfigureAwait(false);
+        using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, cancellation).ConfigureAwait(false);
+        var running = (await ListServicesAsync(client, project.Name, cancellation).ConfigureAwait(false)).Where(r => InScope(r.Service)).Take(LogSample.MaxSources).ToList();
+        if (running.Count == 0)
+        {
+            return null;
+        }
+
+        var lines = new List<string>();
+        var capped = false;
+        foreach (var (service, inspect) in running)
+        {
+            var (read, full) = await DockerEngine.ReadRecentLinesAsync(client, inspect.ID, window, cancellation).ConfigureAwait(false);
+            lines.AddRange(read);
+            capped |= full;
+        }
+
+        return new LogSample(lines, running.Select(r => $"service {r.Service} ({Short(r.Inspect.ID)[..12]})").ToList()) { Capped = capped };
+    }
+
+    private bool InScope(string service) => Of(request).Services.Count == 0 || Of(request).Services.Contains(service);
 
     /// <summary>
     /// An override file pinning each running service to its image id (tags move; ids do not), plus the resolved

@@ -13,7 +13,7 @@ namespace DeploymentRollback.Engine.Kubernetes;
 /// verified-good template as the default target, a watched wait with a verdict, optimistic concurrency, and the
 /// ConfigMaps and Secrets the template references restored with it.
 /// </summary>
-public sealed class KubernetesSession : IRollbackSession, ISelectsTargets
+public sealed class KubernetesSession : IRollbackSession, ISelectsTargets, IReadsLogs
 {
     private const string StepRestoreConfig = "RestoreConfig";
     private const string StepPatch = "PatchTemplate";
@@ -155,9 +155,22 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets
         writer.AddText("pods.json", JsonSerializer.Serialize(pods.Select(p => new { name = p.Metadata.Name, summary = PodProblems.Summary(p), status = Workloads.ToJsonNode(p.Status) }), indented));
         writer.AddText("events.txt", string.Join('\n', events.OrderBy(e => e.LastTimestamp ?? e.EventTime)
             .Select(e => $"{e.LastTimestamp ?? e.EventTime:u} {e.Type} {e.InvolvedObject.Kind}/{e.InvolvedObject.Name} {e.Reason}: {e.Message}")));
-        foreach (var (pod, container) in PodProblems.Failing(pods).Take(10))
+        // The failing containers, then the others of the failed template's pods: the "before" of the logs after a rollback.
+        var current = CurrentRevision(workload, revisions);
+        var logged = PodProblems.Failing(pods)
+            .Concat(RunningRevision(workload, current, pods).SelectMany(p => p.Spec.Containers.Select(c => (Pod: p.Metadata.Name, Container: c.Name))))
+            .Distinct().Take(LogSample.MaxSources);
+        foreach (var (pod, container) in logged)
         {
-            writer.AddText($"logs/{pod}_{container}.txt", await LogTailAsync(kube, pod, container, 200, context.Cancellation).ConfigureAwait(false) ?? "");
+            var path = $"logs/{pod}_{container}.txt";
+            if (await LogTailAsync(kube, pod, container, 200, context.Cancellation).ConfigureAwait(false) is { } log)
+            {
+                writer.AddLog(path, log);
+            }
+            else
+            {
+                writer.AddText(path, "");
+            }
         }
 
         foreach (var reference in PodTemplates.ConfigReferences(workload.Template))
@@ -170,7 +183,7 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets
 
         writer.Details["workload"] = $"{workload.Namespace}/{workload.Display}";
         writer.Details["context"] = kube.ContextName;
-        writer.Details["revision"] = CurrentRevision(workload, revisions)?.Number.ToString(CultureInfo.InvariantCulture) ?? "unknown";
+        writer.Details["revision"] = current?.Number.ToString(CultureInfo.InvariantCulture) ?? "unknown";
         writer.Details["images"] = PodTemplates.Images(workload.Template);
         writer.Details["template_hash"] = PodTemplates.Hash(workload.Template);
         writer.Details["pods"] = string.Join(", ", pods.Select(PodProblems.Summary));
@@ -361,6 +374,67 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets
         AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotFile), JsonSerializer.Serialize(snapshot, new JsonSerializerOptions { WriteIndented = true }));
         return true;
     }
+
+    /// <summary>
+    /// The logs of the pods that run the workload's template now (not those being deleted), one source per container, each
+    /// asked for its lines of the last window (sinceSeconds) and at most LogSample.MaxLinesPerSource of them (tailLines). A
+    /// container that cannot be read (not started yet) is left out; when none can be, the first refusal is thrown.
+    /// </summary>
+    public async Task<LogSample?> ReadRecentLogsAsync(TimeSpan window, CancellationToken cancellation)
+    {
+        var kube = Connect(request);
+        var workload = decision?.Workload ?? await ReadWorkloadAsync(kube, request, cancellation).ConfigureAwait(false);
+        var pods = (await ListPodsAsync(kube, workload, cancellation).ConfigureAwait(false)).Where(p => p.Metadata.DeletionTimestamp is null).ToList();
+        // The revision the rollback went to runs the template now (its controller takes that revision up again).
+        var running = decision?.Target is { } decided ? RunningRevision(workload, decided, pods).ToList() : new List<V1Pod>();
+        if (running.Count == 0)
+        {
+            workload = await ReadWorkloadAsync(kube, request, cancellation).ConfigureAwait(false);
+            var revisions = await Call(kube, "list the workload's revisions", () => Workloads.RevisionsAsync(kube, workload, cancellation)).ConfigureAwait(false);
+            running = RunningRevision(workload, CurrentRevision(workload, revisions), pods).ToList();
+        }
+
+        var containers = running.SelectMany(p => p.Spec.Containers.Select(c => (Pod: p.Metadata.Name, Container: c.Name))).Take(LogSample.MaxSources).ToList();
+        if (containers.Count == 0)
+        {
+            return null;
+        }
+
+        var since = (int)Math.Clamp(Math.Ceiling(window.TotalSeconds), 1, int.MaxValue);
+        var lines = new List<string>();
+        var sources = new List<string>();
+        var capped = false;
+        Exception? refused = null;
+        foreach (var (pod, container) in containers)
+        {
+            try
+            {
+                using var stream = await kube.Client.CoreV1.ReadNamespacedPodLogAsync(pod, workload.Namespace, container: container, sinceSeconds: since, tailLines: LogSample.MaxLinesPerSource, cancellationToken: cancellation).ConfigureAwait(false);
+                using var reader = new StreamReader(stream);
+                var read = LogSample.Split(await reader.ReadToEndAsync(cancellation).ConfigureAwait(false));
+                lines.AddRange(read);
+                capped |= read.Count >= LogSample.MaxLinesPerSource;
+                sources.Add($"pod/{pod}/{container}");
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                refused ??= e;
+            }
+        }
+
+        return sources.Count > 0 ? new LogSample(lines, sources) { Capped = capped } : throw kube.Explain(refused!, "read the pods' logs");
+    }
+
+    /// <summary>
+    /// The pods that run a revision: a Deployment's are owned by the revision's ReplicaSet; a StatefulSet's carry its
+    /// ControllerRevision's name in controller-revision-hash, a DaemonSet's the part after "&lt;name&gt;-". Every pod when the revision is not known.
+    /// </summary>
+    private static IEnumerable<V1Pod> RunningRevision(Workload workload, Revision? revision, IEnumerable<V1Pod> pods) =>
+        revision is null
+            ? pods
+            : pods.Where(p => workload.Kind == WorkloadKind.Deployment
+                ? p.Metadata.OwnerReferences?.Any(o => o.Controller == true && o.Name == revision.SourceName) == true
+                : p.Metadata.Labels?.TryGetValue("controller-revision-hash", out var hash) == true && (hash == revision.SourceName || $"{workload.Name}-{hash}" == revision.SourceName));
 
     /// <summary>Every workload of the request's kind matching -Selector: the failing ones, or all with -All, each as its own request.</summary>
     /// <summary>-Selector: the workloads of the kind whose labels match, each with whether it is failing now.</summary>
