@@ -275,6 +275,10 @@ Describe 'Watching a real Prometheus' -Skip:$skipPrometheus {
         $signal = Get-RollbackSignal -StateDirectory $state -Name HEALTH_CHECK_FAILED
         @($signal.Data.measurements)[0].probe | Should -Be 'prometheus'
         @($signal.Data.measurements)[0].condition | Should -Be '< 0.05'
+        # The watcher's passing measurements after the rollback are the checklist's evidence of no error spike.
+        $item = Get-RollbackChecklist -AttemptId $report.Rollbacks[0].AttemptId -StateDirectory $state | Where-Object Item -eq 'No error spikes in logs'
+        $item.Done | Should -BeTrue
+        $item.Evidence | Should -Match 'error ratio'
     }
 
     It 'pauses for a person on a query with no data when no data is inconclusive' {

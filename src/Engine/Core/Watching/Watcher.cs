@@ -263,7 +263,8 @@ public sealed class Watcher
             context.State.Journal.AddEvent(new JournalEvent(action.TargetKey, null, m.At, WatchEvents.Measured, JsonSerializer.Serialize(new
             {
                 m.TargetKey, m.Probe, m.Name, Query = m.Probe == "prometheus" ? m.Name : null, m.Value, m.Condition, m.Passed, m.Outcome,
-                Error = m.Outcome == MeasurementOutcome.Error ? m.Message : null, m.Message, m.Round, By = Initiator,
+                // No data is no evidence either way (the checklist reads only measurements without an error).
+                Error = m.Outcome is MeasurementOutcome.Error or MeasurementOutcome.NoData ? m.Message : null, m.Message, m.Round, By = Initiator,
             }, Engine.Journal.JsonOptions)));
             report.Measurements.Add(m);
         }
@@ -310,7 +311,7 @@ public sealed class Watcher
 /// <summary>The journal events a watcher writes, and how history reads them back.</summary>
 public static class WatchEvents
 {
-    public const string Measured = "Measured";
+    public const string Measured = JournalEventKinds.Measured;
     public const string Decided = "WatchDecided";
     public const string Quarantined = "Quarantined";
 
