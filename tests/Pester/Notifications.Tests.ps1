@@ -152,9 +152,12 @@ print(json.dumps(out))
         $end.to | Should -Match 'oncall@example.com' -Because 'every recipient is on the mail'
         $end.to | Should -Match 'lead@example.com'
         $end.from | Should -Match 'rollback@example.com'
-        $end.attachments[0].name | Should -Be "incident-$($result.AttemptId).md"
-        $end.attachments[0].text | Should -Match '# Incident report: Config rollback'
+        $end.attachments.name | Should -Be @("incident-$($result.AttemptId).html", "incident-$($result.AttemptId).md")
+        $end.attachments[0].text | Should -Match '<svg'
         $end.attachments[0].text | Should -Match 'error spike after deploy'
+        $end.attachments[0].text | Should -Not -Match '<script'
+        $end.attachments[1].text | Should -Match '# Incident report: Config rollback'
+        $end.attachments[1].text | Should -Match 'error spike after deploy'
         ($mails | Where-Object subject -Match 'ROLLBACK_STARTED').attachments | Should -BeNullOrEmpty
     }
 }

@@ -175,7 +175,9 @@ public static class Notifier
         {
             // The incident as it stands at the end of the rollback, redacted as every report is.
             var report = IncidentReportWriter.Build(context.State, attempt);
-            body.Attachments.Add($"incident-{attempt.AttemptId}.md", System.Text.Encoding.UTF8.GetBytes(IncidentReportWriter.ToMarkdown(report, attempt)), new ContentType("text", "markdown"));
+            // The page (timeline and all, self-contained, so it opens offline from the mail) and the Markdown for tickets.
+            body.Attachments.Add($"incident-{attempt.AttemptId}.html", System.Text.Encoding.UTF8.GetBytes(IncidentHtml.Render(context.State, report, attempt)), new ContentType("text", "html") { Charset = "utf-8" });
+            body.Attachments.Add($"incident-{attempt.AttemptId}.md", System.Text.Encoding.UTF8.GetBytes(IncidentReportWriter.ToMarkdown(report, attempt)), new ContentType("text", "markdown") { Charset = "utf-8" });
         }
 
         mail.Body = body.ToMessageBody();
