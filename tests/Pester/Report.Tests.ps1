@@ -77,6 +77,25 @@ Describe 'The HTML incident report in a real browser' -Skip:$skipBrowser {
         (Get-Item $pdf).Length | Should -BeGreaterThan 10000
     }
 
+    It 'is light, or dark when the reader prefers dark' {
+        # The top-left pixel of a screenshot (PNG filters leave the first pixel as it is), read with Python's zlib.
+        $pixel = @'
+import sys, zlib, struct
+data, pos, idat = open(sys.argv[1], "rb").read(), 8, b""
+while pos < len(data):
+    n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+    if kind == b"IDAT": idat += data[pos + 8:pos + 8 + n]
+    pos += 12 + n
+print(sum(zlib.decompress(idat)[1:4]) // 3)
+'@
+        $light = Join-Path $TestDrive 'light.png'
+        $dark = Join-Path $TestDrive 'dark.png'
+        $null = Invoke-Chromium @('--blink-settings=preferredColorScheme=1', '--window-size=1100,900', "--screenshot=$light", $page)
+        $null = Invoke-Chromium @('--blink-settings=preferredColorScheme=0', '--window-size=1100,900', "--screenshot=$dark", $page)
+        [int](& /usr/bin/python3 -c $pixel $light) | Should -BeGreaterThan 200
+        [int](& /usr/bin/python3 -c $pixel $dark) | Should -BeLessThan 60
+    }
+
     It 'draws one lane per component for a plan' {
         $svc = Join-Path $TestDrive 'plan'
         New-Item -ItemType Directory -Force $svc | Out-Null
