@@ -1,4 +1,6 @@
 BeforeDiscovery {
+    # Mounts (a read-only folder) need root on Linux; CI runs them regardless.
+    $mountSkip = $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1' -and -not ($IsLinux -and (id -u) -eq '0')
     # Debian's prometheus; without it the Prometheus tests skip, except in CI.
     $skipPrometheus = -not (Get-Command prometheus -CommandType Application -ErrorAction SilentlyContinue) -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
 }
@@ -196,6 +198,29 @@ Describe 'Watch-RollbackTarget rolls back a failing target once' {
         { Watch-RollbackTarget -Strategy Git -Path $app.Repo -StateDirectory $app.State -ErrorAction Stop } |
             Should -Throw -ErrorId 'WatchNothingToMeasure,DeploymentRollback.Commands.WatchRollbackTargetCommand'
         @(Get-RollbackHistory -TargetKey $app.Key -Watch -Measurement -StateDirectory $app.State).Count | Should -Be 0
+        Stop-TestHttpServer $app.Server
+    }
+}
+
+Describe 'A watcher whose state cannot be written' -Skip:$mountSkip {
+    It 'goes on measuring with a warning, and does not act while nothing can be recorded' {
+        $app = New-WatchedApp 'readonly'
+        $head = Get-TestHead $app.Repo
+        $null = Get-RollbackHistory -StateDirectory $app.State
+        mount --bind $app.State $app.State
+        try {
+            mount -o 'remount,ro,bind' $app.State
+            $report = Watch-RollbackTarget -Strategy Git -Path $app.Repo -HealthCheckUri $app.Uri -IntervalSec 0.2 -FailureLimit 2 -Once `
+                -StateDirectory $app.State -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+        }
+        finally { umount -l $app.State }
+        $report.Rounds | Should -Be 2
+        $report.Rollbacks.Count | Should -Be 0
+        $report.Paused | Should -BeTrue
+        $report.Decisions[-1].Action | Should -Be 'RollbackRefused'
+        $report.Decisions[-1].Reason | Should -Match 'StateReadOnly'
+        Get-TestHead $app.Repo | Should -Be $head
+        "$warnings" | Should -Match 'cannot record to the state'
         Stop-TestHttpServer $app.Server
     }
 }

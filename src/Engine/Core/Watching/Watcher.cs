@@ -169,11 +169,22 @@ public sealed class Watcher
         }
 
         var type = measurements.Any(m => m.Probe == "smoke" && !m.Passed) && measurements.All(m => m.Probe == "smoke" || m.Passed) ? FailureType.SmokeTestFailed : FailureType.HealthCheckFailed;
-        var outcome = await action.RollBackOnceAsync(reason, type, Initiator, options.Cooldown, async version =>
+        AutomaticOutcome outcome;
+        try
         {
-            await EmitAsync(SignalNames.HealthCheckFailed, version, reason, measurements).ConfigureAwait(false);
-            await EmitAsync(SignalNames.DeploymentFailed, version, reason, measurements).ConfigureAwait(false);
-        }, context).ConfigureAwait(false);
+            outcome = await action.RollBackOnceAsync(reason, type, Initiator, options.Cooldown, async version =>
+            {
+                await EmitAsync(SignalNames.HealthCheckFailed, version, reason, measurements).ConfigureAwait(false);
+                await EmitAsync(SignalNames.DeploymentFailed, version, reason, measurements).ConfigureAwait(false);
+            }, context).ConfigureAwait(false);
+        }
+        catch (RollbackException e)
+        {
+            // The state cannot record the act (read-only, full, unreachable): without a record there is no quarantine, so no act.
+            await PauseAsync($"the rollback could not start ({e.ErrorId}): {e.Message}. {reason}", null, "RollbackRefused").ConfigureAwait(false);
+            return false;
+        }
+
         if (outcome.NeedsPerson)
         {
             await PauseAsync(outcome.Reason, outcome.Version, outcome.Action).ConfigureAwait(false);
@@ -250,8 +261,8 @@ public sealed class Watcher
             return;
         }
 
-        context.State.Journal.AddEvent(new JournalEvent(action.TargetKey, attemptId, decision.At, WatchEvents.Decided,
-            JsonSerializer.Serialize(decision, Engine.Journal.JsonOptions)));
+        Record(() => context.State.Journal.AddEvent(new JournalEvent(action.TargetKey, attemptId, decision.At, WatchEvents.Decided,
+            JsonSerializer.Serialize(decision, Engine.Journal.JsonOptions))));
     }
 
     private void Journal(List<WatchMeasurement> measurements)
@@ -260,12 +271,12 @@ public sealed class Watcher
         {
             m.TargetKey = action.TargetKey;
             // Query and Error are spelled out for readers of the raw journal (the checklist's log evidence reads them).
-            context.State.Journal.AddEvent(new JournalEvent(action.TargetKey, null, m.At, WatchEvents.Measured, JsonSerializer.Serialize(new
+            Record(() => context.State.Journal.AddEvent(new JournalEvent(action.TargetKey, null, m.At, WatchEvents.Measured, JsonSerializer.Serialize(new
             {
                 m.TargetKey, m.Probe, m.Name, Query = m.Probe == "prometheus" ? m.Name : null, m.Value, m.Condition, m.Passed, m.Outcome,
                 // No data is no evidence either way (the checklist reads only measurements without an error).
                 Error = m.Outcome is MeasurementOutcome.Error or MeasurementOutcome.NoData ? m.Message : null, m.Message, m.Round, By = Initiator,
-            }, Engine.Journal.JsonOptions)));
+            }, Engine.Journal.JsonOptions))));
             report.Measurements.Add(m);
         }
 
@@ -277,9 +288,33 @@ public sealed class Watcher
         // Pruning lists the target's events: every 20th round is often enough to keep the journal near its cap.
         if (options.Record && report.Rounds % 20 == 1)
         {
-            context.State.Journal.PruneEvents(action.TargetKey, WatchEvents.Measured, options.KeepMeasurements);
+            Record(() => context.State.Journal.PruneEvents(action.TargetKey, WatchEvents.Measured, options.KeepMeasurements));
         }
     }
+
+    /// <summary>
+    /// A journal write that fails (the state read-only, full or unreachable) is a warning, once until writes work again:
+    /// a long-running watcher goes on measuring, and it does not act while nothing can be recorded.
+    /// </summary>
+    private void Record(Action write)
+    {
+        try
+        {
+            write();
+            recordFailing = false;
+        }
+        catch (RollbackException e)
+        {
+            if (!recordFailing)
+            {
+                context.Observer.Warning($"The watch of {action.TargetKey} cannot record to the state ({e.ErrorId}): {e.Message}. It goes on measuring.");
+            }
+
+            recordFailing = true;
+        }
+    }
+
+    private bool recordFailing;
 
     private void ShowStatus(RoundVerdict verdict, List<WatchMeasurement> measurements)
     {
