@@ -265,34 +265,9 @@ Describe 'Bad input' {
 
 Describe 'A real Alertmanager''s webhook' -Skip:$skipAlertmanager {
     BeforeAll {
-        # A receiver that keeps each POST's body (bytes as sent) and headers, and answers 200.
         $received = Join-Path $TestDrive 'received'
-        New-Item -ItemType Directory -Force $received | Out-Null
-        $receiverPort = Get-FreePort
-        $receiver = Start-ThreadJob -ArgumentList $receiverPort, $received -ScriptBlock {
-            param($port, $folder)
-            $http = [System.Net.HttpListener]::new()
-            $http.Prefixes.Add("http://127.0.0.1:$port/")
-            $http.Start()
-            $n = 0
-            try {
-                while ($http.IsListening) {
-                    $pending = $http.GetContextAsync()
-                    while (-not $pending.Wait(100)) { }
-                    $context = $pending.Result
-                    $body = [IO.MemoryStream]::new()
-                    $context.Request.InputStream.CopyTo($body)
-                    $headers = @{}
-                    foreach ($name in $context.Request.Headers.AllKeys) { $headers[$name] = $context.Request.Headers[$name] }
-                    $n++
-                    [IO.File]::WriteAllBytes((Join-Path $folder ('{0:000}.body' -f $n)), $body.ToArray())
-                    [IO.File]::WriteAllText((Join-Path $folder ('{0:000}.headers.json' -f $n)), ($headers | ConvertTo-Json))
-                    $context.Response.StatusCode = 200
-                    $context.Response.Close()
-                }
-            }
-            finally { $http.Close() }
-        }
+        $receiver = Start-TestReceiver $received
+        $receiverPort = $receiver.Port
 
         $port = Get-FreePort
         $config = Join-Path $TestDrive 'alertmanager.yml'
@@ -325,13 +300,14 @@ receivers:
 
         # Waits for the n-th POST and returns its body (text) and headers.
         function Wait-Post([int] $n) {
-            $file = Join-Path $received ('{0:000}.headers.json' -f $n)
+            $name = '{0:000}-alerts.json' -f $n
+            $file = Join-Path $received $name
             $until = [DateTime]::UtcNow.AddSeconds(30)
             while (-not (Test-Path $file) -and [DateTime]::UtcNow -lt $until) { Start-Sleep -Milliseconds 100 }
             Start-Sleep -Milliseconds 100
             [pscustomobject]@{
-                Body    = [Text.Encoding]::UTF8.GetString([IO.File]::ReadAllBytes((Join-Path $received ('{0:000}.body' -f $n))))
-                Headers = Get-Content -Raw $file | ConvertFrom-Json -AsHashtable
+                Body    = [Text.Encoding]::UTF8.GetString([IO.File]::ReadAllBytes($file))
+                Headers = Get-Content -Raw (Join-Path "$received.headers" $name) | ConvertFrom-Json -AsHashtable
             }
         }
 
@@ -349,7 +325,7 @@ receivers:
 
     AfterAll {
         if ($alertmanager -and -not $alertmanager.HasExited) { $alertmanager.Kill(); $alertmanager.WaitForExit() }
-        Stop-Job $receiver; Remove-Job $receiver -Force
+        Stop-TestReceiver $receiver
     }
 
     It 'converts the firing and then the resolved notification of the same alert, and records both' {

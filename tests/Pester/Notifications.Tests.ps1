@@ -7,38 +7,6 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Get-TestModulePath) -Force
 
-    # A receiver that keeps every POST body as a file named by its order and path, and answers 200.
-    function Start-Receiver([string] $folder) {
-        New-Item -ItemType Directory -Force $folder | Out-Null
-        $port = Get-FreePort
-        $job = Start-ThreadJob -ArgumentList $port, $folder -ScriptBlock {
-            param($port, $folder)
-            $http = [System.Net.HttpListener]::new()
-            $http.Prefixes.Add("http://127.0.0.1:$port/")
-            $http.Start()
-            $n = 0
-            try {
-                while ($http.IsListening) {
-                    $pending = $http.GetContextAsync()
-                    while (-not $pending.Wait(100)) { }
-                    $context = $pending.Result
-                    $body = [IO.StreamReader]::new($context.Request.InputStream).ReadToEnd()
-                    $n++
-                    [IO.File]::WriteAllText((Join-Path $folder ('{0:000}-{1}.json' -f $n, $context.Request.Url.AbsolutePath.Trim('/').Split('/')[0])), $body)
-                    $context.Response.StatusCode = 200
-                    $context.Response.Close()
-                }
-            }
-            finally { $http.Close() }
-        }
-        $deadline = [DateTime]::UtcNow.AddSeconds(10)
-        while ([DateTime]::UtcNow -lt $deadline) {
-            try { $null = Invoke-WebRequest "http://127.0.0.1:$port/ping" -Method Post -TimeoutSec 1 -SkipHttpErrorCheck; break } catch { Start-Sleep -Milliseconds 50 }
-        }
-        Get-ChildItem $folder | Remove-Item
-        [pscustomobject]@{ Port = $port; Job = $job; Folder = $folder }
-    }
-
     function New-ConfigTarget([string] $root) {
         New-Item -ItemType Directory -Force $root | Out-Null
         $config = Join-Path $root 'app.yml'
@@ -50,11 +18,11 @@ BeforeAll {
 
 Describe 'Notifications of a rollback to Teams, Slack, a JSON webhook and email' {
     BeforeAll {
-        $receiver = Start-Receiver (Join-Path $TestDrive 'received')
+        $receiver = Start-TestReceiver (Join-Path $TestDrive 'received')
         $base = "http://127.0.0.1:$($receiver.Port)"
     }
 
-    AfterAll { Stop-Job $receiver.Job; Remove-Job $receiver.Job -Force }
+    AfterAll { Stop-TestReceiver $receiver }
 
     BeforeEach {
         Get-ChildItem $receiver.Folder | Remove-Item

@@ -8,39 +8,6 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     $fixture = Join-Path $PSScriptRoot '../Fixtures/Start-Prometheus.ps1'
 
-    # A webhook receiver that keeps every POST body as a file named by its order (its write time is the arrival time).
-    function Start-WebhookReceiver([string] $folder) {
-        New-Item -ItemType Directory -Force $folder | Out-Null
-        $port = Get-FreePort
-        $job = Start-ThreadJob -ArgumentList $port, $folder -ScriptBlock {
-            param($port, $folder)
-            $http = [System.Net.HttpListener]::new()
-            $http.Prefixes.Add("http://127.0.0.1:$port/")
-            $http.Start()
-            $n = 0
-            try {
-                while ($http.IsListening) {
-                    $pending = $http.GetContextAsync()
-                    while (-not $pending.Wait(100)) { }
-                    $context = $pending.Result
-                    if ($context.Request.HttpMethod -eq 'POST') {
-                        $body = [IO.StreamReader]::new($context.Request.InputStream).ReadToEnd()
-                        $n++
-                        [IO.File]::WriteAllText((Join-Path $folder ('{0:000}.json' -f $n)), $body)
-                    }
-                    $context.Response.StatusCode = 200
-                    $context.Response.Close()
-                }
-            }
-            finally { $http.Close() }
-        }
-        $deadline = [DateTime]::UtcNow.AddSeconds(10)
-        while ([DateTime]::UtcNow -lt $deadline) {
-            try { $null = Invoke-WebRequest "http://127.0.0.1:$port/ready" -TimeoutSec 1 -SkipHttpErrorCheck; break } catch { Start-Sleep -Milliseconds 50 }
-        }
-        [pscustomobject]@{ Url = "http://127.0.0.1:$port/alertmanager"; Job = $job; Folder = $folder }
-    }
-
     # The notifications received so far, oldest first, each with its arrival time.
     function Get-Notification {
         foreach ($file in Get-ChildItem $receiver.Folder -Filter *.json | Sort-Object Name) {
@@ -78,17 +45,17 @@ BeforeAll {
 Describe 'Prometheus and Alertmanager watching an application whose error rate follows its release' -Skip:$skipPrometheus {
     BeforeAll {
         $timings = [ordered]@{}
-        $receiver = Start-WebhookReceiver (Join-Path $TestDrive 'webhook')
+        $receiver = Start-TestReceiver (Join-Path $TestDrive 'webhook')
         $name = "pester-$PID"
         $clock = [Diagnostics.Stopwatch]::StartNew()
-        $prometheus = & $fixture -Name $name -WebhookUrl $receiver.Url
+        $prometheus = & $fixture -Name $name -WebhookUrl "$($receiver.Url)/alertmanager"
         if (-not $prometheus.Available) { throw "The Prometheus fixture is not available: $($prometheus.Reason)" }
         Write-Timing 'fixture started (first error ratio in Prometheus)' $clock.Elapsed.TotalSeconds
     }
 
     AfterAll {
         if ($prometheus.Started) { & $fixture -Name $name -Stop }
-        Stop-Job $receiver.Job; Remove-Job $receiver.Job -Force
+        Stop-TestReceiver $receiver
         Write-Host "Timings: $(($timings.GetEnumerator() | ForEach-Object { "$($_.Key) $($_.Value) s" }) -join '; ')"
     }
 

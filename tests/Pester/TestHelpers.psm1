@@ -76,6 +76,52 @@ function Start-TestHttpServer {
     [pscustomobject]@{ Uri = $uri; Port = $port; Job = $job }
 }
 
+# A real HTTP receiver on loopback (HttpListener in a thread job) that keeps every POST and answers 200: its body, as
+# sent, in <Folder>/<NNN>-<first path segment>.json (NNN in order of arrival, the file's time its arrival time) and its
+# headers as JSON in <Folder>.headers/ under the same name. Other methods are answered and not kept.
+function Start-TestReceiver {
+    param([Parameter(Mandatory)] [string] $Folder)
+    New-Item -ItemType Directory -Force $Folder, "$Folder.headers" | Out-Null
+    $port = Get-FreePort
+    $job = Start-ThreadJob -ArgumentList $port, $Folder -ScriptBlock {
+        param($port, $folder)
+        $http = [System.Net.HttpListener]::new()
+        $http.Prefixes.Add("http://127.0.0.1:$port/")
+        $http.Start()
+        $n = 0
+        try {
+            while ($http.IsListening) {
+                $pending = $http.GetContextAsync()
+                while (-not $pending.Wait(100)) { }
+                $context = $pending.Result
+                if ($context.Request.HttpMethod -eq 'POST') {
+                    $body = [IO.MemoryStream]::new()
+                    $context.Request.InputStream.CopyTo($body)
+                    $headers = @{}
+                    foreach ($name in $context.Request.Headers.AllKeys) { $headers[$name] = $context.Request.Headers[$name] }
+                    $n++
+                    $name = '{0:000}-{1}.json' -f $n, $context.Request.Url.AbsolutePath.Trim('/').Split('/')[0]
+                    [IO.File]::WriteAllText((Join-Path "$folder.headers" $name), ($headers | ConvertTo-Json))
+                    [IO.File]::WriteAllBytes((Join-Path $folder $name), $body.ToArray())
+                }
+                $context.Response.StatusCode = 200
+                $context.Response.Close()
+            }
+        }
+        finally { $http.Close() }
+    }
+    $deadline = [DateTime]::UtcNow.AddSeconds(10)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        try { $null = Invoke-WebRequest "http://127.0.0.1:$port/ready" -TimeoutSec 1 -SkipHttpErrorCheck; break } catch { Start-Sleep -Milliseconds 50 }
+    }
+    [pscustomobject]@{ Port = $port; Url = "http://127.0.0.1:$port"; Job = $job; Folder = $Folder }
+}
+
+function Stop-TestReceiver {
+    param($Receiver)
+    if ($Receiver) { Stop-Job $Receiver.Job; Remove-Job $Receiver.Job -Force }
+}
+
 function Stop-TestHttpServer {
     param($Server)
     if ($Server) { Stop-Job $Server.Job; Remove-Job $Server.Job -Force }

@@ -10,7 +10,7 @@ namespace DeploymentRollback.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Watch, "RollbackTarget", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(WatchReport), typeof(RollbackResult))]
-public sealed class WatchRollbackTargetCommand : TargetedCmdletBase
+public sealed class WatchRollbackTargetCommand : AutomaticCmdletBase
 {
     /// <summary>The Prometheus server the queries go to, e.g. http://127.0.0.1:9090.</summary>
     [Parameter]
@@ -31,11 +31,6 @@ public sealed class WatchRollbackTargetCommand : TargetedCmdletBase
     [Parameter]
     [ValidateRange(0, 86400)]
     public double InitialDelaySec { get; set; }
-
-    /// <summary>Watch this many seconds, then return (a bake window); 0 watches until stopped.</summary>
-    [Parameter]
-    [ValidateRange(0, 31536000)]
-    public double DurationSec { get; set; }
 
     /// <summary>This many failed rounds in a row trigger the rollback.</summary>
     [Parameter]
@@ -62,15 +57,6 @@ public sealed class WatchRollbackTargetCommand : TargetedCmdletBase
     [ValidateSet("Ignore", "Fail", "Inconclusive", IgnoreCase = true)]
     public string NoData { get; set; } = "Ignore";
 
-    /// <summary>After an automatic rollback of the target, no other one for this many seconds.</summary>
-    [Parameter]
-    [ValidateRange(0, 604800)]
-    public double CooldownSec { get; set; } = 300;
-
-    /// <summary>Measure and record, never act.</summary>
-    [Parameter]
-    public SwitchParameter DryRun { get; set; }
-
     /// <summary>Evaluate one window (enough rounds to decide), act if it calls for it, and return: for scheduled runbooks.</summary>
     [Parameter]
     public SwitchParameter Once { get; set; }
@@ -80,62 +66,20 @@ public sealed class WatchRollbackTargetCommand : TargetedCmdletBase
     [ValidateRange(10, 1000000)]
     public int KeepMeasurements { get; set; } = 500;
 
-    /// <summary>The version to roll back to; the last verified-good version when not given.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string? Target { get; set; }
-
-    /// <summary>Runs after the rollback's change and before its verification.</summary>
-    [Parameter]
-    [ValidateNotNull]
-    public object? RestartScript { get; set; }
-
-    /// <summary>Also POST every signal of the rollbacks to this URL as a CloudEvent.</summary>
-    [Parameter]
-    [ValidateNotNull]
-    public Uri? WebhookUri { get; set; }
-
-    /// <summary>Tell people when a rollback starts and ends, and when the watcher needs a person.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string[]? NotifyUri { get; set; }
-
-    /// <summary>Seconds a rollback waits for another one of the same target to finish.</summary>
-    [Parameter]
-    [ValidateRange(0, 86400)]
-    public int LockTimeoutSec { get; set; } = 60;
-
-    /// <summary>Failed attempts within this many minutes count toward escalation (the third one escalates).</summary>
-    [Parameter]
-    [ValidateRange(1, 10080)]
-    public int EscalationWindowMinutes { get; set; } = 60;
-
-    /// <summary>A service's plan (a rollback.psd1 path or a hashtable): watch the service and roll back its failing components.</summary>
-    [Parameter]
-    [ValidateNotNull]
-    public object? Plan { get; set; }
-
-    /// <summary>-Plan: parameters given at run time per component, e.g. @{ 'checkout-flag' = @{ ApiToken = $token } }.</summary>
-    [Parameter]
-    [ValidateNotNull]
-    public Hashtable? ComponentParameter { get; set; }
-
-    protected override bool TakesRollbackOptions => true;
-
     protected override void ProcessRecord()
     {
-        UseNotifyTargets(NotifyUri);
-        CheckPlanOnly(Plan is not null, nameof(ComponentParameter));
+        var (action, checks) = BuildAutomatic();
         WatchOptions options;
         try
         {
             options = new WatchOptions
             {
+                Checks = checks,
                 Queries = PrometheusQuery.Select(ToQuery).ToList(),
                 PrometheusUri = PrometheusUri is null ? null : WatchOptions.ParsePrometheusUri(PrometheusUri),
                 Interval = TimeSpan.FromSeconds(IntervalSec),
                 InitialDelay = TimeSpan.FromSeconds(InitialDelaySec),
-                Duration = DurationSec > 0 ? TimeSpan.FromSeconds(DurationSec) : null,
+                Duration = Duration,
                 FailureLimit = FailureLimit,
                 Window = Window,
                 FailuresInWindow = FailuresInWindow,
@@ -148,6 +92,7 @@ public sealed class WatchRollbackTargetCommand : TargetedCmdletBase
                 Once = Once,
                 KeepMeasurements = KeepMeasurements,
             };
+            options.Validate();
         }
         catch (RollbackException e)
         {
@@ -155,56 +100,8 @@ public sealed class WatchRollbackTargetCommand : TargetedCmdletBase
             return;
         }
 
-        var restart = RestartScript is null ? null : ToScriptAction(RestartScript, "restart script");
-        var escalation = new EscalationOptions { Window = TimeSpan.FromMinutes(EscalationWindowMinutes) };
-        Func<EngineContext, AutomaticRollback> action;
-        if (Plan is not null)
-        {
-            CheckPlanAlone(null);
-            var plan = WithServiceChecks(ReadPlan(Plan, ComponentParameter));
-            plan = restart is null ? plan : plan with { RestartScript = restart };
-            // The service's checks are the measurements; a plan without them is watched through its components' checks.
-            var checks = plan.Verification.Any ? plan.Verification : new VerificationOptions
-            {
-                HealthChecks = plan.Components.SelectMany(c => c.Request.Verification.HealthChecks).ToList(),
-                SmokeTests = plan.Components.SelectMany(c => c.Request.Verification.SmokeTests).ToList(),
-            };
-            options = options with { Checks = checks };
-            var runOptions = new PlanRunOptions
-            {
-                Snapshot = Target, WebhookUri = WebhookUri, LockTimeout = TimeSpan.FromSeconds(LockTimeoutSec), Escalation = escalation,
-            };
-            action = _ => AutomaticRollback.ForPlan(plan, runOptions);
-        }
-        else
-        {
-            var request = BuildRequest(r => r with
-            {
-                Target = Target, RestartScript = restart, WebhookUri = WebhookUri,
-                LockTimeout = TimeSpan.FromSeconds(LockTimeoutSec), Escalation = escalation,
-            })!;
-            if (request.Deployment.IsSelection)
-            {
-                ThrowTerminatingError(ToErrorRecord(new RollbackException(ErrorIds.WatchSelectionNotSupported, RollbackErrorKind.InvalidArgument,
-                    "A watcher watches one target or one plan, not a selection (-Selector or -All). Start one watcher per workload, or name them as components of a plan and watch the plan.")));
-            }
-
-            options = options with { Checks = request.Verification };
-            action = context => AutomaticRollback.ForTarget(request, context);
-        }
-
-        try
-        {
-            options.Validate();
-        }
-        catch (RollbackException e)
-        {
-            ThrowTerminatingError(ToErrorRecord(e));
-        }
-
-        using var stop = new CancellationTokenSource();
-        using var sigterm = OnSigterm(stop);
-        var report = RunEngine(context => new Watcher(action(context), options, context, WriteObjectFromEngine).RunAsync(stop.Token));
+        var report = RunUntilStopped((context, stop) =>
+            new Watcher(action(context) ?? throw new InvalidOperationException("A watcher always names a target."), options, context, WriteObjectFromEngine).RunAsync(stop));
         if (report.Paused)
         {
             WriteWarning($"The watch of {report.TargetKey} ended paused: {report.Decisions.LastOrDefault()?.Reason}");
