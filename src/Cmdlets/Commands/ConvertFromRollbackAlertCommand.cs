@@ -250,30 +250,9 @@ public sealed class ConvertFromRollbackAlertCommand : PSCmdlet
     private static object? Plain(object? value) => value is PSObject wrapped && wrapped.BaseObject is not PSCustomObject ? wrapped.BaseObject : value;
 
     /// <summary>An object already converted from JSON (ConvertFrom-Json, a hashtable) as JSON text again.</summary>
-    private static string ToJson(object value) => JsonSerializer.Serialize(ToPlainValue(value, 0));
-
-    private static object? ToPlainValue(object? value, int depth)
-    {
-        if (depth > MaxObjectDepth)
-        {
-            throw new RollbackException(ErrorIds.AlertPayloadInvalid, RollbackErrorKind.InvalidArgument,
-                $"The payload object is nested deeper than {MaxObjectDepth} levels (does a value contain itself?). Pass the payload's JSON text instead.");
-        }
-
-        if (value is PSObject { BaseObject: PSCustomObject } custom)
-        {
-            return custom.Properties.ToDictionary(p => p.Name, p => ToPlainValue(p.Value, depth + 1), StringComparer.Ordinal);
-        }
-
-        value = value is PSObject wrapped ? wrapped.BaseObject : value;
-        return value switch
-        {
-            null or string or bool or int or long or double or decimal or DateTime or DateTimeOffset => value,
-            IDictionary table => table.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString() ?? "", e => ToPlainValue(e.Value, depth + 1), StringComparer.Ordinal),
-            IEnumerable items => items.Cast<object?>().Select(item => ToPlainValue(item, depth + 1)).ToList(),
-            _ => value.ToString(),
-        };
-    }
+    private static string ToJson(object value) => JsonSerializer.Serialize(PlainData.From(value, MaxObjectDepth, () =>
+        new RollbackException(ErrorIds.AlertPayloadInvalid, RollbackErrorKind.InvalidArgument,
+            $"The payload object is nested deeper than {MaxObjectDepth} levels (does a value contain itself?). Pass the payload's JSON text instead.")));
 
     private static bool IsWhole(string text)
     {

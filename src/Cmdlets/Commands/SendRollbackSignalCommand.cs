@@ -75,37 +75,7 @@ public sealed class SendRollbackSignalCommand : RollbackCmdletBase
     }
 
     /// <summary>Hashtables, custom objects and lists become nested JSON objects and arrays; other values their text.</summary>
-    private static Dictionary<string, object?> ToSignalData(IDictionary table, int depth)
-    {
-        var data = new Dictionary<string, object?>(StringComparer.Ordinal);
-        foreach (DictionaryEntry entry in table)
-        {
-            data[entry.Key.ToString()!] = ToSignalValue(entry.Value, depth + 1);
-        }
-
-        return data;
-    }
-
-    private static object? ToSignalValue(object? value, int depth)
-    {
-        if (depth > MaxDataDepth)
-        {
-            throw new RollbackException(ErrorIds.SignalDataInvalid, RollbackErrorKind.InvalidArgument,
-                $"-Data is nested deeper than {MaxDataDepth} levels (does a value contain itself?). Pass plain values, lists and hashtables.");
-        }
-
-        if (value is PSObject { BaseObject: PSCustomObject } custom)
-        {
-            return custom.Properties.ToDictionary(p => p.Name, p => ToSignalValue(p.Value, depth + 1), StringComparer.Ordinal);
-        }
-
-        value = value is PSObject wrapped ? wrapped.BaseObject : value;
-        return value switch
-        {
-            null or string or bool or int or long or double or decimal or DateTime or DateTimeOffset => value,
-            IDictionary table => ToSignalData(table, depth),
-            IEnumerable items => items.Cast<object?>().Select(item => ToSignalValue(item, depth + 1)).ToList(),
-            _ => value.ToString(),
-        };
-    }
+    private static Dictionary<string, object?> ToSignalData(IDictionary table, int depth) => (Dictionary<string, object?>)PlainData.From(table, MaxDataDepth, () =>
+        new RollbackException(ErrorIds.SignalDataInvalid, RollbackErrorKind.InvalidArgument,
+            $"-Data is nested deeper than {MaxDataDepth} levels (does a value contain itself?). Pass plain values, lists and hashtables."), depth)!;
 }
