@@ -99,6 +99,44 @@ Describe 'Start-RollbackSignalListener' {
     }
 }
 
+Describe 'A listener killed while it rolls back' {
+    It 'finishes the act when the sender repeats the alert to the next listener' {
+        $repo = New-TestRepository (Join-Path $TestDrive 'killed')
+        $state = Join-Path $TestDrive 'killed-state'
+        $live = Join-Path $TestDrive 'killed-live.txt'
+        Set-Content $live 'bad'
+        $firing = Get-Content -Raw (Join-Path $samples 'alertmanager-firing.json')
+        $auth = @{ Authorization = 'Bearer t0ken' }
+        $common = "-BearerToken (ConvertTo-SecureString 't0ken' -AsPlainText -Force) -Strategy Git -Path '$repo' -Target v2.3.0 -StateDirectory '$state'"
+        $port = Get-FreePort
+        $marker = Join-Path $TestDrive 'listener-restarting'
+        $first = Start-Listener "$common -RestartScript { Set-Content '$marker' 1; Start-Sleep -Seconds 60 }" $port
+        (Send-Alert $port $firing $auth).Body.acting | Should -Be 1
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while ([DateTime]::UtcNow -lt $deadline -and -not (Test-Path $marker)) { Start-Sleep -Milliseconds 100 }
+        Test-Path $marker | Should -BeTrue
+        $first.Process.Kill($true)
+        $null = $first | Wait-ChildPwsh
+
+        $port = Get-FreePort
+        $second = Start-Listener "$common -RestartScript { Copy-Item '$repo/app.txt' '$live' }" $port
+        $repeat = Send-Alert $port $firing $auth
+        $repeat.Body.duplicates | Should -BeGreaterThan 0
+        $repeat.Body.acting | Should -Be 1
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while ([DateTime]::UtcNow -lt $deadline -and (Get-Content $live) -ne 'good') { Start-Sleep -Milliseconds 200 }
+        $report = Stop-Listener $second
+        $report.Decisions.Action | Should -Be @('RolledBack')
+        (Get-RollbackHistory -TargetKey "git:$repo" -StateDirectory $state).Outcome | Should -Be @($report.Rollbacks[0].Outcome, 'Interrupted')
+        (Get-Content $live) | Should -Be 'good'
+        # A third repeat is a duplicate only: the act is decided.
+        $port = Get-FreePort
+        $third = Start-Listener $common $port
+        (Send-Alert $port $firing $auth).Body.acting | Should -Be 0
+        (Stop-Listener $third).Rollbacks.Count | Should -Be 0
+    }
+}
+
 Describe 'A real Alertmanager posting to the listener' -Skip:$skipPrometheus {
     BeforeAll {
         # The application serves live.txt, which the restart script deploys from the checkout (after a pause, so that

@@ -244,6 +244,36 @@ Import-Module '$(Get-TestModulePath)'
         Stop-TestHttpServer $app.Server
     }
 
+    It 'killed during its rollback, is finished by the next watcher run (no cooldown, no quarantine from the dead act)' {
+        # The application serves live/app.txt, which the restart script deploys from the checkout.
+        $app = New-WatchedApp 'killed'
+        $live = Join-Path $TestDrive 'killed-live'
+        New-Item -ItemType Directory -Force $live | Out-Null
+        Set-Content (Join-Path $live 'app.txt') 'bad'
+        $server = Start-AppServer $live
+        $marker = Join-Path $TestDrive 'killed-restarting'
+        $restart = "{ Set-Content '$marker' 1; Start-Sleep -Seconds 60; Copy-Item '$($app.Repo)/app.txt' '$live/app.txt' }"
+        $child = Start-ChildPwsh -Script @"
+Import-Module '$(Get-TestModulePath)'
+Watch-RollbackTarget -Strategy Git -Path '$($app.Repo)' -HealthCheckUri '$($server.Uri)' -IntervalSec 0.2 -FailureLimit 2 -Once -RestartScript $restart -StateDirectory '$($app.State)' -Confirm:`$false
+"@
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while ([DateTime]::UtcNow -lt $deadline -and -not (Test-Path $marker)) { Start-Sleep -Milliseconds 100 }
+        Test-Path $marker | Should -BeTrue
+        $child.Process.Kill($true)
+        $null = $child | Wait-ChildPwsh
+
+        $report = Watch-RollbackTarget -Strategy Git -Path $app.Repo -HealthCheckUri $server.Uri -IntervalSec 0.2 -FailureLimit 2 -Once `
+            -RestartScript ([scriptblock]::Create("Copy-Item '$($app.Repo)/app.txt' '$live/app.txt'")) -StateDirectory $app.State -Confirm:$false -WarningAction SilentlyContinue
+        $report.Decisions.Action | Should -Be @('RolledBack')
+        $report.Rollbacks[0].Outcome | Should -BeIn @('Succeeded', 'Skipped')
+        $report.Rollbacks[0].Verification | Should -Be 'Passed'
+        (Get-Content (Join-Path $live 'app.txt')) | Should -Be 'good'
+        (Get-RollbackHistory -TargetKey $app.Key -StateDirectory $app.State).Outcome | Should -Be @($report.Rollbacks[0].Outcome, 'Interrupted')
+        Stop-TestHttpServer $server
+        Stop-TestHttpServer $app.Server
+    }
+
     It 'stops cleanly on SIGTERM with its report' -Skip:$IsWindows {
         $app = New-WatchedApp 'sigterm'
         Invoke-TestGit $app.Repo checkout --quiet v2.3.0 | Out-Null

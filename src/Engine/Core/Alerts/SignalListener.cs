@@ -59,6 +59,8 @@ public sealed class SignalListener
     private readonly ListenerReport report;
     private readonly SemaphoreSlim recording = new(1, 1);
     private readonly Channel<(InboundAlert Alert, string Group)> acts = Channel.CreateUnbounded<(InboundAlert, string)>();
+    // Groups queued or being acted on by this listener: a repeat meanwhile is not queued again.
+    private readonly HashSet<string> pending = new(StringComparer.Ordinal);
 
     public SignalListener(ListenerOptions options, AutomaticRollback? action, EngineContext context, Action<RollbackResult> onRollback)
     {
@@ -156,6 +158,13 @@ public sealed class SignalListener
             return Refuse(405, ErrorIds.AlertPayloadInvalid, $"{request.HttpMethod} is not accepted: post the alert's JSON.");
         }
 
+        // The token is checked before the body is read: a sender without it gets nothing but its 401.
+        var headers = request.Headers.AllKeys.Where(k => k is not null).ToDictionary(k => k!, k => request.Headers[k] ?? "", StringComparer.OrdinalIgnoreCase);
+        if (options.BearerToken is { } token && Authenticate(() => AlertAuthentication.DemandBearerToken(headers, token)) is { } refused)
+        {
+            return refused;
+        }
+
         if (request.ContentLength64 > options.MaxBodyBytes)
         {
             return Refuse(413, ErrorIds.AlertPayloadTooLarge, $"The body is {request.ContentLength64} bytes; at most {options.MaxBodyBytes} are accepted.");
@@ -176,30 +185,12 @@ public sealed class SignalListener
             return Refuse(413, ErrorIds.AlertPayloadTooLarge, $"The body is larger than the {options.MaxBodyBytes} bytes accepted.");
         }
 
-        var headers = request.Headers.AllKeys.Where(k => k is not null).ToDictionary(k => k!, k => request.Headers[k] ?? "", StringComparer.OrdinalIgnoreCase);
+        if (options.HmacSecret is { } secret && Authenticate(() => AlertAuthentication.DemandSignature(body, headers, secret, options.SignatureHeader)) is { } unsigned)
+        {
+            return unsigned;
+        }
+
         IReadOnlyList<InboundAlert> alerts;
-        try
-        {
-            if (options.BearerToken is { } token)
-            {
-                AlertAuthentication.DemandBearerToken(headers, token);
-            }
-
-            if (options.HmacSecret is { } secret)
-            {
-                AlertAuthentication.DemandSignature(body, headers, secret, options.SignatureHeader);
-            }
-        }
-        catch (RollbackException e)
-        {
-            lock (report)
-            {
-                report.Unauthorized++;
-            }
-
-            context.Observer.Verbose($"Refused a request (401 {e.ErrorId})");
-            return (401, new { error = e.ErrorId, message = e.Message });
-        }
 
         try
         {
@@ -219,6 +210,26 @@ public sealed class SignalListener
             // The state store failed: the sender should retry (Alertmanager does on 5xx).
             context.Observer.Warning($"An alert could not be recorded: {e.Message}");
             return (503, new { error = e.ErrorId, message = e.Message });
+        }
+    }
+
+    /// <summary>A 401 with the error id when the check throws, else null.</summary>
+    private (int, object)? Authenticate(Action check)
+    {
+        try
+        {
+            check();
+            return null;
+        }
+        catch (RollbackException e)
+        {
+            lock (report)
+            {
+                report.Unauthorized++;
+            }
+
+            context.Observer.Verbose($"Refused a request (401 {e.ErrorId})");
+            return (401, new { error = e.ErrorId, message = e.Message });
         }
     }
 
@@ -277,6 +288,13 @@ public sealed class SignalListener
                 if (states.TryGetValue(member, out var last) && last == alert.StatusText)
                 {
                     duplicates++;
+                    // A listener that died while acting on this group left its act undecided: a repeat finishes it.
+                    if (alert.Act && action is not null && subject == action.TargetKey && ActUndecided(subject, group) && pending.Add(group))
+                    {
+                        acting++;
+                        await acts.Writer.WriteAsync((alert, group)).ConfigureAwait(false);
+                    }
+
                     continue;
                 }
 
@@ -285,9 +303,10 @@ public sealed class SignalListener
 
                 var signal = AlertSignals.ToSignal(alert, subject, options.SignalName, context.State.Directory);
                 await new SignalStore(context.State).EmitAsync(signal.Name, signal.Data, subject, null, context.Observer, context.Cancellation).ConfigureAwait(false);
+                var opensIncident = alert.Act && !groupOpen && action is not null && subject == action.TargetKey;
                 context.State.Journal.AddEvent(new JournalEvent(subject, null, DateTimeOffset.UtcNow, AlertReceived,
-                    JsonSerializer.Serialize(new { Group = group, Member = member, Status = alert.StatusText, alert.AlertName, Source = alert.Source.ToString() }, Journal.JsonOptions)));
-                if (alert.Act && !groupOpen && action is not null && subject == action.TargetKey)
+                    JsonSerializer.Serialize(new { Group = group, Member = member, Status = alert.StatusText, alert.AlertName, Source = alert.Source.ToString(), Acts = opensIncident }, Journal.JsonOptions)));
+                if (opensIncident && pending.Add(group))
                 {
                     acting++;
                     await acts.Writer.WriteAsync((alert, group)).ConfigureAwait(false);
@@ -310,6 +329,28 @@ public sealed class SignalListener
         }
 
         return new { alerts = alerts.Count, firing, resolved, duplicates, unmapped, acting };
+    }
+
+    /// <summary>Whether the group's last act was queued (journaled with Acts) and no decision was journaled after it.</summary>
+    private bool ActUndecided(string subject, string group)
+    {
+        var events = context.State.Journal.GetEvents(subject);
+        var queued = events.Select((e, i) => (e, i)).LastOrDefault(q => q.e.Kind == AlertReceived && Reads(q.e, group, acts: true));
+        return queued.e is not null && !events.Skip(queued.i + 1).Any(e => e.Kind == WatchEvents.Decided);
+    }
+
+    private static bool Reads(JournalEvent e, string group, bool acts)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(e.Detail);
+            var root = document.RootElement;
+            return root.GetProperty("Group").GetString() == group && root.TryGetProperty("Acts", out var a) && a.GetBoolean() == acts;
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     /// <summary>The last recorded state ("firing", "resolved") of each alert of the group, for the target.</summary>
@@ -351,6 +392,13 @@ public sealed class SignalListener
             catch (OperationCanceledException)
             {
                 return;
+            }
+            finally
+            {
+                // Under the recording lock: a repeat is either still seen as pending, or sees the decision journaled.
+                await recording.WaitAsync().ConfigureAwait(false);
+                pending.Remove(group);
+                recording.Release();
             }
         }
     }

@@ -37,7 +37,8 @@ public abstract class AutomaticRollback
     {
         var version = await ReadVersionAsync(context).ConfigureAwait(false);
         var now = DateTimeOffset.UtcNow;
-        if (context.State.Journal.GetAttempts(TargetKey, limit: 50).FirstOrDefault(a => a.Initiator is not null && a.StartedAt > now - cooldown) is { } recent)
+        // An attempt that never completed (its process died) starts no cooldown: the act that finds it finishes it.
+        if (context.State.Journal.GetAttempts(TargetKey, limit: 50).FirstOrDefault(a => a.Initiator is not null && a.StartedAt > now - cooldown && a.CompletedAt > a.StartedAt) is { } recent)
         {
             return new AutomaticOutcome("CoolingDown", $"{reason}; but the automatic rollback {recent.AttemptId} ran {(now - recent.StartedAt).TotalSeconds:0} s ago (cooldown {cooldown.TotalSeconds:0} s)", version);
         }
@@ -82,8 +83,33 @@ public abstract class AutomaticRollback
     /// <summary>The lock automatic acts on the target take (apart from the rollback's own target lock, which the rollback takes).</summary>
     public string LockKey => "watch:" + TargetKey;
 
-    public static bool IsQuarantined(Journal journal, string targetKey, string version) =>
-        journal.GetEvents(targetKey).Any(e => e.Kind == WatchEvents.Quarantined && QuarantinedVersion(e) == version);
+    /// <summary>
+    /// Whether an automatic rollback already went from this version. A quarantine whose rollback never recorded its
+    /// decision (the process died during it) does not count: the next act runs the rollback again, which finds the
+    /// interrupted attempt and finishes it, as a rerun of Invoke-Rollback does.
+    /// </summary>
+    public static bool IsQuarantined(Journal journal, string targetKey, string version)
+    {
+        var events = journal.GetEvents(targetKey);
+        return events.Select((e, i) => (e, i)).Any(q => q.e.Kind == WatchEvents.Quarantined && QuarantinedVersion(q.e) == version
+            && events.Skip(q.i + 1).Any(d => d.Kind == WatchEvents.Decided && QuarantinedVersion(d) == version && EndedAct(d)));
+    }
+
+    private static readonly string[] ActEnds = ["RolledBack", "RollbackRefused", "NotConfirmed"];
+
+    /// <summary>A decision that ends an act (the rollback ran, was refused, or was not consented to).</summary>
+    private static bool EndedAct(JournalEvent decision)
+    {
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(decision.Detail);
+            return document.RootElement.TryGetProperty("Action", out var action) && ActEnds.Contains(action.GetString());
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
+        }
+    }
 
     private bool IsQuarantined(Journal journal, string version) => IsQuarantined(journal, TargetKey, version);
 
