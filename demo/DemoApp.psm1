@@ -66,10 +66,50 @@ function Stop-DemoApp {
     }
 }
 
+# The on-call channel: a JSON webhook (as a chat tool's incoming webhook is) that keeps each message it is sent.
+function Start-DemoInbox {
+    param([Parameter(Mandatory)] [int] $Port, [Parameter(Mandatory)] [string] $Folder)
+    New-Item -ItemType Directory -Force $Folder | Out-Null
+    $script:inbox = Start-ThreadJob -Name "demo-inbox-$Port" -ArgumentList $Port, $Folder -ScriptBlock {
+        param($port, $folder)
+        $listener = [System.Net.HttpListener]::new()
+        $listener.Prefixes.Add("http://127.0.0.1:$port/")
+        $listener.Start()
+        $n = 0
+        try {
+            while ($listener.IsListening) {
+                $pending = $listener.GetContextAsync()
+                while (-not $pending.Wait(100)) { }
+                $context = $pending.Result
+                if ($context.Request.HttpMethod -eq 'POST') {
+                    $n++
+                    [IO.File]::WriteAllText((Join-Path $folder ('{0:000}.json' -f $n)), [IO.StreamReader]::new($context.Request.InputStream).ReadToEnd())
+                }
+                $context.Response.StatusCode = 200
+                $context.Response.Close()
+            }
+        }
+        finally { $listener.Close() }
+    }
+    $deadline = [DateTime]::UtcNow.AddSeconds(10)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        try { $null = Invoke-WebRequest "http://127.0.0.1:$Port/" -TimeoutSec 1 -SkipHttpErrorCheck; return } catch { Start-Sleep -Milliseconds 50 }
+    }
+    throw "The demo inbox did not start on port $Port."
+}
+
+function Stop-DemoInbox {
+    if ($script:inbox) {
+        Stop-Job $script:inbox
+        Remove-Job $script:inbox -Force
+        $script:inbox = $null
+    }
+}
+
 function Restart-DemoApp {
     param([Parameter(Mandatory)] [string] $ReleasePath, [Parameter(Mandatory)] [int] $Port, [string] $SettingsPath)
     Stop-DemoApp
     Start-DemoApp -ReleasePath $ReleasePath -Port $Port -SettingsPath $SettingsPath
 }
 
-Export-ModuleMember -Function Get-FreeTcpPort, Start-DemoApp, Stop-DemoApp, Restart-DemoApp
+Export-ModuleMember -Function Get-FreeTcpPort, Start-DemoApp, Stop-DemoApp, Restart-DemoApp, Start-DemoInbox, Stop-DemoInbox

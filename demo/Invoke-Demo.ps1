@@ -26,6 +26,10 @@ $env:API_KEY = $null
 $port = Get-FreeTcpPort
 $health = "http://127.0.0.1:$port/health"
 $restart = { Restart-DemoApp -ReleasePath $repo -Port $port -SettingsPath $work }
+# The on-call channel the rollback tells (any JSON webhook; a Teams or Slack webhook URL works the same way).
+$inboxPort = Get-FreeTcpPort
+$inbox = Join-Path $work 'oncall-channel'
+$env:DEPLOYMENT_ROLLBACK_NOTIFY = "webhook+http://127.0.0.1:$inboxPort/oncall"
 
 try {
     Step "The shop service in $work`: code (a Git checkout), config/app.yml and appsettings.json (feature flags)"
@@ -53,6 +57,7 @@ try {
 
     Step "Release v2.3.0 is deployed, serving on 127.0.0.1:$port, and recorded verified-good"
     Start-DemoApp -ReleasePath $repo -Port $port -SettingsPath $work
+    Start-DemoInbox -Port $inboxPort -Folder $inbox
     Test-RollbackHealth -Plan $plan -RecordVerified | Format-List Healthy, Version, RecordedVerifiedVersion | Out-Host
     Get-RollbackHistory -Plan $plan | Select-Object -ExpandProperty Components | Format-Table Name, Version, Identity -AutoSize | Out-Host
 
@@ -79,6 +84,8 @@ try {
 
     Step 'Phase 4: signals, checklist and incident report'
     Get-RollbackSignal | Out-Host
+    Write-Host 'The on-call channel received:'
+    Get-ChildItem $inbox -Filter *.json | Sort-Object Name | ForEach-Object { "  " + (Get-Content -Raw $_.FullName | ConvertFrom-Json).title } | Out-Host
     $report = $result | New-RollbackIncidentReport -Format Html
     $result | Get-RollbackChecklist | Format-Table -AutoSize | Out-Host
     Write-Host "Incident report: $($report.MarkdownPath)"
@@ -88,5 +95,6 @@ try {
 }
 finally {
     Stop-DemoApp
+    Stop-DemoInbox
     Write-Host "`nEverything the demo made is in $work"
 }

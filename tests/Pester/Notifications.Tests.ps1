@@ -62,6 +62,23 @@ Describe 'Notifications of a rollback to Teams, Slack, a JSON webhook and email'
         foreach ($secret in 'teams-secret-sig', 'slack-secret-token', 'json-secret') { $stateText | Should -Not -Match $secret }
     }
 
+    It 'tells people of a plan once at its start and once at its end, naming every component, not of each component' {
+        $svc = Join-Path $TestDrive 'notify-plan'
+        New-Item -ItemType Directory -Force $svc | Out-Null
+        foreach ($name in 'a', 'b') { Set-Content (Join-Path $svc "$name.yml") 'v: 1' }
+        $plan = @{ Service = 'notify-plan'; Components = @(@{ Name = 'alpha'; Strategy = 'Config'; Path = "$svc/a.yml" }, @{ Name = 'beta'; Strategy = 'Config'; Path = "$svc/b.yml" }); SmokeTest = { $true } }
+        $planState = Join-Path $svc 'state'
+        $null = Test-RollbackHealth -Plan $plan -RecordVerified -StateDirectory $planState
+        foreach ($name in 'a', 'b') { Set-Content (Join-Path $svc "$name.yml") 'v: 2' }
+        $result = Invoke-Rollback -Plan $plan -All -NotifyUri "$base/json/plan" -StateDirectory $planState -Confirm:$false
+        $result.Outcome | Should -Be 'Succeeded'
+        $sent = @(Get-ChildItem $receiver.Folder | Sort-Object Name | Get-Content -Raw | ConvertFrom-Json)
+        $sent.signal | Should -Be @('ROLLBACK_STARTED', 'ROLLBACK_COMPLETE')
+        $sent.subject | Sort-Object -Unique | Should -Be 'plan:notify-plan'
+        $sent[1].title | Should -Match 'alpha'
+        $sent[1].title | Should -Match 'beta'
+    }
+
     It 'warns when a webhook cannot be reached, records it, and the rollback still succeeds' {
         $config = New-ConfigTarget $root
         $closed = "http://127.0.0.1:$(Get-FreePort)/hook?token=unreachable-secret"

@@ -47,8 +47,8 @@ public sealed class EngineContext
     public IReadOnlyList<NotifyTarget> Notify { get; init; } = Array.Empty<NotifyTarget>();
 
     /// <summary>The same context with another observer or cancellation (e.g. to finish recording after Ctrl+C).</summary>
-    public EngineContext With(IRollbackObserver? observer = null, CancellationToken? cancellation = null) =>
-        new(State, observer ?? Observer, cancellation ?? Cancellation) { HostStrategies = HostStrategies, Notify = Notify };
+    public EngineContext With(IRollbackObserver? observer = null, CancellationToken? cancellation = null, IReadOnlyList<NotifyTarget>? notify = null) =>
+        new(State, observer ?? Observer, cancellation ?? Cancellation) { HostStrategies = HostStrategies, Notify = notify ?? Notify };
 }
 
 /// <summary>A restart step or smoke test: a host script block or an executable, reduced to one delegate.</summary>

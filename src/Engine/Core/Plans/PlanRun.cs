@@ -106,7 +106,8 @@ internal sealed class PlanRun
     private async Task RunWavesAsync()
     {
         // Consent was given for every component's steps at once; each component's own run must not ask again.
-        var quiet = context.With(observer: new ConsentGiven(context.Observer));
+        // People are told of the plan's start and end, with every component in it, not of each component apart.
+        var quiet = context.With(observer: new ConsentGiven(context.Observer), notify: Array.Empty<NotifyTarget>());
         var waves = selected.GroupBy(s => s.Assessment.Wave).OrderBy(g => g.Key).ToList();
         var done = 0;
         var stopped = false;
