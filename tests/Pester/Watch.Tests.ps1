@@ -114,6 +114,7 @@ Describe 'Watch-RollbackTarget rolls back a failing target once' {
         Invoke-TestGit $app.Repo commit --quiet -am 'flaky' | Out-Null
         $report = Watch-RollbackTarget -Strategy Git -Path $app.Repo -HealthCheckUri $app.Uri -IntervalSec 0.2 -FailureLimit 10 -Window 6 -FailuresInWindow 2 `
             -DurationSec 4 -StateDirectory $app.State -Confirm:$false
+        $report = @($report)[-1]
         $report.Rollbacks.Count | Should -Be 1
         $report.Decisions[0].Reason | Should -Match '2 failed rounds among the last'
         (Get-Content (Join-Path $app.Repo 'app.txt')) | Should -Be 'good'
@@ -140,6 +141,7 @@ Describe 'Watch-RollbackTarget rolls back a failing target once' {
     It 'does not roll back a quarantined version twice when it is deployed again, and waits out the cooldown' {
         $app = New-WatchedApp 'quarantine'
         $first = Watch-RollbackTarget -Strategy Git -Path $app.Repo -HealthCheckUri $app.Uri -IntervalSec 0.2 -FailureLimit 2 -Once -CooldownSec 0 -StateDirectory $app.State -Confirm:$false
+        $first = @($first)[-1]
         $first.Rollbacks.Count | Should -Be 1
         $first.EndReason | Should -Be 'Once'
 
@@ -187,6 +189,26 @@ Describe 'Watch-RollbackTarget rolls back a failing target once' {
         Stop-TestHttpServer $app.Server
     }
 
+    It 'watches a plan with the service''s checks and rolls its failing component back as the plan' {
+        $repo = New-TestRepository (Join-Path $TestDrive 'plan-app')
+        $state = Join-Path $TestDrive 'plan-state'
+        $server = Start-AppServer $repo
+        Invoke-TestGit $repo checkout --quiet v2.3.0 | Out-Null
+        $plan = @{ Service = 'watched'; Components = @(@{ Name = 'web'; Strategy = 'Git'; Path = $repo }); HealthCheckUri = $server.Uri }
+        $null = Test-RollbackHealth -Plan $plan -RecordVerified -StateDirectory $state
+        Invoke-TestGit $repo checkout --quiet v2.3.1 | Out-Null
+        $report = @(Watch-RollbackTarget -Plan $plan -IntervalSec 0.2 -FailureLimit 2 -Once -StateDirectory $state -Confirm:$false)[-1]
+        $report.TargetKey | Should -Be 'plan:watched'
+        $report.Rollbacks.Count | Should -Be 1
+        $report.Rollbacks[0].Strategy | Should -Be 'Plan'
+        $report.Rollbacks[0].Initiator | Should -Be 'watcher'
+        ($report.Rollbacks[0].Components | Where-Object Name -eq web).Action | Should -Be 'RolledBack'
+        $report.Decisions[0].Version | Should -Be 'web v2.3.1'
+        (Get-Content (Join-Path $repo 'app.txt')) | Should -Be 'good'
+        { Watch-RollbackTarget -Plan $plan -Strategy Git -StateDirectory $state -ErrorAction Stop } | Should -Throw -ErrorId 'PlanParameterConflict,DeploymentRollback.Commands.WatchRollbackTargetCommand'
+        Stop-TestHttpServer $server
+    }
+
     It 'refuses bad parameters with an error id before measuring anything' {
         $app = New-WatchedApp 'bad-input'
         { Watch-RollbackTarget -Strategy Git -Path $app.Repo -PrometheusUri http://127.0.0.1:9 -PrometheusQuery 'up' -StateDirectory $app.State -ErrorAction Stop } |
@@ -231,6 +253,7 @@ Describe 'Watchers in their own processes' {
         $script = @"
 Import-Module '$(Get-TestModulePath)'
 `$r = Watch-RollbackTarget -Strategy Git -Path '$($app.Repo)' -HealthCheckUri '$($app.Uri)' -IntervalSec 0.2 -FailureLimit 2 -Once -StateDirectory '$($app.State)' -Confirm:`$false -WarningAction SilentlyContinue
+`$r = @(`$r)[-1]
 'ROLLBACKS=' + `$r.Rollbacks.Count
 'DECISION=' + `$r.Decisions[-1].Action
 "@
@@ -265,6 +288,7 @@ Watch-RollbackTarget -Strategy Git -Path '$($app.Repo)' -HealthCheckUri '$($serv
 
         $report = Watch-RollbackTarget -Strategy Git -Path $app.Repo -HealthCheckUri $server.Uri -IntervalSec 0.2 -FailureLimit 2 -Once `
             -RestartScript ([scriptblock]::Create("Copy-Item '$($app.Repo)/app.txt' '$live/app.txt'")) -StateDirectory $app.State -Confirm:$false -WarningAction SilentlyContinue
+        $report = @($report)[-1]
         $report.Decisions.Action | Should -Be @('RolledBack')
         $report.Rollbacks[0].Outcome | Should -BeIn @('Succeeded', 'Skipped')
         $report.Rollbacks[0].Verification | Should -Be 'Passed'
