@@ -59,8 +59,9 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
             {
                 await projectConfig.ConfigureAwait(false);
             }
-            catch (OperationCanceledException)
+            catch (Exception)
             {
+                // Stopped, or failed: either way its result is no longer wanted.
             }
         }
 
