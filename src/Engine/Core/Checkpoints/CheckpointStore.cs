@@ -139,8 +139,15 @@ public sealed partial class CheckpointStore
         return candidate;
     }
 
-    /// <summary>Creates the folder, lets the strategy write artefacts, then writes the manifest last (a checkpoint without one is incomplete).</summary>
-    public async Task<RollbackCheckpoint> CreateAsync(string name, string strategy, string targetKey, string path, Func<CheckpointWriter, Task<VersionIdentity>> capture, DeploymentTarget? deployment = null)
+    /// <summary>The journal's record of a checkpoint, at the time it was created.</summary>
+    public void RecordCreated(RollbackCheckpoint checkpoint) =>
+        state.Journal.AddEvent(new JournalEvent(checkpoint.TargetKey, null, checkpoint.CreatedAt, JournalEventKinds.CheckpointCreated, checkpoint.Name));
+
+    /// <summary>
+    /// Creates the folder, lets the strategy write artefacts, then writes the manifest last (a checkpoint without one is
+    /// incomplete) and journals it; with journal false the caller journals it later with <see cref="RecordCreated"/>.
+    /// </summary>
+    public async Task<RollbackCheckpoint> CreateAsync(string name, string strategy, string targetKey, string path, Func<CheckpointWriter, Task<VersionIdentity>> capture, DeploymentTarget? deployment = null, bool journal = true)
     {
         var folder = Reserve(name);
         name = System.IO.Path.GetFileName(folder);
@@ -167,7 +174,11 @@ public sealed partial class CheckpointStore
             var manifest = System.IO.Path.Combine(folder, ManifestFile);
             CheckpointWriter.Write(manifest, () => AtomicFile.WriteAllText(manifest, JsonSerializer.Serialize(checkpoint, ManifestJson)));
             Publish(folder, name);
-            state.Journal.AddEvent(new JournalEvent(targetKey, null, checkpoint.CreatedAt, JournalEventKinds.CheckpointCreated, name));
+            if (journal)
+            {
+                RecordCreated(checkpoint);
+            }
+
             return checkpoint;
         }
         catch

@@ -54,13 +54,30 @@ internal sealed class RollbackRun
             return null;
         }
 
-        Start();
+        completing = NoChange;
+        if (NoChange)
+        {
+            context.Observer.Verbose($"Nothing to roll back: {plan.SkipReason}");
+        }
+
+        if (!SwitchAtOnce)
+        {
+            Start();
+        }
+
         try
         {
-            checkpoint = await CheckpointAsync().ConfigureAwait(false);
-            if (checkpoint is not null)
+            if (SwitchAtOnce)
             {
-                await ExecuteStepsAsync(checkpoint).ConfigureAwait(false);
+                await CheckpointAndSwitchAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                checkpoint = await CheckpointAsync().ConfigureAwait(false);
+                if (checkpoint is not null)
+                {
+                    await ExecuteStepsAsync(checkpoint).ConfigureAwait(false);
+                }
             }
 
             await RestartAsync().ConfigureAwait(false);
@@ -112,7 +129,6 @@ internal sealed class RollbackRun
 
         reusedCheckpoint = request.ExistingCheckpoint is { } existing && existing.TargetKey == targetKey ? existing : null;
         checkpointName = reusedCheckpoint is null ? new CheckpointStore(context.State, request.CheckpointDirectory).NewName(request.CheckpointName) : null;
-        var failure = FailureContext.Resolve(context.State, targetKey, request.FailureType, request.Reason);
         result = new RollbackResult
         {
             AttemptId = Guid.NewGuid().ToString("N")[..12],
@@ -122,17 +138,31 @@ internal sealed class RollbackRun
             StateDirectory = context.State.Directory,
             FromVersion = plan.FromVersion,
             ToVersion = plan.ToVersion,
-            Reason = failure.Reason is null ? null : SecretRedactor.Redact(failure.Reason),
             Initiator = request.Initiator,
-            FailureType = failure.Type,
-            FailureDetectedAt = failure.DetectedAt,
             AttemptNumber = earlierFailures.Count + 1,
             StartedAt = DateTimeOffset.UtcNow,
             Changes = plan.Changes.ToList(),
             Deployment = request.Deployment.WithoutSecrets(SecretRedactor.Redact),
         };
+        if (!SwitchAtOnce)
+        {
+            ResolveFailure();
+        }
+
         activity = $"Rolling back {targetKey} to {plan.ToVersion}";
         stepsTotal = plan.Steps.Count + (NoChange ? 1 : 2) + (request.RestartScript is null ? 0 : 1);
+    }
+
+    /// <summary>A switch made at once (<see cref="ISwitchesAtOnce"/>) is made before anything is journaled.</summary>
+    private bool SwitchAtOnce => session is ISwitchesAtOnce && !NoChange;
+
+    /// <summary>What failed and when, from the request, the latest assessment and the input signals: for the journal and the signals.</summary>
+    private void ResolveFailure()
+    {
+        var failure = FailureContext.Resolve(context.State, targetKey, request.FailureType, request.Reason);
+        result.Reason = failure.Reason is null ? null : SecretRedactor.Redact(failure.Reason);
+        result.FailureType = failure.Type;
+        result.FailureDetectedAt = failure.DetectedAt;
     }
 
     /// <summary>Every step is put to the host before anything changes, so -WhatIf lists the whole plan and a "no" to any step changes nothing.</summary>
@@ -173,11 +203,6 @@ internal sealed class RollbackRun
     {
         context.State.Journal.StartAttempt(result);
         InterruptedAttempts.Claim(context.State.Journal, result);
-        completing = NoChange;
-        if (NoChange)
-        {
-            context.Observer.Verbose($"Nothing to roll back: {plan.SkipReason}");
-        }
     }
 
     private async Task<RollbackCheckpoint?> CheckpointAsync()
@@ -187,24 +212,84 @@ internal sealed class RollbackRun
             return null;
         }
 
-        await RollbackEngine.EmitAsync(SignalNames.RollbackStarted, result, request.WebhookUri, context, ("from_version", result.FromVersion), ("rolled_back_to", result.ToVersion)).ConfigureAwait(false);
+        await EmitStartedAsync(context).ConfigureAwait(false);
         context.Observer.Progress(new ProgressUpdate(activity, "Creating checkpoint", 0));
         InterruptedAttempts.RecordStepStart(context.State.Journal, result, CheckpointStepAction);
-        var checkpoint = reusedCheckpoint ?? await RunStepAsync(CheckpointStepAction, async () =>
-        {
-            var created = await new CheckpointStore(context.State, request.CheckpointDirectory).CreateAsync(checkpointName!, request.Strategy, targetKey, plan.Path, session.CaptureCheckpointAsync, request.Deployment).ConfigureAwait(false);
-            return (created, $"Checkpoint '{created.Name}' at {created.Folder}");
-        }).ConfigureAwait(false);
-        result.CheckpointName = checkpoint?.Name;
-        stepsDone++;
-        return checkpoint;
+        return await CreateCheckpointAsync().ConfigureAwait(false);
     }
 
-    /// <summary>The plan's steps in order, stopping at the first that fails; the engine numbers and times each.</summary>
-    private async Task ExecuteStepsAsync(RollbackCheckpoint checkpoint)
+    /// <summary>The checkpoint step; journal false leaves the checkpoint's journal record to the caller.</summary>
+    private async Task<RollbackCheckpoint?> CreateCheckpointAsync(bool journal = true)
     {
-        changedAt = DateTimeOffset.UtcNow;
-        foreach (var step in plan.Steps)
+        var created = reusedCheckpoint ?? await RunStepAsync(CheckpointStepAction, async () =>
+        {
+            var created = await new CheckpointStore(context.State, request.CheckpointDirectory).CreateAsync(checkpointName!, request.Strategy, targetKey, plan.Path, session.CaptureCheckpointAsync, request.Deployment, journal).ConfigureAwait(false);
+            return (created, $"Checkpoint '{created.Name}' at {created.Folder}");
+        }).ConfigureAwait(false);
+        result.CheckpointName = created?.Name;
+        stepsDone++;
+        return created;
+    }
+
+    private Task EmitStartedAsync(EngineContext on) =>
+        RollbackEngine.EmitAsync(SignalNames.RollbackStarted, result, request.WebhookUri, on, ("from_version", result.FromVersion), ("rolled_back_to", result.ToVersion));
+
+    /// <summary>
+    /// A switch made at once (<see cref="ISwitchesAtOnce"/>): the checkpoint, then the first step straight away, then what
+    /// otherwise comes before them, in the same order (what failed and when, the attempt and its owner, ROLLBACK_STARTED,
+    /// the step starts, the checkpoint's journal record), also when the step failed or was cancelled; then any further
+    /// steps as usual.
+    /// </summary>
+    private async Task CheckpointAndSwitchAsync()
+    {
+        context.Observer.Progress(new ProgressUpdate(activity, "Creating checkpoint", 0));
+        PlanStep? switched = null;
+        StepResult? first = null;
+        try
+        {
+            checkpoint = await CreateCheckpointAsync(journal: false).ConfigureAwait(false);
+            if (checkpoint is not null && plan.Steps.Count > 0)
+            {
+                changedAt = DateTimeOffset.UtcNow;
+                switched = plan.Steps[0];
+                context.Observer.Progress(new ProgressUpdate(activity, switched.Description, 100 * stepsDone++ / stepsTotal));
+                first = await ExecuteStepAsync(switched, checkpoint).ConfigureAwait(false);
+                context.Observer.Verbose($"{first.Name}: {first.Status}. {first.Message}");
+            }
+        }
+        finally
+        {
+            var records = context.With(cancellation: CancellationToken.None);
+            ResolveFailure();
+            Start();
+            await EmitStartedAsync(records).ConfigureAwait(false);
+            InterruptedAttempts.RecordStepStart(context.State.Journal, result, CheckpointStepAction);
+            if (checkpoint is not null && checkpoint != reusedCheckpoint)
+            {
+                new CheckpointStore(context.State, request.CheckpointDirectory).RecordCreated(checkpoint);
+            }
+
+            if (switched is not null)
+            {
+                InterruptedAttempts.RecordStepStart(context.State.Journal, result, switched.Action, plan.ToIdentity);
+            }
+        }
+
+        if (checkpoint is not null && first is { Status: not StepStatus.Failed })
+        {
+            await ExecuteStepsAsync(checkpoint, from: 1).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The plan's steps in order from the given one, stopping at the first that fails; the engine numbers and times each.</summary>
+    private async Task ExecuteStepsAsync(RollbackCheckpoint checkpoint, int from = 0)
+    {
+        if (from == 0)
+        {
+            changedAt = DateTimeOffset.UtcNow;
+        }
+
+        foreach (var step in plan.Steps.Skip(from))
         {
             context.Cancellation.ThrowIfCancellationRequested();
             context.Observer.Progress(new ProgressUpdate(activity, step.Description, 100 * stepsDone++ / stepsTotal));

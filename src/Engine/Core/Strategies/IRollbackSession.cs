@@ -118,3 +118,12 @@ public interface ISelectsTargets
     /// <summary>Every target the selection names, each as a request for one target; throws when none matches.</summary>
     Task<IReadOnlyList<SelectedTarget>> SelectAsync();
 }
+
+/// <summary>
+/// A session whose change is one switch that takes effect at once and that its checkpoint alone can put back (a feature
+/// flag's kill switch). The run makes the plan's first step as soon as the checkpoint is written, and journals the
+/// attempt's start, ROLLBACK_STARTED and the step starts right after it, in the order they otherwise come before it.
+/// </summary>
+public interface ISwitchesAtOnce
+{
+}

@@ -27,6 +27,12 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
     // The compose files the planned rollback applies (one strategy instance serves one invocation).
     private IReadOnlyList<string> targetFiles = Array.Empty<string>();
 
+    // The project's own resolved configuration for the checkpoint, started by the plan beside the target's 'config' so
+    // the two Compose starts overlap; the checkpoint takes it only if the project's files are as they were when it started.
+    private readonly CancellationTokenSource background = new();
+    private Task<ProcessRunResult>? projectConfig;
+    private string? projectConfigFiles;
+
     private readonly RollbackRequest request;
     private readonly EngineContext context;
 
@@ -43,7 +49,24 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
 
     private static DockerComposeTarget Of(RollbackRequest request) => request.DeploymentAs<DockerComposeTarget>();
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public async ValueTask DisposeAsync()
+    {
+        // A plan that was not carried out (-WhatIf, a "no", a skip) leaves no Compose process running.
+        await background.CancelAsync().ConfigureAwait(false);
+        if (projectConfig is not null)
+        {
+            try
+            {
+                await projectConfig.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Stopped, or failed: either way its result is no longer wanted.
+            }
+        }
+
+        background.Dispose();
+    }
 
     private static TargetIdentity ResolveTarget(RollbackRequest request)
     {
@@ -97,7 +120,7 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
         var project = await OpenAsync(request, context).ConfigureAwait(false);
         using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, context.Cancellation).ConfigureAwait(false);
         var services = await ListServicesAsync(client, project.Name, context.Cancellation).ConfigureAwait(false);
-        var config = await project.Cli.RunAsync(project.Folder, Of(request).File, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), context.Cancellation).ConfigureAwait(false);
+        var config = await ProjectConfigAsync(project).ConfigureAwait(false);
         writer.AddText("compose.config.yml", config.ExitCode == 0 ? config.StandardOutput : "compose config failed:\n" + config.CombinedOutput);
         foreach (var (service, inspect) in services)
         {
@@ -132,6 +155,8 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
     public async Task<RollbackPlan> PlanAsync()
     {
         var project = await OpenAsync(request, context).ConfigureAwait(false);
+        projectConfigFiles = ProjectFilesStamp(project);
+        projectConfig = RunProjectConfigAsync(project, background.Token);
         string targetFile;
         string targetName;
         if (Of(request).PreviousFile is { } previous)
@@ -276,6 +301,37 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
         }
 
         return new LogSample(lines, running.Select(r => $"service {r.Service} ({Short(r.Inspect.ID)[..12]})").ToList()) { Capped = capped };
+    }
+
+    private Task<ProcessRunResult> RunProjectConfigAsync(Project project, CancellationToken cancellation) =>
+        project.Cli.RunAsync(project.Folder, Of(request).File, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), cancellation);
+
+    /// <summary>The project's resolved configuration: the one the plan started when the files are unchanged since, else read now.</summary>
+    private async Task<ProcessRunResult> ProjectConfigAsync(Project project)
+    {
+        if (projectConfig is { } started && projectConfigFiles == ProjectFilesStamp(project))
+        {
+            try
+            {
+                return await started.WaitAsync(context.Cancellation).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !context.Cancellation.IsCancellationRequested)
+            {
+                // Whatever stopped the early run, the checkpoint reads the configuration itself.
+            }
+        }
+
+        return await RunProjectConfigAsync(project, context.Cancellation).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Names, sizes and change times of what Compose reads for the project's own configuration: the files in its folder
+    /// (the compose file, an override file, .env) and -File wherever it is.
+    /// </summary>
+    private static string ProjectFilesStamp(Project project)
+    {
+        var files = new DirectoryInfo(project.Folder).EnumerateFiles().Append(new FileInfo(project.File));
+        return string.Join('\n', files.Select(f => $"{f.FullName}:{(f.Exists ? f.Length : -1)}:{(f.Exists ? f.LastWriteTimeUtc.Ticks : 0)}").Distinct().Order(StringComparer.Ordinal));
     }
 
     private bool InScope(string service) => Of(request).Services.Count == 0 || Of(request).Services.Contains(service);

@@ -7,15 +7,21 @@ namespace DeploymentRollback.Engine.FeatureFlag;
 /// Strategy D, the kill switch: turn a flag off (or, with -Restore, back to the state recorded before), in Unleash,
 /// LaunchDarkly, a generic HTTP endpoint, a flagd file or .NET feature management settings.
 /// </summary>
-public sealed class FeatureFlagSession : IRollbackSession
+public sealed class FeatureFlagSession : IRollbackSession, ISwitchesAtOnce
 {
     private const string StepSwitch = "SwitchFlag";
     private const string Enabled = "enabled";
     private const string Disabled = "disabled";
     private const string DefinitionArtefact = "flag-definition.json";
 
+    // A plan's reading is the checkpoint's too when it is this recent: the state the switch starts from is read once.
+    private static readonly TimeSpan PlanReadingValidFor = TimeSpan.FromSeconds(2);
+
     // What -Restore puts back (one strategy instance serves one invocation).
     private string? recordedDefinition;
+
+    // The reading the plan decided on, and when it was taken.
+    private (FlagReading Reading, DateTimeOffset At)? planReading;
 
     private readonly RollbackRequest request;
     private readonly EngineContext context;
@@ -60,7 +66,10 @@ public sealed class FeatureFlagSession : IRollbackSession
 
     public async Task<VersionIdentity> CaptureCheckpointAsync(CheckpointWriter writer)
     {
-        var reading = await FlagProvider.Create(request).ReadAsync(context.Cancellation).ConfigureAwait(false);
+        // Consent given at a prompt can take long: an older reading is taken again.
+        var reading = planReading is { } planned && DateTimeOffset.UtcNow - planned.At <= PlanReadingValidFor
+            ? planned.Reading
+            : await FlagProvider.Create(request).ReadAsync(context.Cancellation).ConfigureAwait(false);
         var state = Describe(reading.Enabled) ?? LastSetByUs(context, request) ?? "unknown";
         writer.AddText(DefinitionArtefact, reading.Definition?.ToJsonString() ?? reading.Document);
         writer.Details["flag"] = Of(request).Flag!;
@@ -74,6 +83,7 @@ public sealed class FeatureFlagSession : IRollbackSession
         var target = Target;
         var provider = FlagProvider.Create(request);
         var reading = await provider.ReadAsync(context.Cancellation).ConfigureAwait(false);
+        planReading = (reading, DateTimeOffset.UtcNow);
         var current = Describe(reading.Enabled) ?? LastSetByUs(context, request);
         var wanted = Of(request).Restore ? Enabled : Disabled;
         if (Of(request).Restore)
