@@ -25,7 +25,7 @@ param(
     [string] $Tier = 'All',
 
     # Bench only: measure one section and replace it in docs/BENCHMARKS.md.
-    [ValidateSet('Containers', 'FeatureFlags', 'Database', 'Kubernetes', 'StateStores', 'Plans', 'Metrics')]
+    [ValidateSet('Startup', 'Containers', 'FeatureFlags', 'Database', 'Kubernetes', 'StateStores', 'Plans', 'Metrics', 'Watch')]
     [string] $Only
 )
 
