@@ -42,9 +42,9 @@ $moduleOut = Join-Path $out 'DeploymentRollback'
 # Native libraries are kept for these platforms only (the others in the packages are for targets PowerShell 7 does not run on).
 $supportedRids = 'linux-x64', 'linux-arm64', 'linux-musl-x64', 'linux-musl-arm64', 'osx-x64', 'osx-arm64', 'win-x64', 'win-x86', 'win-arm64'
 # Compiled ahead of time (ReadyToRun) for the build machine's platform: what a first command in a fresh process runs (the
-# engine, the Model, the state journal, Git, Kubernetes, Docker). The rest (e-mail, Azure, PostgreSQL) stays IL only: it
+# cmdlets, the engine, the Model, the state journal, Git, Kubernetes, Docker). The rest (e-mail, Azure, PostgreSQL) stays IL only: it
 # would add about 20 MB for commands a runbook rarely starts with. See docs/DESIGN-NOTES.md, "Start-up".
-$readyToRunAssemblies = 'DeploymentRollback.Engine', 'DeploymentRollback.Model', 'LibGit2Sharp', 'Microsoft.Data.Sqlite', 'SQLitePCLRaw.core',
+$readyToRunAssemblies = 'DeploymentRollback.Cmdlets', 'DeploymentRollback.Engine', 'DeploymentRollback.Model', 'LibGit2Sharp', 'Microsoft.Data.Sqlite', 'SQLitePCLRaw.core',
     'SQLitePCLRaw.batteries_v2', 'SQLitePCLRaw.provider.e_sqlite3', 'Polly.Core', 'CloudNative.CloudEvents', 'CloudNative.CloudEvents.SystemTextJson',
     'KubernetesClient', 'YamlDotNet', 'Fractions', 'Docker.DotNet', 'Docker.DotNet.Unix', 'Docker.DotNet.Handler.Abstractions'
 
@@ -117,7 +117,9 @@ function Invoke-ReadyToRun([string] $Dependencies) {
     $os = @{ win = 'windows'; osx = 'osx'; linux = 'linux' }[$os]
     # A response file: PowerShell would expand the wildcards itself when starting a native command on Unix.
     $references = Join-Path $staging 'references.rsp'
-    Set-Content $references (@((Join-Path $framework.Path '*.dll'), (Join-Path $Dependencies '*.dll'), (Join-Path $moduleOut '*.dll')) | ForEach-Object { "-r:$_" })
+    # The Cmdlets assembly is compiled against the System.Management.Automation of the PowerShell running this build.
+    Set-Content $references (@((Join-Path $framework.Path '*.dll'), (Join-Path $Dependencies '*.dll'), (Join-Path $moduleOut '*.dll'),
+        (Join-Path $PSHOME 'System.Management.Automation.dll'), (Join-Path $PSHOME 'Microsoft.PowerShell.*.dll')) | ForEach-Object { "-r:$_" })
     $compiled = 0
     foreach ($name in $readyToRunAssemblies) {
         $source = @((Join-Path $Dependencies "$name.dll"), (Join-Path $moduleOut "$name.dll")) | Where-Object { Test-Path $_ } | Select-Object -First 1
