@@ -52,7 +52,10 @@ function Measure-Git {
     $total
 }
 
+function Get-LoadAverage { if (Test-Path /proc/loadavg) { ((Get-Content -Raw /proc/loadavg) -split ' ')[0..2] -join ' ' } }
+
 try {
+    $loadBefore = Get-LoadAverage
     New-Item -ItemType Directory -Force $work | Out-Null
     $null = & (Join-Path $PSScriptRoot 'New-BenchRepository.ps1') -Path $repo -Commits $Commits -Tags $Tags
     $child = @"
@@ -90,6 +93,7 @@ Import-Module '$($modulePath -replace "'", "''")'
         "| Peak working set of that process (pwsh, import, one Git assessment) | $(F $p '0') MB | - | - | <= $peakGoalMb MB | $(Met ($p -le $peakGoalMb)) |"
         "| Methods the JIT compiled for the first call | $(F (Get-Median $jit) '0') | - | - | - | - |"
         ''
+        $(if ($loadBefore) { "Load average (1, 5, 15 min) before / after: $loadBefore / $(Get-LoadAverage) on $([Environment]::ProcessorCount) processors; other work on the machine slows both sides, the fresh process most." ; '' })
         "Import-Module alone: $(F (Get-Median $import)) ms. The module's hot-path assemblies carry ReadyToRun code for the platform it was built on (see docs/DESIGN-NOTES.md, ``Start-up``); what the JIT still compiles is mostly PowerShell's own code (the ``dotnet tool`` PowerShell used here is not precompiled), generic instantiations over framework types and P/Invoke stubs."
         ''
         'Reproduce: `dotnet pwsh build.ps1 Bench -Only Startup` (this section only).'
