@@ -25,7 +25,7 @@ param(
     [string] $Tier = 'All',
 
     # Bench only: measure one section and replace it in docs/BENCHMARKS.md.
-    [ValidateSet('Containers', 'FeatureFlags', 'Database', 'Kubernetes', 'StateStores', 'Plans', 'Metrics')]
+    [ValidateSet('Startup', 'Containers', 'FeatureFlags', 'Database', 'Kubernetes', 'StateStores', 'Plans', 'Metrics', 'Watch')]
     [string] $Only
 )
 
@@ -41,6 +41,12 @@ $out = Join-Path $root 'out'
 $moduleOut = Join-Path $out 'DeploymentRollback'
 # Native libraries are kept for these platforms only (the others in the packages are for targets PowerShell 7 does not run on).
 $supportedRids = 'linux-x64', 'linux-arm64', 'linux-musl-x64', 'linux-musl-arm64', 'osx-x64', 'osx-arm64', 'win-x64', 'win-x86', 'win-arm64'
+# Compiled ahead of time (ReadyToRun) for the build machine's platform: what a first command in a fresh process runs (the
+# cmdlets, the engine, the Model, the state journal, Git, Kubernetes, Docker). The rest (e-mail, Azure, PostgreSQL) stays IL only: it
+# would add about 20 MB for commands a runbook rarely starts with. See docs/DESIGN-NOTES.md, "Start-up".
+$readyToRunAssemblies = 'DeploymentRollback.Cmdlets', 'DeploymentRollback.Engine', 'DeploymentRollback.Model', 'LibGit2Sharp', 'Microsoft.Data.Sqlite', 'SQLitePCLRaw.core',
+    'SQLitePCLRaw.batteries_v2', 'SQLitePCLRaw.provider.e_sqlite3', 'Polly.Core', 'CloudNative.CloudEvents', 'CloudNative.CloudEvents.SystemTextJson',
+    'KubernetesClient', 'YamlDotNet', 'Fractions', 'Docker.DotNet', 'Docker.DotNet.Unix', 'Docker.DotNet.Handler.Abstractions'
 
 function Invoke-Native([string] $File, [string[]] $Arguments) {
     & $File @Arguments
@@ -67,6 +73,7 @@ function Invoke-Build {
     if (Test-Path (Join-Path $dependencies 'DeploymentRollback.Model.dll')) { throw 'The Model assembly must not be in Dependencies/: it is shared from the default load context.' }
     Get-ChildItem (Join-Path $dependencies 'runtimes') -Directory | Where-Object Name -NotIn $supportedRids | Remove-Item -Recurse -Force
     Get-ChildItem $dependencies -Filter '*.pdb' | Where-Object Name -NotLike 'DeploymentRollback.*' | Remove-Item -Force
+    Invoke-ReadyToRun $dependencies
 
     Copy-Item (Join-Path $root 'module/DeploymentRollback.Format.ps1xml'), (Join-Path $root 'LICENSE') $moduleOut
     $manifest = Get-Content -Raw (Join-Path $root 'module/DeploymentRollback.psd1')
@@ -77,6 +84,53 @@ function Invoke-Build {
     Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'tools/New-ModuleHelp.ps1'),
         '-ModulePath', (Join-Path $moduleOut 'DeploymentRollback.psd1'), '-DocsPath', (Join-Path $root 'docs'), '-OutputPath', (Join-Path $moduleOut 'en-US'))
     Write-Host "Built $moduleOut in $([int]$started.Elapsed.TotalSeconds) s"
+}
+
+# The build machine's runtime identifier (crossgen2 runs there and compiles for it).
+function Get-HostRid {
+    $arch = [Runtime.InteropServices.RuntimeInformation]::OSArchitecture.ToString().ToLowerInvariant()
+    $os = if ($IsWindows) { 'win' } elseif ($IsMacOS) { 'osx' } else { 'linux' }
+    "$os-$arch"
+}
+
+# ReadyToRun: replaces the listed assemblies with ones that also carry native code for the build machine's platform
+# and the .NET runtime crossgen2's major version is for (PowerShell 7.6's .NET 10). The IL stays in each file, so
+# everywhere else (another OS or CPU, PowerShell 7.4 and 7.5 on .NET 8 and 9) the runtime ignores the native code and
+# compiles the IL as before: same behaviour, only the start-up cost differs.
+function Invoke-ReadyToRun([string] $Dependencies) {
+    $rid = Get-HostRid
+    [xml] $packages = Get-Content -Raw (Join-Path $root 'Directory.Packages.props')
+    $version = @($packages.Project.PropertyGroup.Crossgen2Version)[0]
+    $major = ([version]$version).Major
+    $framework = dotnet --list-runtimes | ForEach-Object { if ($_ -match '^Microsoft\.NETCore\.App (\S+) \[(.+)\]$') { [pscustomobject]@{ Version = [version]($Matches[1] -replace '-.*$', ''); Path = Join-Path $Matches[2] $Matches[1] } } } |
+        Where-Object { $_.Version.Major -eq $major } | Sort-Object Version | Select-Object -Last 1
+    if (-not $framework) {
+        Write-Warning "ReadyToRun skipped: no .NET $major runtime on this machine to compile against; the module is IL only (slower first call)."
+        return
+    }
+    Invoke-Native dotnet @('restore', (Join-Path $root 'tools/ReadyToRun/ReadyToRun.csproj'), "-p:Crossgen2Rid=$rid", '--nologo', '-v', 'quiet')
+    $crossgen = Join-Path (Get-NuGetPackagesFolder) "microsoft.netcore.app.crossgen2.$rid/$version/tools/crossgen2$(if ($IsWindows) { '.exe' })"
+    $staging = Join-Path $out 'r2r'
+    if (Test-Path $staging) { Remove-Item $staging -Recurse -Force }
+    New-Item -ItemType Directory $staging | Out-Null
+    $os, $arch = $rid -split '-', 2
+    $os = @{ win = 'windows'; osx = 'osx'; linux = 'linux' }[$os]
+    # A response file: PowerShell would expand the wildcards itself when starting a native command on Unix.
+    $references = Join-Path $staging 'references.rsp'
+    # The Cmdlets assembly is compiled against the System.Management.Automation of the PowerShell running this build.
+    Set-Content $references (@((Join-Path $framework.Path '*.dll'), (Join-Path $Dependencies '*.dll'), (Join-Path $moduleOut '*.dll'),
+        (Join-Path $PSHOME 'System.Management.Automation.dll'), (Join-Path $PSHOME 'Microsoft.PowerShell.*.dll')) | ForEach-Object { "-r:$_" })
+    $compiled = 0
+    foreach ($name in $readyToRunAssemblies) {
+        $source = @((Join-Path $Dependencies "$name.dll"), (Join-Path $moduleOut "$name.dll")) | Where-Object { Test-Path $_ } | Select-Object -First 1
+        if (-not $source) { throw "ReadyToRun: $name.dll is not in the module." }
+        $target = Join-Path $staging "$name.dll"
+        Invoke-Native $crossgen @($source, '-o', $target, '--targetos', $os, '--targetarch', $arch, '-O', "@$references")
+        Copy-Item $target $source -Force
+        $compiled++
+    }
+    Remove-Item $staging -Recurse -Force
+    Write-Host "ReadyToRun: $compiled assemblies compiled for $rid, .NET $major (crossgen2 $version)"
 }
 
 # The real components the integration tests need: started here, stopped by Stop-TestComponents.

@@ -17,7 +17,10 @@
        the client API, against a bare HTTP call.
     5. Database (bench/Measure-DatabaseRollback.ps1): each migration tool's rollback against running the tool directly.
     6. Kubernetes (bench/Measure-KubernetesRollback.ps1, on the fake API server): API requests and wall time of one
-       Deployment rollback against kubectl rollout undo (and rollout status), and 100 Deployments by -Selector.
+       Deployment rollback against kubectl rollout undo (and rollout status), and 100 Deployments by -Selector in a fresh
+       pwsh (its peak working set and CPU time per Deployment against the goals).
+    7. Start-up (bench/Measure-Startup.ps1): the first Git assessment in a fresh pwsh against git's four processes, and
+       that process's peak working set.
     Everything is timed with [Diagnostics.Stopwatch] in this process, except the import, which is timed in
     the child itself (a child's start-up is not the module's cost). Temp folders are removed at the end.
 
@@ -36,7 +39,7 @@ param(
     # A measuring loop stops early (and says so) once it has used this many seconds.
     [ValidateRange(10, 600)] [int] $PhaseBudgetSec = 75,
     # Run one section's measurement only and replace that section in the existing report.
-    [ValidateSet('Containers', 'FeatureFlags', 'Database', 'Kubernetes', 'StateStores', 'Plans', 'Metrics', 'Watch')] [string] $Only
+    [ValidateSet('Startup', 'Containers', 'FeatureFlags', 'Database', 'Kubernetes', 'StateStores', 'Plans', 'Metrics', 'Watch')] [string] $Only
 )
 
 $ErrorActionPreference = 'Stop'
@@ -217,6 +220,7 @@ New-Item -ItemType Directory -Force $work, $state | Out-Null
 $results = [ordered]@{}
 # The measuring script of each section the report has beyond the Git and import figures.
 $sectionScripts = [ordered]@{
+    Startup      = { & (Join-Path $PSScriptRoot 'Measure-Startup.ps1') -Runs ([Math]::Min($Runs, 5)) -Commits $Commits -Tags $Tags }
     Containers   = { & (Join-Path $PSScriptRoot 'Measure-DockerRollback.ps1') -Runs ([Math]::Min($Runs, 5)) }
     FeatureFlags = { & (Join-Path $PSScriptRoot 'Measure-FlagRollback.ps1') -Runs $Runs }
     Database     = { & (Join-Path $PSScriptRoot 'Measure-DatabaseRollback.ps1') -Runs ([Math]::Min($Runs, 5)) }

@@ -118,6 +118,9 @@ public static class RollbackEngine
     /// </summary>
     public static async Task<IReadOnlyList<SelectedOutcome>> InvokeSelectedAsync(RollbackRequest request, EngineContext context)
     {
+        // The selection and its targets' runs share what their strategy can reuse (one cluster client, not one per workload).
+        using var shared = new SharedResources();
+        context = context.WithShared(shared);
         IReadOnlyList<SelectedTarget> candidates;
         string selection;
         bool includesHealthy;

@@ -46,9 +46,46 @@ public sealed class EngineContext
     /// <summary>Where people are told of this command's rollbacks (Teams, Slack, a JSON webhook, email).</summary>
     public IReadOnlyList<NotifyTarget> Notify { get; init; } = Array.Empty<NotifyTarget>();
 
+    /// <summary>
+    /// What the runs of one selection share (its workloads' one cluster client), or null outside a selection. Owned and
+    /// disposed by the selection that made it; never kept beyond the command.
+    /// </summary>
+    public SharedResources? Shared { get; init; }
+
     /// <summary>The same context with another observer or cancellation (e.g. to finish recording after Ctrl+C).</summary>
     public EngineContext With(IRollbackObserver? observer = null, CancellationToken? cancellation = null, IReadOnlyList<NotifyTarget>? notify = null) =>
-        new(State, observer ?? Observer, cancellation ?? Cancellation) { HostStrategies = HostStrategies, Notify = notify ?? Notify };
+        new(State, observer ?? Observer, cancellation ?? Cancellation) { HostStrategies = HostStrategies, Notify = notify ?? Notify, Shared = Shared };
+
+    /// <summary>The same context sharing the given resources between its runs.</summary>
+    public EngineContext WithShared(SharedResources shared) =>
+        new(State, Observer, Cancellation) { HostStrategies = HostStrategies, Notify = Notify, Shared = shared };
+}
+
+/// <summary>
+/// Objects made once and used by several runs of one command, by key (a strategy's own key type): e.g. the parsed
+/// kubeconfig and client of a 100-workload selection, instead of one each. Disposed with the command.
+/// </summary>
+public sealed class SharedResources : IDisposable
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<object, Lazy<object>> items = new();
+
+    /// <summary>The object for the key, made by <paramref name="create"/> the first time (once, even when runs ask at once).</summary>
+    public T GetOrAdd<T>(object key, Func<T> create)
+        where T : class =>
+        (T)items.GetOrAdd(key, _ => new Lazy<object>(() => create(), LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+
+    public void Dispose()
+    {
+        foreach (var item in items.Values)
+        {
+            if (item.IsValueCreated && item.Value is IDisposable disposable)
+            {
+                disposable.Dispose();
+            }
+        }
+
+        items.Clear();
+    }
 }
 
 /// <summary>A restart step or smoke test: a host script block or an executable, reduced to one delegate.</summary>

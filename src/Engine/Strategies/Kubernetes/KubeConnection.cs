@@ -14,8 +14,11 @@ namespace DeploymentRollback.Engine.Kubernetes;
 /// </summary>
 internal sealed class KubeConnection : IDisposable
 {
-    private KubeConnection(k8s.Kubernetes client, string contextName, string @namespace, string server)
+    private readonly bool ownsClient;
+
+    private KubeConnection(k8s.Kubernetes client, string contextName, string @namespace, string server, bool ownsClient)
     {
+        this.ownsClient = ownsClient;
         Client = client;
         ContextName = contextName;
         Namespace = @namespace;
@@ -81,21 +84,26 @@ internal sealed class KubeConnection : IDisposable
         }
     }
 
-    public static KubeConnection Open(RollbackRequest request)
-    {
-        var configuration = LoadConfiguration(request, out var contextName);
-        return Open(configuration, contextName, request.DeploymentAs<KubernetesTarget>().Namespace);
-    }
-
-    /// <summary>A client for a configuration already read (the kubeconfig is parsed once per rollback).</summary>
-    public static KubeConnection Open(KubernetesClientConfiguration configuration, string contextName, string? requestedNamespace)
+    /// <summary>
+    /// A connection for a configuration already read (the kubeconfig is parsed once per rollback, or once per selection):
+    /// over the given client, which its owner disposes, else over a client of its own.
+    /// </summary>
+    public static KubeConnection Open(KubernetesClientConfiguration configuration, string contextName, string? requestedNamespace, k8s.Kubernetes? sharedClient = null)
     {
         var @namespace = requestedNamespace ?? configuration.Namespace ?? "default";
-        var client = new k8s.Kubernetes(configuration, new RetryHandler());
-        return new KubeConnection(client, contextName, @namespace, configuration.Host);
+        return new KubeConnection(sharedClient ?? NewClient(configuration), contextName, @namespace, configuration.Host, ownsClient: sharedClient is null);
     }
 
-    public void Dispose() => Client.Dispose();
+    /// <summary>A client with the retries below; thread-safe, so the runs of a selection can share one.</summary>
+    public static k8s.Kubernetes NewClient(KubernetesClientConfiguration configuration) => new(configuration, new RetryHandler());
+
+    public void Dispose()
+    {
+        if (ownsClient)
+        {
+            Client.Dispose();
+        }
+    }
 
     /// <summary>Turns client errors into errors an admin can act on; 404 and 409 are handled by the callers that expect them.</summary>
     public RollbackException Explain(Exception error, string what)

@@ -24,6 +24,7 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets, IRead
 
     // The run's state: the decision made by the plan is reused by the checkpoint and the steps; the connection is closed with the session.
     private (KubernetesClientConfiguration Configuration, string Context)? configuration;
+    private SharedCluster? sharedCluster;
     private KubeConnection? connection;
     private Decision? decision;
     private Workload? patched;
@@ -445,7 +446,7 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets, IRead
     public async Task<IReadOnlyList<SelectedTarget>> SelectAsync()
     {
         var kind = Workloads.ParseKind(Of(request).Kind);
-        using var kube = KubeConnection.Open(request);
+        var kube = Connect(request);
         IReadOnlyList<Workload> workloads;
         try
         {
@@ -750,7 +751,13 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets, IRead
     /// <summary>The kubeconfig, read once for this invocation (every phase names the target, and each would parse it again).</summary>
     private (KubernetesClientConfiguration Configuration, string Context) Configuration(RollbackRequest request)
     {
-        if (configuration is null)
+        if (configuration is null && context.Shared is { } shared)
+        {
+            // In a selection: the kubeconfig read and the client made once for all its workloads, not once each.
+            sharedCluster = shared.GetOrAdd(new SharedClusterKey(Of(request).KubeConfig, Of(request).Context), () => SharedCluster.Load(request));
+            configuration = (sharedCluster.Configuration, sharedCluster.Context);
+        }
+        else if (configuration is null)
         {
             var loaded = KubeConnection.LoadConfiguration(request, out var contextName);
             configuration = (loaded, contextName);
@@ -759,12 +766,45 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets, IRead
         return configuration.Value;
     }
 
+    private sealed record SharedClusterKey(string? KubeConfig, string? Context);
+
+    /// <summary>One kubeconfig context's configuration and client, shared by the runs of a selection and disposed with it.</summary>
+    private sealed class SharedCluster : IDisposable
+    {
+        private readonly Lazy<k8s.Kubernetes> client;
+
+        private SharedCluster(KubernetesClientConfiguration configuration, string context)
+        {
+            Configuration = configuration;
+            Context = context;
+            client = new Lazy<k8s.Kubernetes>(() => KubeConnection.NewClient(configuration), LazyThreadSafetyMode.ExecutionAndPublication);
+        }
+
+        public KubernetesClientConfiguration Configuration { get; }
+        public string Context { get; }
+        public k8s.Kubernetes Client => client.Value;
+
+        public static SharedCluster Load(RollbackRequest request)
+        {
+            var configuration = KubeConnection.LoadConfiguration(request, out var contextName);
+            return new SharedCluster(configuration, contextName);
+        }
+
+        public void Dispose()
+        {
+            if (client.IsValueCreated)
+            {
+                client.Value.Dispose();
+            }
+        }
+    }
+
     private KubeConnection Connect(RollbackRequest request)
     {
         if (connection is null)
         {
             var (loaded, contextName) = Configuration(request);
-            connection = KubeConnection.Open(loaded, contextName, Of(request).Namespace);
+            connection = KubeConnection.Open(loaded, contextName, Of(request).Namespace, sharedCluster?.Client);
         }
 
         return connection;
