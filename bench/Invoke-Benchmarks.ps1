@@ -39,7 +39,7 @@ param(
     # A measuring loop stops early (and says so) once it has used this many seconds.
     [ValidateRange(10, 600)] [int] $PhaseBudgetSec = 75,
     # Run one section's measurement only and replace that section in the existing report.
-    [ValidateSet('Startup', 'Containers', 'FeatureFlags', 'Database', 'Kubernetes', 'StateStores', 'Plans', 'Metrics', 'Watch')] [string] $Only
+    [ValidateSet('Startup', 'Containers', 'FeatureFlags', 'Database', 'Kubernetes', 'StateStores', 'Plans', 'Metrics', 'Watch', 'Demo')] [string] $Only
 )
 
 $ErrorActionPreference = 'Stop'
@@ -229,6 +229,7 @@ $sectionScripts = [ordered]@{
     Plans        = { & (Join-Path $PSScriptRoot 'Measure-Plans.ps1') -Runs ([Math]::Min($Runs, 7)) }
     Metrics      = { & (Join-Path $PSScriptRoot 'Measure-Metrics.ps1') -Runs ([Math]::Min($Runs, 5)) }
     Watch        = { & (Join-Path $PSScriptRoot 'Measure-Watch.ps1') -Runs ([Math]::Min($Runs, 5)) }
+    Demo         = { & (Join-Path $PSScriptRoot 'Measure-Demo.ps1') -Runs ([Math]::Min($Runs, 5)) }
 }
 
 if ($Only) {
