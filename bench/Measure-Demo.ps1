@@ -73,6 +73,10 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_foreve
 }
 "@
     $null = Test-RollbackHealth -Plan $plan -RecordVerified -StateDirectory $state
+    # The same plan with the health check's retry interval at 0.2 s instead of 2 s: the checks that confirm the failure
+    # before anything changes (the assessment's and the rollback's preflight) each wait one interval before their retry.
+    $fastPlan = Join-Path $work 'rollback-fast.psd1'
+    Set-Content $fastPlan ((Get-Content -Raw $plan) -replace "HealthCheckUri = '", "HealthCheckRetryIntervalSec = 0.2`n    HealthCheckUri = '")
 
     function Deploy-Bad {
         Invoke-Git checkout --quiet main
@@ -115,8 +119,10 @@ if ((Invoke-WebRequest '$health' -SkipHttpErrorCheck).StatusCode -ne 200) { thro
 'MS=' + `$clock.Elapsed.TotalMilliseconds.ToString([cultureinfo]::InvariantCulture)
 "@
     $oursFile = Join-Path $work 'ours.ps1'
+    $fastFile = Join-Path $work 'ours-fast.ps1'
     $handFile = Join-Path $work 'byhand.ps1'
     Set-Content $oursFile $ours
+    Set-Content $fastFile ($ours.Replace($plan, $fastPlan))
     Set-Content $handFile $byHand
     function Invoke-Timed([string] $file) {
         $clock = [Diagnostics.Stopwatch]::StartNew()
@@ -128,14 +134,19 @@ if ((Invoke-WebRequest '$health' -SkipHttpErrorCheck).StatusCode -ne 200) { thro
 
     $oursMs = [Collections.Generic.List[double]]::new()
     $handMs = [Collections.Generic.List[double]]::new()
+    $fastMs = [Collections.Generic.List[double]]::new()
     foreach ($round in 0..$Runs) {
         Deploy-Bad
         $a = Invoke-Timed $oursFile
         Deploy-Bad
         $b = Invoke-Timed $handFile
+        Deploy-Bad
+        $c = Invoke-Timed $fastFile
         # The first round warms the disk cache and the machine's JIT caches for both; it is not counted.
-        if ($round -gt 0) { $oursMs.Add($a); $handMs.Add($b) }
+        if ($round -gt 0) { $oursMs.Add($a); $handMs.Add($b); $fastMs.Add($c) }
     }
+    $fastMedian = Get-Median $fastMs
+    $fastRatio = $fastMedian / (Get-Median $handMs)
 
     $oursMedian = Get-Median $oursMs
     $handMedian = Get-Median $handMs
@@ -149,6 +160,9 @@ if ((Invoke-WebRequest '$health' -SkipHttpErrorCheck).StatusCode -ne 200) { thro
         '| Measurement | DeploymentRollback | By hand | Ratio | Goal | Met |'
         '|---|---:|---:|---:|---|---|'
         "| Assess, checkpoint, roll back, restart, verify, report, in a fresh process | $($oursMedian.ToString('0', $invariant)) ms | $($handMedian.ToString('0', $invariant)) ms | **$($ratio.ToString('0.00', $invariant))** | <= 1.3 | $(if ($ratio -le 1.3) { 'yes' } else { '**no**' }) |"
+        "| The same with the plan's ``HealthCheckRetryIntervalSec = 0.2`` (default 2 s) | $($fastMedian.ToString('0', $invariant)) ms | $($handMedian.ToString('0', $invariant)) ms | $($fastRatio.ToString('0.00', $invariant)) | <= 1.3 | $(if ($fastRatio -le 1.3) { 'yes' } else { 'no' }) |"
+        ''
+        "Most of the difference is waiting, not work: before anything changes, the assessment and the rollback's preflight each confirm the failing health check with one retry, one retry interval (2 s by default) later, where the hand-written script believes a single failed request. The second row shows the same incident with a 0.2 s interval."
         ''
         'Reproduce: `dotnet pwsh build.ps1 Bench -Only Demo` (this section only).'
     )
