@@ -33,7 +33,7 @@ public sealed partial class DatabaseSession : IRollbackSession
 
     private static DatabaseTarget Of(RollbackRequest request) => request.DeploymentAs<DatabaseTarget>();
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public ValueTask DisposeAsync() => tool?.DisposeAsync() ?? ValueTask.CompletedTask;
 
     private TargetIdentity ResolveTarget(RollbackRequest request)
     {
