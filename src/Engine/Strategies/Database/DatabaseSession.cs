@@ -25,6 +25,7 @@ public sealed partial class DatabaseSession : IRollbackSession
         this.request = request;
         this.context = context;
         Target = ResolveTarget(request);
+        Tool(request).Start(context.Cancellation);
     }
 
     public TargetIdentity Target { get; }

@@ -14,8 +14,7 @@ internal sealed class DjangoTool : MigrationTool
     private readonly string python;
     private readonly string app;
 
-    private ToolHelper? helper;
-    private bool helperTried;
+    private Task<ToolHelper?>? helper;
 
     public DjangoTool(RollbackRequest request, string folder)
         : base(request, folder)
@@ -112,13 +111,16 @@ internal sealed class DjangoTool : MigrationTool
         return engine.EndsWith("sqlite3", StringComparison.Ordinal) && name.Length > 0 ? System.IO.Path.GetFullPath(name, Folder) : null;
     }
 
+    public override void Start(CancellationToken cancellation) => helper ??= StartHelperAsync(cancellation);
+
     public override async ValueTask DisposeAsync()
     {
-        if (helper is not null)
+        if (helper is not null && await helper.ConfigureAwait(false) is { } running)
         {
-            await helper.DisposeAsync().ConfigureAwait(false);
-            helper = null;
+            await running.DisposeAsync().ConfigureAwait(false);
         }
+
+        helper = null;
     }
 
     /// <summary>A manage.py command with its argument list: through the helper while it runs, else as its own process.</summary>
@@ -133,15 +135,9 @@ internal sealed class DjangoTool : MigrationTool
     }
 
     /// <summary>The helper, started on first use; null when it cannot serve this project or has ended (a crash mid-run).</summary>
-    private async Task<ToolHelper?> HelperAsync(CancellationToken cancellation)
-    {
-        if (!helperTried)
-        {
-            helperTried = true;
-            (helper, _) = await ToolHelper.StartAsync(python, "django_helper.py", Array.Empty<string>(), Folder,
-                Request.DeploymentAs<DatabaseTarget>().ToolEnvironment, cancellation).ConfigureAwait(false);
-        }
+    private async Task<ToolHelper?> HelperAsync(CancellationToken cancellation) =>
+        await (helper ??= StartHelperAsync(cancellation)).ConfigureAwait(false) is { Alive: true } running ? running : null;
 
-        return helper is { Alive: true } ? helper : null;
-    }
+    private async Task<ToolHelper?> StartHelperAsync(CancellationToken cancellation) =>
+        (await ToolHelper.StartAsync(python, "django_helper.py", Array.Empty<string>(), Folder, Request.DeploymentAs<DatabaseTarget>().ToolEnvironment, cancellation).ConfigureAwait(false)).Helper;
 }

@@ -61,6 +61,11 @@ public abstract class MigrationTool : IAsyncDisposable
         return migrations.LastOrDefault(m => m.Applied)?.Name ?? "zero";
     }
 
+    /// <summary>Starts what the tool's first command needs (a helper process), so that it starts while the module does its own work (lock, journal).</summary>
+    public virtual void Start(CancellationToken cancellation)
+    {
+    }
+
     public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     protected async Task<ProcessRunResult> RunAsync(string fileName, IEnumerable<string> arguments, CancellationToken cancellation, TimeSpan? timeout = null)

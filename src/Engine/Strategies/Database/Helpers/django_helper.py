@@ -28,6 +28,14 @@ answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
 os.dup2(2, 1)
 
 
+def finish():
+    # Every request is answered and no connection is open: exit without the interpreter's teardown of every module
+    # (about 0.15 s with Django or SQLAlchemy loaded), which the module would otherwise wait for.
+    answers.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def answer(value):
     answers.write(json.dumps(value) + "\n")
     answers.flush()
@@ -87,7 +95,7 @@ def serve(argv=None):
                 answer({"exit": 1, "stdout": "", "stderr": traceback.format_exc()})
         else:
             answer({"exit": 2, "stdout": "", "stderr": "unknown request\n"})
-    sys.exit(0)
+    finish()
 
 
 def main():
