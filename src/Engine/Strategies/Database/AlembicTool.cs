@@ -124,7 +124,7 @@ internal sealed partial class AlembicTool : MigrationTool
 
     private async Task<ToolHelper?> StartHelperAsync(CancellationToken cancellation) =>
         Interpreter(alembic) is { } python
-            ? (await ToolHelper.StartAsync(python, "alembic_helper.py", Array.Empty<string>(), Folder, Request.DeploymentAs<DatabaseTarget>().ToolEnvironment, cancellation).ConfigureAwait(false)).Helper
+            ? (await ToolHelper.StartAsync(python, new[] { "-c" }, "alembic_helper.py", Folder, Request.DeploymentAs<DatabaseTarget>().ToolEnvironment, cancellation).ConfigureAwait(false)).Helper
             : null;
 
     /// <summary>The Python interpreter the alembic command runs under, from its #! line ("#!/usr/bin/python3", "#!/usr/bin/env python3"); null when it names none.</summary>

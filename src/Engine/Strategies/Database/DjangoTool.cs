@@ -139,5 +139,5 @@ internal sealed class DjangoTool : MigrationTool
         await (helper ??= StartHelperAsync(cancellation)).ConfigureAwait(false) is { Alive: true } running ? running : null;
 
     private async Task<ToolHelper?> StartHelperAsync(CancellationToken cancellation) =>
-        (await ToolHelper.StartAsync(python, "django_helper.py", Array.Empty<string>(), Folder, Request.DeploymentAs<DatabaseTarget>().ToolEnvironment, cancellation).ConfigureAwait(false)).Helper;
+        (await ToolHelper.StartAsync(python, new[] { "-c" }, "django_helper.py", Folder, Request.DeploymentAs<DatabaseTarget>().ToolEnvironment, cancellation).ConfigureAwait(false)).Helper;
 }

@@ -9,8 +9,8 @@ namespace DeploymentRollback.Engine.Database;
 /// <summary>
 /// One long-lived process of a migration tool's own language that answers requests in JSON lines, so that one tool
 /// start serves the whole rollback (list, plan, checkpoint, downgrade, after-state) instead of one start per command.
-/// The script is a fixed file embedded in this assembly (Helpers/*.py), run as "&lt;python&gt; -c &lt;script&gt;"; it is
-/// given data only (argument lists as JSON on stdin), never code. Null from StartAsync means the helper could not set
+/// The script is a fixed file embedded in this assembly (Helpers/*), run as "&lt;python&gt; -c &lt;script&gt;" or
+/// "bin/rails runner &lt;script&gt;"; it is given data only (argument lists as JSON on stdin), never code. Null from StartAsync means the helper could not set
 /// the project up: the tool then runs its commands one process each, as before, with the same messages.
 /// </summary>
 internal sealed class ToolHelper : IAsyncDisposable
@@ -31,10 +31,10 @@ internal sealed class ToolHelper : IAsyncDisposable
     public bool Alive => !process.HasExited;
 
     /// <summary>The helper started and set up, or null (with the reason in whyNot) when it cannot serve this project.</summary>
-    public static async Task<(ToolHelper? Helper, string? WhyNot)> StartAsync(string python, string script, IReadOnlyList<string> arguments, string folder,
+    public static async Task<(ToolHelper? Helper, string? WhyNot)> StartAsync(string program, IEnumerable<string> leadingArguments, string script, string folder,
         IReadOnlyDictionary<string, string>? environment, CancellationToken cancellation)
     {
-        var info = new ProcessStartInfo(python)
+        var info = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -45,12 +45,12 @@ internal sealed class ToolHelper : IAsyncDisposable
             StandardOutputEncoding = new UTF8Encoding(false),
             StandardInputEncoding = new UTF8Encoding(false),
         };
-        info.ArgumentList.Add("-c");
-        info.ArgumentList.Add(Script(script));
-        foreach (var argument in arguments)
+        foreach (var argument in leadingArguments)
         {
             info.ArgumentList.Add(argument);
         }
+
+        info.ArgumentList.Add(Script(script));
 
         if (environment is not null)
         {
@@ -76,7 +76,7 @@ internal sealed class ToolHelper : IAsyncDisposable
         process.BeginErrorReadLine();
         try
         {
-            var ready = await helper.ReadAnswerAsync(TimeSpan.FromMinutes(2), cancellation).ConfigureAwait(false);
+            var ready = await helper.ReadReadyAsync(cancellation).ConfigureAwait(false);
             if (ready?["ready"]?.GetValue<bool>() == true && ready["protocol"]?.GetValue<int>() == Protocol)
             {
                 return (helper, null);
@@ -135,6 +135,31 @@ internal sealed class ToolHelper : IAsyncDisposable
 
         await process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
         return (null, new ProcessRunResult(process.HasExited ? process.ExitCode : -1, "", TakeError(), watch.Elapsed, false));
+    }
+
+    /// <summary>The ready line; what the application prints while it boots, before the script runs, is skipped.</summary>
+    private async Task<JsonObject?> ReadReadyAsync(CancellationToken cancellation)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        limit.CancelAfter(TimeSpan.FromMinutes(2));
+        try
+        {
+            while (await process.StandardOutput.ReadLineAsync(limit.Token).ConfigureAwait(false) is { } line)
+            {
+                if (line.StartsWith("{\"ready\"", StringComparison.Ordinal))
+                {
+                    return JsonNode.Parse(line) as JsonObject;
+                }
+            }
+
+            return null;
+        }
+        catch (OperationCanceledException)
+        {
+            Kill();
+            cancellation.ThrowIfCancellationRequested();
+            throw new TimeoutException("The helper did not start within two minutes.");
+        }
     }
 
     private async Task<JsonObject?> ReadAnswerAsync(TimeSpan timeout, CancellationToken cancellation)
