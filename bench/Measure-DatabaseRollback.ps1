@@ -105,9 +105,8 @@ try {
         '|---|---:|---:|---:|---|'
         $rows
         ''
-        'Django and Alembic: ours starts one helper process per rollback (`django_helper.py`, `alembic_helper.py`, shipped inside the module) that sets the tool up once and runs, with the same argument lists as on the command line, the listing and plan (Django: `showmigrations`, `migrate --plan`; Alembic: `history --verbose`, `current`, the offline `downgrade --sql` that finds irreversible revisions), the question where the SQLite file is (copied into the checkpoint), the downgrade itself, and the listing afterwards that says which migrations ran.'
-        'Rails: ours also runs `db:migrate:status` before and after and asks Rails for its SQLite file (`runner`); each Rails start costs about 1.5 s here.'
-        'EF Core: ours also runs `migrations list --json` before and after, and `migrations script` to find Down methods that throw or are empty (each `dotnet ef` start costs about 3 s here).'
+        'Django, Alembic and Rails: ours starts the tool once per rollback, a helper shipped inside the module (`django_helper.py`, `alembic_helper.py`, `rails_helper.rb` under `rails runner`) that sets the tool up once and runs, with the same argument lists as on the command line, the listing and plan (Django: `showmigrations`, `migrate --plan`; Alembic: `history --verbose`, `current`, the offline `downgrade --sql` that finds irreversible revisions; Rails: `db:migrate:status`, the migration files read for irreversible ones), the question where the SQLite file is (copied into the checkpoint), the downgrade itself, and the listing afterwards that says which migrations ran. The helper starts while the module takes its lock and opens its journal.'
+        'EF Core (goal not met yet): ours still starts `dotnet ef` for each step, `migrations list --json` before and after, and `migrations script` to find Down methods that throw or are empty, besides `database update` (each `dotnet ef` start costs about 3 s here).'
     )
 }
 finally { Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue }
