@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
 namespace DeploymentRollback.Engine.Database;
@@ -5,7 +6,9 @@ namespace DeploymentRollback.Engine.Database;
 /// <summary>
 /// Alembic: alembic history --verbose and alembic current, downgrade &lt;current&gt;:&lt;target&gt; --sql to plan, downgrade &lt;target&gt;.
 /// Always run with -c &lt;folder&gt;/alembic.ini in the project folder. Only a linear history (one base, one head, no merge
-/// or branch points) is supported.
+/// or branch points) is supported. The commands run in one helper process (Helpers/alembic_helper.py) under the
+/// interpreter the alembic command names on its #! line, each given the same argument list as on the command line; where
+/// there is no such interpreter or it cannot import alembic, each runs as its own alembic process.
 /// </summary>
 internal sealed partial class AlembicTool : MigrationTool
 {
@@ -15,8 +18,12 @@ internal sealed partial class AlembicTool : MigrationTool
     private readonly string alembic;
     private readonly string config;
 
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(5);
+
     // The revision scripts do not change during one invocation (the applied state does: the base class keeps that list).
     private IReadOnlyList<AlembicRevision>? history;
+
+    private Task<ToolHelper?>? helper;
 
     public AlembicTool(RollbackRequest request, string folder)
         : base(request, folder)
@@ -78,7 +85,7 @@ internal sealed partial class AlembicTool : MigrationTool
         var chain = await HistoryAsync(cancellation).ConfigureAwait(false);
         var index = Resolve(target, chain);
         Changed();
-        return await RunAsync(alembic, Arguments("downgrade", index < 0 ? Base : chain[index].Id), cancellation, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
+        return await AlembicAsync(Arguments("downgrade", index < 0 ? Base : chain[index].Id), cancellation, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
     }
 
     public override async Task<string?> SqliteFileAsync(CancellationToken cancellation)
@@ -86,7 +93,7 @@ internal sealed partial class AlembicTool : MigrationTool
         // "alembic current --verbose" prints "Current revision(s) for <url>:" with the URL env.py really connected with
         // (DATABASE_URL or the like applied, password masked); alembic.ini's sqlalchemy.url only when that line is missing.
         // When the run fails, which database env.py would use is unknown: nothing is copied.
-        var run = await RunAsync(alembic, Arguments("current", "--verbose"), cancellation).ConfigureAwait(false);
+        var run = await AlembicAsync(Arguments("current", "--verbose"), cancellation).ConfigureAwait(false);
         if (run.ExitCode != 0)
         {
             return null;
@@ -102,14 +109,69 @@ internal sealed partial class AlembicTool : MigrationTool
         return path.Length == 0 || path == ":memory:" || path.StartsWith("file:", StringComparison.Ordinal) ? null : System.IO.Path.GetFullPath(path, Folder);
     }
 
-    private IEnumerable<string> Arguments(params string[] command) => new[] { "-c", config }.Concat(command);
+    private string[] Arguments(params string[] command) => new[] { "-c", config }.Concat(command).ToArray();
+
+    /// <summary>An alembic command with its argument list: through the helper while it runs, else as its own process.</summary>
+    private async Task<ProcessRunResult> AlembicAsync(string[] arguments, CancellationToken cancellation, TimeSpan? timeout = null)
+    {
+        if (await (helper ??= StartHelperAsync(cancellation)).ConfigureAwait(false) is { Alive: true } running)
+        {
+            return await running.RunAsync(new JsonObject { ["command"] = new JsonArray(arguments.Select(a => (JsonNode?)a).ToArray()) }, timeout ?? CommandTimeout, cancellation).ConfigureAwait(false);
+        }
+
+        return await RunAsync(alembic, arguments, cancellation, timeout).ConfigureAwait(false);
+    }
+
+    private async Task<ToolHelper?> StartHelperAsync(CancellationToken cancellation) =>
+        Interpreter(alembic) is { } python
+            ? (await ToolHelper.StartAsync(python, new[] { "-c" }, "alembic_helper.py", Folder, Request.DeploymentAs<DatabaseTarget>().ToolEnvironment, cancellation).ConfigureAwait(false)).Helper
+            : null;
+
+    /// <summary>The Python interpreter the alembic command runs under, from its #! line ("#!/usr/bin/python3", "#!/usr/bin/env python3"); null when it names none.</summary>
+    internal static string? Interpreter(string command)
+    {
+        var path = command.Contains('/', StringComparison.Ordinal) ? command
+            : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(System.IO.Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+                .Select(folder => System.IO.Path.Combine(folder, command)).FirstOrDefault(File.Exists);
+        string? first;
+        try
+        {
+            using var reader = path is not null && File.Exists(path) ? new StreamReader(path) : null;
+            first = reader?.ReadLine();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        if (first is null || !first.StartsWith("#!", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var words = first[2..].Split(' ', '\t', StringSplitOptions.RemoveEmptyEntries);
+        var interpreter = words.Length > 1 && System.IO.Path.GetFileName(words[0]) == "env" ? words[1] : words.FirstOrDefault();
+        return interpreter is not null && System.IO.Path.GetFileName(interpreter).StartsWith("python", StringComparison.Ordinal) ? interpreter : null;
+    }
+
+    public override void Start(CancellationToken cancellation) => helper ??= StartHelperAsync(cancellation);
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (helper is not null && await helper.ConfigureAwait(false) is { } running)
+        {
+            await running.DisposeAsync().ConfigureAwait(false);
+        }
+
+        helper = null;
+    }
 
     /// <summary>The linear chain of revisions, oldest first, and the index of the applied head (-1: none applied).</summary>
     private async Task<(IReadOnlyList<AlembicRevision> Chain, int Current)> LoadAsync(CancellationToken cancellation)
     {
         // Both at once: each alembic start takes about half a second.
         var revisions = HistoryAsync(cancellation);
-        var currentRun = RunAsync(alembic, Arguments("current"), cancellation);
+        var currentRun = AlembicAsync(Arguments("current"), cancellation);
         await Task.WhenAll(revisions, currentRun).ConfigureAwait(false);
         var chain = await revisions.ConfigureAwait(false);
         var run = await currentRun.ConfigureAwait(false);
@@ -135,7 +197,7 @@ internal sealed partial class AlembicTool : MigrationTool
 
     private async Task<IReadOnlyList<AlembicRevision>> ReadHistoryAsync(CancellationToken cancellation)
     {
-        var run = await RunAsync(alembic, Arguments("history", "--verbose"), cancellation).ConfigureAwait(false);
+        var run = await AlembicAsync(Arguments("history", "--verbose"), cancellation).ConfigureAwait(false);
         if (run.ExitCode != 0)
         {
             throw Failed("list the revisions", run);
@@ -215,7 +277,7 @@ internal sealed partial class AlembicTool : MigrationTool
         var next = 0;
         while (next < unapply.Count)
         {
-            var run = await RunAsync(alembic, Arguments("downgrade", $"{unapply[next].Id}:{target}", "--sql"), cancellation).ConfigureAwait(false);
+            var run = await AlembicAsync(Arguments("downgrade", $"{unapply[next].Id}:{target}", "--sql"), cancellation).ConfigureAwait(false);
             var sections = AlembicText.OfflineSections(run.StandardOutput);
             var stopped = -1;
             var seen = new HashSet<int>();

@@ -25,6 +25,7 @@ public sealed partial class DatabaseSession : IRollbackSession
         this.request = request;
         this.context = context;
         Target = ResolveTarget(request);
+        Tool(request).Start(context.Cancellation);
     }
 
     public TargetIdentity Target { get; }
@@ -33,7 +34,7 @@ public sealed partial class DatabaseSession : IRollbackSession
 
     private static DatabaseTarget Of(RollbackRequest request) => request.DeploymentAs<DatabaseTarget>();
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public ValueTask DisposeAsync() => tool?.DisposeAsync() ?? ValueTask.CompletedTask;
 
     private TargetIdentity ResolveTarget(RollbackRequest request)
     {

@@ -1,10 +1,20 @@
+using System.Text.Json.Nodes;
+
 namespace DeploymentRollback.Engine.Database;
 
-/// <summary>Django: manage.py showmigrations, migrate &lt;app&gt; &lt;target&gt; --plan, migrate &lt;app&gt; &lt;target&gt;.</summary>
+/// <summary>
+/// Django: manage.py showmigrations, migrate &lt;app&gt; &lt;target&gt; --plan, migrate &lt;app&gt; &lt;target&gt;. The commands run in
+/// one helper process that runs manage.py and sets Django up once (Helpers/django_helper.py), each given the same argument
+/// list as on the command line; where that helper cannot set the project up, each runs as its own manage.py process.
+/// </summary>
 internal sealed class DjangoTool : MigrationTool
 {
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(5);
+
     private readonly string python;
     private readonly string app;
+
+    private Task<ToolHelper?>? helper;
 
     public DjangoTool(RollbackRequest request, string folder)
         : base(request, folder)
@@ -26,7 +36,7 @@ internal sealed class DjangoTool : MigrationTool
 
     protected override async Task<IReadOnlyList<Migration>> ReadListAsync(CancellationToken cancellation)
     {
-        var run = await RunAsync(python, new[] { "manage.py", "showmigrations", app }, cancellation).ConfigureAwait(false);
+        var run = await ManageAsync(new[] { "showmigrations", app }, cancellation).ConfigureAwait(false);
         if (run.ExitCode != 0)
         {
             if (run.CombinedOutput.Contains("No installed app with label", StringComparison.Ordinal))
@@ -57,7 +67,7 @@ internal sealed class DjangoTool : MigrationTool
                 $"Migration {app}.{match} is not applied: going to it would apply migrations, not roll any back. Applied: {string.Join(", ", migrations.Where(m => m.Applied).Select(m => m.Name))}.") { TargetName = target };
         }
 
-        var run = await RunAsync(python, new[] { "manage.py", "migrate", app, match, "--plan" }, cancellation).ConfigureAwait(false);
+        var run = await ManageAsync(new[] { "migrate", app, match, "--plan" }, cancellation).ConfigureAwait(false);
         if (run.ExitCode != 0)
         {
             throw Failed("plan the rollback", run);
@@ -70,13 +80,64 @@ internal sealed class DjangoTool : MigrationTool
     public override async Task<ProcessRunResult> DowngradeAsync(string target, CancellationToken cancellation)
     {
         Changed();
-        return await RunAsync(python, new[] { "manage.py", "migrate", app, target, "--no-input" }, cancellation, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
+        return await ManageAsync(new[] { "migrate", app, target, "--no-input" }, cancellation, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
     }
 
     public override async Task<string?> SqliteFileAsync(CancellationToken cancellation)
     {
-        var run = await RunAsync(python, new[] { "manage.py", "shell", "-c", "from django.conf import settings; d = settings.DATABASES['default']; print(d['ENGINE']); print(d['NAME'])" }, cancellation).ConfigureAwait(false);
-        var lines = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return run.ExitCode == 0 && lines.Length >= 2 && lines[0].EndsWith("sqlite3", StringComparison.Ordinal) ? System.IO.Path.GetFullPath(lines[1], Folder) : null;
+        string engine, name;
+        if (await HelperAsync(cancellation).ConfigureAwait(false) is { } running)
+        {
+            var (answer, _) = await running.CallAsync(new JsonObject { ["database"] = "default" }, CommandTimeout, cancellation).ConfigureAwait(false);
+            if (answer?["exit"]?.GetValue<int>() != 0)
+            {
+                return null;
+            }
+
+            (engine, name) = (answer["engine"]?.GetValue<string>() ?? "", answer["name"]?.GetValue<string>() ?? "");
+        }
+        else
+        {
+            var run = await RunAsync(python, new[] { "manage.py", "shell", "-c", "from django.conf import settings; d = settings.DATABASES['default']; print(d['ENGINE']); print(d['NAME'])" }, cancellation).ConfigureAwait(false);
+            var lines = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (run.ExitCode != 0 || lines.Length < 2)
+            {
+                return null;
+            }
+
+            (engine, name) = (lines[0], lines[1]);
+        }
+
+        return engine.EndsWith("sqlite3", StringComparison.Ordinal) && name.Length > 0 ? System.IO.Path.GetFullPath(name, Folder) : null;
     }
+
+    public override void Start(CancellationToken cancellation) => helper ??= StartHelperAsync(cancellation);
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (helper is not null && await helper.ConfigureAwait(false) is { } running)
+        {
+            await running.DisposeAsync().ConfigureAwait(false);
+        }
+
+        helper = null;
+    }
+
+    /// <summary>A manage.py command with its argument list: through the helper while it runs, else as its own process.</summary>
+    private async Task<ProcessRunResult> ManageAsync(string[] arguments, CancellationToken cancellation, TimeSpan? timeout = null)
+    {
+        if (await HelperAsync(cancellation).ConfigureAwait(false) is { } running)
+        {
+            return await running.RunAsync(new JsonObject { ["command"] = new JsonArray(arguments.Select(a => (JsonNode?)a).ToArray()) }, timeout ?? CommandTimeout, cancellation).ConfigureAwait(false);
+        }
+
+        return await RunAsync(python, new[] { "manage.py" }.Concat(arguments), cancellation, timeout).ConfigureAwait(false);
+    }
+
+    /// <summary>The helper, started on first use; null when it cannot serve this project or has ended (a crash mid-run).</summary>
+    private async Task<ToolHelper?> HelperAsync(CancellationToken cancellation) =>
+        await (helper ??= StartHelperAsync(cancellation)).ConfigureAwait(false) is { Alive: true } running ? running : null;
+
+    private async Task<ToolHelper?> StartHelperAsync(CancellationToken cancellation) =>
+        (await ToolHelper.StartAsync(python, new[] { "-c" }, "django_helper.py", Folder, Request.DeploymentAs<DatabaseTarget>().ToolEnvironment, cancellation).ConfigureAwait(false)).Helper;
 }

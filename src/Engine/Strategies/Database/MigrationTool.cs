@@ -11,9 +11,10 @@ public sealed record DowngradePlan(IReadOnlyList<string> Unapply, IReadOnlyList<
 
 /// <summary>
 /// A migration tool driven through its own CLI (arguments as a list, extra environment never logged): list the
-/// migrations, plan a downgrade, run it, and say where the database is for a cheap copy.
+/// migrations, plan a downgrade, run it, and say where the database is for a cheap copy. Disposed at the end of the
+/// invocation (a tool may keep a helper process for it).
 /// </summary>
-public abstract class MigrationTool
+public abstract class MigrationTool : IAsyncDisposable
 {
     protected MigrationTool(RollbackRequest request, string folder)
     {
@@ -59,6 +60,13 @@ public abstract class MigrationTool
         var migrations = await ListAsync(cancellation).ConfigureAwait(false);
         return migrations.LastOrDefault(m => m.Applied)?.Name ?? "zero";
     }
+
+    /// <summary>Starts what the tool's first command needs (a helper process), so that it starts while the module does its own work (lock, journal).</summary>
+    public virtual void Start(CancellationToken cancellation)
+    {
+    }
+
+    public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     protected async Task<ProcessRunResult> RunAsync(string fileName, IEnumerable<string> arguments, CancellationToken cancellation, TimeSpan? timeout = null)
     {

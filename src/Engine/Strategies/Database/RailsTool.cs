@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
 namespace DeploymentRollback.Engine.Database;
@@ -8,13 +9,20 @@ namespace DeploymentRollback.Engine.Database;
 /// (or the environment the module runs in). bin/rails is started through ruby, so it need not be executable; without
 /// bin/rails, "bundle exec rails" is used; -ToolPath names another rails executable (given the same task arguments).
 /// The migration names are the versions (timestamps), as Rails' own VERSION= takes them; "0" (or zero) is before the first.
+/// The tasks run in one helper process ("rails runner" with Helpers/rails_helper.rb: the application boots once), each
+/// given the same argument list as on the command line; where the application cannot boot that way, each runs as its
+/// own rails process.
 /// </summary>
 internal sealed partial class RailsTool : MigrationTool
 {
     private const string Zero = "0";
 
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(5);
+
     private readonly string executable;
     private readonly IReadOnlyList<string> prefix;
+
+    private Task<ToolHelper?>? helper;
 
     public RailsTool(RollbackRequest request, string folder)
         : base(request, folder)
@@ -50,7 +58,7 @@ internal sealed partial class RailsTool : MigrationTool
 
     protected override async Task<IReadOnlyList<Migration>> ReadListAsync(CancellationToken cancellation)
     {
-        var run = await RunAsync(executable, Args("db:migrate:status"), cancellation).ConfigureAwait(false);
+        var run = await RailsAsync(new[] { "db:migrate:status" }, cancellation).ConfigureAwait(false);
         if (run.ExitCode != 0)
         {
             // A database never migrated has no schema_migrations table: every migration file is pending.
@@ -90,25 +98,75 @@ internal sealed partial class RailsTool : MigrationTool
         var migrations = await ListAsync(cancellation).ConfigureAwait(false);
         var version = Resolve(target, migrations);
         Changed();
-        return await RunAsync(executable, Args("db:migrate", "VERSION=" + version), cancellation, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
+        return await RailsAsync(new[] { "db:migrate", "VERSION=" + version }, cancellation, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
     }
 
     public override async Task<string?> SqliteFileAsync(CancellationToken cancellation)
     {
         // Rails itself says which database it uses (database.yml for RAILS_ENV, ERB and DATABASE_URL applied); the
         // runner only reads the configuration, it does not connect. When the run fails, nothing is copied.
-        var run = await RunAsync(executable, Args("runner", "c = ActiveRecord::Base.connection_db_config; puts c.adapter; puts c.database"), cancellation).ConfigureAwait(false);
-        var lines = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (run.ExitCode != 0 || lines.Length < 2 || !lines[^2].StartsWith("sqlite3", StringComparison.Ordinal))
+        string adapter, path;
+        if (await HelperAsync(cancellation).ConfigureAwait(false) is { } running)
+        {
+            var (answer, _) = await running.CallAsync(new JsonObject { ["database"] = true }, CommandTimeout, cancellation).ConfigureAwait(false);
+            if (answer?["exit"]?.GetValue<int>() != 0)
+            {
+                return null;
+            }
+
+            (adapter, path) = (answer["adapter"]?.GetValue<string>() ?? "", (answer["database"]?.GetValue<string>() ?? "").Trim());
+        }
+        else
+        {
+            var run = await RunAsync(executable, Args("runner", "c = ActiveRecord::Base.connection_db_config; puts c.adapter; puts c.database"), cancellation).ConfigureAwait(false);
+            var lines = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (run.ExitCode != 0 || lines.Length < 2)
+            {
+                return null;
+            }
+
+            (adapter, path) = (lines[^2], lines[^1]);
+        }
+
+        if (!adapter.StartsWith("sqlite3", StringComparison.Ordinal))
         {
             return null;
         }
 
-        var path = lines[^1];
         return path.Length == 0 || path == ":memory:" || path.StartsWith("file:", StringComparison.Ordinal) ? null : System.IO.Path.GetFullPath(path, Folder);
     }
 
     private IEnumerable<string> Args(params string[] arguments) => prefix.Concat(arguments);
+
+    public override void Start(CancellationToken cancellation) => helper ??= StartHelperAsync(cancellation);
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (helper is not null && await helper.ConfigureAwait(false) is { } running)
+        {
+            await running.DisposeAsync().ConfigureAwait(false);
+        }
+
+        helper = null;
+    }
+
+    /// <summary>A rails task with its argument list: through the helper while it runs, else as its own process.</summary>
+    private async Task<ProcessRunResult> RailsAsync(string[] arguments, CancellationToken cancellation, TimeSpan? timeout = null)
+    {
+        if (await HelperAsync(cancellation).ConfigureAwait(false) is { } running)
+        {
+            return await running.RunAsync(new JsonObject { ["command"] = new JsonArray(arguments.Select(a => (JsonNode?)a).ToArray()) }, timeout ?? CommandTimeout, cancellation).ConfigureAwait(false);
+        }
+
+        return await RunAsync(executable, Args(arguments), cancellation, timeout).ConfigureAwait(false);
+    }
+
+    /// <summary>The helper, started on first use; null when the application cannot boot that way or it has ended (a crash mid-run).</summary>
+    private async Task<ToolHelper?> HelperAsync(CancellationToken cancellation) =>
+        await (helper ??= StartHelperAsync(cancellation)).ConfigureAwait(false) is { Alive: true } running ? running : null;
+
+    private async Task<ToolHelper?> StartHelperAsync(CancellationToken cancellation) =>
+        (await ToolHelper.StartAsync(executable, Args("runner"), "rails_helper.rb", Folder, Request.DeploymentAs<DatabaseTarget>().ToolEnvironment, cancellation).ConfigureAwait(false)).Helper;
 
     /// <summary>The target as a known version (or "0"): digits only, and one that db:migrate:status lists.</summary>
     private string Resolve(string target, IReadOnlyList<Migration> migrations)
