@@ -136,6 +136,14 @@ public sealed class SignalStore
 
         foreach (var file in files)
         {
+            // This module's files start with their time: older ones than asked for are not read at all, so a state
+            // folder's growing history costs a rollback nothing. Other names are read (and warned about) as before.
+            var fileName = System.IO.Path.GetFileName(file);
+            if (oldest is not null && IsTimeNamed(fileName) && string.CompareOrdinal(fileName, 0, oldest, 0, oldest.Length) < 0)
+            {
+                continue;
+            }
+
             var signal = TryDecode(file, out var problem);
             if (signal is null)
             {
@@ -153,6 +161,10 @@ public sealed class SignalStore
 
         return signals.OrderBy(s => s.Time).ToList();
     }
+
+    /// <summary>A name as this module writes it: yyyyMMddTHHmmss... (its UTC time) first.</summary>
+    private static bool IsTimeNamed(string name) =>
+        name.Length > 15 && name[8] == 'T' && name.AsSpan(0, 8).IndexOfAnyExceptInRange('0', '9') < 0 && name.AsSpan(9, 6).IndexOfAnyExceptInRange('0', '9') < 0;
 
     private RollbackSignal? TryDecode(string file, out string? problem)
     {
