@@ -8,6 +8,9 @@ BeforeAll {
     Import-Module (Get-TestModulePath) -Force
     $samples = Join-Path $PSScriptRoot '../Fixtures/alerts'
 
+    # Every listener started, so that one a failed test left running is stopped in AfterAll.
+    $script:listeners = [Collections.Generic.List[object]]::new()
+
     # A listener in its own pwsh process (as a service runs it); its report comes back as JSON on stdout.
     function Start-Listener([string] $arguments, [int] $port) {
         $child = Start-ChildPwsh -Script @"
@@ -16,6 +19,7 @@ Import-Module '$(Get-TestModulePath)'
 `$out = @(Start-RollbackSignalListener -Prefix 'http://127.0.0.1:$port/alerts/' $arguments -Confirm:`$false)
 'REPORT=' + (`$out[-1] | ConvertTo-Json -Depth 6 -Compress)
 "@
+        $script:listeners.Add($child)
         $deadline = [DateTime]::UtcNow.AddSeconds(30)
         while ([DateTime]::UtcNow -lt $deadline) {
             try { $null = Invoke-RestMethod "http://127.0.0.1:$port/alerts/" -TimeoutSec 1; break } catch { if ($child.Process.HasExited) { break }; Start-Sleep -Milliseconds 100 }
@@ -35,6 +39,10 @@ Import-Module '$(Get-TestModulePath)'
         $response = Invoke-WebRequest "http://127.0.0.1:$port/alerts/" -Method Post -Body $body -ContentType 'application/json' -Headers $headers -SkipHttpErrorCheck -TimeoutSec 10
         [pscustomobject]@{ Status = [int]$response.StatusCode; Body = $(if ($response.Content) { $response.Content | ConvertFrom-Json }) }
     }
+}
+
+AfterAll {
+    foreach ($child in $script:listeners) { if (-not $child.Process.HasExited) { $child.Process.Kill($true) } }
 }
 
 Describe 'Start-RollbackSignalListener' {

@@ -303,7 +303,7 @@ Watch-RollbackTarget -Strategy Git -Path '$($app.Repo)' -HealthCheckUri '$($serv
         Invoke-TestGit $app.Repo checkout --quiet v2.3.0 | Out-Null
         $child = Start-ChildPwsh -Script @"
 Import-Module '$(Get-TestModulePath)'
-`$r = Watch-RollbackTarget -Strategy Git -Path '$($app.Repo)' -HealthCheckUri '$($app.Uri)' -IntervalSec 0.2 -StateDirectory '$($app.State)'
+`$r = Watch-RollbackTarget -Strategy Git -Path '$($app.Repo)' -HealthCheckUri '$($app.Uri)' -IntervalSec 0.2 -DurationSec 120 -StateDirectory '$($app.State)'
 'END=' + `$r.EndReason + ' ROUNDS=' + `$r.Rounds
 "@
         $deadline = [DateTime]::UtcNow.AddSeconds(30)
