@@ -269,6 +269,8 @@ public sealed class SignalListener
     private async Task<object> RecordAsync(IReadOnlyList<InboundAlert> alerts)
     {
         int firing = 0, resolved = 0, duplicates = 0, unmapped = 0, acting = 0;
+        // Each target's alert records are read once per request (not once per alert), and kept up to date as it records.
+        var histories = new Dictionary<string, AlertHistory>(StringComparer.Ordinal);
         await recording.WaitAsync(context.Cancellation).ConfigureAwait(false);
         try
         {
@@ -284,12 +286,17 @@ public sealed class SignalListener
 
                 var group = $"{alert.Source}:{alert.GroupKey ?? alert.Fingerprint ?? alert.AlertName}";
                 var member = alert.Fingerprint ?? alert.AlertName;
-                var states = KnownStates(subject, group);
+                if (!histories.TryGetValue(subject, out var history))
+                {
+                    history = histories[subject] = AlertHistory.Read(context.State.Journal.GetEvents(subject));
+                }
+
+                var states = history.States(group);
                 if (states.TryGetValue(member, out var last) && last == alert.StatusText)
                 {
                     duplicates++;
                     // A listener that died while acting on this group left its act undecided: a repeat finishes it.
-                    if (alert.Act && action is not null && subject == action.TargetKey && ActUndecided(subject, group) && pending.Add(group))
+                    if (alert.Act && action is not null && subject == action.TargetKey && history.ActUndecided(group) && pending.Add(group))
                     {
                         acting++;
                         await acts.Writer.WriteAsync((alert, group)).ConfigureAwait(false);
@@ -306,6 +313,7 @@ public sealed class SignalListener
                 var opensIncident = alert.Act && !groupOpen && action is not null && subject == action.TargetKey;
                 context.State.Journal.AddEvent(new JournalEvent(subject, null, DateTimeOffset.UtcNow, AlertReceived,
                     JsonSerializer.Serialize(new { Group = group, Member = member, Status = alert.StatusText, alert.AlertName, Source = alert.Source.ToString(), Acts = opensIncident }, Journal.JsonOptions)));
+                history.Add(group, member, alert.StatusText, opensIncident);
                 if (opensIncident && pending.Add(group))
                 {
                     acting++;
@@ -331,50 +339,65 @@ public sealed class SignalListener
         return new { alerts = alerts.Count, firing, resolved, duplicates, unmapped, acting };
     }
 
-    /// <summary>Whether the group's last act was queued (journaled with Acts) and no decision was journaled after it.</summary>
-    private bool ActUndecided(string subject, string group)
+    /// <summary>A target's alert records (AlertReceived) and decisions (WatchDecided), in journal order, each read once.</summary>
+    private sealed class AlertHistory
     {
-        var events = context.State.Journal.GetEvents(subject);
-        var queued = events.Select((e, i) => (e, i)).LastOrDefault(q => q.e.Kind == AlertReceived && Reads(q.e, group, acts: true));
-        return queued.e is not null && !events.Skip(queued.i + 1).Any(e => e.Kind == WatchEvents.Decided);
-    }
+        private readonly List<(string? Group, string Member, string Status, bool Acts)> entries = new();
 
-    private static bool Reads(JournalEvent e, string group, bool acts)
-    {
-        try
+        public static AlertHistory Read(IEnumerable<JournalEvent> events)
         {
-            using var document = JsonDocument.Parse(e.Detail);
-            var root = document.RootElement;
-            return root.GetProperty("Group").GetString() == group && root.TryGetProperty("Acts", out var a) && a.GetBoolean() == acts;
-        }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
-        {
-            return false;
-        }
-    }
+            var history = new AlertHistory();
+            foreach (var e in events)
+            {
+                if (e.Kind == WatchEvents.Decided)
+                {
+                    history.entries.Add((null, "", "", false));
+                }
+                else if (e.Kind == AlertReceived && Parse(e.Detail) is { } record)
+                {
+                    history.entries.Add(record);
+                }
+            }
 
-    /// <summary>The last recorded state ("firing", "resolved") of each alert of the group, for the target.</summary>
-    private Dictionary<string, string> KnownStates(string subject, string group)
-    {
-        var states = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var e in context.State.Journal.GetEvents(subject).Where(e => e.Kind == AlertReceived))
+            return history;
+        }
+
+        public void Add(string group, string member, string status, bool acts) => entries.Add((group, member, status, acts));
+
+        /// <summary>The last recorded state ("firing", "resolved") of each alert of the group.</summary>
+        public Dictionary<string, string> States(string group)
+        {
+            var states = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var entry in entries.Where(e => e.Group == group))
+            {
+                states[entry.Member] = entry.Status;
+            }
+
+            return states;
+        }
+
+        /// <summary>Whether the group's last act was queued (recorded with Acts) and no decision was journaled after it.</summary>
+        public bool ActUndecided(string group)
+        {
+            var queued = entries.FindLastIndex(e => e.Group == group && e.Acts);
+            return queued >= 0 && !entries.Skip(queued + 1).Any(e => e.Group is null);
+        }
+
+        private static (string? Group, string Member, string Status, bool Acts)? Parse(string detail)
         {
             try
             {
-                using var document = JsonDocument.Parse(e.Detail);
+                using var document = JsonDocument.Parse(detail);
                 var root = document.RootElement;
-                if (root.GetProperty("Group").GetString() == group)
-                {
-                    states[root.GetProperty("Member").GetString() ?? ""] = root.GetProperty("Status").GetString() ?? "";
-                }
+                return (root.GetProperty("Group").GetString() ?? "", root.GetProperty("Member").GetString() ?? "", root.GetProperty("Status").GetString() ?? "",
+                    root.TryGetProperty("Acts", out var acts) && acts.ValueKind == JsonValueKind.True);
             }
             catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
             {
                 // A record this listener cannot read is not a state it knows.
+                return null;
             }
         }
-
-        return states;
     }
 
     private async Task ActLoopAsync()
