@@ -20,7 +20,7 @@ if (-not $djangoInstalled) {
     return @('', '## Database migrations', '', 'Not measured: Django is not installed (apt-get install python3-django).')
 }
 
-function Get-Median([double[]] $values) { $s = [double[]]($values | Sort-Object); $m = [Math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
+Import-Module (Join-Path $PSScriptRoot 'BenchSupport.psm1')
 function Format-Seconds([double] $ms) { ($ms / 1000).ToString('0.00', $invariant) + ' s' }
 
 <#

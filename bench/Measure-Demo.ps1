@@ -19,10 +19,9 @@ $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 $invariant = [Globalization.CultureInfo]::InvariantCulture
 $module = (Get-Module DeploymentRollback).Path
-$pwsh = [Environment]::ProcessPath
-$pwshArgs = @(if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
-function Get-Median([double[]] $values) { $s = [double[]]($values | Sort-Object); $m = [Math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
-function Get-FreePort { $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0); $l.Start(); try { $l.LocalEndpoint.Port } finally { $l.Stop() } }
+Import-Module (Join-Path $PSScriptRoot 'BenchSupport.psm1')
+$pwsh = (Get-PwshCommand).Exe
+$pwshArgs = (Get-PwshCommand).Arguments
 function Invoke-Git { $out = git -C $repo @args 2>&1; if ($LASTEXITCODE) { throw "git $args failed: $out" } }
 
 $work = Join-Path ([IO.Path]::GetTempPath()) "dr-bench-demo-$PID"

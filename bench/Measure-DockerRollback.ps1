@@ -21,8 +21,7 @@ if (-not $engine.Available) {
 
 $docker = if (Test-Path /usr/bin/docker) { '/usr/bin/docker' } else { 'docker' }
 function Invoke-Docker { $output = & $docker @args 2>&1; if ($LASTEXITCODE) { throw "docker $args failed: $output" }; $output }
-function Get-FreePort { $l = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0); $l.Start(); try { $l.LocalEndpoint.Port } finally { $l.Stop() } }
-function Get-Median([double[]] $values) { $s = [double[]]($values | Sort-Object); $m = [Math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
+Import-Module (Join-Path $PSScriptRoot 'BenchSupport.psm1')
 function Format-S([double] $ms) { ($ms / 1000).ToString('0.00', $invariant) }
 
 $work = Join-Path ([IO.Path]::GetTempPath()) "dr-bench-docker-$PID"

@@ -77,7 +77,7 @@ namespace DeploymentRollbackBench
 '@
 }
 
-function Get-Median([double[]] $values) { $s = [double[]]($values | Sort-Object); $m = [Math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
+Import-Module (Join-Path $PSScriptRoot 'BenchSupport.psm1')
 function Format-Ms([double] $ms) { $ms.ToString('0.0', $invariant) }
 $admin = @{ Authorization = $unleash.AdminToken }
 $flagUri = "$($unleash.Url)/api/admin/projects/$($unleash.Project)/features/new-checkout/environments/$($unleash.Environment)"

@@ -28,22 +28,9 @@ $modulePath = Join-Path (Get-Module DeploymentRollback).ModuleBase 'DeploymentRo
 $peakGoalMb = 300
 $cpuGoalMs = 15
 
-function Get-Median([double[]] $values) { $s = [double[]]($values | Sort-Object); $m = [Math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
+Import-Module (Join-Path $PSScriptRoot 'BenchSupport.psm1')
 function F([double] $value, [string] $format = '0.0') { $value.ToString($format, $invariant) }
 
-# A fresh pwsh (this one's executable, or dotnet and pwsh.dll when PowerShell runs as a dotnet tool) running a script that
-# prints one line of JSON last; that object.
-function Invoke-ChildPwsh([string] $Script) {
-    $exe = (Get-Process -Id $PID).Path
-    [string[]] $arguments = @()
-    if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') {
-        $dll = Join-Path $PSHOME 'pwsh.dll'
-        [string[]] $arguments = if (Test-Path $dll) { @($dll) } else { @([Environment]::GetCommandLineArgs()[0]) }
-    }
-    $output = & $exe @arguments -NoProfile -NonInteractive -Command $Script
-    if ($LASTEXITCODE) { throw "The child pwsh failed (exit code $LASTEXITCODE): $output" }
-    @($output | Where-Object { $_ -match '^\{' })[-1] | ConvertFrom-Json
-}
 
 function Get-Requests { @(Invoke-RestMethod "$($kube.Uri)/fake/requests") }
 function Clear-Requests { $null = Invoke-RestMethod -Method Delete "$($kube.Uri)/fake/requests" }

@@ -17,7 +17,7 @@ param(
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 $invariant = [Globalization.CultureInfo]::InvariantCulture
-function Get-Median([double[]] $values) { $s = [double[]]($values | Sort-Object); $m = [Math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
+Import-Module (Join-Path $PSScriptRoot 'BenchSupport.psm1')
 
 $work = Join-Path ([IO.Path]::GetTempPath()) "dr-bench-metrics-$PID"
 $state = Join-Path $work 'state'

@@ -16,7 +16,7 @@ param([ValidateRange(1, 50)] [int] $Runs = 7)
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 $invariant = [Globalization.CultureInfo]::InvariantCulture
-function Get-Median([double[]] $values) { $s = [double[]]($values | Sort-Object); $m = [Math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
+Import-Module (Join-Path $PSScriptRoot 'BenchSupport.psm1')
 function Format-Ms([double] $ms) { $ms.ToString('0', $invariant) }
 
 $python = '/usr/bin/python3'

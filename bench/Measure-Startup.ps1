@@ -24,21 +24,10 @@ $modulePath = Join-Path (Get-Module DeploymentRollback).ModuleBase 'DeploymentRo
 $work = Join-Path ([IO.Path]::GetTempPath()) "dr-bench-startup-$PID"
 $repo = Join-Path $work 'repo'
 
-function Get-Median([double[]] $values) { $s = [double[]]($values | Sort-Object); $m = [Math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
+Import-Module (Join-Path $PSScriptRoot 'BenchSupport.psm1')
 function F([double] $value, [string] $format = '0.0') { $value.ToString($format, $invariant) }
 function Met([bool] $ok) { if ($ok) { 'yes' } else { '**no**' } }
 
-function Invoke-ChildPwsh([string] $Script) {
-    $exe = (Get-Process -Id $PID).Path
-    [string[]] $arguments = @()
-    if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') {
-        $dll = Join-Path $PSHOME 'pwsh.dll'
-        [string[]] $arguments = if (Test-Path $dll) { @($dll) } else { @([Environment]::GetCommandLineArgs()[0]) }
-    }
-    $output = & $exe @arguments -NoProfile -NonInteractive -Command $Script
-    if ($LASTEXITCODE) { throw "The child pwsh failed (exit code $LASTEXITCODE): $output" }
-    @($output | Where-Object { $_ -match '^\{' })[-1] | ConvertFrom-Json
-}
 
 # The same question as Get-RollbackAssessment, asked of git in four processes; the milliseconds of the four together.
 function Measure-Git {

@@ -22,7 +22,7 @@ $ErrorActionPreference = 'Stop'
 $invariant = [Globalization.CultureInfo]::InvariantCulture
 $modulePath = Join-Path (Get-Module DeploymentRollback).ModuleBase 'DeploymentRollback.psd1'
 $isRoot = $IsLinux -and [Environment]::UserName -eq 'root'
-function Get-Median([double[]] $values) { $s = [double[]]($values | Sort-Object); $m = [Math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
+Import-Module (Join-Path $PSScriptRoot 'BenchSupport.psm1')
 function Find-Tool([string] $name) {
     $command = Get-Command $name -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
     if ($command) { return $command.Source }

@@ -1,0 +1,27 @@
+# What the measuring scripts share: medians, free ports, and fresh pwsh processes like the one running the bench.
+
+function Get-Median([double[]] $values) { $s = [double[]]($values | Sort-Object); $m = [Math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
+
+function Get-FreePort { $l = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0); $l.Start(); try { $l.LocalEndpoint.Port } finally { $l.Stop() } }
+
+# The command line that starts this same PowerShell: its executable, and pwsh.dll first when PowerShell runs as a dotnet tool.
+function Get-PwshCommand {
+    $exe = [Environment]::ProcessPath
+    [string[]] $arguments = @()
+    if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') {
+        $dll = Join-Path $PSHOME 'pwsh.dll'
+        [string[]] $arguments = if (Test-Path $dll) { @($dll) } else { @([Environment]::GetCommandLineArgs()[0]) }
+    }
+    [pscustomobject]@{ Exe = $exe; Arguments = $arguments }
+}
+
+# A fresh pwsh running a script that prints one line of JSON last; that object.
+function Invoke-ChildPwsh([string] $Script) {
+    $pwsh = Get-PwshCommand
+    $arguments = $pwsh.Arguments
+    $output = & $pwsh.Exe @arguments -NoProfile -NonInteractive -Command $Script
+    if ($LASTEXITCODE) { throw "The child pwsh failed (exit code $LASTEXITCODE): $output" }
+    @($output | Where-Object { $_ -match '^\{' })[-1] | ConvertFrom-Json
+}
+
+Export-ModuleMember -Function Get-Median, Get-FreePort, Get-PwshCommand, Invoke-ChildPwsh
