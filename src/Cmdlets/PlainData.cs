@@ -6,6 +6,10 @@ namespace DeploymentRollback.Commands;
 /// <summary>PowerShell values (hashtables, custom objects, lists) as plain JSON-ready data: nested dictionaries and lists.</summary>
 internal static class PlainData
 {
+    /// <summary>A hashtable of texts (such as -Map's selectors and targets) as pairs, in its order; null stays null.</summary>
+    public static List<KeyValuePair<string, string>>? Pairs(IDictionary? table) =>
+        table?.Keys.Cast<object>().Select(key => new KeyValuePair<string, string>(key.ToString() ?? "", (table[key] is PSObject wrapped ? wrapped.BaseObject : table[key])?.ToString() ?? "")).ToList();
+
     /// <summary>Hashtables and custom objects become dictionaries, lists lists, and other values their text; deeper than maxDepth is tooDeep().</summary>
     public static object? From(object? value, int maxDepth, Func<RollbackException> tooDeep, int depth = 0)
     {

@@ -70,8 +70,7 @@ public sealed class ConvertFromRollbackAlertCommand : PSCmdlet
                 SignalStore.ValidateName(SignalName);
             }
 
-            targetMap = new AlertTargetMap(TargetKey, Map?.Cast<DictionaryEntry>().Select(entry => new KeyValuePair<string, string>(
-                entry.Key.ToString() ?? "", (entry.Value is PSObject wrapped ? wrapped.BaseObject : entry.Value)?.ToString() ?? "")));
+            targetMap = new AlertTargetMap(TargetKey, PlainData.Pairs(Map));
             defaultStateDirectory = StateRoot.ResolveDirectory(null);
         }
         catch (RollbackException e)

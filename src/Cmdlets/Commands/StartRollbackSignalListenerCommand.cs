@@ -62,7 +62,7 @@ public sealed class StartRollbackSignalListenerCommand : AutomaticCmdletBase
         var report = RunUntilStopped((context, stop) =>
         {
             var automatic = action(context);
-            var selectors = Map?.Cast<DictionaryEntry>().Select(e => new KeyValuePair<string, string>(e.Key.ToString()!, e.Value?.ToString() ?? "")).ToList();
+            var selectors = PlainData.Pairs(Map);
             var options = new ListenerOptions
             {
                 Prefixes = Prefix,
