@@ -1,4 +1,6 @@
 BeforeDiscovery {
+    # Mounts (a read-only folder) need root on Linux; CI runs them regardless.
+    $mountSkip = $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1' -and -not ($IsLinux -and (id -u) -eq '0')
     # Debian's prometheus and prometheus-alertmanager; without them the end-to-end test skips, except in CI.
     $skipPrometheus = -not (Get-Command prometheus-alertmanager -CommandType Application -ErrorAction SilentlyContinue) -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
 }
@@ -104,6 +106,30 @@ Describe 'Start-RollbackSignalListener' {
         (Send-Alert $port $body @{ 'X-Hub-Signature-256' = $signature }).Status | Should -Be 202
         $report = Stop-Listener $listener
         ($report.Unauthorized, $report.Accepted) | Should -Be @(3, 1)
+    }
+}
+
+Describe 'A listener whose state cannot be written' -Skip:$mountSkip {
+    It 'answers 503 so the sender retries, keeps listening, and records the alert once the state is writable again' {
+        $port = Get-FreePort
+        $state = Join-Path $TestDrive 'readonly-state'
+        $listener = Start-Listener "-BearerToken (ConvertTo-SecureString 'ro-token' -AsPlainText -Force) -TargetKey plan:checkout -StateDirectory '$state'" $port
+        $auth = @{ Authorization = 'Bearer ro-token' }
+        $firing = Get-Content -Raw (Join-Path $samples 'alertmanager-firing.json')
+        $null = Get-RollbackHistory -StateDirectory $state
+        mount --bind $state $state
+        try {
+            mount -o 'remount,ro,bind' $state
+            $refused = Send-Alert $port $firing $auth
+        }
+        finally { umount -l $state }
+        $refused.Status | Should -Be 503
+        $refused.Body.error | Should -Not -BeNullOrEmpty
+        (Invoke-RestMethod "http://127.0.0.1:$port/alerts/").status | Should -Be 'listening'
+        $retried = Send-Alert $port $firing $auth
+        ($retried.Status, $retried.Body.duplicates) | Should -Be @(202, 0)
+        @(Get-RollbackSignal -StateDirectory $state | Where-Object { $_.Data.status -eq 'firing' }).Count | Should -Be $retried.Body.alerts
+        (Stop-Listener $listener).EndReason | Should -Be 'Stopped'
     }
 }
 
