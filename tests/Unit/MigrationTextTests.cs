@@ -156,4 +156,26 @@ public class MigrationTextTests
         Assert.Equal(new[] { "20240102000000_x" }, EfCoreText.EmptyDowns("GO\nDELETE FROM [__EFMigrationsHistory]\nWHERE [MigrationId] = N'20240102000000_x';\nGO\n"));
         Assert.Empty(EfCoreText.EmptyDowns("PRAGMA foreign_keys = 0;\nDROP TABLE \"Orders\";\nDELETE FROM \"__EFMigrationsHistory\" WHERE \"MigrationId\" = '20240101000000_InitialCreate';\n"));
     }
+
+    [Fact]
+    public void EfCore_the_ef_dll_invocation_is_read_from_the_verbose_log_with_its_quoting()
+    {
+        // dotnet ef's verbose line for 'migrations list --json' (quoted as the C runtime reads it: a path with a space, a trailing backslash).
+        const string Log = "info:    Build started...\nverbose: dotnet exec --depsfile \"/my app/bin/App.deps.json\" --runtimeconfig /a/App.runtimeconfig.json /t/ef.dll migrations list --json "
+            + "--assembly \"/my app/bin/App.dll\" --project-dir \"C:\\x y\\\\\" --root-namespace \"Say \\\"hi\\\"\" --verbose --prefix-output\n";
+
+        var direct = EfCoreDirect.Parse(Log, new[] { "migrations", "list", "--json", "--verbose" }, "key");
+
+        Assert.NotNull(direct);
+        Assert.Equal(new[] { "exec", "--depsfile", "/my app/bin/App.deps.json", "--runtimeconfig", "/a/App.runtimeconfig.json", "/t/ef.dll" }, direct!.ExecArguments);
+        Assert.Equal(new[] { "--assembly", "/my app/bin/App.dll", "--project-dir", "C:\\x y\\", "--root-namespace", "Say \"hi\"" }, direct.ProjectArguments);
+        Assert.Equal(new[] { "exec", "--depsfile", "/my app/bin/App.deps.json", "--runtimeconfig", "/a/App.runtimeconfig.json", "/t/ef.dll", "database", "update", "0",
+            "--assembly", "/my app/bin/App.dll", "--project-dir", "C:\\x y\\", "--root-namespace", "Say \"hi\"", "--prefix-output" }, direct.Arguments(new[] { "database", "update", "0" }));
+        Assert.Equal("--verbose", direct.Arguments(new[] { "migrations", "list", "--verbose" })[^2]);
+
+        // Another command's line, or no ef.dll line at all, teaches nothing.
+        Assert.Null(EfCoreDirect.Parse(Log, new[] { "migrations", "script", "A", "B" }, "key"));
+        Assert.Null(EfCoreDirect.Parse("verbose: Using project '/app/App.csproj'.\nverbose: dotnet build /app/App.csproj\n", new[] { "migrations", "list" }, "key"));
+        Assert.Equal(new[] { "a", "", "b c", "d\\e" }, EfCoreDirect.SplitArguments("a \"\" \"b c\"  d\\e"));
+    }
 }

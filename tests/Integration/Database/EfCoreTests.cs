@@ -135,6 +135,14 @@ public sealed class EfCoreProject : IDisposable
         return run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
 
+    /// <summary>Moves the SQLite database to a migration with the app's own migrate command (no dotnet ef start).</summary>
+    public void Migrate(string migration)
+    {
+        var assembly = Directory.EnumerateFiles(Path.Combine(Folder, "bin", "Debug"), "EfCoreApp.dll", SearchOption.AllDirectories).Single();
+        var run = Dotnet(Folder, TimeSpan.FromMinutes(1), assembly, "migrate", migration);
+        Assert.True(run.ExitCode == 0, $"EfCoreApp migrate {migration}: {run.CombinedOutput}");
+    }
+
     /// <summary>The migration ids in the history table, read straight from the SQLite file.</summary>
     public static string[] History(string database) => Query(database, "SELECT \"MigrationId\" FROM \"__EFMigrationsHistory\" ORDER BY 1");
 

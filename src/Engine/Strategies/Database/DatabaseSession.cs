@@ -294,15 +294,15 @@ public sealed partial class DatabaseSession : IRollbackSession
             $"The project folder '{folder}' does not exist. Pass -Path with the application's folder.") { TargetName = folder };
     }
 
-    private MigrationTool Tool(RollbackRequest request) => tool ??= CreateTool(request);
+    private MigrationTool Tool(RollbackRequest request) => tool ??= CreateTool(request, System.IO.Path.Combine(context.State.Directory, "cache"));
 
-    private static MigrationTool CreateTool(RollbackRequest request) => Of(request).Tool?.ToLowerInvariant() switch
+    private static MigrationTool CreateTool(RollbackRequest request, string cacheFolder) => Of(request).Tool?.ToLowerInvariant() switch
     {
         "django" => new DjangoTool(request, Folder(request)),
         null => throw new RollbackException(ErrorIds.DatabaseToolUnknown, RollbackErrorKind.InvalidArgument,
             "The Database strategy needs -Tool: Django, Alembic, EfCore or Rails."),
         "alembic" => new AlembicTool(request, Folder(request)),
-        "efcore" => new EfCoreTool(request, Folder(request)),
+        "efcore" => new EfCoreTool(request, Folder(request), cacheFolder),
         "rails" => new RailsTool(request, Folder(request)),
         _ => throw new RollbackException(ErrorIds.DatabaseToolUnknown, RollbackErrorKind.InvalidArgument,
             $"'{Of(request).Tool}' is not a migration tool. Use Django, Alembic, EfCore or Rails."),

@@ -23,6 +23,9 @@ internal static partial class EfCoreText
             .Select(l => l.Length > 9 ? l[9..] : "");
     }
 
+    /// <summary>Whether ef.dll ran (it prefixes each line it prints), rather than the runtime failing to start it.</summary>
+    public static bool Started(string output) =>
+        new[] { "data", "info", "warn", "error", "verbose" }.Any(level => Lines(output, level).Any());
 
     /// <summary>
     /// "migrations list --json": [{"id": "20240101_InitialCreate", "name": "InitialCreate", "applied": true}, ...], oldest

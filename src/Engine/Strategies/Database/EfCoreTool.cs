@@ -29,7 +29,12 @@ internal sealed partial class EfCoreTool : MigrationTool
     private bool npgsqlSeen;
     private string? sqliteOpened;
 
-    public EfCoreTool(RollbackRequest request, string folder)
+    // Where the project's ef.dll invocation is kept between runs (EfCoreDirect), and the one in use.
+    private readonly string directFile;
+    private EfCoreDirect? direct;
+    private bool directLoaded;
+
+    public EfCoreTool(RollbackRequest request, string folder, string cacheFolder)
         : base(request, folder)
     {
         var projects = Directory.GetFiles(folder, "*.csproj");
@@ -43,6 +48,7 @@ internal sealed partial class EfCoreTool : MigrationTool
 
         project = projects[0];
         dotnet = request.DeploymentAs<DatabaseTarget>().ToolPath ?? "dotnet";
+        directFile = System.IO.Path.Combine(cacheFolder, "efcore-" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(project)))[..16] + ".json");
     }
 
     public override string Name => "EfCore";
@@ -55,7 +61,39 @@ internal sealed partial class EfCoreTool : MigrationTool
     [GeneratedRegex(@"\s(?<type>[\w.+`]+)\.Down\(MigrationBuilder\b")]
     private static partial Regex DownFrame();
 
+    // The first list, started with the session (while the module takes its lock and opens its journal).
+    private Task<IReadOnlyList<Migration>>? early;
+
+    public override void Start(CancellationToken cancellation) => early ??= Task.Run(() => ReadListNowAsync(cancellation), cancellation);
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (early is { } unused)
+        {
+            // Never asked for (the command stopped before it listed): let its dotnet process end, and drop its outcome.
+            early = null;
+            try
+            {
+                await unused.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is RollbackException or OperationCanceledException or IOException)
+            {
+            }
+        }
+    }
+
     protected override async Task<IReadOnlyList<Migration>> ReadListAsync(CancellationToken cancellation)
+    {
+        if (early is { } started)
+        {
+            early = null;
+            return await started.ConfigureAwait(false);
+        }
+
+        return await ReadListNowAsync(cancellation).ConfigureAwait(false);
+    }
+
+    private async Task<IReadOnlyList<Migration>> ReadListNowAsync(CancellationToken cancellation)
     {
         // --verbose for the database the list opened (EF logs "Opened connection to database 'main' on server '/abs/app.db'.").
         var run = await EfAsync(new[] { "migrations", "list", "--json", "--verbose" }, "list the migrations", cancellation).ConfigureAwait(false);
@@ -154,13 +192,50 @@ internal sealed partial class EfCoreTool : MigrationTool
                 "If no migration is running, delete the row (DELETE FROM \"__EFMigrationsLock\";) and try again.") { TargetName = database };
         }
 
+        var known = await ListAsync(cancellation).ConfigureAwait(false);
+        ProcessRunResult? run = null;
         try
         {
-            return await EfAsync(new[] { "database", "update", id }, "roll back", cancellation, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
+            run = await EfAsync(new[] { "database", "update", id }, "roll back", cancellation, TimeSpan.FromMinutes(30)).ConfigureAwait(false);
+            return run;
         }
         finally
         {
             Changed();
+            // The list after it: on SQLite read from the history table itself (a dotnet ef start less); else dotnet ef lists again.
+            if (run is not null && sqliteOpened is { } file && Applied(file) is { } applied && applied.All(known.Select(m => m.Name).Contains))
+            {
+                Listed(known.Select(m => m with { Applied = applied.Contains(m.Name) }).ToList());
+            }
+        }
+    }
+
+    /// <summary>The migration ids in the SQLite file's __EFMigrationsHistory, or null when it cannot be read.</summary>
+    private static HashSet<string>? Applied(string database)
+    {
+        if (!File.Exists(database))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = database, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT \"MigrationId\" FROM \"__EFMigrationsHistory\"";
+            using var reader = command.ExecuteReader();
+            var ids = new HashSet<string>(StringComparer.Ordinal);
+            while (reader.Read())
+            {
+                ids.Add(reader.GetString(0));
+            }
+
+            return ids;
+        }
+        catch (SqliteException)
+        {
+            return null;
         }
     }
 
@@ -204,18 +279,48 @@ internal sealed partial class EfCoreTool : MigrationTool
         return npgsqlSeen;
     }
 
-    /// <summary>Runs dotnet ef with --prefix-output (so build and log lines are told apart from the data), --no-build when the build is current.</summary>
-    private async Task<ProcessRunResult> EfAsync(IEnumerable<string> command, string what, CancellationToken cancellation, TimeSpan? timeout = null)
+    /// <summary>
+    /// Runs one dotnet ef command with --prefix-output (so build and log lines are told apart from the data): through
+    /// ef.dll directly when the build is current and the project's invocation is known (EfCoreDirect), else through
+    /// dotnet ef (--no-build when the build is current), whose verbose log then teaches the invocation.
+    /// </summary>
+    private async Task<ProcessRunResult> EfAsync(IReadOnlyList<string> command, string what, CancellationToken cancellation, TimeSpan? timeout = null)
     {
+        var current = BuildIsCurrent();
+        if (current && Direct() is { } known)
+        {
+            var fast = await RunAsync(dotnet, known.Arguments(command), cancellation, timeout).ConfigureAwait(false);
+            if (fast.ExitCode == 0 || EfCoreText.Started(fast.StandardOutput))
+            {
+                return fast;
+            }
+
+            // ef.dll did not start (a runtime, a path or the tool changed): forget the invocation and ask dotnet ef.
+            EfCoreDirect.Forget(directFile);
+            direct = null;
+        }
+
         var arguments = new List<string> { "ef" };
         arguments.AddRange(command);
         arguments.AddRange(new[] { "--project", project, "--prefix-output" });
-        if (BuildIsCurrent())
+        if (!command.Contains("--verbose"))
+        {
+            // The verbose log names the ef.dll invocation.
+            arguments.Add("--verbose");
+        }
+
+        if (current)
         {
             arguments.Add("--no-build");
         }
 
         var run = await RunAsync(dotnet, arguments, cancellation, timeout).ConfigureAwait(false);
+        if (direct is null && (current || BuildIsCurrent()) && EfCoreDirect.Parse(run.StandardOutput, command, EfCoreDirect.KeyOf(project, dotnet)) is { } learned)
+        {
+            direct = learned;
+            learned.Save(directFile);
+        }
+
         if (run.ExitCode == 0)
         {
             return run;
@@ -242,6 +347,18 @@ internal sealed partial class EfCoreTool : MigrationTool
         }
 
         return run;
+    }
+
+    /// <summary>The project's ef.dll invocation kept by an earlier run, read once per run (null when none is valid).</summary>
+    private EfCoreDirect? Direct()
+    {
+        if (!directLoaded)
+        {
+            directLoaded = true;
+            direct ??= EfCoreDirect.Load(directFile, EfCoreDirect.KeyOf(project, dotnet));
+        }
+
+        return direct;
     }
 
     /// <summary>

@@ -40,6 +40,9 @@ public abstract class MigrationTool : IAsyncDisposable
     /// <summary>Forgets the kept list, after the database changed.</summary>
     protected void Changed() => listed = null;
 
+    /// <summary>Keeps a list the tool read another way (after a downgrade, from the history table itself).</summary>
+    protected void Listed(IReadOnlyList<Migration> migrations) => listed = migrations;
+
     /// <summary>The tool's own plan for going down to target; throws DatabaseMigrationUnknown (listing the known ones) for a bad name.</summary>
     public abstract Task<DowngradePlan> PlanDowngradeAsync(string target, CancellationToken cancellation);
 
