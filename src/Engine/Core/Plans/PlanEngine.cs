@@ -188,7 +188,7 @@ public static class PlanEngine
 
     private static VerificationOptions Quick(VerificationOptions checks) => checks with
     {
-        HealthChecks = checks.HealthChecks.Select(c => c with { Retries = Math.Min(c.Retries, 1) }).ToList(),
+        HealthChecks = checks.HealthChecks.Select(c => c with { Retries = Math.Min(c.Retries, 1), ConfirmsFailure = true }).ToList(),
     };
 
     internal static async Task ForEachAsync<T>(IEnumerable<T> items, int parallelism, Func<T, Task> action, CancellationToken cancellation)

@@ -17,6 +17,11 @@ public sealed record HealthCheckOptions
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>Opt-out of TLS certificate checks; off unless the user asks for it.</summary>
     public bool SkipCertificateCheck { get; init; }
+    /// <summary>
+    /// The check confirms a failure before a rollback (not a wait for a restarted service): a failure already seen at
+    /// least one interval ago in this process, with no pass since, confirms it without another wait.
+    /// </summary>
+    public bool ConfirmsFailure { get; init; }
 
     /// <summary>Checks a body pattern before anything runs, so a typo fails at once and not after the rollback.</summary>
     public static string? ValidateBodyPattern(string? pattern)
@@ -57,6 +62,14 @@ public static class HealthVerifier
     private static readonly Lazy<HttpClient> CheckedClient = new(() => CreateClient(skipCertificateCheck: false));
     private static readonly Lazy<HttpClient> UncheckedClient = new(() => CreateClient(skipCertificateCheck: true));
 
+    // How long a failure seen earlier still confirms a new one: longer, and it may have passed unseen in between.
+    private static readonly TimeSpan FreshFailure = TimeSpan.FromMinutes(5);
+
+    // Per check (its address, expected status and body pattern; kept in memory only), when it started failing as this
+    // process saw it: the first failure after its last pass. An assessment's confirmed failure so confirms the
+    // rollback's preflight that follows it in the same session or runbook, instead of a second retry interval.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> FailingSince = new(StringComparer.Ordinal);
+
     public static async Task<HealthReport> VerifyAsync(IReadOnlyList<HealthCheckOptions> checks, IReadOnlyList<ScriptAction> smokeTests, IRollbackObserver observer, CancellationToken cancellation)
     {
         var report = new HealthReport { CheckedAt = DateTimeOffset.UtcNow };
@@ -84,6 +97,7 @@ public static class HealthVerifier
         var result = new HealthCheckResult { Uri = shown };
         var pattern = check.BodyPattern is null ? null : new Regex(check.BodyPattern, RegexOptions.None, TimeSpan.FromSeconds(1));
         var tries = Math.Max(1, check.Retries + 1);
+        var key = $"{check.Uri.AbsoluteUri} {string.Join(',', check.ExpectedStatus)} {check.BodyPattern}";
         for (var attempt = 1; attempt <= tries; attempt++)
         {
             result.Attempts = attempt;
@@ -122,12 +136,33 @@ public static class HealthVerifier
             }
 
             observer.Verbose($"Health check {shown} try {attempt}: {(result.Passed ? "passed" : "failed")} ({result.Message})");
-            if (result.Passed || attempt == tries)
+            var now = DateTimeOffset.UtcNow;
+            if (result.Passed)
+            {
+                FailingSince.TryRemove(key, out _);
+                break;
+            }
+
+            var since = FailingSince.AddOrUpdate(key, now, (_, earlier) => now - earlier > FreshFailure ? now : earlier);
+            if (attempt == tries)
             {
                 break;
             }
 
-            await Task.Delay(check.Interval, cancellation).ConfigureAwait(false);
+            var wait = check.Interval;
+            if (check.ConfirmsFailure)
+            {
+                // Failing since an earlier check at least one interval ago: confirmed. Since less long: the rest of the interval.
+                wait = check.Interval - (now - since);
+                if (wait <= TimeSpan.Zero)
+                {
+                    result.Message += $" (also failing {(now - since).TotalSeconds:0.#} s before)";
+                    observer.Verbose($"Health check {shown}: confirmed, failing since {since:HH:mm:ss} UTC with no pass seen since");
+                    break;
+                }
+            }
+
+            await Task.Delay(wait, cancellation).ConfigureAwait(false);
         }
 
         result.Duration = watch.Elapsed;
