@@ -361,7 +361,7 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
             this.queue = queue;
         }
 
-        public IRollbackObserver ToEngineObserver() => new CallbackObserver(Progress, Verbose, Warning, ShouldProcessAsync);
+        public IRollbackObserver ToEngineObserver() => new CallbackObserver(Progress, Verbose, Warning, ShouldProcessAsync, ShouldProcessAllAsync);
 
         public void Progress(ProgressUpdate update) => Post(() =>
         {
@@ -408,6 +408,30 @@ public abstract class RollbackCmdletBase : PSCmdlet, IDisposable
                 try
                 {
                     answer.SetResult(cmdlet.ShouldProcess(target, action));
+                }
+                catch (Exception e)
+                {
+                    answer.SetException(e);
+                }
+            });
+            return answer.Task;
+        }
+
+        /// <summary>Every step asked on the pipeline thread in one round trip (each asked, in order, after a "no" too).</summary>
+        public Task<bool> ShouldProcessAllAsync(string target, IReadOnlyList<string> actions)
+        {
+            var answer = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Post(() =>
+            {
+                try
+                {
+                    var consented = true;
+                    foreach (var action in actions)
+                    {
+                        consented &= cmdlet.ShouldProcess(target, action);
+                    }
+
+                    answer.SetResult(consented);
                 }
                 catch (Exception e)
                 {

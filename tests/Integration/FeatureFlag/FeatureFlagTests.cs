@@ -181,6 +181,36 @@ public class FeatureFlagTests
     }
 
     [Fact]
+    public async Task A_rollback_that_waited_for_the_lock_reads_the_flag_again_instead_of_its_first_reading()
+    {
+        using var git = new GitFixture();
+        var file = git.Temp.Combine("appsettings.json");
+        File.WriteAllText(file, """{ "FeatureManagement": { "NewCheckout": true } }""");
+        var request = new RollbackRequest { Deployment = new FeatureFlagTarget { Provider = "FeatureManagement", Flag = "NewCheckout", Path = file }, LockTimeout = TimeSpan.FromSeconds(30) };
+        string key;
+        await using (var session = StrategyRegistry.Open(request, git.Context()))
+        {
+            key = session.Target.Key;
+        }
+
+        Task<RollbackResult?> rollback;
+        using (await git.State().Store.AcquireLockAsync(key, TimeSpan.Zero, new RecordingObserver(), default))
+        {
+            // The rollback opens its session (which starts reading the flag: on) and waits for the lock; meanwhile the
+            // holder turns the flag off, and keeps the lock for longer than a first reading may be used.
+            rollback = Task.Run(() => RollbackEngine.InvokeAsync(request, git.Context()));
+            await Task.Delay(TimeSpan.FromMilliseconds(500));
+            File.WriteAllText(file, """{ "FeatureManagement": { "NewCheckout": false } }""");
+            await Task.Delay(TimeSpan.FromSeconds(2.5));
+        }
+
+        var result = await rollback;
+
+        Assert.Equal(RollbackOutcome.Skipped, result!.Outcome);
+        Assert.Equal("disabled", result.FromVersion);
+    }
+
+    [Fact]
     public async Task A_malformed_or_unknown_flag_file_changes_nothing()
     {
         using var git = new GitFixture();

@@ -9,6 +9,25 @@ public interface IRollbackObserver
 
     /// <summary>Asked before every mutating step; false means the step must not run (-WhatIf, or the user said no).</summary>
     Task<bool> ShouldProcessAsync(string target, string action);
+
+    /// <summary>
+    /// Every step put to the host in one go, in order (each is still asked, after a "no" too, so -WhatIf lists them
+    /// all); true only when every one was consented to. A host that answers on another thread overrides it to answer
+    /// them in one round trip.
+    /// </summary>
+    Task<bool> ShouldProcessAllAsync(string target, IReadOnlyList<string> actions) => AskEachAsync(action => ShouldProcessAsync(target, action), actions);
+
+    /// <summary>Each action asked in turn (after a "no" too); true only when every one was consented to.</summary>
+    internal static async Task<bool> AskEachAsync(Func<string, Task<bool>> ask, IReadOnlyList<string> actions)
+    {
+        var consented = true;
+        foreach (var action in actions)
+        {
+            consented &= await ask(action).ConfigureAwait(false);
+        }
+
+        return consented;
+    }
 }
 
 public sealed record ProgressUpdate(string Activity, string Status, int PercentComplete = -1, int SecondsRemaining = -1, bool Completed = false);
@@ -144,17 +163,23 @@ public sealed class CallbackObserver : IRollbackObserver
     private readonly Action<string> verbose;
     private readonly Action<string> warning;
     private readonly Func<string, string, Task<bool>> shouldProcess;
+    private readonly Func<string, IReadOnlyList<string>, Task<bool>>? shouldProcessAll;
 
-    public CallbackObserver(Action<ProgressUpdate> progress, Action<string> verbose, Action<string> warning, Func<string, string, Task<bool>> shouldProcess)
+    public CallbackObserver(Action<ProgressUpdate> progress, Action<string> verbose, Action<string> warning, Func<string, string, Task<bool>> shouldProcess,
+        Func<string, IReadOnlyList<string>, Task<bool>>? shouldProcessAll = null)
     {
         this.progress = progress;
         this.verbose = verbose;
         this.warning = warning;
         this.shouldProcess = shouldProcess;
+        this.shouldProcessAll = shouldProcessAll;
     }
 
     public void Progress(ProgressUpdate update) => progress(update);
     public void Verbose(string message) => verbose(message);
     public void Warning(string message) => warning(message);
     public Task<bool> ShouldProcessAsync(string target, string action) => shouldProcess(target, action);
+
+    public Task<bool> ShouldProcessAllAsync(string target, IReadOnlyList<string> actions) =>
+        shouldProcessAll?.Invoke(target, actions) ?? IRollbackObserver.AskEachAsync(action => shouldProcess(target, action), actions);
 }

@@ -190,13 +190,7 @@ internal sealed class RollbackRun
             steps.Add($"Run the restart script {request.RestartScript.Name}");
         }
 
-        var consented = true;
-        foreach (var step in steps)
-        {
-            consented &= await context.Observer.ShouldProcessAsync(targetKey, step).ConfigureAwait(false);
-        }
-
-        return consented;
+        return await context.Observer.ShouldProcessAllAsync(targetKey, steps).ConfigureAwait(false);
     }
 
     private void Start()

@@ -340,6 +340,7 @@ public sealed class Watcher
         public void Verbose(string message) => inner.Verbose(message);
         public void Warning(string message) => inner.Warning(message);
         public Task<bool> ShouldProcessAsync(string target, string action) => inner.ShouldProcessAsync(target, action);
+        public Task<bool> ShouldProcessAllAsync(string target, IReadOnlyList<string> actions) => inner.ShouldProcessAllAsync(target, actions);
     }
 }
 

@@ -26,11 +26,18 @@ public sealed class FeatureFlagSession : IRollbackSession, ISwitchesAtOnce
     private readonly RollbackRequest request;
     private readonly EngineContext context;
 
+    // The first reading, started with the session so that it overlaps the lock and the journal's checks; used by the
+    // first read only while it is as recent as a plan's reading may be (after a long wait for the lock it is taken again).
+    private Task<FlagReading>? early;
+    private readonly DateTimeOffset earlyAt;
+
     public FeatureFlagSession(RollbackRequest request, EngineContext context)
     {
         this.request = request;
         this.context = context;
         Target = ResolveTarget(request);
+        earlyAt = DateTimeOffset.UtcNow;
+        early = Task.Run(() => FlagProvider.Create(request).ReadAsync(context.Cancellation), context.Cancellation);
     }
 
     public TargetIdentity Target { get; }
@@ -39,7 +46,28 @@ public sealed class FeatureFlagSession : IRollbackSession, ISwitchesAtOnce
 
     private static FeatureFlagTarget Of(RollbackRequest request) => request.DeploymentAs<FeatureFlagTarget>();
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public ValueTask DisposeAsync()
+    {
+        // A reading nobody used (the command stopped before it read): its failure is nobody's error.
+        Interlocked.Exchange(ref early, null)?.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The flag as the provider has it now: the session's first reading when still recent, else a new one.</summary>
+    private async Task<FlagReading> ReadAsync()
+    {
+        if (Interlocked.Exchange(ref early, null) is { } started)
+        {
+            if (DateTimeOffset.UtcNow - earlyAt <= PlanReadingValidFor)
+            {
+                return await started.ConfigureAwait(false);
+            }
+
+            _ = started.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+        }
+
+        return await FlagProvider.Create(request).ReadAsync(context.Cancellation).ConfigureAwait(false);
+    }
 
     private static TargetIdentity ResolveTarget(RollbackRequest request)
     {
@@ -49,7 +77,7 @@ public sealed class FeatureFlagSession : IRollbackSession, ISwitchesAtOnce
 
     public async Task<StrategyAssessment> AssessAsync()
     {
-        var reading = await FlagProvider.Create(request).ReadAsync(context.Cancellation).ConfigureAwait(false);
+        var reading = await ReadAsync().ConfigureAwait(false);
         var state = Describe(reading.Enabled) ?? LastSetByUs(context, request);
         return new StrategyAssessment
         {
@@ -69,7 +97,7 @@ public sealed class FeatureFlagSession : IRollbackSession, ISwitchesAtOnce
         // Consent given at a prompt can take long: an older reading is taken again.
         var reading = planReading is { } planned && DateTimeOffset.UtcNow - planned.At <= PlanReadingValidFor
             ? planned.Reading
-            : await FlagProvider.Create(request).ReadAsync(context.Cancellation).ConfigureAwait(false);
+            : await ReadAsync().ConfigureAwait(false);
         var state = Describe(reading.Enabled) ?? LastSetByUs(context, request) ?? "unknown";
         writer.AddText(DefinitionArtefact, reading.Definition?.ToJsonString() ?? reading.Document);
         writer.Details["flag"] = Of(request).Flag!;
@@ -82,7 +110,7 @@ public sealed class FeatureFlagSession : IRollbackSession, ISwitchesAtOnce
     {
         var target = Target;
         var provider = FlagProvider.Create(request);
-        var reading = await provider.ReadAsync(context.Cancellation).ConfigureAwait(false);
+        var reading = await ReadAsync().ConfigureAwait(false);
         planReading = (reading, DateTimeOffset.UtcNow);
         var current = Describe(reading.Enabled) ?? LastSetByUs(context, request);
         var wanted = Of(request).Restore ? Enabled : Disabled;
@@ -141,7 +169,7 @@ public sealed class FeatureFlagSession : IRollbackSession, ISwitchesAtOnce
 
     public async Task<VersionIdentity> GetCurrentVersionAsync()
     {
-        var reading = await FlagProvider.Create(request).ReadAsync(context.Cancellation).ConfigureAwait(false);
+        var reading = await ReadAsync().ConfigureAwait(false);
         return (Describe(reading.Enabled) ?? LastSetByUs(context, request), null);
     }
 
