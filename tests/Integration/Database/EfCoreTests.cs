@@ -259,6 +259,29 @@ public class EfCoreMigrationTests
     }
 
     [RequiresFact(Component.EfCore)]
+    public async Task A_migrations_lock_row_left_in_the_database_stops_the_downgrade_with_what_to_do_and_changes_nothing()
+    {
+        using var project = new EfCoreProject(EfCoreProject.AddNote);
+        using (var connection = new SqliteConnection($"Data Source={project.Database};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            // EF Core 9 and 10 take their migrations lock as a row in this table (made by the migrations that ran): the row a failed run can leave behind.
+            command.CommandText = "INSERT INTO \"__EFMigrationsLock\" (\"Id\", \"Timestamp\") VALUES (1, '2026-12-01 10:00:00+00:00');";
+            command.ExecuteNonQuery();
+        }
+
+        var result = await RollbackEngine.InvokeAsync(project.Request("InitialCreate"), project.Git.Context());
+
+        Assert.NotEqual(RollbackOutcome.Succeeded, result!.Outcome);
+        var failed = Assert.Single(result.Steps, s => s.Status == StepStatus.Failed);
+        Assert.Equal(ErrorIds.DatabaseToolFailed, failed.ErrorId);
+        Assert.Contains("__EFMigrationsLock", failed.Message);
+        Assert.Contains("2026-12-01 10:00:00", failed.Message);
+        Assert.Equal(new[] { EfCoreProject.InitialCreate, EfCoreProject.AddNote }, EfCoreProject.History(project.Database));
+    }
+
+    [RequiresFact(Component.EfCore)]
     public async Task Unknown_or_unapplied_targets_and_folders_without_a_project_are_refused_with_the_known_migrations()
     {
         using var project = new EfCoreProject(EfCoreProject.AddNote);

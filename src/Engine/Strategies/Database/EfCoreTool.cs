@@ -211,7 +211,23 @@ internal sealed partial class EfCoreTool : MigrationTool
     }
 
     /// <summary>The migration ids in the SQLite file's __EFMigrationsHistory, or null when it cannot be read.</summary>
-    private static HashSet<string>? Applied(string database)
+    private static HashSet<string>? Applied(string database) => ReadSqlite(database, connection =>
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT \"MigrationId\" FROM \"__EFMigrationsHistory\"";
+        using var reader = command.ExecuteReader();
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        while (reader.Read())
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return ids;
+    });
+
+    /// <summary>What read finds in the SQLite file, opened read-only; null when there is no file or it is not readable as a database.</summary>
+    private static T? ReadSqlite<T>(string database, Func<SqliteConnection, T?> read)
+        where T : class
     {
         if (!File.Exists(database))
         {
@@ -222,19 +238,11 @@ internal sealed partial class EfCoreTool : MigrationTool
         {
             using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = database, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
             connection.Open();
-            using var command = connection.CreateCommand();
-            command.CommandText = "SELECT \"MigrationId\" FROM \"__EFMigrationsHistory\"";
-            using var reader = command.ExecuteReader();
-            var ids = new HashSet<string>(StringComparer.Ordinal);
-            while (reader.Read())
-            {
-                ids.Add(reader.GetString(0));
-            }
-
-            return ids;
+            return read(connection);
         }
         catch (SqliteException)
         {
+            // Not readable as a SQLite database (or without the table): dotnet ef will say why, or lists instead.
             return null;
         }
     }
@@ -439,33 +447,18 @@ internal sealed partial class EfCoreTool : MigrationTool
     }
 
     /// <summary>When the SQLite file holds a row in EF Core's lock table, the time it was taken; else null.</summary>
-    private static string? LockedSince(string database)
+    private static string? LockedSince(string database) => ReadSqlite(database, connection =>
     {
-        if (!File.Exists(database))
+        using var exists = connection.CreateCommand();
+        exists.CommandText = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '__EFMigrationsLock'";
+        if (Convert.ToInt64(exists.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
         {
             return null;
         }
 
-        try
-        {
-            using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = database, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
-            connection.Open();
-            using var exists = connection.CreateCommand();
-            exists.CommandText = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '__EFMigrationsLock'";
-            if (Convert.ToInt64(exists.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
-            {
-                return null;
-            }
-
-            using var row = connection.CreateCommand();
-            row.CommandText = "SELECT \"Timestamp\" FROM \"__EFMigrationsLock\" LIMIT 1";
-            using var reader = row.ExecuteReader();
-            return reader.Read() ? (reader.IsDBNull(0) ? "at an unknown time" : "at " + reader.GetValue(0)) : null;
-        }
-        catch (SqliteException)
-        {
-            // Not readable as a SQLite database: dotnet ef will say why.
-            return null;
-        }
-    }
+        using var row = connection.CreateCommand();
+        row.CommandText = "SELECT \"Timestamp\" FROM \"__EFMigrationsLock\" LIMIT 1";
+        using var reader = row.ExecuteReader();
+        return reader.Read() ? (reader.IsDBNull(0) ? "at an unknown time" : "at " + reader.GetValue(0)) : null;
+    });
 }
