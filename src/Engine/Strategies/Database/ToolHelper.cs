@@ -234,7 +234,11 @@ internal sealed class ToolHelper : IAsyncDisposable
         turn.Dispose();
     }
 
-    private static string Script(string name)
+    /// <summary>A helper's text; a Python helper's starts with what the Python helpers share (helper_common.py).</summary>
+    private static string Script(string name) =>
+        name.EndsWith(".py", StringComparison.Ordinal) ? Resource("helper_common.py") + "\n" + Resource(name) : Resource(name);
+
+    private static string Resource(string name)
     {
         using var stream = typeof(ToolHelper).Assembly.GetManifestResourceStream($"DeploymentRollback.Engine.Database.Helpers.{name}")
             ?? throw new InvalidOperationException($"The helper script {name} is missing from {typeof(ToolHelper).Assembly.GetName().Name}.");

@@ -1,8 +1,8 @@
 # DeploymentRollback's Alembic helper, protocol 1. Fixed text shipped inside the module; it never runs code it is sent.
 #
-# Started as "<python> -c <this script>" in the project folder, with the interpreter the alembic command itself runs
-# under. Alembic is imported once; then it serves requests: one JSON object per line on stdin, one JSON answer per line
-# on the original stdout.
+# Started as "<python> -c <helper_common.py, then this script>" in the project folder, with the interpreter the alembic
+# command itself runs under. Alembic is imported once; then it serves requests: one JSON object per line on stdin, one
+# JSON answer per line on the original stdout.
 #
 #   {"command": ["-c", "/app/alembic.ini", "downgrade", "0002:0001", "--sql"]}  an alembic argument list, exactly as
 #       on the command line (parsed by alembic's own CommandLine parser and run as its main() runs it, env.py and all)
@@ -10,32 +10,7 @@
 #
 # The first line it writes is {"ready": true, "protocol": 1}, or {"ready": false, "error": "..."} when alembic cannot be
 # imported (the module then runs the alembic command per call instead). It ends at the end of stdin.
-import contextlib
 import gc
-import io
-import json
-import os
-import sys
-import traceback
-
-PROTOCOL = 1
-
-answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
-# Anything else that prints goes to stderr, never into the answers.
-os.dup2(2, 1)
-
-
-def finish():
-    # Every request is answered and no connection is open: exit without the interpreter's teardown of every module
-    # (about 0.15 s with Django or SQLAlchemy loaded), which the module would otherwise wait for.
-    answers.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-
-def answer(value):
-    answers.write(json.dumps(value) + "\n")
-    answers.flush()
 
 
 def run_command(argv):
@@ -72,18 +47,8 @@ def main():
     try:
         import alembic.config  # noqa: F401
     except Exception:
-        answer({"ready": False, "error": traceback.format_exc()})
-        sys.exit(1)
-    answer({"ready": True, "protocol": PROTOCOL})
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        request = json.loads(line)
-        if isinstance(request.get("command"), list) and all(isinstance(a, str) for a in request["command"]) and request["command"]:
-            answer(run_command(request["command"]))
-        else:
-            answer({"exit": 2, "stdout": "", "stderr": "unknown request\n"})
-    finish()
+        not_ready()
+    serve_requests(run_command)
 
 
 main()

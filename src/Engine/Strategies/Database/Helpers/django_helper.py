@@ -1,9 +1,10 @@
 # DeploymentRollback's Django helper, protocol 1. Fixed text shipped inside the module; it never runs code it is sent.
 #
-# Started as "<python> -c <this script>" in the project folder. It runs the project's manage.py as "python manage.py"
-# would, so the project sets itself up as it does for any command (DJANGO_SETTINGS_MODULE, sys.path, ...), but where
-# manage.py hands its command line to execute_from_command_line, this script sets Django up once and then serves
-# requests instead: one JSON object per line on stdin, one JSON answer per line on the original stdout.
+# Started as "<python> -c <helper_common.py, then this script>" in the project folder. It runs the project's manage.py
+# as "python manage.py" would, so the project sets itself up as it does for any command (DJANGO_SETTINGS_MODULE,
+# sys.path, ...), but where manage.py hands its command line to execute_from_command_line, this script sets Django up
+# once and then serves requests instead: one JSON object per line on stdin, one JSON answer per line on the original
+# stdout.
 #
 #   {"command": ["migrate", "orders", "0001", "--plan"]}  a management command's argument list, exactly as on the
 #       command line (call_command parses it with the command's own parser, and runs the system checks as the
@@ -13,32 +14,7 @@
 # The first line it writes is {"ready": true, "protocol": 1} once Django is set up, or {"ready": false, "error": "..."}
 # when the project cannot be set up this way (the module then runs manage.py per command instead). It ends at the end
 # of stdin.
-import contextlib
-import io
-import json
-import os
 import runpy
-import sys
-import traceback
-
-PROTOCOL = 1
-
-answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
-# Anything else that prints (settings, apps, signal handlers) goes to stderr, never into the answers.
-os.dup2(2, 1)
-
-
-def finish():
-    # Every request is answered and no connection is open: exit without the interpreter's teardown of every module
-    # (about 0.15 s with Django or SQLAlchemy loaded), which the module would otherwise wait for.
-    answers.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-
-def answer(value):
-    answers.write(json.dumps(value) + "\n")
-    answers.flush()
 
 
 def run_command(argv):
@@ -73,29 +49,23 @@ def database(alias):
     return {"exit": 0, "engine": str(settings_of.get("ENGINE", "")), "name": str(settings_of.get("NAME", ""))}
 
 
+def other_request(request):
+    if not isinstance(request.get("database"), str):
+        return None
+    try:
+        return database(request["database"])
+    except Exception:
+        return {"exit": 1, "stdout": "", "stderr": traceback.format_exc()}
+
+
 def serve(argv=None):
     import django
 
     try:
         django.setup()
     except Exception:
-        answer({"ready": False, "error": traceback.format_exc()})
-        sys.exit(1)
-    answer({"ready": True, "protocol": PROTOCOL})
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        request = json.loads(line)
-        if isinstance(request.get("command"), list) and all(isinstance(a, str) for a in request["command"]) and request["command"]:
-            answer(run_command(request["command"]))
-        elif isinstance(request.get("database"), str):
-            try:
-                answer(database(request["database"]))
-            except Exception:
-                answer({"exit": 1, "stdout": "", "stderr": traceback.format_exc()})
-        else:
-            answer({"exit": 2, "stdout": "", "stderr": "unknown request\n"})
-    finish()
+        not_ready()
+    serve_requests(run_command, other_request)
 
 
 def main():
@@ -105,8 +75,7 @@ def main():
     try:
         import django.core.management as management
     except Exception:
-        answer({"ready": False, "error": traceback.format_exc()})
-        sys.exit(1)
+        not_ready()
     management.execute_from_command_line = serve
     sys.argv = ["manage.py"]
     try:
@@ -114,8 +83,7 @@ def main():
     except SystemExit:
         raise
     except BaseException:
-        answer({"ready": False, "error": traceback.format_exc()})
-        sys.exit(1)
+        not_ready()
     answer({"ready": False, "error": "manage.py did not call django.core.management.execute_from_command_line"})
     sys.exit(1)
 

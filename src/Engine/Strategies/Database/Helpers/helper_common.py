@@ -1,0 +1,52 @@
+# DeploymentRollback's Python helpers, protocol 1: what the Django and Alembic helpers share. Fixed text shipped inside
+# the module and put before each helper's own text (they are started as "<python> -c <both>"); it never runs code it
+# is sent. Requests are one JSON object per line on stdin, answers one JSON object per line on the original stdout.
+import contextlib
+import io
+import json
+import os
+import sys
+import traceback
+
+PROTOCOL = 1
+
+answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
+# Anything else that prints (settings, apps, signal handlers, env.py) goes to stderr, never into the answers.
+os.dup2(2, 1)
+
+
+def finish():
+    # Every request is answered and no connection is open: exit without the interpreter's teardown of every module
+    # (about 0.15 s with Django or SQLAlchemy loaded), which the module would otherwise wait for.
+    answers.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def answer(value):
+    answers.write(json.dumps(value) + "\n")
+    answers.flush()
+
+
+def not_ready():
+    # The module then runs the tool's own command per call instead.
+    answer({"ready": False, "error": traceback.format_exc()})
+    sys.exit(1)
+
+
+def serve_requests(run_command, other=None):
+    """Says it is ready, then answers each request: {"command": [...]} with run_command, any other with other (which
+    returns None for a request it does not know), until the end of stdin."""
+    answer({"ready": True, "protocol": PROTOCOL})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        command = request.get("command")
+        reply = None
+        if isinstance(command, list) and command and all(isinstance(a, str) for a in command):
+            reply = run_command(command)
+        elif other is not None:
+            reply = other(request)
+        answer(reply if reply is not None else {"exit": 2, "stdout": "", "stderr": "unknown request\n"})
+    finish()
