@@ -15,6 +15,10 @@ public static class RollbackEngine
         var target = session.Target;
         var targetKey = target.Key;
         context.Observer.Progress(new ProgressUpdate("Assessing", targetKey));
+        // The journal's reads do not depend on the strategy's: they overlap (a fresh process loads SQLite meanwhile).
+        // When the strategy's error ends the assessment first, the journal read's error is observed and dropped.
+        var failureRead = Task.Run(() => FailureContext.Resolve(context.State, targetKey, request.FailureType, request.Reason));
+        _ = failureRead.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         var found = await session.AssessAsync().ConfigureAwait(false);
 
         HealthReport? health = null;
@@ -24,7 +28,7 @@ public static class RollbackEngine
             FillHealthTarget(health, request.Strategy, targetKey, target.Location, context.State, found.CurrentVersion);
         }
 
-        var failure = FailureContext.Resolve(context.State, targetKey, request.FailureType, request.Reason);
+        var failure = await failureRead.ConfigureAwait(false);
         var type = failure.Type != FailureType.Unknown ? failure.Type : found.FailureType;
         var errors = new List<string>(failure.Errors);
         errors.AddRange(found.Errors);

@@ -40,6 +40,7 @@ public abstract class Journal
     {
         WriteIndented = false,
         Converters = { new JsonStringEnumConverter(), new DeploymentTargetConverter() },
+        TypeInfoResolver = System.Text.Json.Serialization.Metadata.JsonTypeInfoResolver.Combine(JournalJson.Default, new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver()),
     };
 
     /// <summary>Where the journal is, as an admin should read it (never with a password or key).</summary>

@@ -10,6 +10,7 @@ namespace DeploymentRollback.Engine;
 /// </summary>
 public abstract class SqlJournal : Journal
 {
+    private readonly object initialisation = new();
     private bool initialised;
 
     /// <summary>Opens a connection (tables not yet ensured).</summary>
@@ -182,28 +183,37 @@ public abstract class SqlJournal : Journal
 
     protected DbConnection Open()
     {
-        if (!initialised)
+        if (Volatile.Read(ref initialised))
         {
-            BeforeFirstOpen();
+            return Connect();
         }
 
-        var connection = Connect();
-        if (!initialised)
+        // The first open checks the layout once, even when two reads start together (an assessment overlaps them).
+        lock (initialisation)
         {
-            try
+            if (!initialised)
             {
-                EnsureSchema(connection);
-            }
-            catch
-            {
-                connection.Dispose();
-                throw;
+                BeforeFirstOpen();
             }
 
-            initialised = true;
+            var connection = Connect();
+            if (!initialised)
+            {
+                try
+                {
+                    EnsureSchema(connection);
+                }
+                catch
+                {
+                    connection.Dispose();
+                    throw;
+                }
+
+                Volatile.Write(ref initialised, true);
+            }
+
+            return connection;
         }
-
-        return connection;
     }
 
     protected int Execute(string sql, params (string Name, object? Value)[] parameters) => Guard(() =>
