@@ -148,23 +148,27 @@ public sealed class StateFaultTests : IDisposable
     [Fact]
     public void TruncatedJournalIsReportedAsCorrupt()
     {
-        var state = StateRoot.Open(temp.Combine("state"));
-        for (var i = 0; i < 200; i++)
+        // The command that wrote it has ended (its store disposed, so its connections are closed and the WAL is merged).
+        using (var state = StateRoot.Open(temp.Combine("state")))
         {
-            var attempt = Attempt();
-            attempt.Message = new string('x', 500);
-            state.Journal.StartAttempt(attempt);
+            for (var i = 0; i < 200; i++)
+            {
+                var attempt = Attempt();
+                attempt.Message = new string('x', 500);
+                state.Journal.StartAttempt(attempt);
+            }
         }
 
-        using (var journal = new FileStream(state.JournalPath, FileMode.Open))
+        var journalPath = Path.Combine(temp.Combine("state"), "journal.db");
+        using (var journal = new FileStream(journalPath, FileMode.Open))
         {
             journal.SetLength(journal.Length / 2);
         }
 
-        var error = Assert.Throws<RollbackException>(() => new SqliteJournal(state.JournalPath).GetAttempts());
+        var error = Assert.Throws<RollbackException>(() => new SqliteJournal(journalPath).GetAttempts());
 
         Assert.Equal(ErrorIds.JournalCorrupt, error.ErrorId);
-        Assert.Contains(state.JournalPath, error.Message);
+        Assert.Contains(journalPath, error.Message);
     }
 
     [Fact]

@@ -55,6 +55,12 @@ public sealed class LocalStateStore : StateStore
         }
     }
 
+    public override void Dispose()
+    {
+        journal.ReleaseConnections();
+        base.Dispose();
+    }
+
     public override IReadOnlyList<RollbackLock> GetLocks() =>
         journal.OpenLockRows(Kind).Select(row => row.Lock).Where(l => IsHeld(LockPath(l.TargetKey))).ToList();
 

@@ -88,7 +88,7 @@ public abstract class SqlJournal : Journal
     /// <summary>Records a new holder of the target's lock and returns its fencing token, one higher than the last.</summary>
     internal long TakeLockRow(string targetKey, LockHolder holder, long? sessionId) => Guard(() =>
     {
-        using var connection = Open();
+        using var connection = OpenForLockRow();
         using var command = Prepare(connection,
             "INSERT INTO locks(target_key, token, holder, acquired_at, renewed_at, released_at, session_id) VALUES (@target, 1, @holder, @now, @now, NULL, CAST(@session AS BIGINT)) " +
             "ON CONFLICT (target_key) DO UPDATE SET token = locks.token + 1, holder = excluded.holder, acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at, released_at = NULL, session_id = excluded.session_id RETURNING token",
@@ -97,10 +97,10 @@ public abstract class SqlJournal : Journal
     });
 
     internal void RenewLockRow(string targetKey, long token) =>
-        Execute("UPDATE locks SET renewed_at = @now WHERE target_key = @target AND token = @token", ("@target", targetKey), ("@token", token), ("@now", Stamp(DateTimeOffset.UtcNow)));
+        ExecuteOnLockRow("UPDATE locks SET renewed_at = @now WHERE target_key = @target AND token = @token", ("@target", targetKey), ("@token", token), ("@now", Stamp(DateTimeOffset.UtcNow)));
 
     internal void ReleaseLockRow(string targetKey, long token) =>
-        Execute("UPDATE locks SET released_at = @now WHERE target_key = @target AND token = @token", ("@target", targetKey), ("@token", token), ("@now", Stamp(DateTimeOffset.UtcNow)));
+        ExecuteOnLockRow("UPDATE locks SET released_at = @now WHERE target_key = @target AND token = @token", ("@target", targetKey), ("@token", token), ("@now", Stamp(DateTimeOffset.UtcNow)));
 
     /// <summary>Supersedes the target's token (its holder's later records are refused) and marks the lock released.</summary>
     internal void SupersedeLockRow(string targetKey) =>
@@ -181,11 +181,13 @@ public abstract class SqlJournal : Journal
         return command.ExecuteScalar() is string text && int.TryParse(text, CultureInfo.InvariantCulture, out var version) ? version : 1;
     }
 
-    protected DbConnection Open()
+    protected DbConnection Open() => OpenWith(Connect);
+
+    private DbConnection OpenWith(Func<DbConnection> connect)
     {
         if (Volatile.Read(ref initialised))
         {
-            return Connect();
+            return connect();
         }
 
         // The first open checks the layout once, even when two reads start together (an assessment overlaps them).
@@ -196,7 +198,7 @@ public abstract class SqlJournal : Journal
                 BeforeFirstOpen();
             }
 
-            var connection = Connect();
+            var connection = connect();
             if (!initialised)
             {
                 try
@@ -235,6 +237,20 @@ public abstract class SqlJournal : Journal
         }
 
         return rows;
+    });
+
+    /// <summary>
+    /// A connection for writing lock rows. A store may commit them without waiting for the disk when its lock rows only
+    /// describe a lock that something else enforces.
+    /// </summary>
+    protected virtual DbConnection ConnectForLockRow() => Connect();
+
+    private DbConnection OpenForLockRow() => OpenWith(ConnectForLockRow);
+
+    private void ExecuteOnLockRow(string sql, params (string Name, object? Value)[] parameters) => Guard(() =>
+    {
+        using var connection = OpenForLockRow();
+        return Run(connection, sql, parameters);
     });
 
     protected static int Run(DbConnection connection, string sql, params (string Name, object? Value)[] parameters)

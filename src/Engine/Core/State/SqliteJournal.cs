@@ -20,17 +20,25 @@ public sealed class SqliteJournal : SqlJournal
     private const int BusyTimeoutSeconds = 30;
 
     private readonly string connectionString;
+    private readonly string lockRowConnectionString;
 
     public SqliteJournal(string path)
     {
         Path = path;
-        connectionString = new SqliteConnectionStringBuilder
+        var builder = new SqliteConnectionStringBuilder
         {
             DataSource = path,
             Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = false,
+            // Opening a connection costs 1-2 ms (the file, its WAL index, the schema), several times before the first change;
+            // pooled connections are reused while this journal lives and closed when it is disposed (ReleaseConnections).
+            Pooling = true,
             DefaultTimeout = BusyTimeoutSeconds,
-        }.ToString();
+        };
+        connectionString = builder.ToString();
+        // The lock rows' connections get a pool of their own (Private is SQLite's default cache mode; naming it only makes
+        // the connection string, and so the pool, differ), so that their relaxed durability never reaches another write.
+        builder.Cache = SqliteCacheMode.Private;
+        lockRowConnectionString = builder.ToString();
     }
 
     public string Path { get; }
@@ -39,6 +47,9 @@ public sealed class SqliteJournal : SqlJournal
 
     protected override void BeforeFirstOpen()
     {
+        // Connections pooled by an earlier journal on the same file (an earlier command in this process) may point at a
+        // file since moved, replaced or repaired: each journal starts with none.
+        ReleaseConnections();
         if (File.Exists(Path) || Directory.Exists(Path))
         {
             // SQLite would wait forever on a FIFO named journal.db, or fail on a device or folder with a raw error.
@@ -60,6 +71,45 @@ public sealed class SqliteJournal : SqlJournal
         var connection = new SqliteConnection(connectionString);
         connection.Open();
         return connection;
+    }
+
+    /// <summary>
+    /// The local store's lock is the lock file's exclusive handle; the row only describes it and numbers its token. So its
+    /// commit does not wait for the disk (synchronous = NORMAL, saving an fsync on the way to the first change): a power
+    /// loss that drops the row also ends its holder, and every record written under its token is committed later with
+    /// the default (FULL), which makes the row durable with it, so a token can only be handed out again when nothing
+    /// written under it survived.
+    /// </summary>
+    protected override DbConnection ConnectForLockRow()
+    {
+        var connection = new SqliteConnection(lockRowConnectionString);
+        try
+        {
+            connection.Open();
+            Run(connection, "PRAGMA synchronous = NORMAL");
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+
+        return connection;
+    }
+
+    /// <summary>PRAGMA synchronous as a pooled connection of the lock rows' pool, or of the other writes', sees it (for tests).</summary>
+    internal long SynchronousSetting(bool lockRows) => Guard(() =>
+    {
+        using var connection = lockRows ? ConnectForLockRow() : Open();
+        using var command = Prepare(connection, "PRAGMA synchronous", []);
+        return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    });
+
+    /// <summary>Closes the pooled connections, so no handle on the journal outlives the command (Windows could not delete it).</summary>
+    public void ReleaseConnections()
+    {
+        SqliteConnection.ClearPool(new SqliteConnection(connectionString));
+        SqliteConnection.ClearPool(new SqliteConnection(lockRowConnectionString));
     }
 
     protected override bool HasTable(DbConnection connection, string table)

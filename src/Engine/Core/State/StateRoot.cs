@@ -10,6 +10,7 @@ public sealed class StateRoot : IDisposable
     public const string EnvironmentVariable = "DEPLOYMENT_ROLLBACK_HOME";
 
     private StateStore? store;
+    private object? storeLock;
 
     private StateRoot(string directory)
     {
@@ -17,7 +18,8 @@ public sealed class StateRoot : IDisposable
     }
 
     /// <summary>Where the journal, locks and (for shared stores) artefacts live.</summary>
-    public StateStore Store => store ??= new LocalStateStore(JournalPath, LocksDirectory);
+    // An assessment reads the journal from two threads at once: one store, whichever asks first.
+    public StateStore Store => LazyInitializer.EnsureInitialized(ref store, ref storeLock, () => new LocalStateStore(JournalPath, LocksDirectory));
 
     /// <summary>The store as an admin should read it: the folder, or the shared store's address without secrets.</summary>
     public string StoreLocation => Store.Location;
