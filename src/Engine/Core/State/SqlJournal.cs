@@ -38,9 +38,9 @@ public abstract class SqlJournal : Journal
         ("@from", attempt.FromVersion), ("@to", attempt.ToVersion), ("@json", JsonSerializer.Serialize(attempt, JsonOptions)));
 
     public override IReadOnlyList<RollbackResult> GetAttempts(string? targetKey = null, string? attemptId = null, DateTimeOffset? since = null, int limit = 1000) =>
-        Query("SELECT result_json, outcome FROM attempts WHERE (CAST(@target AS TEXT) IS NULL OR target_key = @target) AND (CAST(@id AS TEXT) IS NULL OR id = @id) AND (CAST(@since AS TEXT) IS NULL OR started_at >= @since) ORDER BY started_at DESC LIMIT @limit",
+        Query($"SELECT result_json, outcome FROM attempts{Where(("target_key = @target", targetKey), ("id = @id", attemptId), ("started_at >= @since", since is null ? null : Stamp(since.Value)))} ORDER BY started_at DESC LIMIT @limit",
             reader => ReadAttempt(reader.GetString(0), reader.GetString(1)),
-            ("@target", targetKey), ("@id", attemptId), ("@since", since is null ? null : Stamp(since.Value)), ("@limit", (long)limit));
+            Given(("@target", targetKey), ("@id", attemptId), ("@since", since is null ? null : Stamp(since.Value)), ("@limit", (long)limit)));
 
     public override void RecordVerified(VerifiedVersion verified) => Fenced(verified.TargetKey,
         "INSERT INTO verified(target_key, strategy, version, commit_id, recorded_at, evidence, snapshot, fencing_token) SELECT @target, @strategy, @version, CAST(@commit AS TEXT), @at, @evidence, CAST(@snapshot AS TEXT), CAST(@token AS BIGINT) WHERE " + FenceHolds,
@@ -48,7 +48,7 @@ public abstract class SqlJournal : Journal
         ("@at", Stamp(verified.RecordedAt)), ("@evidence", verified.Evidence), ("@snapshot", verified.Snapshot));
 
     public override IReadOnlyList<VerifiedVersion> GetVerified(string? targetKey = null, int limit = 1000) =>
-        Query("SELECT target_key, strategy, version, commit_id, recorded_at, evidence, snapshot FROM verified WHERE (CAST(@target AS TEXT) IS NULL OR target_key = @target) ORDER BY recorded_at DESC, id DESC LIMIT @limit",
+        Query($"SELECT target_key, strategy, version, commit_id, recorded_at, evidence, snapshot FROM verified{Where(("target_key = @target", targetKey))} ORDER BY recorded_at DESC, id DESC LIMIT @limit",
             reader => new VerifiedVersion
             {
                 TargetKey = reader.GetString(0),
@@ -58,7 +58,7 @@ public abstract class SqlJournal : Journal
                 RecordedAt = ParseStamp(reader.GetString(4)),
                 Evidence = reader.GetString(5),
                 Snapshot = reader.IsDBNull(6) ? null : reader.GetString(6),
-            }, ("@target", targetKey), ("@limit", (long)limit));
+            }, Given(("@target", targetKey), ("@limit", (long)limit)));
 
     public override void AddEvent(JournalEvent journalEvent) => Fenced(journalEvent.TargetKey,
         "INSERT INTO events(target_key, attempt_id, at, kind, detail, fencing_token) SELECT @target, CAST(@attempt AS TEXT), @at, @kind, @detail, CAST(@token AS BIGINT) WHERE " + FenceHolds,
@@ -224,6 +224,20 @@ public abstract class SqlJournal : Journal
         using var command = Prepare(connection, sql, parameters);
         return command.ExecuteNonQuery();
     });
+
+    /// <summary>
+    /// The WHERE clause of the conditions whose value is given. A condition written "@x IS NULL OR column = @x" keeps
+    /// the planner from using the column's index: it reads and sorts the whole table, every attempt's JSON included.
+    /// </summary>
+    private static string Where(params (string Condition, object? Value)[] conditions)
+    {
+        var given = conditions.Where(c => c.Value is not null).Select(c => c.Condition).ToList();
+        return given.Count == 0 ? "" : " WHERE " + string.Join(" AND ", given);
+    }
+
+    /// <summary>The parameters of the conditions <see cref="Where"/> kept (those with a value).</summary>
+    private static (string Name, object? Value)[] Given(params (string Name, object? Value)[] parameters) =>
+        parameters.Where(p => p.Value is not null).ToArray();
 
     protected List<T> Query<T>(string sql, Func<DbDataReader, T> map, params (string Name, object? Value)[] parameters) => Guard(() =>
     {
