@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -16,6 +17,15 @@ namespace DeploymentRollback.Engine;
 public sealed class PostgresStateStore : StateStore
 {
     private static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// One data source (a connection pool) per connection string for the process, not per store: a new server session
+    /// costs some 20 ms (connect, fork a backend, start up), three of them per command before. A command's first
+    /// connection is checked before use and the pool emptied on any store fault (PostgresJournal), so sessions a
+    /// restarted server dropped are not handed out. Different credentials make different strings, so different pools.
+    /// </summary>
+    private static readonly ConcurrentDictionary<string, NpgsqlDataSource> Sources = new();
+
     private readonly NpgsqlDataSource pooled;
     private readonly PostgresJournal journal;
 
@@ -27,7 +37,13 @@ public sealed class PostgresStateStore : StateStore
         // Keepalives, so the server notices a lock holder whose machine vanished (not only one whose process died).
         settings.KeepAlive = 10;
         settings.TcpKeepAlive = true;
-        pooled = NpgsqlDataSource.Create(settings.ConnectionString);
+        pooled = Sources.GetOrAdd(settings.ConnectionString, static connectionString =>
+        {
+            var builder = new NpgsqlDataSourceBuilder(connectionString);
+            // The journal uses built-in types only (text, bigint, integer, boolean, bytea): no read of the type catalog.
+            builder.ConfigureTypeLoading(types => types.EnableTypeLoading(false));
+            return builder.Build();
+        });
         journal = new PostgresJournal(pooled, Location) { FenceOf = FenceOf };
         CheckpointLimitBytes = checkpointLimitBytes;
     }
@@ -59,7 +75,8 @@ public sealed class PostgresStateStore : StateStore
                 return null;
             }
 
-            var token = journal.TakeLockRow(targetKey, holder, connection.ProcessID);
+            // On the lock's own connection: another would be a new server session (some 20 ms), the pool's only one being this.
+            var token = journal.TakeLockRow(targetKey, holder, connection.ProcessID, connection);
             return new AdvisoryLease(targetKey, token, connection, this);
         }
         catch
@@ -96,11 +113,8 @@ public sealed class PostgresStateStore : StateStore
 
     public override IReadOnlyList<string> ListArtefacts(string kind) => journal.ListArtefacts(kind);
 
-    public override void Dispose()
-    {
-        pooled.Dispose();
-        base.Dispose();
-    }
+    // The data source is the process's (Sources): its idle sessions serve the next command.
+    public override void Dispose() => base.Dispose();
 
     /// <summary>The advisory lock key of a target: 64 bits of its SHA-256, so any key fits one lock.</summary>
     internal static long AdvisoryKey(string targetKey) =>
@@ -175,7 +189,35 @@ internal sealed class PostgresJournal(NpgsqlDataSource source, string location) 
         return 0;
     });
 
-    protected override DbConnection Connect() => source.OpenConnection();
+    private bool checkedSession;
+
+    /// <summary>
+    /// The pool outlives commands, so a command's first session may be one the server has since dropped (a restart, a
+    /// failover, an idle timeout): it is checked with one round trip, and when dead the pool is emptied and a new one opened.
+    /// </summary>
+    protected override DbConnection Connect()
+    {
+        var connection = source.OpenConnection();
+        if (Volatile.Read(ref checkedSession))
+        {
+            return connection;
+        }
+
+        try
+        {
+            using var ping = new NpgsqlCommand("SELECT 1", connection);
+            ping.ExecuteScalar();
+        }
+        catch (Exception e) when (IsStoreFault(e))
+        {
+            connection.Dispose();
+            source.Clear();
+            connection = source.OpenConnection();
+        }
+
+        Volatile.Write(ref checkedSession, true);
+        return connection;
+    }
 
     protected override bool HasTable(DbConnection connection, string table)
     {
@@ -222,6 +264,7 @@ internal sealed class PostgresJournal(NpgsqlDataSource source, string location) 
         }
         catch (Exception e) when (IsStoreFault(e))
         {
+            source.Clear();
             throw Fault(e);
         }
     }
@@ -234,6 +277,7 @@ internal sealed class PostgresJournal(NpgsqlDataSource source, string location) 
         }
         catch (Exception e) when (IsStoreFault(e))
         {
+            source.Clear();
             throw Fault(e);
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidCastException)

@@ -86,9 +86,11 @@ public abstract class SqlJournal : Journal
             ("@target", targetKey));
 
     /// <summary>Records a new holder of the target's lock and returns its fencing token, one higher than the last.</summary>
-    internal long TakeLockRow(string targetKey, LockHolder holder, long? sessionId) => Guard(() =>
+    /// <summary>on: a connection of the caller's to write it on (left open), else one of the lock rows' own.</summary>
+    internal long TakeLockRow(string targetKey, LockHolder holder, long? sessionId, DbConnection? on = null) => Guard(() =>
     {
-        using var connection = OpenForLockRow();
+        using var owned = on is null ? OpenForLockRow() : null;
+        var connection = on ?? owned!;
         using var command = Prepare(connection,
             "INSERT INTO locks(target_key, token, holder, acquired_at, renewed_at, released_at, session_id) VALUES (@target, 1, @holder, @now, @now, NULL, CAST(@session AS BIGINT)) " +
             "ON CONFLICT (target_key) DO UPDATE SET token = locks.token + 1, holder = excluded.holder, acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at, released_at = NULL, session_id = excluded.session_id RETURNING token",

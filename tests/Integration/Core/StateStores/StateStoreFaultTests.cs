@@ -42,6 +42,41 @@ public sealed class StateStoreFaultTests
         }
     }
 
+    [RequiresFact(Component.Postgres)]
+    public async Task ACommandAfterTheServerDroppedThePooledSessionsStartsOnANewOne()
+    {
+        using var temp = new TempDirectory();
+        var cluster = new PostgresCluster();
+        try
+        {
+            var address = $"postgresql://postgres@127.0.0.1:{cluster.Port}/postgres";
+            using (var first = StateRoot.Open(temp.Combine("first"), StateStoreAddress.Parse(address, null)))
+            {
+                await using var lease = await first.Store.AcquireLockAsync("git:/srv/app", TimeSpan.Zero, new RecordingObserver(), default);
+                first.Journal.AddEvent(new JournalEvent("git:/srv/app", null, DateTimeOffset.UtcNow, "Written", "first"));
+            }
+
+            // The sessions stay for the next command; a restart or failover drops them on the server's side.
+            using (var admin = new NpgsqlConnection($"Host=127.0.0.1;Port={cluster.Port};Username=postgres;Database=postgres;Pooling=false"))
+            {
+                admin.Open();
+                using var count = new NpgsqlCommand("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'DeploymentRollback'", admin);
+                Assert.True((long)count.ExecuteScalar()! > 0, "the first command's sessions should be kept for the next one");
+                using var drop = new NpgsqlCommand("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'DeploymentRollback'", admin);
+                drop.ExecuteScalar();
+            }
+
+            using var second = StateRoot.Open(temp.Combine("second"), StateStoreAddress.Parse(address, null));
+            second.Journal.AddEvent(new JournalEvent("git:/srv/app", null, DateTimeOffset.UtcNow, "Written", "second"));
+            Assert.Equal(["first", "second"], second.Journal.GetEvents("git:/srv/app").Select(e => e.Detail));
+            await using var again = await second.Store.AcquireLockAsync("git:/srv/app", TimeSpan.Zero, new RecordingObserver(), default);
+        }
+        finally
+        {
+            cluster.Dispose();
+        }
+    }
+
     [RequiresFact(Component.Azurite)]
     public async Task ABlobStoreThatGoesAwayMidRunFailsWithStateStoreUnreachable()
     {
