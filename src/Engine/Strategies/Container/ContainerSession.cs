@@ -100,7 +100,7 @@ public sealed class ContainerSession : IRollbackSession, IReadsLogs
         using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, context.Cancellation).ConfigureAwait(false);
         var inspect = await DockerEngine.InspectContainerAsync(client, target.Location, context.Cancellation).ConfigureAwait(false);
         RecordSeen(context, target.Key, inspect);
-        writer.AddText("inspect.json", JsonSerializer.Serialize(inspect, new JsonSerializerOptions { WriteIndented = true }));
+        writer.AddText("inspect.json", JsonSerializer.Serialize(inspect, IndentedJson.Options));
         try
         {
             writer.AddLog("logs.txt", await DockerEngine.ReadLogsAsync(client, inspect.ID, 200, null, context.Cancellation).ConfigureAwait(false));

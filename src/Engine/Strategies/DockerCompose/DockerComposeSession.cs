@@ -124,7 +124,7 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
         writer.AddText("compose.config.yml", config.ExitCode == 0 ? config.StandardOutput : "compose config failed:\n" + config.CombinedOutput);
         foreach (var (service, inspect) in services)
         {
-            writer.AddText($"services/{service}/inspect.json", JsonSerializer.Serialize(inspect, new JsonSerializerOptions { WriteIndented = true }));
+            writer.AddText($"services/{service}/inspect.json", JsonSerializer.Serialize(inspect, IndentedJson.Options));
             var logs = $"services/{service}/logs.txt";
             try
             {

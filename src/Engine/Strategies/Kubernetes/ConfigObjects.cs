@@ -110,7 +110,7 @@ internal static class ConfigObjects
         object shown = reference.Kind == "Secret"
             ? new { kind = "Secret", name = reference.Name, hash, keys = (binary ?? new Dictionary<string, byte[]>()).ToDictionary(p => p.Key, p => "sha256:" + Convert.ToHexString(SHA256.HashData(p.Value))[..16].ToLowerInvariant()) }
             : new { kind = "ConfigMap", name = reference.Name, hash, data, binaryKeys = binary?.Keys };
-        return JsonSerializer.Serialize(shown, new JsonSerializerOptions { WriteIndented = true });
+        return JsonSerializer.Serialize(shown, IndentedJson.Options);
     }
 
     public static string HashOf(IDictionary<string, string>? data, IDictionary<string, byte[]>? binary)

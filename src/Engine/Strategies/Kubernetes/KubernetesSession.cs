@@ -150,7 +150,7 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets, IRead
         var revisions = decision?.Revisions ?? await Call(kube, "list the workload's revisions", () => Workloads.RevisionsAsync(kube, workload, context.Cancellation)).ConfigureAwait(false);
         var pods = await ListPodsAsync(kube, workload, context.Cancellation).ConfigureAwait(false);
         var events = await EventsAsync(kube, workload, revisions, pods, context.Cancellation).ConfigureAwait(false);
-        var indented = new JsonSerializerOptions { WriteIndented = true };
+        var indented = IndentedJson.Options;
         writer.AddText("workload.json", workload.Json.ToJsonString(indented));
         writer.AddText("revisions.json", JsonSerializer.Serialize(revisions.Select(r => new { revision = r.Number, source = r.SourceName, images = PodTemplates.Images(r.Template), templateHash = r.Hash, changeCause = r.ChangeCause, template = r.Template }), indented));
         writer.AddText("pods.json", JsonSerializer.Serialize(pods.Select(p => new { name = p.Metadata.Name, summary = PodProblems.Summary(p), status = Workloads.ToJsonNode(p.Status) }), indented));
@@ -372,7 +372,7 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets, IRead
         }
 
         var snapshot = new KubernetesSnapshot(PodTemplates.Hash(workload.Template), PodTemplates.Images(workload.Template), copies);
-        AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotFile), JsonSerializer.Serialize(snapshot, new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotFile), JsonSerializer.Serialize(snapshot, IndentedJson.Options));
         return true;
     }
 
