@@ -33,8 +33,11 @@ function Test-Engine {
 if ($Stop) {
     if (Test-Path $pidFile) {
         $id = [int](Get-Content $pidFile)
-        Stop-Process -Id $id -ErrorAction SilentlyContinue
+        # SIGTERM first, so that dockerd shuts down and removes its own pid file (Stop-Process sends SIGKILL on Linux,
+        # which left /var/run/docker.pid behind and made the next start fail); SIGKILL only when it does not end.
+        if ($IsWindows) { Stop-Process -Id $id -ErrorAction SilentlyContinue } else { & kill -TERM $id 2>$null }
         Wait-Process -Id $id -Timeout 20 -ErrorAction SilentlyContinue
+        Stop-Process -Id $id -ErrorAction SilentlyContinue
         Remove-Item $pidFile
         Write-Host "Stopped the dockerd this run started (pid $id)."
     }
@@ -46,6 +49,14 @@ if (-not (Test-Engine)) {
     $dockerd = Get-Command dockerd -ErrorAction SilentlyContinue
     if (-not $dockerd) { return [pscustomobject]@{ Available = $false; Started = $false; Reason = 'dockerd is not installed (apt-get install docker.io)' } }
     if ($IsLinux -and (id -u) -ne 0) { return [pscustomobject]@{ Available = $false; Started = $false; Reason = 'dockerd is not running, and only root can start it' } }
+    # A pid file whose process is gone (a dockerd killed earlier) would make dockerd refuse to start.
+    $enginePidFile = '/var/run/docker.pid'
+    if ($IsLinux -and (Test-Path $enginePidFile)) {
+        $enginePid = 0
+        if (-not [int]::TryParse((Get-Content -Raw $enginePidFile).Trim(), [ref] $enginePid) -or -not (Get-Process -Id $enginePid -ErrorAction SilentlyContinue)) {
+            Remove-Item $enginePidFile -Force
+        }
+    }
     # No iptables and no default bridge: the tests use host networking on loopback only.
     $process = Start-Process $dockerd.Source -ArgumentList '--iptables=false', '--bridge=none' -RedirectStandardOutput $LogPath -RedirectStandardError "$LogPath.err" -PassThru
     Set-Content $pidFile $process.Id
