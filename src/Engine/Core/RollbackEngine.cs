@@ -18,7 +18,7 @@ public static class RollbackEngine
         // The journal's reads do not depend on the strategy's: they overlap (a fresh process loads SQLite meanwhile).
         // When the strategy's error ends the assessment first, the journal read's error is observed and dropped.
         var failureRead = Task.Run(() => FailureContext.Resolve(context.State, targetKey, request.FailureType, request.Reason));
-        _ = failureRead.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        failureRead.DropFaults();
         var found = await session.AssessAsync().ConfigureAwait(false);
 
         HealthReport? health = null;

@@ -37,18 +37,22 @@ public abstract class SqlJournal : Journal
         ("@id", attempt.AttemptId), ("@completed", Stamp(attempt.CompletedAt)), ("@outcome", attempt.Outcome.ToString()),
         ("@from", attempt.FromVersion), ("@to", attempt.ToVersion), ("@json", JsonSerializer.Serialize(attempt, JsonOptions)));
 
-    public override IReadOnlyList<RollbackResult> GetAttempts(string? targetKey = null, string? attemptId = null, DateTimeOffset? since = null, int limit = 1000) =>
-        Query($"SELECT result_json, outcome FROM attempts{Where(("target_key = @target", targetKey), ("id = @id", attemptId), ("started_at >= @since", since is null ? null : Stamp(since.Value)))} ORDER BY started_at DESC LIMIT @limit",
-            reader => ReadAttempt(reader.GetString(0), reader.GetString(1)),
-            Given(("@target", targetKey), ("@id", attemptId), ("@since", since is null ? null : Stamp(since.Value)), ("@limit", (long)limit)));
+    public override IReadOnlyList<RollbackResult> GetAttempts(string? targetKey = null, string? attemptId = null, DateTimeOffset? since = null, int limit = 1000)
+    {
+        var (where, parameters) = Filter(("target_key", "=", targetKey), ("id", "=", attemptId), ("started_at", ">=", since is null ? null : Stamp(since.Value)));
+        return Query($"SELECT result_json, outcome FROM attempts{where} ORDER BY started_at DESC LIMIT @limit",
+            reader => ReadAttempt(reader.GetString(0), reader.GetString(1)), [.. parameters, ("@limit", (long)limit)]);
+    }
 
     public override void RecordVerified(VerifiedVersion verified) => Fenced(verified.TargetKey,
         "INSERT INTO verified(target_key, strategy, version, commit_id, recorded_at, evidence, snapshot, fencing_token) SELECT @target, @strategy, @version, CAST(@commit AS TEXT), @at, @evidence, CAST(@snapshot AS TEXT), CAST(@token AS BIGINT) WHERE " + FenceHolds,
         ("@strategy", verified.Strategy), ("@version", verified.Version), ("@commit", verified.Commit),
         ("@at", Stamp(verified.RecordedAt)), ("@evidence", verified.Evidence), ("@snapshot", verified.Snapshot));
 
-    public override IReadOnlyList<VerifiedVersion> GetVerified(string? targetKey = null, int limit = 1000) =>
-        Query($"SELECT target_key, strategy, version, commit_id, recorded_at, evidence, snapshot FROM verified{Where(("target_key = @target", targetKey))} ORDER BY recorded_at DESC, id DESC LIMIT @limit",
+    public override IReadOnlyList<VerifiedVersion> GetVerified(string? targetKey = null, int limit = 1000)
+    {
+        var (where, parameters) = Filter(("target_key", "=", targetKey));
+        return Query($"SELECT target_key, strategy, version, commit_id, recorded_at, evidence, snapshot FROM verified{where} ORDER BY recorded_at DESC, id DESC LIMIT @limit",
             reader => new VerifiedVersion
             {
                 TargetKey = reader.GetString(0),
@@ -58,7 +62,8 @@ public abstract class SqlJournal : Journal
                 RecordedAt = ParseStamp(reader.GetString(4)),
                 Evidence = reader.GetString(5),
                 Snapshot = reader.IsDBNull(6) ? null : reader.GetString(6),
-            }, Given(("@target", targetKey), ("@limit", (long)limit)));
+            }, [.. parameters, ("@limit", (long)limit)]);
+    }
 
     public override void AddEvent(JournalEvent journalEvent) => Fenced(journalEvent.TargetKey,
         "INSERT INTO events(target_key, attempt_id, at, kind, detail, fencing_token) SELECT @target, CAST(@attempt AS TEXT), @at, @kind, @detail, CAST(@token AS BIGINT) WHERE " + FenceHolds,
@@ -85,8 +90,10 @@ public abstract class SqlJournal : Journal
             reader => (JsonSerializer.Deserialize<RollbackResult>(reader.GetString(0), JsonOptions)!, reader.IsDBNull(1) ? null : reader.GetString(1)),
             ("@target", targetKey));
 
-    /// <summary>Records a new holder of the target's lock and returns its fencing token, one higher than the last.</summary>
-    /// <summary>on: a connection of the caller's to write it on (left open), else one of the lock rows' own.</summary>
+    /// <summary>
+    /// Records a new holder of the target's lock and returns its fencing token, one higher than the last. on: a connection
+    /// of the caller's to write it on (left open), else one of the lock rows' own.
+    /// </summary>
     internal long TakeLockRow(string targetKey, LockHolder holder, long? sessionId, DbConnection? on = null) => Guard(() =>
     {
         using var owned = on is null ? OpenForLockRow() : null;
@@ -195,27 +202,24 @@ public abstract class SqlJournal : Journal
         // The first open checks the layout once, even when two reads start together (an assessment overlaps them).
         lock (initialisation)
         {
-            if (!initialised)
+            if (initialised)
             {
-                BeforeFirstOpen();
+                return connect();
             }
 
+            BeforeFirstOpen();
             var connection = connect();
-            if (!initialised)
+            try
             {
-                try
-                {
-                    EnsureSchema(connection);
-                }
-                catch
-                {
-                    connection.Dispose();
-                    throw;
-                }
-
-                Volatile.Write(ref initialised, true);
+                EnsureSchema(connection);
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
             }
 
+            Volatile.Write(ref initialised, true);
             return connection;
         }
     }
@@ -228,18 +232,16 @@ public abstract class SqlJournal : Journal
     });
 
     /// <summary>
-    /// The WHERE clause of the conditions whose value is given. A condition written "@x IS NULL OR column = @x" keeps
-    /// the planner from using the column's index: it reads and sorts the whole table, every attempt's JSON included.
+    /// The WHERE clause and parameters of the conditions whose value is given (a parameter per column, named after it).
+    /// A condition written "@x IS NULL OR column = @x" keeps the planner from using the column's index: it reads and
+    /// sorts the whole table, every attempt's JSON included.
     /// </summary>
-    private static string Where(params (string Condition, object? Value)[] conditions)
+    private static (string Where, (string Name, object? Value)[] Parameters) Filter(params (string Column, string Operator, object? Value)[] conditions)
     {
-        var given = conditions.Where(c => c.Value is not null).Select(c => c.Condition).ToList();
-        return given.Count == 0 ? "" : " WHERE " + string.Join(" AND ", given);
+        var given = conditions.Where(c => c.Value is not null).ToList();
+        return (given.Count == 0 ? "" : " WHERE " + string.Join(" AND ", given.Select(c => $"{c.Column} {c.Operator} @{c.Column}")),
+            given.Select(c => ("@" + c.Column, c.Value)).ToArray());
     }
-
-    /// <summary>The parameters of the conditions <see cref="Where"/> kept (those with a value).</summary>
-    private static (string Name, object? Value)[] Given(params (string Name, object? Value)[] parameters) =>
-        parameters.Where(p => p.Value is not null).ToArray();
 
     protected List<T> Query<T>(string sql, Func<DbDataReader, T> map, params (string Name, object? Value)[] parameters) => Guard(() =>
     {

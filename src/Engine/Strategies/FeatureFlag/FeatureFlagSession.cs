@@ -49,7 +49,7 @@ public sealed class FeatureFlagSession : IRollbackSession, ISwitchesAtOnce
     public ValueTask DisposeAsync()
     {
         // A reading nobody used (the command stopped before it read): its failure is nobody's error.
-        Interlocked.Exchange(ref early, null)?.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+        Interlocked.Exchange(ref early, null)?.DropFaults();
         return ValueTask.CompletedTask;
     }
 
@@ -63,7 +63,7 @@ public sealed class FeatureFlagSession : IRollbackSession, ISwitchesAtOnce
                 return await started.ConfigureAwait(false);
             }
 
-            _ = started.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+            started.DropFaults();
         }
 
         return await FlagProvider.Create(request).ReadAsync(context.Cancellation).ConfigureAwait(false);
