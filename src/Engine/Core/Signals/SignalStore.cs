@@ -12,7 +12,7 @@ namespace DeploymentRollback.Engine;
 /// Signals as CloudEvents 1.0 structured JSON files in signals/ (one per signal), optionally POSTed to a webhook.
 /// The event type ends with the signal name; the data holds the payload, secrets redacted.
 /// </summary>
-public sealed class SignalStore
+public sealed partial class SignalStore
 {
     public const string TypePrefix = "io.deploymentrollback.signal.";
 
@@ -144,6 +144,13 @@ public sealed class SignalStore
                 continue;
             }
 
+            // The file is named after its signal too: one of another name is not read at all, so the signals a batch of
+            // rollbacks writes (STARTED, COMPLETED, ...) cost none of them anything when they look for DEPLOYMENT_FAILED.
+            if (names is { Count: > 0 } && NameInFileName(fileName) is { } named && !names.Contains(named, StringComparer.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
             var signal = TryDecode(file, out var problem);
             if (signal is null)
             {
@@ -165,6 +172,13 @@ public sealed class SignalStore
     /// <summary>A name as this module writes it: yyyyMMddTHHmmss... (its UTC time) first.</summary>
     private static bool IsTimeNamed(string name) =>
         name.Length > 15 && name[8] == 'T' && name.AsSpan(0, 8).IndexOfAnyExceptInRange('0', '9') < 0 && name.AsSpan(9, 6).IndexOfAnyExceptInRange('0', '9') < 0;
+
+    /// <summary>The signal name in a file name as <see cref="EmitAsync"/> writes it; null for any other name.</summary>
+    internal static string? NameInFileName(string fileName) =>
+        EmittedFileName().Match(fileName) is { Success: true } match ? match.Groups["name"].Value : null;
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[0-9]{8}T[0-9]{13}Z-(?<name>[A-Z][A-Z0-9_]{1,63})-[0-9a-f]{8}\\.json$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex EmittedFileName();
 
     private RollbackSignal? TryDecode(string file, out string? problem)
     {
