@@ -69,8 +69,49 @@ public class LogComparisonTests
 
         ErrorLines.IsError(line);
         ErrorLines.IsError(new string('E', 1_000_000));
+        // Lines made to make a backtracking engine try every split (each pattern's worst case that we know of).
+        foreach (var adversarial in AdversarialLines())
+        {
+            ErrorLines.IsError(adversarial);
+        }
 
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"took {watch.Elapsed}");
+    }
+
+    [Fact]
+    public void The_compiled_patterns_classify_as_the_same_patterns_without_backtracking_do()
+    {
+        // Random lines of the tokens the patterns look for, plus the adversarial ones: the compiled (backtracking)
+        // patterns must say exactly what the non-backtracking engine says.
+        string[] tokens =
+        {
+            "\"", "GET", "POST", " ", "HTTP/1.1", "HTTP/2", "[", "]", ":", "Error", "error", "ERROR", "A", "a", "1", "503", "500", "200",
+            "level=", "lvl=", "\"level\"", "\"status\"", "status=", "fail", "crit", ": ", "\t", "{", ",", "Exception", "Traceback (most recent call last)",
+            "panic:", "E1204", " 12:00:00.123", "core:", "[error]", "x", "Z", "_", "=", "\"@l\"", "severity", "info", "50", "\"levelname\"",
+            "fatal", "\"statusCode\"", "-", "é", "ERR", "CRIT",
+        };
+        var random = new Random(20261204);
+        var lines = Enumerable.Range(0, 20_000).Select(_ => string.Concat(Enumerable.Range(0, random.Next(1, 40)).Select(_ => tokens[random.Next(tokens.Length)])))
+            .Concat(AdversarialLines()).ToList();
+        var reference = ErrorLines.WithoutBacktracking();
+
+        var differing = lines.Where(line => ErrorLines.IsError(line) != ErrorLines.IsError(line, reference)).Take(5).ToList();
+
+        Assert.Empty(differing);
+        Assert.Contains(lines, ErrorLines.IsError);
+        Assert.Contains(lines, line => !ErrorLines.IsError(line));
+    }
+
+    private static IEnumerable<string> AdversarialLines()
+    {
+        static string Times(string part, int count) => string.Concat(Enumerable.Repeat(part, count));
+        return new[]
+        {
+            new string('A', 2000), Times("A ", 1000), "\"GET " + new string('"', 1995), Times("\"GET ", 400), Times("\"GET x", 333),
+            "[" + new string('a', 1999), Times("[a", 1000), Times("[a:", 666), "fail: " + new string('x', 1994), Times(" fail: x", 250),
+            "fail: " + Times("[1", 997), Times(" level=\"", 250), Times("\"level\" : ", 200), "\"level\"" + new string(' ', 1993),
+            Times("\"status\": \"", 180), Times("AError", 333), "E" + new string('1', 1999), Times("status=5", 250), new string(' ', 2000),
+        };
     }
 
     [Theory]
