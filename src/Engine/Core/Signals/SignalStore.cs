@@ -34,7 +34,7 @@ public sealed partial class SignalStore
 
     public static void ValidateName(string name)
     {
-        if (string.IsNullOrWhiteSpace(name) || !System.Text.RegularExpressions.Regex.IsMatch(name, "^[A-Z][A-Z0-9_]{1,63}$"))
+        if (string.IsNullOrWhiteSpace(name) || !SignalName().IsMatch(name))
         {
             throw new RollbackException(ErrorIds.SignalNameInvalid, RollbackErrorKind.InvalidArgument,
                 $"'{name}' is not a signal name. Use upper-case letters, digits and underscores, such as {string.Join(", ", SignalNames.All)}.");
@@ -176,6 +176,9 @@ public sealed partial class SignalStore
     /// <summary>The signal name in a file name as <see cref="EmitAsync"/> writes it; null for any other name.</summary>
     internal static string? NameInFileName(string fileName) =>
         EmittedFileName().Match(fileName) is { Success: true } match ? match.Groups["name"].Value : null;
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Z][A-Z0-9_]{1,63}$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex SignalName();
 
     [System.Text.RegularExpressions.GeneratedRegex("^[0-9]{8}T[0-9]{13}Z-(?<name>[A-Z][A-Z0-9_]{1,63})-[0-9a-f]{8}\\.json$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
     private static partial System.Text.RegularExpressions.Regex EmittedFileName();
