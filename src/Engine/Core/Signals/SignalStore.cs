@@ -177,10 +177,13 @@ public sealed partial class SignalStore
     internal static string? NameInFileName(string fileName) =>
         EmittedFileName().Match(fileName) is { Success: true } match ? match.Groups["name"].Value : null;
 
-    [System.Text.RegularExpressions.GeneratedRegex("^[A-Z][A-Z0-9_]{1,63}$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    // A signal name, alone and inside the file names EmitAsync writes: one rule for both.
+    private const string NamePattern = "[A-Z][A-Z0-9_]{1,63}";
+
+    [System.Text.RegularExpressions.GeneratedRegex("^" + NamePattern + "$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
     private static partial System.Text.RegularExpressions.Regex SignalName();
 
-    [System.Text.RegularExpressions.GeneratedRegex("^[0-9]{8}T[0-9]{13}Z-(?<name>[A-Z][A-Z0-9_]{1,63})-[0-9a-f]{8}\\.json$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    [System.Text.RegularExpressions.GeneratedRegex("^[0-9]{8}T[0-9]{13}Z-(?<name>" + NamePattern + ")-[0-9a-f]{8}\\.json$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
     private static partial System.Text.RegularExpressions.Regex EmittedFileName();
 
     private RollbackSignal? TryDecode(string file, out string? problem)

@@ -49,7 +49,7 @@ public static partial class ErrorLines
         + @"|(^|\s)status=5\d\d\b";
 
     // Source-generated: a fresh process pays nothing to build them. The non-backtracking engine this replaced cost about
-    // 150 ms of CPU on first use in every process that compared logs (see docs/DESIGN-NOTES.md, "Error lines").
+    // 150 ms of CPU on first use in every process that compared logs (see docs/DESIGN-NOTES.md, "Error spikes in logs").
     [GeneratedRegex(StructuredLevelPattern, RegexOptions.CultureInvariant, MatchTimeoutMs)]
     private static partial Regex StructuredLevel();
 
