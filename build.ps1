@@ -171,7 +171,7 @@ function Stop-TestComponents($components) {
 
 function Invoke-Test {
     $results = Join-Path $out 'test-results'
-    $totals = [ordered]@{ passed = 0; failed = 0; skipped = 0 }
+    $totals = [ordered]@{ passed = 0; failed = 0; skipped = 0; failures = [System.Collections.Generic.List[string]]::new() }
     if ($Tier -eq 'Unit') {
         New-Item -ItemType Directory -Force $results | Out-Null
         Invoke-XunitProject 'Unit' $results $totals
@@ -183,6 +183,15 @@ function Invoke-Test {
         try { Invoke-TestRunners $results $totals } finally { Stop-TestComponents $components }
     }
     if ($totals.passed -eq 0) { $totals.failed++; Write-Host 'No test ran.' }
+    if ($totals.failures.Count -gt 0) {
+        Write-Host ''
+        Write-Host 'Failed:'
+        # Each on one line, cut short: the full text is in the runner's output above and in out/test-results.
+        foreach ($failure in $totals.failures) {
+            $line = $failure -replace '\s+', ' '
+            Write-Host "  $(if ($line.Length -gt 300) { $line.Substring(0, 300) + '...' } else { $line })"
+        }
+    }
     Write-Host ''
     Write-Host "$($totals.passed) passed, $($totals.failed) failed, $($totals.skipped) skipped"
     if ($totals.failed -gt 0) { exit 1 }
@@ -196,11 +205,15 @@ function Invoke-XunitProject([string] $Name, [string] $results, $totals) {
     $exit = $LASTEXITCODE
     $failedBefore = $totals.failed
     if (Test-Path $trx) {
-        $counters = ([xml](Get-Content -Raw $trx)).TestRun.ResultSummary.Counters
+        $run = [xml](Get-Content -Raw $trx)
+        $counters = $run.TestRun.ResultSummary.Counters
         $totals.passed += [int]$counters.passed
         $totals.failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout
         $totals.skipped += [int]$counters.notExecuted
         Write-Host "xunit ($Name): $($counters.passed) passed, $([int]$counters.failed + [int]$counters.error) failed, $($counters.notExecuted) skipped"
+        foreach ($result in $run.TestRun.Results.UnitTestResult | Where-Object outcome -in 'Failed', 'Error', 'Timeout') {
+            $totals.failures.Add("xunit ($Name) $($result.testName): $($result.Output.ErrorInfo.Message)")
+        }
     }
     if ($exit -ne 0 -and $totals.failed -eq $failedBefore) { $totals.failed++; Write-Host "xunit ($Name): the test run itself failed" }
 }
@@ -219,6 +232,7 @@ function Invoke-TestRunners([string] $results, $totals) {
         $totals.passed += $pesterCounts.passed
         $totals.failed += $pesterCounts.failed
         $totals.skipped += $pesterCounts.skipped
+        foreach ($failure in $pesterCounts.failures) { $totals.failures.Add("Pester $failure") }
         Write-Host "Pester: $($pesterCounts.passed) passed, $($pesterCounts.failed) failed, $($pesterCounts.skipped) skipped"
     }
     else {

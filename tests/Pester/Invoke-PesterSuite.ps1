@@ -22,7 +22,7 @@ $configuration.Output.Verbosity = 'Detailed'
 $configuration.TestResult.Enabled = $true
 $configuration.TestResult.OutputFormat = 'NUnitXml'
 $configuration.TestResult.OutputPath = $ResultsPath
-$counts = @{ passed = 0; failed = 1; skipped = 0 }
+$counts = @{ passed = 0; failed = 1; skipped = 0; failures = @() }
 try {
     $result = Invoke-Pester -Configuration $configuration
     # A container that failed to load (syntax error, BeforeAll failure) counts as a failure, not as nothing.
@@ -30,6 +30,10 @@ try {
         passed  = $result.PassedCount
         failed  = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
         skipped = $result.SkippedCount + $result.NotRunCount
+        # Named again at the very end of the test command's output, where a log cut to its tail still shows them.
+        failures = @($result.Failed | ForEach-Object { "$($_.ExpandedPath): $(($_.ErrorRecord | Select-Object -First 1).Exception.Message)" }) +
+            @($result.FailedBlocks | ForEach-Object { "$($_.Path -join '.') (block): $(($_.ErrorRecord | Select-Object -First 1).Exception.Message)" }) +
+            @($result.FailedContainers | ForEach-Object { "$($_.Item) (file): $(($_.ErrorRecord | Select-Object -First 1).Exception.Message)" })
     }
 }
 finally { $counts | ConvertTo-Json | Set-Content $CountsPath }

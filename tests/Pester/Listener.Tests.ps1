@@ -202,7 +202,21 @@ Describe 'A real Alertmanager posting to the listener' -Skip:$skipPrometheus {
             $resolved = Get-RollbackSignal -StateDirectory $state | Where-Object { $_.Data.status -eq 'resolved' }
             if (-not $resolved) { Start-Sleep -Milliseconds 500 }
         }
-        $resolved | Should -Not -BeNullOrEmpty
+        if (-not $resolved) {
+            # Everything a person needs to tell where the chain stopped: the listener's own output, what it recorded,
+            # and what Prometheus and Alertmanager hold.
+            kill -TERM $listener.Process.Id
+            if (-not $listener.Process.WaitForExit(15000)) { $listener.Process.Kill($true) }
+            $result = $listener | Wait-ChildPwsh
+            $seen = Get-RollbackSignal -StateDirectory $state | Sort-Object Time | ForEach-Object { "$($_.Time.ToString('HH:mm:ss.fff')) $($_.Name) $($_.Data | ConvertTo-Json -Compress -Depth 3)" }
+            $history = Get-RollbackHistory -TargetKey "git:$repo" -StateDirectory $state | ForEach-Object { "$($_.Outcome) $($_.Reason)" }
+            $ratio = try { (Invoke-RestMethod "$($prometheus.PrometheusUrl)/api/v1/query" -Body @{ query = $prometheus.ErrorRatioQuery } -TimeoutSec 5).data.result.value[1] } catch { $_.Exception.Message }
+            $rules = try { (Invoke-RestMethod "$($prometheus.PrometheusUrl)/api/v1/alerts" -TimeoutSec 5).data.alerts | ConvertTo-Json -Compress -Depth 4 } catch { $_.Exception.Message }
+            $manager = try { Invoke-RestMethod "$($prometheus.AlertmanagerUrl)/api/v2/alerts" -TimeoutSec 5 | ConvertTo-Json -Compress -Depth 4 } catch { $_.Exception.Message }
+            throw ("No resolved alert recorded in 75 s. Live release: $(Get-Content $live). Error ratio: $ratio.`n" +
+                "Signals:`n$($seen -join "`n")`nHistory: $($history -join '; ')`nPrometheus alerts: $rules`nAlertmanager alerts: $manager`n" +
+                "Listener exit $($result.ExitCode), stdout:`n$($result.Output)`nstderr:`n$($result.Error)")
+        }
         Start-Sleep -Seconds 4
         $report = Stop-Listener $listener
 
