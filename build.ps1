@@ -7,7 +7,8 @@
     Test     Build, then xunit (tests/Unit, tests/Integration), then Pester against the built module in a child pwsh; ends with
              "N passed, N failed, N skipped". -Tier Unit runs only the fast tier (tests/Unit: no component, no module build).
     Demo     Build, then the Git rollback demo (no cluster or server but its own).
-    Bench    Build, then the benchmarks; writes docs/BENCHMARKS.md (-Only <section>: that section alone).
+    Bench    Build, then the benchmarks; writes docs/BENCHMARKS.md (-Only <section>: that section alone). They run on a
+             ReadyToRun copy of the pinned PowerShell (as PowerShell's release packages are), made once in out/pwsh-r2r/.
     Package  Build, then a .nupkg published to out/repository with Publish-PSResource, and an Azure Automation .zip.
     Clean    Removes out/ and the bin/obj folders.
 #>
@@ -25,7 +26,7 @@ param(
     [string] $Tier = 'All',
 
     # Bench only: measure one section and replace it in docs/BENCHMARKS.md.
-    [ValidateSet('Startup', 'Containers', 'FeatureFlags', 'Database', 'Kubernetes', 'StateStores', 'Plans', 'Metrics', 'Watch')]
+    [ValidateSet('Startup', 'Containers', 'FeatureFlags', 'Database', 'Kubernetes', 'StateStores', 'Plans', 'Metrics', 'Watch', 'Demo')]
     [string] $Only
 )
 
@@ -93,11 +94,9 @@ function Get-HostRid {
     "$os-$arch"
 }
 
-# ReadyToRun: replaces the listed assemblies with ones that also carry native code for the build machine's platform
-# and the .NET runtime crossgen2's major version is for (PowerShell 7.6's .NET 10). The IL stays in each file, so
-# everywhere else (another OS or CPU, PowerShell 7.4 and 7.5 on .NET 8 and 9) the runtime ignores the native code and
-# compiles the IL as before: same behaviour, only the start-up cost differs.
-function Invoke-ReadyToRun([string] $Dependencies) {
+# crossgen2 for the build machine (the version pinned as Crossgen2Version in Directory.Packages.props) and the .NET
+# runtime of its major version that it compiles against; $null (with a warning) when no such runtime is installed.
+function Get-Crossgen2 {
     $rid = Get-HostRid
     [xml] $packages = Get-Content -Raw (Join-Path $root 'Directory.Packages.props')
     $version = @($packages.Project.PropertyGroup.Crossgen2Version)[0]
@@ -105,32 +104,73 @@ function Invoke-ReadyToRun([string] $Dependencies) {
     $framework = dotnet --list-runtimes | ForEach-Object { if ($_ -match '^Microsoft\.NETCore\.App (\S+) \[(.+)\]$') { [pscustomobject]@{ Version = [version]($Matches[1] -replace '-.*$', ''); Path = Join-Path $Matches[2] $Matches[1] } } } |
         Where-Object { $_.Version.Major -eq $major } | Sort-Object Version | Select-Object -Last 1
     if (-not $framework) {
-        Write-Warning "ReadyToRun skipped: no .NET $major runtime on this machine to compile against; the module is IL only (slower first call)."
-        return
+        Write-Warning "ReadyToRun skipped: no .NET $major runtime on this machine to compile against."
+        return $null
     }
     Invoke-Native dotnet @('restore', (Join-Path $root 'tools/ReadyToRun/ReadyToRun.csproj'), "-p:Crossgen2Rid=$rid", '--nologo', '-v', 'quiet')
-    $crossgen = Join-Path (Get-NuGetPackagesFolder) "microsoft.netcore.app.crossgen2.$rid/$version/tools/crossgen2$(if ($IsWindows) { '.exe' })"
+    $os, $arch = $rid -split '-', 2
+    [pscustomobject]@{
+        Path = Join-Path (Get-NuGetPackagesFolder) "microsoft.netcore.app.crossgen2.$rid/$version/tools/crossgen2$(if ($IsWindows) { '.exe' })"
+        Version = $version; Major = $major; Rid = $rid; Framework = $framework.Path
+        # Every call: one compiled assembly for this platform, optimized.
+        Arguments = @('--targetos', @{ win = 'windows'; osx = 'osx'; linux = 'linux' }[$os], '--targetarch', $arch, '-O')
+    }
+}
+
+# ReadyToRun: replaces the listed assemblies with ones that also carry native code for the build machine's platform
+# and the .NET runtime crossgen2's major version is for (PowerShell 7.6's .NET 10). The IL stays in each file, so
+# everywhere else (another OS or CPU, PowerShell 7.4 and 7.5 on .NET 8 and 9) the runtime ignores the native code and
+# compiles the IL as before: same behaviour, only the start-up cost differs.
+function Invoke-ReadyToRun([string] $Dependencies) {
+    $crossgen = Get-Crossgen2
+    if (-not $crossgen) { Write-Warning 'The module is IL only (slower first call).'; return }
     $staging = Join-Path $out 'r2r'
     if (Test-Path $staging) { Remove-Item $staging -Recurse -Force }
     New-Item -ItemType Directory $staging | Out-Null
-    $os, $arch = $rid -split '-', 2
-    $os = @{ win = 'windows'; osx = 'osx'; linux = 'linux' }[$os]
     # A response file: PowerShell would expand the wildcards itself when starting a native command on Unix.
     $references = Join-Path $staging 'references.rsp'
     # The Cmdlets assembly is compiled against the System.Management.Automation of the PowerShell running this build.
-    Set-Content $references (@((Join-Path $framework.Path '*.dll'), (Join-Path $Dependencies '*.dll'), (Join-Path $moduleOut '*.dll'),
+    Set-Content $references (@((Join-Path $crossgen.Framework '*.dll'), (Join-Path $Dependencies '*.dll'), (Join-Path $moduleOut '*.dll'),
         (Join-Path $PSHOME 'System.Management.Automation.dll'), (Join-Path $PSHOME 'Microsoft.PowerShell.*.dll')) | ForEach-Object { "-r:$_" })
     $compiled = 0
     foreach ($name in $readyToRunAssemblies) {
         $source = @((Join-Path $Dependencies "$name.dll"), (Join-Path $moduleOut "$name.dll")) | Where-Object { Test-Path $_ } | Select-Object -First 1
         if (-not $source) { throw "ReadyToRun: $name.dll is not in the module." }
         $target = Join-Path $staging "$name.dll"
-        Invoke-Native $crossgen @($source, '-o', $target, '--targetos', $os, '--targetarch', $arch, '-O', "@$references")
+        Invoke-Native $crossgen.Path (@($source, '-o', $target) + $crossgen.Arguments + "@$references")
         Copy-Item $target $source -Force
         $compiled++
     }
     Remove-Item $staging -Recurse -Force
-    Write-Host "ReadyToRun: $compiled assemblies compiled for $rid, .NET $major (crossgen2 $version)"
+    Write-Host "ReadyToRun: $compiled assemblies compiled for $($crossgen.Rid), .NET $($crossgen.Major) (crossgen2 $($crossgen.Version))"
+}
+
+# For the benchmarks: a copy of the PowerShell running this build with its assemblies compiled ReadyToRun, as
+# PowerShell's own release packages (deb, rpm, tar.gz, MSI, zip) are; the dotnet tool PowerShell is IL only, so every
+# fresh process would compile all of PowerShell's start-up code, which no installed PowerShell does. Made once per
+# PowerShell version in out/pwsh-r2r/. Returns its pwsh.dll, or $null when crossgen2 cannot run here.
+function Get-ReadyToRunPowerShell {
+    $target = Join-Path $out "pwsh-r2r/$($PSVersionTable.PSVersion)"
+    $done = Join-Path $target '.compiled'
+    if (Test-Path $done) { return Join-Path $target 'pwsh.dll' }
+    $crossgen = Get-Crossgen2
+    if (-not $crossgen) { return $null }
+    $started = [Diagnostics.Stopwatch]::StartNew()
+    if (Test-Path $target) { Remove-Item $target -Recurse -Force }
+    New-Item -ItemType Directory -Force (Split-Path $target) | Out-Null
+    Copy-Item $PSHOME $target -Recurse
+    $references = Join-Path $out 'pwsh-r2r/references.rsp'
+    Set-Content $references (@((Join-Path $crossgen.Framework '*.dll'), (Join-Path $PSHOME '*.dll')) | ForEach-Object { "-r:$_" })
+    $compiled = 0
+    foreach ($assembly in Get-ChildItem $PSHOME -Filter '*.dll' -File) {
+        $output = Join-Path $target $assembly.Name
+        # Reference-only and already compiled assemblies are refused by crossgen2: those stay as they are.
+        & $crossgen.Path (@($assembly.FullName, '-o', "$output.r2r") + $crossgen.Arguments + "@$references") *> $null
+        if ($LASTEXITCODE -eq 0) { Move-Item "$output.r2r" $output -Force; $compiled++ } else { Remove-Item "$output.r2r" -ErrorAction SilentlyContinue }
+    }
+    Set-Content $done "$compiled assemblies, crossgen2 $($crossgen.Version)"
+    Write-Host "ReadyToRun PowerShell: $compiled of PowerShell $($PSVersionTable.PSVersion)'s assemblies compiled in $([int]$started.Elapsed.TotalSeconds) s ($target)"
+    Join-Path $target 'pwsh.dll'
 }
 
 # The real components the integration tests need: started here, stopped by Stop-TestComponents.
@@ -248,8 +288,12 @@ function Invoke-Demo {
 
 function Invoke-Bench {
     Invoke-Build
-    $arguments = @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'bench/Invoke-Benchmarks.ps1'),
-        '-ModulePath', (Join-Path $moduleOut 'DeploymentRollback.psd1'), '-OutputPath', (Join-Path $root 'docs/BENCHMARKS.md'))
+    # The benchmarks run on PowerShell as it is installed (ReadyToRun); the dotnet tool's IL-only PowerShell is compared
+    # in the start-up section. Without crossgen2 they run on the dotnet tool itself.
+    $pwsh = Get-ReadyToRunPowerShell
+    $arguments = @($(if ($pwsh) { $pwsh } else { 'pwsh' }), '-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'bench/Invoke-Benchmarks.ps1'),
+        '-ModulePath', (Join-Path $moduleOut 'DeploymentRollback.psd1'), '-OutputPath', (Join-Path $root 'docs/BENCHMARKS.md'),
+        '-ToolPwsh', (Join-Path $PSHOME 'pwsh.dll'))
     if ($Only) { $arguments += @('-Only', $Only) }
     Invoke-Native dotnet $arguments
 }

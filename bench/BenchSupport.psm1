@@ -15,13 +15,23 @@ function Get-PwshCommand {
     [pscustomobject]@{ Exe = $exe; Arguments = $arguments }
 }
 
-# A fresh pwsh running a script that prints one line of JSON last; that object.
-function Invoke-ChildPwsh([string] $Script) {
-    $pwsh = Get-PwshCommand
+# Whether the PowerShell running this carries ReadyToRun code, as PowerShell's release packages do (build.ps1 Bench
+# runs the benchmarks on such a copy of the dotnet tool PowerShell, which is IL only).
+function Get-PwshKind {
+    $file = [System.Management.Automation.PSObject].Assembly.Location
+    $reader = [Reflection.PortableExecutable.PEReader]::new([IO.File]::OpenRead($file))
+    try { $precompiled = $reader.PEHeaders.CorHeader.ManagedNativeHeaderDirectory.Size -gt 0 } finally { $reader.Dispose() }
+    if ($precompiled) { "ReadyToRun ($PSHOME)" } else { "IL only ($PSHOME)" }
+}
+
+# A fresh pwsh running a script that prints one line of JSON last; that object. -DotnetDll: another PowerShell's
+# pwsh.dll, started with dotnet, instead of this one.
+function Invoke-ChildPwsh([string] $Script, [string] $DotnetDll) {
+    $pwsh = if ($DotnetDll) { [pscustomobject]@{ Exe = (Get-Command dotnet).Source; Arguments = @($DotnetDll) } } else { Get-PwshCommand }
     $arguments = $pwsh.Arguments
     $output = & $pwsh.Exe @arguments -NoProfile -NonInteractive -Command $Script
     if ($LASTEXITCODE) { throw "The child pwsh failed (exit code $LASTEXITCODE): $output" }
     @($output | Where-Object { $_ -match '^\{' })[-1] | ConvertFrom-Json
 }
 
-Export-ModuleMember -Function Get-Median, Get-FreePort, Get-PwshCommand, Invoke-ChildPwsh
+Export-ModuleMember -Function Get-Median, Get-FreePort, Get-PwshCommand, Get-PwshKind, Invoke-ChildPwsh

@@ -39,7 +39,9 @@ param(
     # A measuring loop stops early (and says so) once it has used this many seconds.
     [ValidateRange(10, 600)] [int] $PhaseBudgetSec = 75,
     # Run one section's measurement only and replace that section in the existing report.
-    [ValidateSet('Startup', 'Containers', 'FeatureFlags', 'Database', 'Kubernetes', 'StateStores', 'Plans', 'Metrics', 'Watch', 'Demo')] [string] $Only
+    [ValidateSet('Startup', 'Containers', 'FeatureFlags', 'Database', 'Kubernetes', 'StateStores', 'Plans', 'Metrics', 'Watch', 'Demo')] [string] $Only,
+    # The dotnet tool PowerShell's pwsh.dll (IL only), compared in the start-up section with the PowerShell running this.
+    [string] $ToolPwsh
 )
 
 $ErrorActionPreference = 'Stop'
@@ -56,13 +58,10 @@ $OutputPath = [IO.Path]::GetFullPath($OutputPath, (Get-Location).ProviderPath)
 
 function Write-Step([string] $text) { Write-Host "[$([int]$benchStarted.Elapsed.TotalSeconds) s] $text" }
 
-function Format-Ms([double] $ms) { $ms.ToString('0.0', $invariant) }
+# Medians, fresh pwsh processes like this one, and what kind of PowerShell this is.
+Import-Module (Join-Path $PSScriptRoot 'BenchSupport.psm1')
 
-function Get-Median([double[]] $values) {
-    $sorted = [double[]]($values | Sort-Object)
-    $middle = [Math]::Floor($sorted.Count / 2)
-    if ($sorted.Count % 2) { $sorted[$middle] } else { ($sorted[$middle - 1] + $sorted[$middle]) / 2 }
-}
+function Format-Ms([double] $ms) { $ms.ToString('0.0', $invariant) }
 
 function Get-Summary([double[]] $values) {
     [pscustomobject]@{
@@ -98,17 +97,6 @@ function Invoke-Bounded([string] $File, [string[]] $Arguments, [int] $TimeoutSec
         if (-not $process.HasExited) { $process.Kill($true) }
         $process.Dispose()
     }
-}
-
-# The real pwsh: this process's executable, or `dotnet pwsh.dll` when PowerShell runs as a dotnet tool.
-function Get-PwshCommand {
-    $exe = (Get-Process -Id $PID).Path
-    if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') {
-        $dll = Join-Path $PSHOME 'pwsh.dll'
-        if (-not (Test-Path $dll)) { $dll = [Environment]::GetCommandLineArgs()[0] }
-        return [pscustomobject]@{ File = $exe; Prefix = @($dll) }
-    }
-    [pscustomobject]@{ File = $exe; Prefix = @() }
 }
 
 function Get-LoadAverage {
@@ -220,7 +208,7 @@ New-Item -ItemType Directory -Force $work, $state | Out-Null
 $results = [ordered]@{}
 # The measuring script of each section the report has beyond the Git and import figures.
 $sectionScripts = [ordered]@{
-    Startup      = { & (Join-Path $PSScriptRoot 'Measure-Startup.ps1') -Runs ([Math]::Min($Runs, 5)) -Commits $Commits -Tags $Tags }
+    Startup      = { & (Join-Path $PSScriptRoot 'Measure-Startup.ps1') -Runs ([Math]::Min($Runs, 5)) -Commits $Commits -Tags $Tags -ToolPwsh $ToolPwsh }
     Containers   = { & (Join-Path $PSScriptRoot 'Measure-DockerRollback.ps1') -Runs ([Math]::Min($Runs, 5)) }
     FeatureFlags = { & (Join-Path $PSScriptRoot 'Measure-FlagRollback.ps1') -Runs $Runs }
     Database     = { & (Join-Path $PSScriptRoot 'Measure-DatabaseRollback.ps1') -Runs ([Math]::Min($Runs, 5)) }
@@ -278,7 +266,7 @@ try {
     $phase = [Diagnostics.Stopwatch]::StartNew()
     for ($i = 1; $i -le $ImportRuns; $i++) {
         $sw = [Diagnostics.Stopwatch]::StartNew()
-        $output = Invoke-Bounded $pwsh.File (@($pwsh.Prefix) + @('-NoProfile', '-NonInteractive', '-Command', $childScript)) -TimeoutSec 60
+        $output = Invoke-Bounded $pwsh.Exe (@($pwsh.Arguments) + @('-NoProfile', '-NonInteractive', '-Command', $childScript)) -TimeoutSec 60
         $processMs.Add($sw.Elapsed.TotalMilliseconds)
         $line = ($output -split "`n" | Where-Object { $_ -match '^\{' } | Select-Object -Last 1)
         if (-not $line) { throw "The import child printed no result: $output" }
@@ -408,7 +396,7 @@ try {
         "| Processors (nproc) | $($machine.Processors) |"
         $(if ($machine.Cpu) { "| CPU | $($machine.Cpu) |" })
         "| OS | $($machine.OS) |"
-        "| PowerShell | $($machine.Pwsh) ($($machine.DotNet)) |"
+        "| PowerShell | $($machine.Pwsh) ($($machine.DotNet)), $(Get-PwshKind) |"
         "| git | $($machine.Git) |"
         $(if ($loadBefore) { "| Load average (1, 5, 15 min) before / after | $loadBefore / $loadAfter (other work on the machine makes the figures noisier) |" })
         ''
@@ -461,7 +449,7 @@ try {
         ''
         '## Method'
         ''
-        "- **Import**: $($results.Import.Count) fresh child processes, each ``pwsh -NoProfile -NonInteractive -Command`` running ``Measure-Command { Import-Module <built psd1> }`` and printing the milliseconds, then ``[DeploymentRollback.Commands.InternalHooks]::LoadedThirdPartyAssemblies()``. The child's own start-up is not counted. The pwsh is the one running the benchmark (``$($pwsh.File) $($pwsh.Prefix -join ' ')``)."
+        "- **Import**: $($results.Import.Count) fresh child processes, each ``pwsh -NoProfile -NonInteractive -Command`` running ``Measure-Command { Import-Module <built psd1> }`` and printing the milliseconds, then ``[DeploymentRollback.Commands.InternalHooks]::LoadedThirdPartyAssemblies()``. The child's own start-up is not counted. The pwsh is the one running the benchmark (``$($pwsh.Exe) $($pwsh.Arguments -join ' ')``; $(Get-PwshKind))."
         "- **Repository**: ``bench/New-BenchRepository.ps1`` writes one ``git fast-import`` stream: a linear history of $('{0:N0}' -f $Commits) commits on ``main``, each changing one small file (100 files in turn), a lightweight tag every $([int][Math]::Floor($Commits / $Tags)) commits (v1.0.0 ... $($created.HighestTag), 20 patches a minor, 10 minors a major), refs packed, HEAD checked out 3 commits past the highest tag, working tree clean. A few tagged commits carry a committer date later than the next release's, so creation-date order is not version order; name order is not either (v9.x sorts above v10.x). Created in $($created.Seconds) s."
         "- **Assessment**: in this process, module imported, one warm-up call of each side, then $($results.Ours.Count) alternating rounds (ours, git through ``&``, git through ``[Diagnostics.Process]``, ...), timed with ``[Diagnostics.Stopwatch]``. Ours is ``Get-RollbackAssessment -Strategy Git -Path <repo> -StateDirectory <temp>``: current version (nearest tag), last good version (previous release tag in version order; none is recorded as verified-good), the commits since it (up to 50) and the dirty status. Git is the sum of four processes answering the same: ``git describe --tags HEAD``, ``git tag --list --sort=-v:refname`` (the previous release picked from it in PowerShell, not counted), ``git log --oneline <previous>..HEAD -n 50`` and ``git status --porcelain``, run with ``&`` as a script would (the compared figure), and again started straight through ``[Diagnostics.Process]``, which skips PowerShell's native-command layer."
         "- **Fixed cost**: the same two sides, $($results.TinyOurs.Count) alternating rounds, on a repository of 10 commits and 2 tags made the same way: what a call costs whatever the repository's size."

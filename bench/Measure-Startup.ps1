@@ -12,7 +12,10 @@
 param(
     [ValidateRange(1, 50)] [int] $Runs = 5,
     [ValidateRange(100, 1000000)] [int] $Commits = 20000,
-    [ValidateRange(2, 100000)] [int] $Tags = 2000
+    [ValidateRange(2, 100000)] [int] $Tags = 2000,
+    # The dotnet tool PowerShell's pwsh.dll (IL only): measured too, in the same rounds, when it is not the PowerShell
+    # running this (build.ps1 Bench runs the benchmarks on a ReadyToRun copy of it, as PowerShell is installed).
+    [string] $ToolPwsh
 )
 
 $ErrorActionPreference = 'Stop'
@@ -62,13 +65,25 @@ Import-Module '$($modulePath -replace "'", "''")'
     $null = Measure-Git
     $import = [Collections.Generic.List[double]]::new(); $first = [Collections.Generic.List[double]]::new(); $both = [Collections.Generic.List[double]]::new()
     $jit = [Collections.Generic.List[double]]::new(); $peak = [Collections.Generic.List[double]]::new(); $git = [Collections.Generic.List[double]]::new()
+    $compareTool = $ToolPwsh -and (Test-Path $ToolPwsh) -and [IO.Path]::GetFullPath($ToolPwsh) -ne [IO.Path]::GetFullPath((Join-Path $PSHOME 'pwsh.dll'))
+    $tool = @{ Import = [Collections.Generic.List[double]]::new(); First = [Collections.Generic.List[double]]::new(); Jit = [Collections.Generic.List[double]]::new(); Peak = [Collections.Generic.List[double]]::new() }
     for ($i = 0; $i -lt $Runs; $i++) {
         $ours = Invoke-ChildPwsh $child
         if (-not $ours.lastGood) { throw 'The fresh process found no last good version.' }
         $import.Add($ours.import); $first.Add($ours.first); $both.Add($ours.import + $ours.first); $jit.Add($ours.jit); $peak.Add($ours.peak / 1MB)
         $git.Add((Measure-Git))
+        if ($compareTool) {
+            $other = Invoke-ChildPwsh $child -DotnetDll $ToolPwsh
+            $tool.Import.Add($other.import); $tool.First.Add($other.first); $tool.Jit.Add($other.jit); $tool.Peak.Add($other.peak / 1MB)
+        }
     }
     $f = Get-Median $first; $g = Get-Median $git; $b = Get-Median $both; $p = Get-Median $peak
+    $toolRows = if ($compareTool) {
+        $tf = Get-Median $tool.First
+        "| The first assessment again, on the dotnet tool PowerShell (IL only) | $(F $tf) ms | $(F $g) ms | $(F ($tf / $g) '0.00') | - | - |"
+        "| ``Import-Module`` alone: this PowerShell / the dotnet tool PowerShell | $(F (Get-Median $import)) ms / $(F (Get-Median $tool.Import)) ms | - | - | - | - |"
+        "| Peak working set / JIT-compiled methods, on the dotnet tool PowerShell | $(F (Get-Median $tool.Peak) '0') MB / $(F (Get-Median $tool.Jit) '0') | - | - | - | - |"
+    }
     @(
         ''
         '## Start-up: a fresh process'
@@ -81,9 +96,10 @@ Import-Module '$($modulePath -replace "'", "''")'
         "| The same with ``Import-Module`` counted | $(F $b) ms | $(F $g) ms | $(F ($b / $g) '0.00') | - | - |"
         "| Peak working set of that process (pwsh, import, one Git assessment) | $(F $p '0') MB | - | - | <= $peakGoalMb MB | $(Met ($p -le $peakGoalMb)) |"
         "| Methods the JIT compiled for the first call | $(F (Get-Median $jit) '0') | - | - | - | - |"
+        $toolRows
         ''
         $(if ($loadBefore) { "Load average (1, 5, 15 min) before / after: $loadBefore / $(Get-LoadAverage) on $([Environment]::ProcessorCount) processors; other work on the machine slows both sides, the fresh process most." ; '' })
-        "Import-Module alone: $(F (Get-Median $import)) ms. The module's hot-path assemblies carry ReadyToRun code for the platform it was built on (see docs/DESIGN-NOTES.md, ``Start-up``); what the JIT still compiles is mostly PowerShell's own code (the ``dotnet tool`` PowerShell used here is not precompiled), generic instantiations over framework types and P/Invoke stubs."
+        "Import-Module alone: $(F (Get-Median $import)) ms. PowerShell: $(Get-PwshKind). The module's hot-path assemblies carry ReadyToRun code for the platform it was built on (see docs/DESIGN-NOTES.md, ``Start-up``). PowerShell's release packages (deb, rpm, tar.gz, MSI, zip) are ReadyToRun too; the ``dotnet tool`` PowerShell this repository pins is IL only, so ``build.ps1 Bench`` runs the benchmarks on a ReadyToRun copy of it (compiled once with the build's crossgen2 into out/pwsh-r2r/), and the rows on the dotnet tool PowerShell show what a process pays when all of PowerShell's own start-up code is compiled at run time. What the JIT still compiles is generic instantiations over framework types, P/Invoke stubs and async state machines."
         ''
         'Reproduce: `dotnet pwsh build.ps1 Bench -Only Startup` (this section only).'
     )
