@@ -44,7 +44,10 @@ Import-Module '$(Get-TestModulePath)'
 }
 
 AfterAll {
-    foreach ($child in $script:listeners) { if (-not $child.Process.HasExited) { $child.Process.Kill($true) } }
+    foreach ($child in $script:listeners) {
+        if (-not $child.Process.HasExited) { $child.Process.Kill($true) }
+        Remove-Item $child.File -ErrorAction SilentlyContinue
+    }
 }
 
 Describe 'Start-RollbackSignalListener' {
