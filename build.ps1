@@ -8,7 +8,7 @@
              "N passed, N failed, N skipped". -Tier Unit runs only the fast tier (tests/Unit: no component, no module build).
     Demo     Build, then the Git rollback demo (no cluster or server but its own).
     Bench    Build, then the benchmarks; writes docs/BENCHMARKS.md (-Only <section>: that section alone). They run on a
-             ReadyToRun copy of the pinned PowerShell (as PowerShell's release packages are), made once in out/pwsh-r2r/.
+             ReadyToRun copy of the pinned PowerShell (as PowerShell's release packages are), made once per version in out/pwsh-r2r/.
     Package  Build, then a .nupkg published to out/repository with Publish-PSResource, and an Azure Automation .zip.
     Clean    Removes out/ and the bin/obj folders.
 #>
@@ -94,12 +94,16 @@ function Get-HostRid {
     "$os-$arch"
 }
 
+function Get-Crossgen2Version {
+    [xml] $packages = Get-Content -Raw (Join-Path $root 'Directory.Packages.props')
+    @($packages.Project.PropertyGroup.Crossgen2Version)[0]
+}
+
 # crossgen2 for the build machine (the version pinned as Crossgen2Version in Directory.Packages.props) and the .NET
 # runtime of its major version that it compiles against; $null (with a warning) when no such runtime is installed.
 function Get-Crossgen2 {
     $rid = Get-HostRid
-    [xml] $packages = Get-Content -Raw (Join-Path $root 'Directory.Packages.props')
-    $version = @($packages.Project.PropertyGroup.Crossgen2Version)[0]
+    $version = Get-Crossgen2Version
     $major = ([version]$version).Major
     $framework = dotnet --list-runtimes | ForEach-Object { if ($_ -match '^Microsoft\.NETCore\.App (\S+) \[(.+)\]$') { [pscustomobject]@{ Version = [version]($Matches[1] -replace '-.*$', ''); Path = Join-Path $Matches[2] $Matches[1] } } } |
         Where-Object { $_.Version.Major -eq $major } | Sort-Object Version | Select-Object -Last 1
@@ -148,9 +152,9 @@ function Invoke-ReadyToRun([string] $Dependencies) {
 # For the benchmarks: a copy of the PowerShell running this build with its assemblies compiled ReadyToRun, as
 # PowerShell's own release packages (deb, rpm, tar.gz, MSI, zip) are; the dotnet tool PowerShell is IL only, so every
 # fresh process would compile all of PowerShell's start-up code, which no installed PowerShell does. Made once per
-# PowerShell version in out/pwsh-r2r/. Returns its pwsh.dll, or $null when crossgen2 cannot run here.
+# PowerShell version and crossgen2 pin in out/pwsh-r2r/. Returns its pwsh.dll, or $null when crossgen2 cannot run here.
 function Get-ReadyToRunPowerShell {
-    $target = Join-Path $out "pwsh-r2r/$($PSVersionTable.PSVersion)"
+    $target = Join-Path $out "pwsh-r2r/$($PSVersionTable.PSVersion)-crossgen2-$(Get-Crossgen2Version)"
     $done = Join-Path $target '.compiled'
     if (Test-Path $done) { return Join-Path $target 'pwsh.dll' }
     $crossgen = Get-Crossgen2
