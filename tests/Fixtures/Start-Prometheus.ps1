@@ -47,11 +47,7 @@ $appScript = Join-Path $PSScriptRoot 'metrics-app/app.py'
 $alertName = 'CheckoutHighErrorRate'
 $errorRatioQuery = 'sum(rate(app_requests_total{job="checkout",code="500"}[5s])) / sum(rate(app_requests_total{job="checkout"}[5s]))'
 
-function Get-FreePort {
-    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
-    $listener.Start()
-    try { $listener.LocalEndpoint.Port } finally { $listener.Stop() }
-}
+. (Join-Path $PSScriptRoot 'FreePort.ps1')
 
 # A process of the state is ours only while its command line still has our marker (pids get reused): the temp folder
 # for Prometheus and Alertmanager, the script and its port for the application.

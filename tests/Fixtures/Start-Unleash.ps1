@@ -35,11 +35,7 @@ $packageDir = Join-Path $PSScriptRoot 'unleash'
 $project = 'default'
 $isRoot = $IsLinux -and [Environment]::UserName -eq 'root'
 
-function Get-FreePort {
-    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
-    $listener.Start()
-    try { $listener.LocalEndpoint.Port } finally { $listener.Stop() }
-}
+. (Join-Path $PSScriptRoot 'FreePort.ps1')
 
 function New-HexToken([int] $bytes = 24) {
     [Convert]::ToHexString([System.Security.Cryptography.RandomNumberGenerator]::GetBytes($bytes)).ToLowerInvariant()

@@ -26,6 +26,10 @@ Import-Module '$(Get-TestModulePath)'
         while ([DateTime]::UtcNow -lt $deadline) {
             try { $null = Invoke-RestMethod "http://127.0.0.1:$port/alerts/" -TimeoutSec 1; break } catch { if ($child.Process.HasExited) { break }; Start-Sleep -Milliseconds 100 }
         }
+        if ($child.Process.HasExited) {
+            $result = $child | Wait-ChildPwsh
+            throw "The listener on port $port ended at start (exit code $($result.ExitCode)): $($result.Output) $($result.Error)"
+        }
         $child
     }
 

@@ -38,12 +38,8 @@ function Get-TestTagCommit {
     (Invoke-TestGit $Repo rev-parse "$Tag^{commit}" | Select-Object -First 1).Trim()
 }
 
-# A loopback port nothing listens on now.
-function Get-FreePort {
-    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
-    $listener.Start()
-    try { $listener.LocalEndpoint.Port } finally { $listener.Stop() }
-}
+# Get-FreePort: a loopback port nothing listens on now, below the ephemeral range (see FreePort.ps1).
+. (Join-Path $PSScriptRoot '../Fixtures/FreePort.ps1')
 
 # A real HTTP server on loopback (HttpListener in a thread job) answering every path with the given status; given
 # -Authorization, a request without exactly that header gets 401.
