@@ -2,7 +2,8 @@
 
 function Get-Median([double[]] $values) { $s = [double[]]($values | Sort-Object); $m = [Math]::Floor($s.Count / 2); if ($s.Count % 2) { $s[$m] } else { ($s[$m - 1] + $s[$m]) / 2 } }
 
-function Get-FreePort { $l = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0); $l.Start(); try { $l.LocalEndpoint.Port } finally { $l.Stop() } }
+# Get-FreePort: the tests' own (a port below the kernel's ephemeral range, which no outgoing connection takes first).
+. (Join-Path $PSScriptRoot '../tests/Fixtures/FreePort.ps1')
 
 # The command line that starts this same PowerShell: its executable, and pwsh.dll first when PowerShell runs as a dotnet tool.
 function Get-PwshCommand {
