@@ -137,6 +137,27 @@ public sealed class GitFixture : IDisposable
 
     public string ReadFile(string file = "app.txt") => File.ReadAllText(System.IO.Path.Combine(RepoPath, file));
 
+    /// <summary>Runs the real git in the repository (what a user's own git leaves on disk, e.g. packed references); returns its output.</summary>
+    public string RunGit(params string[] arguments)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("git") { WorkingDirectory = RepoPath, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var git = System.Diagnostics.Process.Start(start)!;
+        var error = git.StandardError.ReadToEndAsync();
+        var output = git.StandardOutput.ReadToEnd();
+        git.WaitForExit();
+        if (git.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"git {string.Join(' ', arguments)} exited with {git.ExitCode}: {error.Result}");
+        }
+
+        return output.Trim();
+    }
+
     public StateRoot State() => StateRoot.Open(StatePath);
 
     public EngineContext Context(IRollbackObserver? observer = null, CancellationToken cancellation = default) =>

@@ -19,10 +19,10 @@ public sealed record FailureContext(FailureType Type, string? Reason, DateTimeOf
         var signal = inputs.LastOrDefault(s => s.Name == SignalNames.DeploymentFailed) ?? inputs.LastOrDefault();
         var assessments = state.Journal.GetEvents(targetKey, since).Where(e => e.Kind == JournalEventKinds.Assessed).ToList();
         var assessed = assessments.LastOrDefault();
-        var assessedSummary = assessed is null ? null : JsonSerializer.Deserialize<AssessmentSummary>(assessed.Detail, Journal.JsonOptions);
+        var assessedSummary = assessed is null ? null : AssessmentSummary.FromJson(assessed.Detail);
 
         var type = requestedType is { } explicitType && explicitType != FailureType.Unknown ? explicitType
-            : assessedSummary is { FailureType: not FailureType.Unknown } ? assessedSummary.FailureType
+            : assessedSummary?.ParseFailureType() is { } assessedType and not FailureType.Unknown ? assessedType
             : signal is null ? FailureType.Unknown
             : FromSignal(signal);
         var reason = requestedReason ?? assessedSummary?.FailureReason ?? SignalText(signal, "reason") ?? SignalText(signal, "error");
@@ -37,7 +37,8 @@ public sealed record FailureContext(FailureType Type, string? Reason, DateTimeOf
             errors.Add(signalError);
         }
 
-        var detected = new[] { inputs.FirstOrDefault()?.Time, assessments.FirstOrDefault()?.At }.Where(t => t is not null).Min();
+        var (firstSignal, firstAssessment) = (inputs.FirstOrDefault()?.Time, assessments.FirstOrDefault()?.At);
+        var detected = firstSignal is null || firstAssessment < firstSignal ? firstAssessment : firstSignal;
         return new FailureContext(type, reason, detected, errors, signal);
     }
 
@@ -55,5 +56,47 @@ public sealed record FailureContext(FailureType Type, string? Reason, DateTimeOf
         signal is not null && signal.Data.TryGetValue(key, out var value) && value is not null ? value.ToString() : null;
 }
 
-/// <summary>What the journal keeps of an assessment (enough for reports and checklists).</summary>
-public sealed record AssessmentSummary(FailureType FailureType, string? FailureReason, string? CurrentVersion, string? LastGoodVersion, IReadOnlyList<string> Errors);
+/// <summary>
+/// What the journal keeps of an assessment (enough for reports and checklists). The failure type is kept as its name,
+/// as the journal's enum converter writes it, through a string: for a property of an enum type System.Text.Json
+/// compiles some 80 generic methods at run time, which was a fifth of a first assessment in a fresh process.
+/// </summary>
+public sealed record AssessmentSummary(string FailureType, string? FailureReason, string? CurrentVersion, string? LastGoodVersion, IReadOnlyList<string> Errors)
+{
+    public static AssessmentSummary Of(DeploymentRollback.FailureType type, string? reason, string? currentVersion, string? lastGoodVersion, IReadOnlyList<string> errors) =>
+        new(type.ToString(), reason, currentVersion, lastGoodVersion, errors);
+
+    /// <summary>
+    /// Reads a journaled summary with JsonDocument rather than the serializer, whose binding of a record's constructor
+    /// parameters compiles some 40 generic methods at run time in a fresh process. Invalid JSON throws JsonException, as
+    /// the serializer does.
+    /// </summary>
+    public static AssessmentSummary FromJson(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw new JsonException("An assessment record is not a JSON object.");
+        }
+
+        string? Text(string name) => root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+        var errors = new List<string>();
+        if (root.TryGetProperty(nameof(Errors), out var list) && list.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var error in list.EnumerateArray())
+            {
+                if (error.ValueKind == JsonValueKind.String)
+                {
+                    errors.Add(error.GetString()!);
+                }
+            }
+        }
+
+        return new(Text(nameof(FailureType)) ?? nameof(DeploymentRollback.FailureType.Unknown), Text(nameof(FailureReason)), Text(nameof(CurrentVersion)), Text(nameof(LastGoodVersion)), errors);
+    }
+
+    /// <summary>The failure type; Unknown for a name this build does not know. A method: even an ignored property gets metadata of its type.</summary>
+    public DeploymentRollback.FailureType ParseFailureType() =>
+        Enum.TryParse(typeof(DeploymentRollback.FailureType), FailureType, ignoreCase: false, out var type) && type is DeploymentRollback.FailureType known ? known : DeploymentRollback.FailureType.Unknown;
+}

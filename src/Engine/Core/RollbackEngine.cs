@@ -86,7 +86,7 @@ public static class RollbackEngine
             Deployment = request.Deployment.WithoutSecrets(SecretRedactor.Redact),
         };
 
-        var summary = new AssessmentSummary(assessment.FailureType, assessment.FailureReason, assessment.CurrentVersion, assessment.LastGoodVersion, assessment.Errors);
+        var summary = AssessmentSummary.Of(assessment.FailureType, assessment.FailureReason, assessment.CurrentVersion, assessment.LastGoodVersion, assessment.Errors);
         context.State.Journal.AddEvent(new JournalEvent(targetKey, null, assessment.AssessedAt, JournalEventKinds.Assessed, JsonSerializer.Serialize(summary, Journal.JsonOptions)));
         context.Observer.Progress(new ProgressUpdate("Assessing", "Done", Completed: true));
         return assessment;

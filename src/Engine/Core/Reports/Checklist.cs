@@ -11,7 +11,7 @@ public static class Checklist
         var events = state.Journal.GetEvents(attempt.TargetKey, (attempt.FailureDetectedAt ?? attempt.StartedAt).AddMinutes(-1)).Concat(writing is null ? [] : [writing]).ToList();
         var forAttempt = events.Where(e => e.AttemptId == attempt.AttemptId).ToList();
         var assessed = events.LastOrDefault(e => e.Kind == JournalEventKinds.Assessed && e.At <= attempt.StartedAt);
-        var assessedSummary = assessed is null ? null : JsonSerializer.Deserialize<AssessmentSummary>(assessed.Detail, Journal.JsonOptions);
+        var assessedSummary = assessed is null ? null : AssessmentSummary.FromJson(assessed.Detail);
         var health = attempt.Health;
         var restart = attempt.Steps.FirstOrDefault(s => s.Name.StartsWith("Restart", StringComparison.Ordinal));
         var mutating = attempt.Steps.Where(s => s.Name != "Checkpoint").ToList();
@@ -21,11 +21,12 @@ public static class Checklist
             || (e.Kind == Notifier.SentKind && e.Detail.Contains(" delivered to ", StringComparison.Ordinal))).Select(e => e.Detail).ToList();
         var report = forAttempt.LastOrDefault(e => e.Kind == JournalEventKinds.ReportWritten);
 
-        var failureConfirmed = attempt.FailureType != FailureType.Unknown || assessedSummary is { FailureType: not FailureType.Unknown };
+        var failureType = attempt.FailureType != FailureType.Unknown ? attempt.FailureType : assessedSummary?.ParseFailureType() ?? FailureType.Unknown;
+        var failureConfirmed = failureType != FailureType.Unknown;
         return new List<ChecklistItem>
         {
             Item("Pre-Rollback", "Confirmed deployment failure", failureConfirmed,
-                failureConfirmed ? IncidentReportWriter.Describe(attempt.FailureType != FailureType.Unknown ? attempt.FailureType : assessedSummary!.FailureType) : null),
+                failureConfirmed ? IncidentReportWriter.Describe(failureType) : null),
             Item("Pre-Rollback", "Identified rollback target (previous working version)", attempt.ToVersion is not null, attempt.ToVersion),
             Item("Pre-Rollback", "Created checkpoint of failed state", attempt.CheckpointName is not null, attempt.CheckpointName),
             Item("Pre-Rollback", "Notified team (if production)", delivered.Any(d => d.StartsWith(SignalNames.RollbackStarted, StringComparison.Ordinal)),

@@ -238,9 +238,20 @@ public abstract class SqlJournal : Journal
     /// </summary>
     private static (string Where, (string Name, object? Value)[] Parameters) Filter(params (string Column, string Operator, object? Value)[] conditions)
     {
-        var given = conditions.Where(c => c.Value is not null).ToList();
-        return (given.Count == 0 ? "" : " WHERE " + string.Join(" AND ", given.Select(c => $"{c.Column} {c.Operator} @{c.Column}")),
-            given.Select(c => ("@" + c.Column, c.Value)).ToArray());
+        // Loops, not LINQ: LINQ over these tuples is compiled at run time in every fresh process (DESIGN-NOTES, Start-up).
+        var where = new System.Text.StringBuilder();
+        var parameters = new (string Name, object? Value)[conditions.Length];
+        var given = 0;
+        foreach (var (column, op, value) in conditions)
+        {
+            if (value is not null)
+            {
+                where.Append(given == 0 ? " WHERE " : " AND ").Append(column).Append(' ').Append(op).Append(" @").Append(column);
+                parameters[given++] = ("@" + column, value);
+            }
+        }
+
+        return (where.ToString(), parameters[..given]);
     }
 
     protected List<T> Query<T>(string sql, Func<DbDataReader, T> map, params (string Name, object? Value)[] parameters) => Guard(() =>

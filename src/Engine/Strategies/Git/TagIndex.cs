@@ -23,40 +23,47 @@ internal sealed partial class TagIndex
 
     public IReadOnlyList<VersionTag> ByVersionDescending { get; }
 
+    internal IReadOnlyDictionary<string, string> CommitByTag => commitByTag;
+
     [GeneratedRegex("^(?<tag>.+)-[0-9]+-g[0-9a-f]+$")]
     private static partial Regex DescribeSuffix();
 
     /// <summary>
-    /// Reads tag references and object headers only; an annotated tag is opened to find its commit. Loading and
-    /// peeling every tag object took ~55 ms for 2,000 tags, this ~25 ms.
+    /// Every tag and the commit it names. The packed-refs file is read as text when git wrote it fully peeled (see
+    /// <see cref="PackedTags"/>); loose tags, and all tags when that file cannot be read so, go through libgit2.
     /// </summary>
     public static TagIndex Read(Repository repo)
     {
-        const string prefix = "refs/tags/";
-        var commitByTag = new Dictionary<string, string>(StringComparer.Ordinal);
-        var tagsByCommit = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        foreach (var reference in repo.Refs.FromGlob(prefix + "*"))
+        return PackedTags.TryRead(repo, out var packed, out var loose)
+            ? Build(repo, packed, loose.Select(name => (name, (Reference?)repo.Refs[TagPrefix + name])))
+            : ReadThroughLibgit2(repo);
+    }
+
+    /// <summary>
+    /// Through libgit2 alone: a lookup and an object-header read per tag, and an annotated tag opened to find its
+    /// commit (about 30 ms for 2,000 tags warm, 45 ms more in a fresh process, where the packed file's text takes 1-2 ms).
+    /// </summary>
+    internal static TagIndex ReadThroughLibgit2(Repository repo) =>
+        Build(repo, new Dictionary<string, string>(StringComparer.Ordinal), repo.Refs.FromGlob(TagPrefix + "*").Select(r => (r.CanonicalName[TagPrefix.Length..], (Reference?)r)));
+
+    private const string TagPrefix = "refs/tags/";
+
+    /// <summary>packed: tag name to commit, as read from packed-refs; loose: references looked up through libgit2, which win (null: gone meanwhile).</summary>
+    private static TagIndex Build(Repository repo, Dictionary<string, string> packed, IEnumerable<(string Name, Reference? Reference)> loose)
+    {
+        var commitByTag = packed;
+        foreach (var (name, reference) in loose)
         {
-            if (reference.ResolveToDirectReference()?.TargetIdentifier is not { } target)
+            commitByTag.Remove(name);
+            if (CommitOf(repo, reference) is { } sha)
             {
-                continue;
+                commitByTag[name] = sha;
             }
+        }
 
-            var id = new ObjectId(target);
-            var type = repo.ObjectDatabase.RetrieveObjectMetadata(id).Type;
-            var sha = type switch
-            {
-                ObjectType.Commit => target,
-                ObjectType.Tag => (repo.Lookup<TagAnnotation>(id)?.Target.Peel<Commit>())?.Sha,
-                _ => null,
-            };
-            if (sha is null)
-            {
-                continue;
-            }
-
-            var name = reference.CanonicalName[prefix.Length..];
-            commitByTag[name] = sha;
+        var tagsByCommit = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var (name, sha) in commitByTag)
+        {
             if (!tagsByCommit.TryGetValue(sha, out var names))
             {
                 tagsByCommit[sha] = names = new List<string>();
@@ -66,6 +73,23 @@ internal sealed partial class TagIndex
         }
 
         return new TagIndex(repo, commitByTag, tagsByCommit);
+    }
+
+    /// <summary>The commit a tag reference names; null for a tag of a tree or blob, or one that went away meanwhile.</summary>
+    private static string? CommitOf(Repository repo, Reference? reference)
+    {
+        if (reference?.ResolveToDirectReference()?.TargetIdentifier is not { } target)
+        {
+            return null;
+        }
+
+        var id = new ObjectId(target);
+        return repo.ObjectDatabase.RetrieveObjectMetadata(id).Type switch
+        {
+            ObjectType.Commit => target,
+            ObjectType.Tag => (repo.Lookup<TagAnnotation>(id)?.Target.Peel<Commit>())?.Sha,
+            _ => null,
+        };
     }
 
     public bool TryGetCommit(string tagName, out Commit commit)
@@ -119,9 +143,10 @@ internal sealed partial class TagIndex
             }
 
             var compared = reference is null ? -1 : tag.CompareTo(reference);
-            if (compared < 0 || (!exact && compared == 0))
+            // A packed tag of a tree or blob is only known not to be a commit here (see PackedTags).
+            if ((compared < 0 || (!exact && compared == 0)) && repo!.Lookup<Commit>(sha) is { } commit)
             {
-                return (tag, repo!.Lookup<Commit>(sha));
+                return (tag, commit);
             }
         }
 
