@@ -15,7 +15,23 @@ public class AssessmentSummaryTests
     {
         var summary = AssessmentSummary.Of(FailureType.HealthCheckFailed, "Health check http://x/health: 500", "v2.4.0", "v2.3.0", new[] { "Health check http://x/health: 500", "boom" });
 
-        Assert.Equal(Written, JsonSerializer.Serialize(summary, Journal.JsonOptions));
+        Assert.Equal(Written, summary.ToJson());
+    }
+
+    [Fact]
+    public void Is_written_as_the_serializer_writes_it_nulls_quotes_and_unicode_included()
+    {
+        foreach (var summary in new[]
+        {
+            AssessmentSummary.Of(FailureType.Unknown, null, null, null, Array.Empty<string>()),
+            AssessmentSummary.Of(FailureType.SmokeTestFailed, "\"quoted\" <b>&amp;</b> 'x' + tab\t line\n", "v2.4.0-ü", "release/ß-1",
+                new[] { "Ünïcödé ✓ 日本", "back\\slash", "\u0001 control", "emoji 🚀" }),
+        })
+        {
+            Assert.Equal(JsonSerializer.Serialize(summary, Journal.JsonOptions), summary.ToJson());
+            Assert.Equal(summary.Errors, AssessmentSummary.FromJson(summary.ToJson()).Errors);
+            Assert.Equal(summary.FailureReason, AssessmentSummary.FromJson(summary.ToJson()).FailureReason);
+        }
     }
 
     [Fact]

@@ -87,7 +87,7 @@ public static class RollbackEngine
         };
 
         var summary = AssessmentSummary.Of(assessment.FailureType, assessment.FailureReason, assessment.CurrentVersion, assessment.LastGoodVersion, assessment.Errors);
-        context.State.Journal.AddEvent(new JournalEvent(targetKey, null, assessment.AssessedAt, JournalEventKinds.Assessed, JsonSerializer.Serialize(summary, Journal.JsonOptions)));
+        context.State.Journal.AddEvent(new JournalEvent(targetKey, null, assessment.AssessedAt, JournalEventKinds.Assessed, summary.ToJson()));
         context.Observer.Progress(new ProgressUpdate("Assessing", "Done", Completed: true));
         return assessment;
     }

@@ -99,7 +99,7 @@ public static class PlanEngine
         var errors = failing.Select(c => $"{c.Name} fails its checks: {RollbackEngine.DescribeUnhealthy(c.Health)}").Concat(assessment.Problems).Select(SecretRedactor.Redact).Distinct().ToList();
         var summary = AssessmentSummary.Of(assessment.FailureType, assessment.FailureReason,
             string.Join(", ", assessment.Components.Select(c => $"{c.Name} {c.CurrentVersion}")), assessment.ReleaseLabel ?? assessment.ReleaseId, errors);
-        context.State.Journal.AddEvent(new JournalEvent(plan.TargetKey, null, assessment.AssessedAt, JournalEventKinds.Assessed, JsonSerializer.Serialize(summary, Journal.JsonOptions)));
+        context.State.Journal.AddEvent(new JournalEvent(plan.TargetKey, null, assessment.AssessedAt, JournalEventKinds.Assessed, summary.ToJson()));
         return assessment;
     }
 
