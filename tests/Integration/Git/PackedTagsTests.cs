@@ -106,6 +106,13 @@ public class PackedTagsTests
             Assert.Equal(TagIndex.ReadThroughLibgit2(repo).CommitByTag.OrderBy(t => t.Key), TagIndex.Read(repo).CommitByTag.OrderBy(t => t.Key));
         }
 
+        // A tag name that is not UTF-8.
+        File.WriteAllBytes(file, [.. System.Text.Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n" + new string('a', 40) + " refs/tags/v9"), 0xFF, (byte)'\n']);
+        using (var repo = git.Open())
+        {
+            Assert.False(PackedTags.TryRead(repo, out _, out _));
+        }
+
         File.WriteAllLines(file, lines);
         using (var repo = git.Open())
         {

@@ -74,22 +74,7 @@ public sealed class SignalListener
 
     public async Task<ListenerReport> RunAsync(CancellationToken stop)
     {
-        using var http = new HttpListener();
-        foreach (var prefix in options.Prefixes)
-        {
-            http.Prefixes.Add(prefix);
-        }
-
-        try
-        {
-            http.Start();
-        }
-        catch (HttpListenerException e)
-        {
-            throw new RollbackException(ErrorIds.ListenerStartFailed, RollbackErrorKind.ResourceBusy,
-                $"The listener cannot listen on {string.Join(", ", options.Prefixes)}: {e.Message}. Choose a free port, or (on Windows) reserve the prefix with 'netsh http add urlacl'.");
-        }
-
+        using var http = Listen();
         report.StartedAt = DateTimeOffset.UtcNow;
         context.Observer.Progress(new ProgressUpdate("Listening for alerts", string.Join(", ", options.Prefixes)));
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop, context.Cancellation);
@@ -115,6 +100,9 @@ public sealed class SignalListener
 
         report.EndReason = stop.IsCancellationRequested || context.Cancellation.IsCancellationRequested ? "Stopped" : "DurationElapsed";
         http.Stop();
+        // Marks it closed without closing again: .NET's HttpListener on Linux and macOS, disposed after Stop, opens the
+        // port once more to remove its prefixes, and a sender connecting then makes it throw (see Listen).
+        http.Abort();
         await Task.WhenAll(handling).ConfigureAwait(false);
         // A rollback under way is finished, and its record written, before the listener says it stopped.
         acts.Writer.Complete();
@@ -122,6 +110,35 @@ public sealed class SignalListener
         report.EndedAt = DateTimeOffset.UtcNow;
         context.Observer.Progress(new ProgressUpdate("Listening for alerts", report.EndReason, Completed: true));
         return report;
+    }
+
+    private HttpListener Listen()
+    {
+        var http = new HttpListener();
+        foreach (var prefix in options.Prefixes)
+        {
+            http.Prefixes.Add(prefix);
+        }
+
+        try
+        {
+            http.Start();
+            return http;
+        }
+        catch (HttpListenerException e)
+        {
+            throw new RollbackException(ErrorIds.ListenerStartFailed, RollbackErrorKind.ResourceBusy,
+                $"The listener cannot listen on {string.Join(", ", options.Prefixes)}: {e.Message}. Choose a free port, or (on Windows) reserve the prefix with 'netsh http add urlacl'.");
+        }
+        catch (Exception e) when (e is ArgumentNullException or NullReferenceException)
+        {
+            // .NET's own HttpListener on Linux and macOS accepts on its socket before it has made its table of connections:
+            // a sender that connects in that gap makes Start throw (dotnet/corefx#35191, still so in .NET 10). The port then
+            // stays open and unusable in this process (measured: a second start finds the address in use, and the next
+            // connection to it ends the process), so there is no retry here.
+            throw new RollbackException(ErrorIds.ListenerStartFailed, RollbackErrorKind.ResourceBusy,
+                $"A sender connected to {string.Join(", ", options.Prefixes)} while the listener was starting, which .NET's HttpListener on Linux and macOS does not survive: this PowerShell process keeps the port and cannot listen on it. End this process and start the listener in a new one (a service manager such as systemd restarts it by itself); the senders retry.");
+        }
     }
 
     private async Task HandleAsync(HttpListenerContext http)

@@ -14,6 +14,9 @@ internal static class PackedTags
     private const string TagPrefix = "refs/tags/";
     private const string Header = "# pack-refs with:";
 
+    // A name that is not UTF-8 is left to libgit2, which names it as it always did.
+    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>
     /// packed: tag name (without refs/tags/) to the object it names, peeled; loose: the names of the loose tag
     /// references, which win over packed ones and are left to libgit2. False when the files cannot be read so.
@@ -28,9 +31,9 @@ internal static class PackedTags
             // Loose names first: a concurrent pack-refs writes the new packed file before it deletes the loose ones.
             loose = LooseTagNames(Path.Combine(common, "refs", "tags"));
             var file = Path.Combine(common, "packed-refs");
-            return !File.Exists(file) || Parse(File.ReadLines(file), packed);
+            return !File.Exists(file) || Parse(File.ReadLines(file, StrictUtf8), packed);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.DecoderFallbackException)
         {
             // libgit2 reads them again and says what is wrong in its own words.
             return false;

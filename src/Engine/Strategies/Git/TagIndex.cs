@@ -41,7 +41,7 @@ internal sealed partial class TagIndex
 
     /// <summary>
     /// Through libgit2 alone: a lookup and an object-header read per tag, and an annotated tag opened to find its
-    /// commit (about 30 ms for 2,000 tags warm, 45 ms more in a fresh process, where the packed file's text takes 1-2 ms).
+    /// commit (for 2,000 packed tags 30-40 ms warm, against 3.5 ms for the whole index from the packed file's text).
     /// </summary>
     internal static TagIndex ReadThroughLibgit2(Repository repo) =>
         Build(repo, new Dictionary<string, string>(StringComparer.Ordinal), repo.Refs.FromGlob(TagPrefix + "*").Select(r => (r.CanonicalName[TagPrefix.Length..], (Reference?)r)));
