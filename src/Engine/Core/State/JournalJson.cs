@@ -8,7 +8,6 @@ namespace DeploymentRollback.Engine;
 /// Journal.JsonOptions still applies its own converters and falls back to reflection for anything not listed.
 /// </summary>
 [JsonSerializable(typeof(RollbackResult))]
-[JsonSerializable(typeof(AssessmentSummary))]
 [JsonSerializable(typeof(VerifiedVersion))]
 [JsonSerializable(typeof(JournalEvent))]
 [JsonSerializable(typeof(LockHolder))]

@@ -11,7 +11,7 @@ namespace DeploymentRollback.Engine.Git;
 /// </summary>
 internal static class PackedTags
 {
-    private const string TagPrefix = "refs/tags/";
+    internal const string TagPrefix = "refs/tags/";
     private const string Header = "# pack-refs with:";
 
     // A name that is not UTF-8 is left to libgit2, which names it as it always did.

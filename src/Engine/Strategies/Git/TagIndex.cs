@@ -35,7 +35,7 @@ internal sealed partial class TagIndex
     public static TagIndex Read(Repository repo)
     {
         return PackedTags.TryRead(repo, out var packed, out var loose)
-            ? Build(repo, packed, loose.Select(name => (name, (Reference?)repo.Refs[TagPrefix + name])))
+            ? Build(repo, packed, loose.Select(name => (name, (Reference?)repo.Refs[PackedTags.TagPrefix + name])))
             : ReadThroughLibgit2(repo);
     }
 
@@ -44,9 +44,7 @@ internal sealed partial class TagIndex
     /// commit (for 2,000 packed tags 30-40 ms warm, against 3.5 ms for the whole index from the packed file's text).
     /// </summary>
     internal static TagIndex ReadThroughLibgit2(Repository repo) =>
-        Build(repo, new Dictionary<string, string>(StringComparer.Ordinal), repo.Refs.FromGlob(TagPrefix + "*").Select(r => (r.CanonicalName[TagPrefix.Length..], (Reference?)r)));
-
-    private const string TagPrefix = "refs/tags/";
+        Build(repo, new Dictionary<string, string>(StringComparer.Ordinal), repo.Refs.FromGlob(PackedTags.TagPrefix + "*").Select(r => (r.CanonicalName[PackedTags.TagPrefix.Length..], (Reference?)r)));
 
     /// <summary>packed: tag name to commit, as read from packed-refs; loose: references looked up through libgit2, which win (null: gone meanwhile).</summary>
     private static TagIndex Build(Repository repo, Dictionary<string, string> packed, IEnumerable<(string Name, Reference? Reference)> loose)
