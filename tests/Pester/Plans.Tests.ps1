@@ -282,6 +282,27 @@ Describe 'Release plans: order, failures, -WhatIf, concurrency and bad plan file
         { Invoke-Rollback -Plan $plan -Target v9.9.9 -StateDirectory $state -Confirm:$false } | Should -Throw -ErrorId 'ReleaseSnapshotNotFound,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage '*v2.4.0*v2.3.0*'
     }
 
+    It 'refuses a damaged newest release snapshot instead of going back further, and takes -Target naming a readable one' {
+        New-LocalService $root (Get-LocalPlan $id)
+        Set-Content (Join-Path $root 'smoke.sh') "#!/bin/sh`n! grep -q v2.5.0 '$root/app/VERSION'"
+        $null = Test-RollbackHealth -Plan $plan -RecordVerified -StateDirectory $state -Confirm:$false
+        Set-LocalServiceRelease $root 'v2.4.0' 'mid'
+        $null = Test-RollbackHealth -Plan $plan -RecordVerified -StateDirectory $state -Confirm:$false
+        Set-LocalServiceRelease $root 'v2.5.0' 'new'
+        # The newest snapshot's record damaged, as a torn write or a disk fault leaves it.
+        & python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(""UPDATE events SET detail='{""""Release' WHERE id=(SELECT max(id) FROM events WHERE kind='ReleaseRecorded')""); c.commit()" (Join-Path $state 'journal.db')
+        $LASTEXITCODE | Should -Be 0
+
+        (Get-RollbackHistory -Plan $plan -StateDirectory $state).Label | Should -Be @('v2.3.0')
+        { Invoke-Rollback -Plan $plan -StateDirectory $state -Confirm:$false } |
+            Should -Throw -ErrorId 'JournalCorrupt,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage '*newest release snapshot*cannot be read*-Target*v2.3.0*'
+        Get-Content (Join-Path $root 'app/VERSION') | Should -Be 'v2.5.0'
+
+        $result = Invoke-Rollback -Plan $plan -Target v2.3.0 -StateDirectory $state -Confirm:$false
+        $result.Outcome | Should -Be 'Succeeded'
+        Get-Content (Join-Path $root 'app/VERSION') | Should -Be 'v2.3.0'
+    }
+
     It 'lists every preflight problem at once (an unreachable flag service, no previous config copy) and changes nothing' {
         New-LocalService $root (Get-LocalPlan $id -More "@{ Name = 'flag'; Strategy = 'FeatureFlag'; Provider = 'Unleash'; Uri = 'http://127.0.0.1:$(Get-FreePort)'; Project = 'default'; Environment = 'production'; Flag = 'new-checkout' }")
         Set-LocalServiceRelease $root 'v2.4.0' 'new'

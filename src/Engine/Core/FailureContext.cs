@@ -18,8 +18,7 @@ public sealed record FailureContext(FailureType Type, string? Reason, DateTimeOf
         // The first sign of failure starts the recovery clock; the latest DEPLOYMENT_FAILED (else HEALTH_CHECK_FAILED) says what failed.
         var signal = inputs.LastOrDefault(s => s.Name == SignalNames.DeploymentFailed) ?? inputs.LastOrDefault();
         var assessments = state.Journal.GetEvents(targetKey, since).Where(e => e.Kind == JournalEventKinds.Assessed).ToList();
-        var assessed = assessments.LastOrDefault();
-        var assessedSummary = assessed is null ? null : AssessmentSummary.FromJson(assessed.Detail);
+        var assessedSummary = AssessmentSummary.Latest(assessments);
 
         var type = requestedType is { } explicitType && explicitType != FailureType.Unknown ? explicitType
             : assessedSummary?.ParseFailureType() is { } assessedType and not FailureType.Unknown ? assessedType
@@ -122,6 +121,24 @@ public sealed record AssessmentSummary(string FailureType, string? FailureReason
         }
 
         return new(Text(nameof(FailureType)) ?? nameof(DeploymentRollback.FailureType.Unknown), Text(nameof(FailureReason)), Text(nameof(CurrentVersion)), Text(nameof(LastGoodVersion)), errors);
+    }
+
+    /// <summary>The newest of these Assessed events that reads as a summary; a damaged record is passed over, as other history readers do.</summary>
+    public static AssessmentSummary? Latest(IReadOnlyList<JournalEvent> assessed)
+    {
+        for (var i = assessed.Count - 1; i >= 0; i--)
+        {
+            try
+            {
+                return FromJson(assessed[i].Detail);
+            }
+            catch (JsonException)
+            {
+                // Damaged or from another version: an older assessment still says what failed.
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The failure type; Unknown for a name this build does not know. A method: even an ignored property gets metadata of its type.</summary>

@@ -26,12 +26,12 @@ public static class InterruptedAttempts
         journal.AddEvent(new JournalEvent(attempt.TargetKey, attempt.AttemptId, DateTimeOffset.UtcNow, StepStarted,
             JsonSerializer.Serialize(new StepStart(step, toCommit), Journal.JsonOptions)));
 
-    /// <summary>The last step the attempt started, from the journal.</summary>
+    /// <summary>The last step the attempt started, from the journal; null when none is recorded or its record is unreadable.</summary>
     public static StepStart? LastStepStarted(Journal journal, RollbackResult attempt) =>
-        journal.GetEvents(attempt.TargetKey, attempt.StartedAt)
-            .LastOrDefault(e => e.AttemptId == attempt.AttemptId && e.Kind == StepStarted) is { } started
-            ? JsonSerializer.Deserialize<StepStart>(started.Detail, Journal.JsonOptions)
-            : null;
+        LastStepStartedEvent(journal, attempt) is { } started ? Journal.ReadDetail<StepStart>(started) : null;
+
+    private static JournalEvent? LastStepStartedEvent(Journal journal, RollbackResult attempt) =>
+        journal.GetEvents(attempt.TargetKey, attempt.StartedAt).LastOrDefault(e => e.AttemptId == attempt.AttemptId && e.Kind == StepStarted);
 
     /// <summary>Call with the target lock held. Returns the attempts it marked Interrupted.</summary>
     public static async Task<IReadOnlyList<RollbackResult>> RecoverAsync(string targetKey, Uri? webhookUri, EngineContext context)
@@ -45,13 +45,15 @@ public static class InterruptedAttempts
                 continue;
             }
 
-            var phase = LastStepStarted(journal, attempt)?.Step;
+            var started = LastStepStartedEvent(journal, attempt);
+            var phase = started is null ? null : Journal.ReadDetail<StepStart>(started)?.Step;
             attempt.Outcome = RollbackOutcome.Interrupted;
             attempt.CompletedAt = DateTimeOffset.UtcNow;
             attempt.Duration = attempt.CompletedAt - attempt.StartedAt;
             attempt.TimeToRecovery = null;
             attempt.Message = $"The attempt at {attempt.StartedAt.ToUniversalTime():HH:mm} UTC ({attempt.AttemptId}) was interrupted " +
-                (phase is null ? "before its first step" : $"during {phase}") + ": its process ended before the attempt finished.";
+                (phase is not null ? $"during {phase}" : started is null ? "before its first step" : "during a step whose journal record is damaged") +
+                ": its process ended before the attempt finished.";
             if (!await context.Observer.ShouldProcessAsync(targetKey, $"Record the attempt {attempt.AttemptId} as Interrupted and signal ROLLBACK_FAILED for it").ConfigureAwait(false))
             {
                 context.Observer.Warning(attempt.Message);

@@ -11,20 +11,27 @@ public static class ReleaseSnapshots
     public static void Record(StateRoot state, string planKey, ReleaseSnapshot snapshot) =>
         state.Journal.AddEvent(new JournalEvent(planKey, null, snapshot.RecordedAt, RecordedKind, JsonSerializer.Serialize(snapshot, Journal.JsonOptions)));
 
-    /// <summary>Newest first.</summary>
+    /// <summary>Newest first; a record that does not read as a snapshot (damaged) is left out.</summary>
     public static IReadOnlyList<ReleaseSnapshot> List(StateRoot state, string planKey) =>
-        state.Journal.GetEvents(planKey)
-            .Where(e => e.Kind == RecordedKind)
-            .Select(e => JsonSerializer.Deserialize<ReleaseSnapshot>(e.Detail, Journal.JsonOptions)!)
-            .OrderByDescending(s => s.RecordedAt)
-            .ToList();
+        Read(state, planKey).Readable;
 
     /// <summary>The release with this id or label (the newest of that label); the newest when null; null when none is recorded.</summary>
     public static ReleaseSnapshot? Find(StateRoot state, ServicePlan plan, string? idOrLabel)
     {
-        var all = List(state, plan.TargetKey);
+        var (all, newestUnreadable) = Read(state, plan.TargetKey);
         if (idOrLabel is null)
         {
+            // Passing over a damaged newest record would roll back to an older release than the last one recorded.
+            if (newestUnreadable is { } at && (all.Count == 0 || at > all[0].RecordedAt))
+            {
+                throw new RollbackException(ErrorIds.JournalCorrupt, RollbackErrorKind.InvalidOperation,
+                    $"The newest release snapshot of {plan.Service} (recorded {at.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC) cannot be read: its journal record is damaged. " +
+                    (all.Count == 0
+                        ? "No other is recorded: record one with Test-RollbackHealth -Plan <file> -RecordVerified while the service works, or roll the components back one by one."
+                        : $"Name the release to go back to with -Target (readable: {string.Join(", ", all.Take(5).Select(s => s.Label is null ? s.ReleaseId : $"{s.ReleaseId} ({s.Label})"))}; Get-RollbackHistory -Plan <file>)."))
+                { TargetName = plan.Service };
+            }
+
             return all.FirstOrDefault();
         }
 
@@ -36,6 +43,30 @@ public static class ReleaseSnapshots
                     ? $"None is recorded yet: record one with Test-RollbackHealth -Plan <file> -RecordVerified while the service works."
                     : $"Recorded: {string.Join(", ", all.Take(10).Select(s => s.Label is null ? s.ReleaseId : $"{s.ReleaseId} ({s.Label})"))} (Get-RollbackHistory -Plan <file>)."))
             { TargetName = idOrLabel };
+    }
+
+    private static (List<ReleaseSnapshot> Readable, DateTimeOffset? NewestUnreadable) Read(StateRoot state, string planKey)
+    {
+        var readable = new List<ReleaseSnapshot>();
+        DateTimeOffset? newestUnreadable = null;
+        foreach (var e in state.Journal.GetEvents(planKey))
+        {
+            if (e.Kind != RecordedKind)
+            {
+                continue;
+            }
+
+            if (Journal.ReadDetail<ReleaseSnapshot>(e) is { } snapshot)
+            {
+                readable.Add(snapshot);
+            }
+            else if (newestUnreadable is null || e.At > newestUnreadable)
+            {
+                newestUnreadable = e.At;
+            }
+        }
+
+        return (readable.OrderByDescending(s => s.RecordedAt).ToList(), newestUnreadable);
     }
 
     public static string NewId(DateTimeOffset at) =>

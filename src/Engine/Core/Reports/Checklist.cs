@@ -10,8 +10,7 @@ public static class Checklist
     {
         var events = state.Journal.GetEvents(attempt.TargetKey, (attempt.FailureDetectedAt ?? attempt.StartedAt).AddMinutes(-1)).Concat(writing is null ? [] : [writing]).ToList();
         var forAttempt = events.Where(e => e.AttemptId == attempt.AttemptId).ToList();
-        var assessed = events.LastOrDefault(e => e.Kind == JournalEventKinds.Assessed && e.At <= attempt.StartedAt);
-        var assessedSummary = assessed is null ? null : AssessmentSummary.FromJson(assessed.Detail);
+        var assessedSummary = AssessmentSummary.Latest(events.Where(e => e.Kind == JournalEventKinds.Assessed && e.At <= attempt.StartedAt).ToList());
         var health = attempt.Health;
         var restart = attempt.Steps.FirstOrDefault(s => s.Name.StartsWith("Restart", StringComparison.Ordinal));
         var mutating = attempt.Steps.Where(s => s.Name != "Checkpoint").ToList();

@@ -95,6 +95,22 @@ public abstract class Journal
 
     internal static DateTimeOffset ParseStamp(string text) => DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
 
+    /// <summary>
+    /// An event's JSON detail, or null when it does not read as one (damaged, or written by another version): such a
+    /// record is left out by its readers rather than failing the command that reads history.
+    /// </summary>
+    internal static T? ReadDetail<T>(JournalEvent e) where T : class
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<T>(e.Detail, JsonOptions);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>An attempt read back: one that never finished is reported Failed (its row still says Running).</summary>
     protected static RollbackResult ReadAttempt(string json, string outcome)
     {

@@ -365,17 +365,10 @@ public static class WatchEvents
         var found = new List<T>();
         foreach (var e in journal.GetEvents(targetKey).Where(e => e.Kind == kind).Reverse().Take(last))
         {
-            try
+            if (Journal.ReadDetail<T>(e) is { } item)
             {
-                if (JsonSerializer.Deserialize<T>(e.Detail, Journal.JsonOptions) is { } item)
-                {
-                    fill?.Invoke(item, e);
-                    found.Add(item);
-                }
-            }
-            catch (JsonException)
-            {
-                // A record written by another version that does not read as one is left out, not fatal to history.
+                fill?.Invoke(item, e);
+                found.Add(item);
             }
         }
 
