@@ -33,11 +33,23 @@ public sealed class JournalConnectionTests
         {
             state.Journal.AddEvent(new JournalEvent("git:/srv/app", null, DateTimeOffset.UtcNow, "Test", "{}"));
             // SQLite's values: 1 NORMAL, 2 FULL.
-            Assert.Equal(1, journal.SynchronousSetting(lockRows: true));
-            Assert.Equal(2, journal.SynchronousSetting(lockRows: false));
+            Assert.Equal(1, journal.PragmaSetting("synchronous", lockRows: true));
+            Assert.Equal(2, journal.PragmaSetting("synchronous", lockRows: false));
         }
 
-        Assert.Equal(2, journal.SynchronousSetting(lockRows: false));
+        Assert.Equal(2, journal.PragmaSetting("synchronous", lockRows: false));
+    }
+
+    [Fact]
+    public void Every_connection_waits_for_a_locked_journal_inside_SQLite()
+    {
+        using var temp = new TempDirectory();
+        using var state = StateRoot.Open(temp.Path);
+        var journal = Assert.IsType<SqliteJournal>(state.Journal);
+        state.Journal.AddEvent(new JournalEvent("git:/srv/app", null, DateTimeOffset.UtcNow, "Test", "{}"));
+
+        Assert.Equal(30000, journal.PragmaSetting("busy_timeout", lockRows: true));
+        Assert.Equal(30000, journal.PragmaSetting("busy_timeout", lockRows: false));
     }
 
     [Fact]

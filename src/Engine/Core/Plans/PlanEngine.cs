@@ -86,9 +86,28 @@ public static class PlanEngine
     /// <summary>Every component assessed and preflighted against the release snapshot; nothing changes.</summary>
     public static async Task<PlanAssessment> AssessAsync(ServicePlan plan, PlanRunOptions options, EngineContext context)
     {
-        var snapshot = ReleaseSnapshots.Find(context.State, plan, options.Snapshot);
-        await using var opened = await OpenAsync(plan, snapshot, options, context).ConfigureAwait(false);
-        var assessment = await AssessOpenedAsync(plan, snapshot, options, opened, deep: true, context).ConfigureAwait(false);
+        // The service's checks need neither the snapshot nor the components' sessions: started first, their first request
+        // and the wait for a confirming retry run beside the reading of the journal and the components' assessment.
+        using var checkCancellation = CancellationTokenSource.CreateLinkedTokenSource(context.Cancellation);
+        var quick = Quick(plan.Verification);
+        var serviceCheck = quick.Any
+            ? HealthVerifier.VerifyAsync(quick.HealthChecks, quick.SmokeTests, context.Observer, checkCancellation.Token)
+            : Task.FromResult(new HealthReport { CheckedAt = DateTimeOffset.UtcNow });
+        PlanAssessment assessment;
+        try
+        {
+            var snapshot = ReleaseSnapshots.Find(context.State, plan, options.Snapshot);
+            await using var opened = await OpenAsync(plan, snapshot, options, context).ConfigureAwait(false);
+            assessment = await AssessOpenedAsync(plan, snapshot, options, opened, deep: true, context, serviceCheck).ConfigureAwait(false);
+        }
+        catch
+        {
+            // The command fails with its own error; the check is stopped, not left to report after the command ended.
+            checkCancellation.Cancel();
+            await serviceCheck.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            throw;
+        }
+
         // The same summary a single target's assessment journals: reports, checklists and the recovery clock read it.
         var failing = assessment.Components.Where(c => c.Healthy == false).ToList();
         var unhealthy = assessment.Health is { Healthy: false } ? assessment.Health : failing.Select(c => c.Health).FirstOrDefault();
@@ -186,6 +205,7 @@ public static class PlanEngine
             ? await HealthVerifier.VerifyAsync(plan.Verification.HealthChecks, plan.Verification.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false)
             : new HealthReport { CheckedAt = DateTimeOffset.UtcNow };
 
+    // Before a rollback a failing check needs no second chance beyond one retry: retries are for after a restart.
     private static VerificationOptions Quick(VerificationOptions checks) => checks with
     {
         HealthChecks = checks.HealthChecks.Select(c => c with { Retries = Math.Min(c.Retries, 1), ConfirmsFailure = true }).ToList(),
@@ -252,13 +272,12 @@ public static class PlanEngine
     }
 
     /// <summary>Where every component is, whether it passes its checks, what its rollback would do and what would stop it; then which go back.</summary>
-    private static async Task<PlanAssessment> AssessOpenedAsync(ServicePlan plan, ReleaseSnapshot? snapshot, PlanRunOptions options, OpenedPlan opened, bool deep, EngineContext context)
+    /// <summary>serviceCheck: the service's checks when the caller started them already.</summary>
+    private static async Task<PlanAssessment> AssessOpenedAsync(ServicePlan plan, ReleaseSnapshot? snapshot, PlanRunOptions options, OpenedPlan opened, bool deep, EngineContext context, Task<HealthReport>? serviceCheck = null)
     {
         var activity = $"Assessing {plan.Service}";
         context.Observer.Progress(new ProgressUpdate(activity, $"{opened.States.Count} components"));
-        // Before a rollback a failing check needs no second chance beyond one retry: retries are for after a restart.
-        var quick = plan with { Verification = Quick(plan.Verification) };
-        var serviceCheck = CheckServiceAsync(quick, context);
+        serviceCheck ??= CheckServiceAsync(plan with { Verification = Quick(plan.Verification) }, context);
         await ForEachAsync(opened.States, options.Parallelism, async state =>
         {
             // The preflight's plan says where the component is (one read less per component); only when it fails is the version read apart.

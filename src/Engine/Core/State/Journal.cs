@@ -39,8 +39,8 @@ public abstract class Journal
     internal static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = false,
-        Converters = { new JsonStringEnumConverter(), new DeploymentTargetConverter() },
-        TypeInfoResolver = System.Text.Json.Serialization.Metadata.JsonTypeInfoResolver.Combine(JournalJson.Default, new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver()),
+        Converters = { new AttemptJsonConverter(), new JsonStringEnumConverter(), new DeploymentTargetConverter() },
+        TypeInfoResolver = System.Text.Json.Serialization.Metadata.JsonTypeInfoResolver.Combine(JournalJson.Default, TargetJson.Default, new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver()),
     };
 
     /// <summary>Where the journal is, as an admin should read it (never with a password or key).</summary>
