@@ -58,12 +58,12 @@ public sealed partial class SignalStore
         var now = DateTimeOffset.UtcNow;
         var id = Guid.NewGuid().ToString("N");
         // Checked before redaction too, whose cost grows with the text; the encoded signal is checked again below.
-        if (JsonSerializer.SerializeToUtf8Bytes(data, Journal.JsonOptions).Length > MaxFileBytes)
+        if (SignalDataJson.ToUtf8(data).Length > MaxFileBytes)
         {
             throw TooLarge(name);
         }
 
-        var redacted = Redact(data);
+        using var redacted = JsonDocument.Parse(SignalDataJson.ToUtf8(Redact(data)));
         var cloudEvent = new CloudEvent
         {
             Id = id,
@@ -72,7 +72,7 @@ public sealed partial class SignalStore
             Time = now,
             Subject = subject,
             DataContentType = MediaTypeNames.Application.Json,
-            Data = JsonSerializer.SerializeToElement(redacted, Journal.JsonOptions),
+            Data = redacted.RootElement.Clone(),
         };
 
         // Sub-millisecond stamps keep file order equal to emission order for signals sent in a burst.
