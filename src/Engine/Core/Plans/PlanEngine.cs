@@ -89,10 +89,7 @@ public static class PlanEngine
         // The service's checks need neither the snapshot nor the components' sessions: started first, their first request
         // and the wait for a confirming retry run beside the reading of the journal and the components' assessment.
         using var checkCancellation = CancellationTokenSource.CreateLinkedTokenSource(context.Cancellation);
-        var quick = Quick(plan.Verification);
-        var serviceCheck = quick.Any
-            ? HealthVerifier.VerifyAsync(quick.HealthChecks, quick.SmokeTests, context.Observer, checkCancellation.Token)
-            : Task.FromResult(new HealthReport { CheckedAt = DateTimeOffset.UtcNow });
+        var serviceCheck = CheckServiceAsync(plan with { Verification = Quick(plan.Verification) }, context, checkCancellation.Token);
         PlanAssessment assessment;
         try
         {
@@ -200,9 +197,10 @@ public static class PlanEngine
         }
     }
 
-    internal static async Task<HealthReport> CheckServiceAsync(ServicePlan plan, EngineContext context) =>
+    /// <summary>cancellation: the command's own when not given.</summary>
+    internal static async Task<HealthReport> CheckServiceAsync(ServicePlan plan, EngineContext context, CancellationToken? cancellation = null) =>
         plan.Verification.Any
-            ? await HealthVerifier.VerifyAsync(plan.Verification.HealthChecks, plan.Verification.SmokeTests, context.Observer, context.Cancellation).ConfigureAwait(false)
+            ? await HealthVerifier.VerifyAsync(plan.Verification.HealthChecks, plan.Verification.SmokeTests, context.Observer, cancellation ?? context.Cancellation).ConfigureAwait(false)
             : new HealthReport { CheckedAt = DateTimeOffset.UtcNow };
 
     // Before a rollback a failing check needs no second chance beyond one retry: retries are for after a restart.
