@@ -62,6 +62,10 @@ public class UnleashFlagTests
         Assert.Equal(RollbackOutcome.Skipped, skipped!.Outcome);
         Assert.Equal(RollbackOutcome.Succeeded, restored!.Outcome);
         Assert.True(await UnleashServer.EnabledAsync(flag));
+        // The checkpoint keeps the switched environment's state as Unleash reported it before the switch.
+        var definition = JsonNode.Parse(File.ReadAllText(Path.Combine(git.State().CheckpointsDirectory, off.CheckpointName!, "flag-definition.json")));
+        Assert.Equal(UnleashServer.EnvironmentName, (string?)definition?["environment"]);
+        Assert.True((bool?)definition?["enabled"]);
         foreach (var file in Directory.EnumerateFiles(git.StatePath, "*", SearchOption.AllDirectories))
         {
             Assert.DoesNotContain(UnleashServer.AdminToken, File.ReadAllText(file));

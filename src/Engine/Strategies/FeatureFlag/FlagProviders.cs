@@ -182,7 +182,7 @@ internal sealed class HttpFlagProvider : ServiceFlagProvider
     }
 }
 
-/// <summary>Unleash's admin API: GET the feature, POST .../environments/{env}/off (or on).</summary>
+/// <summary>Unleash's admin API: GET the feature's environment (or the whole feature), POST .../environments/{env}/off (or on).</summary>
 internal sealed class UnleashFlagProvider : ServiceFlagProvider
 {
     public UnleashFlagProvider(RollbackRequest request)
@@ -199,7 +199,44 @@ internal sealed class UnleashFlagProvider : ServiceFlagProvider
 
     public override async Task<FlagReading> ReadAsync(CancellationToken cancellation)
     {
-        var (_, body) = await SendUnleashAsync(HttpMethod.Get, $"api/admin/projects/{Escape(RequireProject())}/features/{Escape(Flag)}", cancellation).ConfigureAwait(false);
+        // The flag's one environment, which is what the switch changes: Unleash answers it in about half the time it
+        // takes for the whole feature, and the read is on the way to the switch. Any 404 (no such flag, project or
+        // environment, or a server without this endpoint) and any answer of another shape is read again through the
+        // whole feature, whose answers tell those cases apart.
+        try
+        {
+            var (_, body) = await SendAsync(HttpMethod.Get, $"{FeaturePath}/environments/{Escape(RequireEnvironment())}", null,
+                (status, _) => status == HttpStatusCode.NotFound ? NotFound("") : null, cancellation).ConfigureAwait(false);
+            if (EnvironmentState(body) is { } enabled)
+            {
+                return new FlagReading(enabled, body, null);
+            }
+        }
+        catch (RollbackException e) when (e.ErrorId == ErrorIds.FlagNotFound)
+        {
+        }
+
+        return await ReadFeatureAsync(cancellation).ConfigureAwait(false);
+    }
+
+    /// <summary>The environment's enabled state from its own endpoint's answer, or null when the answer is not that.</summary>
+    private bool? EnvironmentState(string body)
+    {
+        try
+        {
+            return JsonNode.Parse(body) is JsonObject answer && (string?)answer["environment"] == RequireEnvironment() && answer["enabled"] is JsonValue value && value.TryGetValue(out bool enabled)
+                ? enabled
+                : null;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    private async Task<FlagReading> ReadFeatureAsync(CancellationToken cancellation)
+    {
+        var (_, body) = await SendUnleashAsync(HttpMethod.Get, FeaturePath, cancellation).ConfigureAwait(false);
         var feature = JsonNode.Parse(body);
         var environment = (feature?["environments"] as JsonArray)?.FirstOrDefault(e => (string?)e?["name"] == RequireEnvironment());
         if (environment is null)
@@ -213,8 +250,10 @@ internal sealed class UnleashFlagProvider : ServiceFlagProvider
         return new FlagReading((bool?)environment["enabled"], environment.ToJsonString(), null);
     }
 
+    private string FeaturePath => $"api/admin/projects/{Escape(RequireProject())}/features/{Escape(Flag)}";
+
     public override async Task WriteAsync(bool enabled, string? recordedDefinition, CancellationToken cancellation) =>
-        await SendUnleashAsync(HttpMethod.Post, $"api/admin/projects/{Escape(RequireProject())}/features/{Escape(Flag)}/environments/{Escape(RequireEnvironment())}/{(enabled ? "on" : "off")}", cancellation).ConfigureAwait(false);
+        await SendUnleashAsync(HttpMethod.Post, $"{FeaturePath}/environments/{Escape(RequireEnvironment())}/{(enabled ? "on" : "off")}", cancellation).ConfigureAwait(false);
 
     private async Task<(HttpStatusCode, string)> SendUnleashAsync(HttpMethod method, string path, CancellationToken cancellation)
     {
