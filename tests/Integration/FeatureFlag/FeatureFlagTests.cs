@@ -125,6 +125,49 @@ public class FeatureFlagTests
         AssertTokenNowhere(git);
     }
 
+    /// <summary>
+    /// An Unleash whose environment endpoint answers 404 (a server without it) or something else than the environment
+    /// (a proxy's page): the flag is read through the whole feature instead, as the real server answers it. The real
+    /// server's own answers are tested in UnleashFlagTests; an older server cannot run here.
+    /// </summary>
+    [Theory]
+    [InlineData(404, """{"name":"NotFoundError","message":"Not found"}""")]
+    [InlineData(200, "<html>maintenance</html>")]
+    public async Task Unleash_without_the_environment_endpoint_is_read_through_the_whole_feature(int status, string environmentAnswer)
+    {
+        using var git = new GitFixture();
+        var on = true;
+        const string feature = "/api/admin/projects/default/features/new-checkout";
+        using var server = new LocalHttpServer((request, _) =>
+        {
+            switch (request.HttpMethod, request.Url!.AbsolutePath)
+            {
+                case ("GET", feature + "/environments/production"):
+                    return (status, environmentAnswer);
+                case ("GET", feature):
+                    return (200, $$"""{"name":"new-checkout","project":"default","environments":[{"name":"development","enabled":true},{"name":"production","enabled":{{(on ? "true" : "false")}},"strategies":[]}]}""");
+                case ("POST", feature + "/environments/production/off"):
+                    on = false;
+                    return (200, "");
+                default:
+                    return (400, "unexpected");
+            }
+        });
+        var request = Flag("Unleash").WithTarget<FeatureFlagTarget>(t => t with { ServiceUri = new Uri(server.Url("/")), Project = "default", Environment = "production" });
+
+        var off = await RollbackEngine.InvokeAsync(request, git.Context());
+
+        Assert.Equal(RollbackOutcome.Succeeded, off!.Outcome);
+        Assert.Equal("enabled", off.FromVersion);
+        Assert.False(on);
+        Assert.Equal(
+            new[] { ("GET", feature + "/environments/production"), ("GET", feature), ("POST", feature + "/environments/production/off") },
+            server.Requests.Take(3).Select(r => (r.Method, r.Path)));
+        var definition = JsonNode.Parse(File.ReadAllText(Path.Combine(git.State().CheckpointsDirectory, off.CheckpointName!, "flag-definition.json")));
+        Assert.Equal("production", (string?)definition?["name"]);
+        Assert.True((bool?)definition?["enabled"]);
+    }
+
     [Fact]
     public async Task Flagd_file_flag_is_made_to_evaluate_off_the_rest_untouched_and_restored_from_the_checkpoint()
     {
