@@ -41,76 +41,77 @@ function Get-TestTagCommit {
 # Get-FreePort: a loopback port nothing listens on now, below the ephemeral range (see FreePort.ps1).
 . (Join-Path $PSScriptRoot '../Fixtures/FreePort.ps1')
 
-# A real HTTP server on loopback (HttpListener in a thread job) answering every path with the given status; given
-# -Authorization, a request without exactly that header gets 401.
-function Start-TestHttpServer {
-    param([int] $Status = 200, [string] $Body = '{"status":"ok"}', [string] $Authorization)
-    $port = Get-FreePort
-    $job = Start-ThreadJob -ArgumentList $port, $Status, $Body, $Authorization -ScriptBlock {
-        param($port, $status, $body, $authorization)
-        $http = [System.Net.HttpListener]::new()
-        $http.Prefixes.Add("http://127.0.0.1:$port/")
-        $http.Start()
-        try {
-            while ($http.IsListening) {
-                $pending = $http.GetContextAsync()
-                while (-not $pending.Wait(100)) { }
-                $context = $pending.Result
-                $bytes = [Text.Encoding]::UTF8.GetBytes($body)
-                $context.Response.StatusCode = if ($authorization -and $context.Request.Headers['Authorization'] -ne $authorization) { 401 } else { $status }
-                $context.Response.OutputStream.Write($bytes, 0, $bytes.Length)
-                $context.Response.Close()
+# A real HTTP server on loopback: an HttpListener in a thread job on a free port, answering each request with
+# $Handler, a script block param($context, $state) run for every request; $State (a hashtable, kept across requests)
+# carries the caller's values. Returns once Start has returned. Nothing connects while it starts: a connection
+# during .NET's HttpListener.Start on Linux makes it throw and leaves the port unusable in this process (see
+# docs/DESIGN-NOTES.md), so a failed start is retried on another port instead of polled.
+function Start-TestListener {
+    param([Parameter(Mandatory)] [scriptblock] $Handler, [hashtable] $State = @{})
+    $failures = @()
+    for ($attempt = 1; $attempt -le 3; $attempt++) {
+        $port = Get-FreePort
+        $job = Start-ThreadJob -ArgumentList $port, $Handler.ToString(), $State -ScriptBlock {
+            param($port, $handler, $state)
+            $handle = [scriptblock]::Create($handler)
+            $http = [System.Net.HttpListener]::new()
+            $http.Prefixes.Add("http://127.0.0.1:$port/")
+            $http.Start()
+            'listening'
+            try {
+                while ($http.IsListening) {
+                    $pending = $http.GetContextAsync()
+                    while (-not $pending.Wait(100)) { }
+                    & $handle $pending.Result $state
+                }
             }
+            finally { $http.Close() }
         }
-        finally { $http.Close() }
+        $deadline = [DateTime]::UtcNow.AddSeconds(10)
+        while ($job.Output.Count -eq 0 -and $job.State -in 'NotStarted', 'Running' -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 20 }
+        if ($job.Output.Count -gt 0) { return [pscustomobject]@{ Port = $port; Url = "http://127.0.0.1:$port"; Job = $job } }
+        $failures += "port ${port}: $($job.State) $($job.ChildJobs[0].JobStateInfo.Reason.Message) $($job.Error | Select-Object -First 1)"
+        Stop-Job $job; Remove-Job $job -Force
     }
-    $uri = "http://127.0.0.1:$port/health"
-    $deadline = [DateTime]::UtcNow.AddSeconds(10)
-    while ([DateTime]::UtcNow -lt $deadline) {
-        try { $null = Invoke-WebRequest $uri -TimeoutSec 1 -SkipHttpErrorCheck; break } catch { Start-Sleep -Milliseconds 50 }
-    }
-    [pscustomobject]@{ Uri = $uri; Port = $port; Job = $job }
+    throw "No test HTTP listener started in 3 attempts: $($failures -join '; ')"
 }
 
-# A real HTTP receiver on loopback (HttpListener in a thread job) that keeps every POST and answers 200: its body, as
-# sent, in <Folder>/<NNN>-<first path segment>.json (NNN in order of arrival, the file's time its arrival time) and its
-# headers as JSON in <Folder>.headers/ under the same name. Other methods are answered and not kept.
+# A real HTTP server answering every path with the given status; given -Authorization, a request without exactly that
+# header gets 401.
+function Start-TestHttpServer {
+    param([int] $Status = 200, [string] $Body = '{"status":"ok"}', [string] $Authorization)
+    $server = Start-TestListener -State @{ Status = $Status; Body = $Body; Authorization = $Authorization } -Handler {
+        param($context, $state)
+        $bytes = [Text.Encoding]::UTF8.GetBytes($state.Body)
+        $context.Response.StatusCode = if ($state.Authorization -and $context.Request.Headers['Authorization'] -ne $state.Authorization) { 401 } else { $state.Status }
+        $context.Response.OutputStream.Write($bytes, 0, $bytes.Length)
+        $context.Response.Close()
+    }
+    [pscustomobject]@{ Uri = "$($server.Url)/health"; Port = $server.Port; Job = $server.Job }
+}
+
+# A real HTTP receiver that keeps every POST and answers 200: its body, as sent, in <Folder>/<NNN>-<first path
+# segment>.json (NNN in order of arrival, the file's time its arrival time) and its headers as JSON in
+# <Folder>.headers/ under the same name. Other methods are answered and not kept.
 function Start-TestReceiver {
     param([Parameter(Mandatory)] [string] $Folder)
     New-Item -ItemType Directory -Force $Folder, "$Folder.headers" | Out-Null
-    $port = Get-FreePort
-    $job = Start-ThreadJob -ArgumentList $port, $Folder -ScriptBlock {
-        param($port, $folder)
-        $http = [System.Net.HttpListener]::new()
-        $http.Prefixes.Add("http://127.0.0.1:$port/")
-        $http.Start()
-        $n = 0
-        try {
-            while ($http.IsListening) {
-                $pending = $http.GetContextAsync()
-                while (-not $pending.Wait(100)) { }
-                $context = $pending.Result
-                if ($context.Request.HttpMethod -eq 'POST') {
-                    $body = [IO.MemoryStream]::new()
-                    $context.Request.InputStream.CopyTo($body)
-                    $headers = @{}
-                    foreach ($name in $context.Request.Headers.AllKeys) { $headers[$name] = $context.Request.Headers[$name] }
-                    $n++
-                    $name = '{0:000}-{1}.json' -f $n, $context.Request.Url.AbsolutePath.Trim('/').Split('/')[0]
-                    [IO.File]::WriteAllText((Join-Path "$folder.headers" $name), ($headers | ConvertTo-Json))
-                    [IO.File]::WriteAllBytes((Join-Path $folder $name), $body.ToArray())
-                }
-                $context.Response.StatusCode = 200
-                $context.Response.Close()
-            }
+    $server = Start-TestListener -State @{ Folder = $Folder; Count = 0 } -Handler {
+        param($context, $state)
+        if ($context.Request.HttpMethod -eq 'POST') {
+            $body = [IO.MemoryStream]::new()
+            $context.Request.InputStream.CopyTo($body)
+            $headers = @{}
+            foreach ($name in $context.Request.Headers.AllKeys) { $headers[$name] = $context.Request.Headers[$name] }
+            $state.Count++
+            $name = '{0:000}-{1}.json' -f $state.Count, $context.Request.Url.AbsolutePath.Trim('/').Split('/')[0]
+            [IO.File]::WriteAllText((Join-Path "$($state.Folder).headers" $name), ($headers | ConvertTo-Json))
+            [IO.File]::WriteAllBytes((Join-Path $state.Folder $name), $body.ToArray())
         }
-        finally { $http.Close() }
+        $context.Response.StatusCode = 200
+        $context.Response.Close()
     }
-    $deadline = [DateTime]::UtcNow.AddSeconds(10)
-    while ([DateTime]::UtcNow -lt $deadline) {
-        try { $null = Invoke-WebRequest "http://127.0.0.1:$port/ready" -TimeoutSec 1 -SkipHttpErrorCheck; break } catch { Start-Sleep -Milliseconds 50 }
-    }
-    [pscustomobject]@{ Port = $port; Url = "http://127.0.0.1:$port"; Job = $job; Folder = $Folder }
+    [pscustomobject]@{ Port = $server.Port; Url = $server.Url; Job = $server.Job; Folder = $Folder }
 }
 
 function Stop-TestReceiver {

@@ -12,32 +12,14 @@ BeforeAll {
     # A real HTTP endpoint whose health follows the deployed code: it reads app.txt of the repository on every request.
     # "good" answers 200, "bad" 500, and "flaky" fails every third request (the 3rd, 6th, ...).
     function Start-AppServer([string] $repo) {
-        $port = Get-FreePort
-        $job = Start-ThreadJob -ArgumentList $port, $repo -ScriptBlock {
-            param($port, $repo)
-            $http = [System.Net.HttpListener]::new()
-            $http.Prefixes.Add("http://127.0.0.1:$port/")
-            $http.Start()
-            $n = 0
-            try {
-                while ($http.IsListening) {
-                    $pending = $http.GetContextAsync()
-                    while (-not $pending.Wait(100)) { }
-                    $context = $pending.Result
-                    $release = (Get-Content (Join-Path $repo 'app.txt') -Raw).Trim()
-                    if ($context.Request.Url.AbsolutePath -eq '/health') { $n++ }
-                    $context.Response.StatusCode = switch ($release) { 'good' { 200 } 'flaky' { if ($n % 3 -eq 0) { 500 } else { 200 } } default { 500 } }
-                    $context.Response.Close()
-                }
-            }
-            finally { $http.Close() }
+        $server = Start-TestListener -State @{ Repo = $repo; Checks = 0 } -Handler {
+            param($context, $state)
+            $release = (Get-Content (Join-Path $state.Repo 'app.txt') -Raw).Trim()
+            if ($context.Request.Url.AbsolutePath -eq '/health') { $state.Checks++ }
+            $context.Response.StatusCode = switch ($release) { 'good' { 200 } 'flaky' { if ($state.Checks % 3 -eq 0) { 500 } else { 200 } } default { 500 } }
+            $context.Response.Close()
         }
-        $uri = "http://127.0.0.1:$port/health"
-        $deadline = [DateTime]::UtcNow.AddSeconds(10)
-        while ([DateTime]::UtcNow -lt $deadline) {
-            try { $null = Invoke-WebRequest "http://127.0.0.1:$port/ready" -TimeoutSec 1 -SkipHttpErrorCheck; break } catch { Start-Sleep -Milliseconds 50 }
-        }
-        [pscustomobject]@{ Uri = $uri; Job = $job }
+        [pscustomobject]@{ Uri = "$($server.Url)/health"; Job = $server.Job }
     }
 
     # A repository at v2.3.1 (bad) whose v2.3.0 (good) is recorded verified-good, and an endpoint serving it.
