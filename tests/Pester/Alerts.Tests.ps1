@@ -285,13 +285,10 @@ receivers:
         send_resolved: true
 "@
         $storage = Join-Path $TestDrive 'alertmanager-data'
-        $info = [Diagnostics.ProcessStartInfo]::new((Get-Command prometheus-alertmanager).Source)
-        foreach ($argument in "--config.file=$config", "--storage.path=$storage", "--web.listen-address=127.0.0.1:$port", '--cluster.listen-address=') { $info.ArgumentList.Add($argument) }
-        $info.RedirectStandardError = $true
-        $info.RedirectStandardOutput = $true
-        $alertmanager = [Diagnostics.Process]::Start($info)
-        $null = $alertmanager.StandardError.ReadToEndAsync()
-        $null = $alertmanager.StandardOutput.ReadToEndAsync()
+        # Its log goes to files, to be shown when a notification does not arrive (it logs each failed delivery).
+        $managerLog = Join-Path $TestDrive 'alertmanager.log'
+        $alertmanager = Start-Process (Get-Command prometheus-alertmanager).Source -PassThru -RedirectStandardError $managerLog -RedirectStandardOutput "$managerLog.out" `
+            -ArgumentList "--config.file=$config", "--storage.path=$storage", "--web.listen-address=127.0.0.1:$port", '--cluster.listen-address=', '--log.level=debug'
         $api = "http://127.0.0.1:$port"
         $deadline = [DateTime]::UtcNow.AddSeconds(20)
         while ([DateTime]::UtcNow -lt $deadline) {
@@ -304,6 +301,12 @@ receivers:
             $file = Join-Path $received $name
             $until = [DateTime]::UtcNow.AddSeconds(30)
             while (-not (Test-Path $file) -and [DateTime]::UtcNow -lt $until) { Start-Sleep -Milliseconds 100 }
+            if (-not (Test-Path $file)) {
+                $held = try { Invoke-RestMethod "$api/api/v2/alerts" -TimeoutSec 5 | ConvertTo-Json -Compress -Depth 4 } catch { $_.Exception.Message }
+                $log = Get-Content $managerLog, "$managerLog.out" -ErrorAction SilentlyContinue | Select-Object -Last 25
+                throw ("Alertmanager's notification $n did not reach the receiver in 30 s. Received: $((Get-ChildItem $received).Name -join ', '). " +
+                    "Receiver job: $($receiver.Job.State) $($receiver.Job.Error | Select-Object -First 1). Alertmanager alerts: $held`nAlertmanager's log:`n$($log -join "`n")")
+            }
             Start-Sleep -Milliseconds 100
             [pscustomobject]@{
                 Body    = [Text.Encoding]::UTF8.GetString([IO.File]::ReadAllBytes($file))
