@@ -259,13 +259,43 @@ public sealed class LocalHttpServer : IDisposable
     public string Url(string path = "/health") => $"http://127.0.0.1:{Port}{path}";
     public List<(string Method, string Path, string? ContentType, string Body)> Requests { get; } = new();
 
+    /// <summary>
+    /// A free loopback port for a server started a moment later, below the kernel's ephemeral range (as the Pester
+    /// tests' Get-FreePort): a port of that range can be given to any outgoing connection before the server binds it.
+    /// </summary>
     public static int FreePort()
     {
+        var low = 32768;
+        const string range = "/proc/sys/net/ipv4/ip_local_port_range";
+        if (File.Exists(range) && int.TryParse(File.ReadAllText(range).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[0], out var first))
+        {
+            low = first;
+        }
+
+        for (var i = 0; i < 100 && low > 11000; i++)
+        {
+            var port = Random.Shared.Next(10000, low);
+            var probe = new TcpListener(IPAddress.Loopback, port);
+            try
+            {
+                probe.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // Taken: try another.
+            }
+            finally
+            {
+                probe.Stop();
+            }
+        }
+
         var socket = new TcpListener(IPAddress.Loopback, 0);
         socket.Start();
-        var port = ((IPEndPoint)socket.LocalEndpoint).Port;
+        var chosen = ((IPEndPoint)socket.LocalEndpoint).Port;
         socket.Stop();
-        return port;
+        return chosen;
     }
 
     public void Dispose()
