@@ -292,7 +292,8 @@ receivers:
         $api = "http://127.0.0.1:$port"
         $deadline = [DateTime]::UtcNow.AddSeconds(20)
         while ([DateTime]::UtcNow -lt $deadline) {
-            try { if ((Invoke-WebRequest "$api/-/ready" -TimeoutSec 1 -SkipHttpErrorCheck).StatusCode -eq 200) { break } } catch { Start-Sleep -Milliseconds 100 }
+            try { if ((Invoke-WebRequest "$api/-/ready" -TimeoutSec 1 -SkipHttpErrorCheck).StatusCode -eq 200) { break } } catch { }
+            Start-Sleep -Milliseconds 100
         }
 
         # Waits for the n-th POST and returns its body (text) and headers.
