@@ -214,6 +214,7 @@ internal sealed class UnleashFlagProvider : ServiceFlagProvider
         }
         catch (RollbackException e) when (e.ErrorId == ErrorIds.FlagNotFound)
         {
+            // Any 404 here: which of flag, project or environment is missing is told by the whole feature's read below.
         }
 
         return await ReadFeatureAsync(cancellation).ConfigureAwait(false);
