@@ -93,6 +93,63 @@ public class ComposeRollbackTests
     }
 
     [RequiresFact(Component.Docker)]
+    public async Task A_rerun_reuses_the_checked_configurations_and_a_changed_target_file_is_checked_again()
+    {
+        using var project = new ComposeProject();
+        project.Up();
+        var request = project.Request().WithTarget<DockerComposeTarget>(t => t with { PreviousFile = "docker-compose.previous.yml" });
+
+        var first = await RollbackEngine.InvokeAsync(request, project.Git.Context());
+
+        Assert.True(first!.Outcome == RollbackOutcome.Succeeded, first.Message);
+        // The target's and the project's 'config' answers are kept, redacted.
+        var entries = Directory.GetFiles(Path.Combine(project.Git.State().Directory, "cache"), "compose-config-*");
+        Assert.Equal(2, entries.Length);
+        Assert.All(entries, e => Assert.DoesNotContain("hunter2-compose", File.ReadAllText(e)));
+        var written = entries.ToDictionary(e => e, File.GetLastWriteTimeUtc);
+
+        project.Up();
+        var second = await RollbackEngine.InvokeAsync(request, project.Git.Context());
+
+        Assert.True(second!.Outcome == RollbackOutcome.Succeeded, second.Message);
+        Assert.Equal("drtest/app:2.3.0", DockerHost.Inspect(project.ContainerOf("web"), "{{.Config.Image}}"));
+        // Answered from the kept entries (a Compose run would have written them again), and the checkpoint still has
+        // the failed release's configuration.
+        Assert.All(entries, e => Assert.Equal(written[e], File.GetLastWriteTimeUtc(e)));
+        var checkpoint = new CheckpointStore(project.Git.State()).List().MaxBy(c => c.CreatedAt)!;
+        var config = File.ReadAllText(Path.Combine(checkpoint.Folder, "compose.config.yml"));
+        Assert.Contains("drtest/app:2.3.1", config);
+        Assert.DoesNotContain("hunter2-compose", config);
+
+        // The previous file changed to an image this engine does not have: checked again, refused before anything changes.
+        project.Up();
+        var web = project.ContainerOf("web");
+        project.WriteFile("docker-compose.previous.yml", "0.0.404");
+        var refused = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(request, project.Git.Context()));
+
+        Assert.Equal(ErrorIds.ContainerImageNotFound, refused.ErrorId);
+        Assert.Contains("drtest/app:0.0.404", refused.Message);
+        Assert.Equal(web, project.ContainerOf("web"));
+    }
+
+    [RequiresFact(Component.Docker)]
+    public async Task A_target_file_that_interpolates_is_checked_by_Compose_every_time()
+    {
+        using var project = new ComposeProject();
+        project.Up();
+        var previous = Path.Combine(project.Folder, "docker-compose.previous.yml");
+        File.WriteAllText(previous, File.ReadAllText(previous).Replace("drtest/app:2.3.0", "drtest/app:${WEB_TAG:-2.3.0}"));
+
+        var result = await RollbackEngine.InvokeAsync(project.Request().WithTarget<DockerComposeTarget>(t => t with { PreviousFile = "docker-compose.previous.yml" }), project.Git.Context());
+
+        Assert.True(result!.Outcome == RollbackOutcome.Succeeded, result.Message);
+        Assert.Equal("drtest/app:2.3.0", DockerHost.Inspect(project.ContainerOf("web"), "{{.Config.Image}}"));
+        // Only the project's own file (no interpolation) is kept.
+        var kept = Assert.Single(Directory.GetFiles(Path.Combine(project.Git.State().Directory, "cache"), "compose-config-*"));
+        Assert.Contains("drtest/app:2.3.1", File.ReadAllText(kept));
+    }
+
+    [RequiresFact(Component.Docker)]
     public async Task Partial_rollback_touches_only_the_named_service()
     {
         using var project = new ComposeProject();

@@ -8,16 +8,20 @@ internal sealed partial class ComposeCli
     private static readonly SemaphoreSlim DetectLock = new(1, 1);
     private static ComposeCli? detected;
 
-    private ComposeCli(string fileName, IReadOnlyList<string> prefix, int majorVersion)
+    private ComposeCli(string fileName, IReadOnlyList<string> prefix, int majorVersion, string versionText = "")
     {
         FileName = fileName;
         Prefix = prefix;
         MajorVersion = majorVersion;
+        VersionText = versionText;
     }
 
     public string FileName { get; }
     public IReadOnlyList<string> Prefix { get; }
     public int MajorVersion { get; }
+
+    /// <summary>What its 'version' printed (the Compose version and, for v1, the docker-py and Python under it).</summary>
+    public string VersionText { get; }
     public string DisplayName => string.Join(' ', new[] { FileName }.Concat(Prefix));
 
     public static async Task<ComposeCli> DetectAsync(CancellationToken cancellation)
@@ -37,7 +41,7 @@ internal sealed partial class ComposeCli
                     var run = await ProcessRunner.RunAsync(new ProcessRequest(candidate.FileName, candidate.Prefix.Concat(new[] { "version" }).ToList()) { Timeout = TimeSpan.FromSeconds(20) }, cancellation).ConfigureAwait(false);
                     if (run.ExitCode == 0)
                     {
-                        return detected = candidate;
+                        return detected = new ComposeCli(candidate.FileName, candidate.Prefix, candidate.MajorVersion, run.StandardOutput);
                     }
                 }
                 catch (System.ComponentModel.Win32Exception)
@@ -71,7 +75,7 @@ internal sealed partial class ComposeCli
     /// <summary>The engine address every Compose run uses (-DockerHost), so the CLI and the API talk to the same engine.</summary>
     public string? DockerHost { get; init; }
 
-    public ComposeCli WithDockerHost(string? host) => host is null ? this : new ComposeCli(FileName, Prefix, MajorVersion) { DockerHost = host };
+    public ComposeCli WithDockerHost(string? host) => host is null ? this : new ComposeCli(FileName, Prefix, MajorVersion, VersionText) { DockerHost = host };
 
     public Task<ProcessRunResult> RunAsync(string workingDirectory, string? file, string project, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellation) =>
         RunAsync(workingDirectory, file is null ? Array.Empty<string>() : new[] { file }, project, arguments, timeout, cancellation);

@@ -304,7 +304,31 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
     }
 
     private Task<ProcessRunResult> RunProjectConfigAsync(Project project, CancellationToken cancellation) =>
-        project.Cli.RunAsync(project.Folder, Of(request).File, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), cancellation);
+        ConfigAsync(project, Of(request).File is { } file ? new[] { file } : Array.Empty<string>(), cancellation);
+
+    /// <summary>
+    /// 'config' of the files (none: the project's own, as Compose finds them), or its answer kept from an earlier run
+    /// when the files read nothing outside themselves and nothing in the key changed (ComposeConfigCache).
+    /// </summary>
+    private async Task<ProcessRunResult> ConfigAsync(Project project, IReadOnlyList<string> files, CancellationToken cancellation)
+    {
+        var full = files.Select(f => System.IO.Path.GetFullPath(f, project.Folder)).ToList();
+        var entry = ComposeConfigCache.EntryPath(System.IO.Path.Combine(context.State.Directory, "cache"), project.Folder, project.Name, full);
+        var key = ComposeConfigCache.KeyOf(project.Cli.VersionText, project.Folder, project.Name, full);
+        if (key is not null && ComposeConfigCache.Load(entry, key) is { } kept)
+        {
+            return new ProcessRunResult(0, kept, "", TimeSpan.Zero, false);
+        }
+
+        var run = await project.Cli.RunAsync(project.Folder, files, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), cancellation).ConfigureAwait(false);
+        // Kept only when the files are still as they were keyed (not changed while Compose read them).
+        if (key is not null && run.ExitCode == 0 && key == ComposeConfigCache.KeyOf(project.Cli.VersionText, project.Folder, project.Name, full))
+        {
+            ComposeConfigCache.Save(entry, key, run.StandardOutput);
+        }
+
+        return run;
+    }
 
     /// <summary>The project's resolved configuration: the one the plan started when the files are unchanged since, else read now.</summary>
     private async Task<ProcessRunResult> ProjectConfigAsync(Project project)
@@ -426,9 +450,9 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
     }
 
     /// <summary>The target's services and the image id each should run ("" when it names no image, e.g. build only).</summary>
-    private static async Task<Dictionary<string, string>> TargetImagesAsync(DockerClient client, Project project, IReadOnlyList<string> files, CancellationToken cancellation)
+    private async Task<Dictionary<string, string>> TargetImagesAsync(DockerClient client, Project project, IReadOnlyList<string> files, CancellationToken cancellation)
     {
-        var config = await project.Cli.RunAsync(project.Folder, files, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), cancellation).ConfigureAwait(false);
+        var config = await ConfigAsync(project, files, cancellation).ConfigureAwait(false);
         if (config.ExitCode != 0)
         {
             throw new RollbackException(ErrorIds.ComposeFileInvalid, RollbackErrorKind.InvalidArgument,
