@@ -46,8 +46,8 @@ try {
         if ($result.Outcome -ne 'Succeeded') { throw "Compose rollback $($result.Outcome): $($result.Message)" }
         $elapsed
     }
-    # A warm-up round (not counted) keeps the two files' checked configurations, as any earlier rollback, -WhatIf or
-    # Test-RollbackPlan to that file does; the second row has them deleted before each of its rounds.
+    # A warm-up round (not counted) keeps the two files' checked configurations, as an earlier rollback with the same files does
+    # (a rerun); the second row has them deleted before each of its rounds.
     Deploy-Bad
     $null = Invoke-ComposeRollback
     for ($i = 1; $i -le $Runs; $i++) {
@@ -104,7 +104,7 @@ try {
         "| Container recreate-and-verify (stop and keep, create, start, wait healthy, HTTP check, remove the failed one) | $(Format-S $containerTotal) s | - | - | | |"
         "| of which waiting for the container's health check | $(Format-S $containerWait) s ($((($containerWait / $containerTotal)).ToString('P0', $invariant))) | - | - | | |"
         ''
-        "By hand is ``docker-compose -p <project> -f docker-compose.previous.yml up -d`` and then ``docker inspect`` every 250 ms until the service is healthy. Ours also validates the target before it changes anything (``docker-compose config`` of the previous file, whose services and images it checks through the engine API), checkpoints the failed state (inspect documents and logs through the engine API, and the project's resolved configuration from a second ``docker-compose config``), journals the attempt and writes its signals. Each ``docker-compose`` start costs about half a second here, on a machine with 2 processors. Compose's answer to ``config`` is kept in the state folder for files that read nothing outside themselves (no interpolation, no ``extends``, ``env_file`` or ``build``), keyed by their bytes, the Compose version, the project and the ``COMPOSE_`` variables: the first row is a rollback to a file checked before (a rerun, the next incident, or after ``-WhatIf``), which starts no Compose before ``up``; the second is the first one ever, which runs both ``config``s (side by side) before ``up``."
+        "By hand is ``docker-compose -p <project> -f docker-compose.previous.yml up -d`` and then ``docker inspect`` every 250 ms until the service is healthy. Ours also validates the target before it changes anything (``docker-compose config`` of the previous file, whose services and images it checks through the engine API), checkpoints the failed state (inspect documents and logs through the engine API, and the project's resolved configuration from a second ``docker-compose config``), journals the attempt and writes its signals. Each ``docker-compose`` start costs about half a second here, on a machine with 2 processors. Compose's answer to ``config`` is kept in the state folder for files that read nothing outside themselves (no interpolation, no ``extends``, ``env_file`` or ``build``), keyed by their bytes, the Compose version, the project and the ``COMPOSE_`` variables: the first row is a rollback whose files were all checked before (a rerun: the bench's project file does not change between rounds), which starts no Compose before ``up``; the second is the first one ever, which runs both ``config``s (side by side) before ``up``. A rollback to a file checked before from a project file not seen yet (the next incident) runs the project's ``config`` alone, for the checkpoint."
     )
 }
 finally {
