@@ -79,6 +79,23 @@ public sealed class ComposeConfigCacheTests : IDisposable
     }
 
     [Fact]
+    public void Without_files_named_a_COMPOSE_FILE_in_the_env_file_means_no_key_and_a_named_files_own_env_file_is_in_the_key()
+    {
+        Write("docker-compose.yml", Plain);
+        Write(".env", "COMPOSE_FILE=docker-compose.yml:other.yml\n");
+
+        Assert.Null(Key());
+
+        var elsewhere = Directory.CreateDirectory(Path.Combine(folder, "previous")).FullName;
+        var file = Path.Combine(elsewhere, "docker-compose.yml");
+        File.WriteAllText(file, Plain);
+        var key = Key(file);
+        Assert.NotNull(key);
+        File.WriteAllText(Path.Combine(elsewhere, ".env"), "COMPOSE_COMPATIBILITY=true\n");
+        Assert.NotEqual(key, Key(file));
+    }
+
+    [Fact]
     public void A_kept_answer_is_used_only_for_its_key_and_is_kept_redacted()
     {
         var file = Write("docker-compose.previous.yml", Plain);

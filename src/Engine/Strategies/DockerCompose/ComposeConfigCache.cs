@@ -9,7 +9,7 @@ namespace DeploymentRollback.Engine.DockerCompose;
 /// A rollback runs 'config' twice before it changes anything (the target's files, to validate them and name their
 /// services and images; the project's own files, for the checkpoint), and each Compose v1 start is about half a second
 /// of CPU here; a rerun, or the next rollback to the same file, would get the same answer. The answer depends only on
-/// what the key holds (the CLI's version, the folder, the project name, the files' bytes, the folder's .env and the
+/// what the key holds (the CLI's version, the folder, the project name, the files' bytes, the .env files and the
 /// COMPOSE_ variables) when no file interpolates ($) or names another file (extends, env_file, build, secrets,
 /// configs, include): Compose then reads nothing else. Any other file is never kept, and 'config' runs every time.
 /// One entry per set of files (a changed file replaces it); kept redacted, as the checkpoint redacts it.
@@ -40,8 +40,17 @@ internal static class ComposeConfigCache
     {
         var read = files.Count > 0 ? files : DefaultNames.Select(name => Path.Combine(folder, name)).Where(File.Exists).ToList();
         var text = new StringBuilder().Append(Version).Append('\n').Append(cliVersion.Trim()).Append('\n').Append(folder).Append('\n').Append(project).Append('\n');
+        // The .env files Compose may read: the project folder's and those of the files' folders (the first one's is its project directory).
+        var envFiles = read.Select(f => Path.Combine(Path.GetDirectoryName(f)!, ".env")).Prepend(Path.Combine(folder, ".env")).Distinct().ToList();
         try
         {
+            // Without files named, COMPOSE_FILE (from the environment or a .env) would name files the key does not hold.
+            if (files.Count == 0 && (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("COMPOSE_FILE"))
+                || envFiles.Where(File.Exists).Any(env => File.ReadAllText(env).Contains("COMPOSE_FILE", StringComparison.Ordinal))))
+            {
+                return null;
+            }
+
             foreach (var file in read)
             {
                 var bytes = File.ReadAllBytes(file);
@@ -53,8 +62,10 @@ internal static class ComposeConfigCache
                 text.Append(file).Append(' ').Append(Hash(bytes)).Append('\n');
             }
 
-            var env = Path.Combine(folder, ".env");
-            text.Append(File.Exists(env) ? Hash(File.ReadAllBytes(env)) : "no .env").Append('\n');
+            foreach (var env in envFiles)
+            {
+                text.Append(env).Append(' ').Append(File.Exists(env) ? Hash(File.ReadAllBytes(env)) : "none").Append('\n');
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
