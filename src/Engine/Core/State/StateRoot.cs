@@ -62,6 +62,9 @@ public sealed class StateRoot : IDisposable
     public string ReportsDirectory => System.IO.Path.Combine(Directory, "reports");
     public string LocksDirectory => System.IO.Path.Combine(Directory, "locks");
     public string SnapshotsDirectory => System.IO.Path.Combine(Directory, "snapshots");
+
+    /// <summary>What a tool start can be spared next time (EF Core's ef.dll command line, Compose's checked configurations); safe to delete.</summary>
+    public string ToolCacheDirectory => System.IO.Path.Combine(Directory, "cache");
     public string JournalPath => System.IO.Path.Combine(Directory, "journal.db");
 
     public Journal Journal => Store.Journal;

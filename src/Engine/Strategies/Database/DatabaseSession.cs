@@ -294,7 +294,7 @@ public sealed partial class DatabaseSession : IRollbackSession
             $"The project folder '{folder}' does not exist. Pass -Path with the application's folder.") { TargetName = folder };
     }
 
-    private MigrationTool Tool(RollbackRequest request) => tool ??= CreateTool(request, System.IO.Path.Combine(context.State.Directory, "cache"));
+    private MigrationTool Tool(RollbackRequest request) => tool ??= CreateTool(request, context.State.ToolCacheDirectory);
 
     private static MigrationTool CreateTool(RollbackRequest request, string cacheFolder) => Of(request).Tool?.ToLowerInvariant() switch
     {

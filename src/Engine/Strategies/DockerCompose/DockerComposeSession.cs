@@ -313,7 +313,7 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
     private async Task<ProcessRunResult> ConfigAsync(Project project, IReadOnlyList<string> files, CancellationToken cancellation)
     {
         var full = files.Select(f => System.IO.Path.GetFullPath(f, project.Folder)).ToList();
-        var entry = ComposeConfigCache.EntryPath(System.IO.Path.Combine(context.State.Directory, "cache"), project.Folder, project.Name, full);
+        var entry = ComposeConfigCache.EntryPath(context.State.ToolCacheDirectory, project.Folder, project.Name, full);
         var key = ComposeConfigCache.KeyOf(project.Cli.VersionText, project.Folder, project.Name, full);
         if (key is not null && ComposeConfigCache.Load(entry, key) is { } kept)
         {
