@@ -44,9 +44,10 @@ internal static class ComposeConfigCache
         var envFiles = read.Select(f => Path.Combine(Path.GetDirectoryName(f)!, ".env")).Prepend(Path.Combine(folder, ".env")).Distinct().ToList();
         try
         {
+            var envs = envFiles.Select(env => (Path: env, Bytes: File.Exists(env) ? File.ReadAllBytes(env) : null)).ToList();
             // Without files named, COMPOSE_FILE (from the environment or a .env) would name files the key does not hold.
             if (files.Count == 0 && (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("COMPOSE_FILE"))
-                || envFiles.Where(File.Exists).Any(env => File.ReadAllText(env).Contains("COMPOSE_FILE", StringComparison.Ordinal))))
+                || envs.Any(env => env.Bytes is not null && Encoding.UTF8.GetString(env.Bytes).Contains("COMPOSE_FILE", StringComparison.Ordinal))))
             {
                 return null;
             }
@@ -62,9 +63,9 @@ internal static class ComposeConfigCache
                 text.Append(file).Append(' ').Append(Hash(bytes)).Append('\n');
             }
 
-            foreach (var env in envFiles)
+            foreach (var (env, bytes) in envs)
             {
-                text.Append(env).Append(' ').Append(File.Exists(env) ? Hash(File.ReadAllBytes(env)) : "none").Append('\n');
+                text.Append(env).Append(' ').Append(bytes is null ? "none" : Hash(bytes)).Append('\n');
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
