@@ -135,6 +135,11 @@ public sealed class ComposeConfigCacheTests : IDisposable
         var file = Write("docker-compose.previous.yml", Plain);
         var blocked = Write("cache", "a file where the folder should be");
 
-        ComposeConfigCache.Save(ComposeConfigCache.EntryPath(blocked, folder, "shop", new[] { file }), Key(file)!, Plain);
+        var entry = ComposeConfigCache.EntryPath(blocked, folder, "shop", new[] { file });
+
+        ComposeConfigCache.Save(entry, Key(file)!, Plain);
+
+        Assert.Equal("a file where the folder should be", File.ReadAllText(blocked));
+        Assert.Null(ComposeConfigCache.Load(entry, Key(file)!));
     }
 }
