@@ -68,7 +68,9 @@ public static class HealthVerifier
     // Per check (its address, expected status and body pattern; kept in memory only), when it started failing as this
     // process saw it: the first failure after its last pass. An assessment's confirmed failure so confirms the
     // rollback's preflight that follows it in the same session or runbook, instead of a second retry interval.
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> FailingSince = new(StringComparer.Ordinal);
+    // Times are the timer clock's (Environment.TickCount64): a retry delay ends by that clock, while the wall clock can
+    // read a hair less than the interval after it (or jump), which would cost a confirmed failure its retry.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> FailingSince = new(StringComparer.Ordinal);
 
     public static async Task<HealthReport> VerifyAsync(IReadOnlyList<HealthCheckOptions> checks, IReadOnlyList<ScriptAction> smokeTests, IRollbackObserver observer, CancellationToken cancellation)
     {
@@ -136,14 +138,15 @@ public static class HealthVerifier
             }
 
             observer.Verbose($"Health check {shown} try {attempt}: {(result.Passed ? "passed" : "failed")} ({result.Message})");
-            var now = DateTimeOffset.UtcNow;
+            var now = Environment.TickCount64;
             if (result.Passed)
             {
                 FailingSince.TryRemove(key, out _);
                 break;
             }
 
-            var since = FailingSince.AddOrUpdate(key, now, (_, earlier) => now - earlier > FreshFailure ? now : earlier);
+            var since = FailingSince.AddOrUpdate(key, now, (_, earlier) => now - earlier > (long)FreshFailure.TotalMilliseconds ? now : earlier);
+            var failingFor = TimeSpan.FromMilliseconds(now - since);
             if (attempt == tries)
             {
                 break;
@@ -153,11 +156,11 @@ public static class HealthVerifier
             if (check.ConfirmsFailure)
             {
                 // Failing since an earlier check at least one interval ago: confirmed. Since less long: the rest of the interval.
-                wait = check.Interval - (now - since);
+                wait = check.Interval - failingFor;
                 if (wait <= TimeSpan.Zero)
                 {
-                    result.Message += $" (also failing {(now - since).TotalSeconds:0.#} s before)";
-                    observer.Verbose($"Health check {shown}: confirmed, failing since {since:HH:mm:ss} UTC with no pass seen since");
+                    result.Message += $" (also failing {failingFor.TotalSeconds:0.#} s before)";
+                    observer.Verbose($"Health check {shown}: confirmed, failing since {DateTimeOffset.UtcNow - failingFor:HH:mm:ss} UTC with no pass seen since");
                     break;
                 }
             }
