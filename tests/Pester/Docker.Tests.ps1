@@ -95,6 +95,43 @@ Describe 'DockerCompose strategy against the real engine and Compose CLI' -Skip:
         Get-ServiceContainer worker | Should -Be $worker
     }
 
+    It 'starts Python once for every Compose v1 command of a rollback, and once per command when docker-compose is not a Python script' {
+        # A counted interpreter: docker-compose's own script under a python3 that logs each start. The rollback runs in a
+        # fresh pwsh, so its Compose CLI is detected through this PATH.
+        $bin = Join-Path $TestDrive "bin-$project"
+        New-Item -ItemType Directory $bin | Out-Null
+        $log = Join-Path $bin 'starts.log'
+        $python = Join-Path $bin 'python3'
+        Set-Content $python "#!/bin/sh`nif [ `"`$1`" = -c ]; then echo helper >> '$log'; else echo `"compose `$2`" >> '$log'; fi`nexec /usr/bin/python3 `"`$@`"`n"
+        $compose = Join-Path $bin 'docker-compose'
+        Set-Content $compose (@("#!$python") + @(Get-Content /usr/bin/docker-compose | Select-Object -Skip 1))
+        chmod +x $python $compose
+        $script = @"
+Import-Module '$(Get-TestModulePath)'
+`$result = Invoke-Rollback -Strategy DockerCompose -Path '$folder' -ProjectName $project -PreviousFile docker-compose.previous.yml -Service web -HealthCheckUri 'http://127.0.0.1:$webPort/health' -StateDirectory '$state' -Confirm:`$false
+`$result.Outcome
+"@
+        $run = Invoke-ChildPwsh -Script $script -Environment @{ PATH = "$bin$([IO.Path]::PathSeparator)$env:PATH" }
+        $run.Output.Trim() | Should -Be 'Succeeded' -Because $run.Error
+        Invoke-Docker inspect -f '{{.Config.Image}}' (Get-ServiceContainer web) | Should -Be 'drtest/app:2.3.0'
+        # The CLI's detection ('version'), then one helper for both configurations, 'up' and the verified-good record.
+        Get-Content $log | Should -Be @('compose version', 'helper')
+
+        # Not a Python script (a wrapper, or Compose's standalone build): each command is its own process, as before:
+        # the detection, the project's and the target's configurations (at once, in either order), 'up', and the
+        # configuration kept once the project is verified good.
+        Set-Content $compose "#!/bin/sh`necho `"compose `$1`" >> '$log'`nexec /usr/bin/docker-compose `"`$@`"`n"
+        Remove-Item $log
+        Invoke-Docker rm -f (Get-ServiceContainer web) | Out-Null
+        Push-Location $folder
+        try { docker-compose -p $project up -d --no-deps web 2>&1 | Out-Null } finally { Pop-Location }
+        Remove-Item (Join-Path $state 'cache') -Recurse -ErrorAction SilentlyContinue
+        $run = Invoke-ChildPwsh -Script $script -Environment @{ PATH = "$bin$([IO.Path]::PathSeparator)$env:PATH" }
+        $run.Output.Trim() | Should -Be 'Succeeded' -Because $run.Error
+        Invoke-Docker inspect -f '{{.Config.Image}}' (Get-ServiceContainer web) | Should -Be 'drtest/app:2.3.0'
+        @(Get-Content $log | Sort-Object) | Should -Be @('compose -f', 'compose -f', 'compose -f', 'compose -p', 'compose version')
+    }
+
     It 'names the known services when asked for one that does not exist' {
         { Invoke-Rollback -Strategy DockerCompose -Path $folder -ProjectName $project -PreviousFile docker-compose.previous.yml -Service db -StateDirectory $state -Confirm:$false } |
             Should -Throw -ErrorId 'ComposeServiceNotFound,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage '*web, worker*'

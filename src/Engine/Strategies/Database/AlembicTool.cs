@@ -123,36 +123,9 @@ internal sealed partial class AlembicTool : MigrationTool
     }
 
     private async Task<ToolHelper?> StartHelperAsync(CancellationToken cancellation) =>
-        Interpreter(alembic) is { } python
+        ToolHelper.PythonInterpreter(alembic) is { } python
             ? (await ToolHelper.StartAsync(python, new[] { "-c" }, "alembic_helper.py", Folder, Request.DeploymentAs<DatabaseTarget>().ToolEnvironment, cancellation).ConfigureAwait(false)).Helper
             : null;
-
-    /// <summary>The Python interpreter the alembic command runs under, from its #! line ("#!/usr/bin/python3", "#!/usr/bin/env python3"); null when it names none.</summary>
-    internal static string? Interpreter(string command)
-    {
-        var path = command.Contains('/', StringComparison.Ordinal) ? command
-            : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(System.IO.Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-                .Select(folder => System.IO.Path.Combine(folder, command)).FirstOrDefault(File.Exists);
-        string? first;
-        try
-        {
-            using var reader = path is not null && File.Exists(path) ? new StreamReader(path) : null;
-            first = reader?.ReadLine();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-
-        if (first is null || !first.StartsWith("#!", StringComparison.Ordinal))
-        {
-            return null;
-        }
-
-        var words = first[2..].Split(' ', '\t', StringSplitOptions.RemoveEmptyEntries);
-        var interpreter = words.Length > 1 && System.IO.Path.GetFileName(words[0]) == "env" ? words[1] : words.FirstOrDefault();
-        return interpreter is not null && System.IO.Path.GetFileName(interpreter).StartsWith("python", StringComparison.Ordinal) ? interpreter : null;
-    }
 
     public override void Start(CancellationToken cancellation) => helper ??= StartHelperAsync(cancellation);
 

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
 namespace DeploymentRollback.Engine.DockerCompose;
@@ -77,12 +78,25 @@ internal sealed partial class ComposeCli
 
     public ComposeCli WithDockerHost(string? host) => host is null ? this : new ComposeCli(FileName, Prefix, MajorVersion, VersionText) { DockerHost = host };
 
-    public Task<ProcessRunResult> RunAsync(string workingDirectory, string? file, string project, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellation) =>
-        RunAsync(workingDirectory, file is null ? Array.Empty<string>() : new[] { file }, project, arguments, timeout, cancellation);
-
-    public async Task<ProcessRunResult> RunAsync(string workingDirectory, IReadOnlyList<string> files, string project, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellation)
+    /// <summary>
+    /// Compose v1's helper process (compose_helper.py) under the interpreter docker-compose runs under, started in the
+    /// project folder: one Python start for every command of a rollback. Null for v2 (a native binary, quick to start),
+    /// for a v1 that is not a Python script (the standalone build), or when Compose cannot be imported that way.
+    /// </summary>
+    public async Task<ToolHelper?> StartHelperAsync(string workingDirectory, CancellationToken cancellation)
     {
-        var all = new List<string>(Prefix);
+        if (MajorVersion != 1 || ToolHelper.PythonInterpreter(FileName) is not { } python)
+        {
+            return null;
+        }
+
+        return (await ToolHelper.StartAsync(python, new[] { "-c" }, "compose_helper.py", workingDirectory, Environment(), cancellation).ConfigureAwait(false)).Helper;
+    }
+
+    /// <summary>A Compose command on the files (none: the project's own) in the project folder: through the helper while it runs, else as its own process.</summary>
+    public async Task<ProcessRunResult> RunAsync(ToolHelper? helper, string workingDirectory, IReadOnlyList<string> files, string project, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellation)
+    {
+        var all = new List<string>();
         foreach (var file in files)
         {
             all.Add("-f");
@@ -92,7 +106,13 @@ internal sealed partial class ComposeCli
         all.Add("-p");
         all.Add(project);
         all.AddRange(arguments);
-        var environment = DockerHost is null ? null : new Dictionary<string, string> { ["DOCKER_HOST"] = DockerHost };
-        return await ProcessRunner.RunAsync(new ProcessRequest(FileName, all) { WorkingDirectory = workingDirectory, Timeout = timeout, Environment = environment }, cancellation).ConfigureAwait(false);
+        if (helper is { Alive: true })
+        {
+            return await helper.RunAsync(new JsonObject { ["command"] = new JsonArray(all.Select(a => (JsonNode?)a).ToArray()) }, timeout, cancellation).ConfigureAwait(false);
+        }
+
+        return await ProcessRunner.RunAsync(new ProcessRequest(FileName, Prefix.Concat(all).ToList()) { WorkingDirectory = workingDirectory, Timeout = timeout, Environment = Environment() }, cancellation).ConfigureAwait(false);
     }
+
+    private Dictionary<string, string>? Environment() => DockerHost is null ? null : new Dictionary<string, string> { ["DOCKER_HOST"] = DockerHost };
 }

@@ -33,6 +33,10 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
     private Task<ProcessRunResult>? projectConfig;
     private string? projectConfigFiles;
 
+    // Compose v1's helper process, started by the first Compose command this invocation runs and used by the rest.
+    private readonly object helperLock = new();
+    private Task<ToolHelper?>? helper;
+
     private readonly RollbackRequest request;
     private readonly EngineContext context;
 
@@ -62,6 +66,21 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
             catch (Exception)
             {
                 // Stopped, or failed: either way its result is no longer wanted.
+            }
+        }
+
+        if (helper is not null)
+        {
+            try
+            {
+                if (await helper.ConfigureAwait(false) is { } running)
+                {
+                    await running.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+            catch (Exception)
+            {
+                // It never started (stopped while Compose was imported): nothing is left running.
             }
         }
 
@@ -232,7 +251,7 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
         switch (step.Action)
         {
             case StepUp:
-                var run = await project.Cli.RunAsync(project.Folder, targetFiles, project.Name, new[] { "up", "-d", "--no-deps" }.Concat(scope), Of(request).Timeout, context.Cancellation).ConfigureAwait(false);
+                var run = await ComposeAsync(project, targetFiles, new[] { "up", "-d", "--no-deps" }.Concat(scope), Of(request).Timeout, context.Cancellation).ConfigureAwait(false);
                 result.Output = SecretRedactor.Redact(RollbackEngine.Tail(run.CombinedOutput, 40));
                 if (run.ExitCode != 0)
                 {
@@ -320,7 +339,7 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
             return new ProcessRunResult(0, kept, "", TimeSpan.Zero, false);
         }
 
-        var run = await project.Cli.RunAsync(project.Folder, files, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), cancellation).ConfigureAwait(false);
+        var run = await ComposeAsync(project, files, new[] { "config" }, TimeSpan.FromMinutes(1), cancellation).ConfigureAwait(false);
         // Kept only when the files are still as they were keyed (not changed while Compose read them).
         if (key is not null && run.ExitCode == 0 && key == ComposeConfigCache.KeyOf(project.Cli.VersionText, project.Folder, project.Name, full))
         {
@@ -328,6 +347,19 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
         }
 
         return run;
+    }
+
+    /// <summary>A Compose command in the project folder, through Compose v1's helper process when it can start (see ComposeCli.StartHelperAsync).</summary>
+    private async Task<ProcessRunResult> ComposeAsync(Project project, IReadOnlyList<string> files, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellation)
+    {
+        Task<ToolHelper?> started;
+        lock (helperLock)
+        {
+            // Started with the invocation's cancellation, not this command's: the plan's background 'config' shares it.
+            started = helper ??= project.Cli.StartHelperAsync(project.Folder, context.Cancellation);
+        }
+
+        return await project.Cli.RunAsync(await started.WaitAsync(cancellation).ConfigureAwait(false), project.Folder, files, project.Name, arguments, timeout, cancellation).ConfigureAwait(false);
     }
 
     /// <summary>The project's resolved configuration: the one the plan started when the files are unchanged since, else read now.</summary>
@@ -368,7 +400,7 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
     public async Task<bool> CaptureVerifiedSnapshotAsync(string folder)
     {
         var project = await OpenAsync(request, context).ConfigureAwait(false);
-        var config = await project.Cli.RunAsync(project.Folder, project.File, project.Name, new[] { "config" }, TimeSpan.FromMinutes(1), context.Cancellation).ConfigureAwait(false);
+        var config = await ComposeAsync(project, new[] { project.File }, new[] { "config" }, TimeSpan.FromMinutes(1), context.Cancellation).ConfigureAwait(false);
         if (config.ExitCode != 0)
         {
             throw new RollbackException(ErrorIds.ComposeFileInvalid, RollbackErrorKind.InvalidArgument, $"'{project.Cli.DisplayName} config' failed: {config.StandardError.Trim()}");

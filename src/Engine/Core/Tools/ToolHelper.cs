@@ -4,12 +4,13 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace DeploymentRollback.Engine.Database;
+namespace DeploymentRollback.Engine;
 
 /// <summary>
-/// One long-lived process of a migration tool's own language that answers requests in JSON lines, so that one tool
-/// start serves the whole rollback (list, plan, checkpoint, downgrade, after-state) instead of one start per command.
-/// The script is a fixed file embedded in this assembly (Helpers/*), run as "&lt;python&gt; -c &lt;script&gt;" or
+/// One long-lived process of a tool's own language that answers requests in JSON lines, so that one tool start serves
+/// the whole rollback (a migration tool's list, plan, checkpoint, downgrade and after-state; Compose v1's configs and
+/// 'up') instead of one start per command. The script is a fixed file embedded in this assembly
+/// (Strategies/Database/Helpers/*, Strategies/DockerCompose/compose_helper.py), run as "&lt;python&gt; -c &lt;script&gt;" or
 /// "bin/rails runner &lt;script&gt;"; it is given data only (argument lists as JSON on stdin), never code. Null from StartAsync means the helper could not set
 /// the project up: the tool then runs its commands one process each, as before, with the same messages.
 /// </summary>
@@ -234,13 +235,40 @@ internal sealed class ToolHelper : IAsyncDisposable
         turn.Dispose();
     }
 
+    /// <summary>The Python interpreter a command (alembic, docker-compose v1) runs under, from its #! line ("#!/usr/bin/python3", "#!/usr/bin/env python3"); null when it names none.</summary>
+    public static string? PythonInterpreter(string command)
+    {
+        var path = command.Contains('/', StringComparison.Ordinal) ? command
+            : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(System.IO.Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+                .Select(folder => System.IO.Path.Combine(folder, command)).FirstOrDefault(File.Exists);
+        string? first;
+        try
+        {
+            using var reader = path is not null && File.Exists(path) ? new StreamReader(path) : null;
+            first = reader?.ReadLine();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        if (first is null || !first.StartsWith("#!", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var words = first[2..].Split(' ', '\t', StringSplitOptions.RemoveEmptyEntries);
+        var interpreter = words.Length > 1 && System.IO.Path.GetFileName(words[0]) == "env" ? words[1] : words.FirstOrDefault();
+        return interpreter is not null && System.IO.Path.GetFileName(interpreter).StartsWith("python", StringComparison.Ordinal) ? interpreter : null;
+    }
+
     /// <summary>A helper's text; a Python helper's starts with what the Python helpers share (helper_common.py).</summary>
     private static string Script(string name) =>
         name.EndsWith(".py", StringComparison.Ordinal) ? Resource("helper_common.py") + "\n" + Resource(name) : Resource(name);
 
     private static string Resource(string name)
     {
-        using var stream = typeof(ToolHelper).Assembly.GetManifestResourceStream($"DeploymentRollback.Engine.Database.Helpers.{name}")
+        using var stream = typeof(ToolHelper).Assembly.GetManifestResourceStream($"DeploymentRollback.Engine.Helpers.{name}")
             ?? throw new InvalidOperationException($"The helper script {name} is missing from {typeof(ToolHelper).Assembly.GetName().Name}.");
         using var reader = new StreamReader(stream, Encoding.UTF8);
         return reader.ReadToEnd();

@@ -1,0 +1,57 @@
+# DeploymentRollback's Compose v1 helper, protocol 1. Fixed text shipped inside the module; it never runs code it is sent.
+#
+# Started as "<python> -c <helper_common.py, then this script>" in the project folder, with the interpreter the
+# docker-compose command itself runs under. Compose is imported once; then it serves requests: one JSON object per line
+# on stdin, one JSON answer per line on the original stdout.
+#
+#   {"command": ["-f", "docker-compose.previous.yml", "-p", "shop", "config"]}  a docker-compose argument list, exactly
+#       as on the command line (run by Compose's own main(), which parses it and reports errors as the command does)
+#       -> {"exit": 0, "stdout": "...", "stderr": "..."}
+#
+# The first line it writes is {"ready": true, "protocol": 1}, or {"ready": false, "error": "..."} when Compose cannot be
+# imported (the module then runs the docker-compose command per call instead). It ends at the end of stdin.
+import logging
+
+
+def run_command(argv):
+    from compose.cli import main as cli
+    from compose.parallel import ParallelStreamWriter
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    root = logging.getLogger()
+    saved_argv = sys.argv
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        sys.argv = ["docker-compose"] + argv
+        try:
+            # main() binds its log handler and its progress writer to the sys.stderr of the first call; each request
+            # gets its own (the handler is removed and the writer forgotten afterwards).
+            ParallelStreamWriter.instance = None
+            cli.main()
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except Exception:
+            err.write(traceback.format_exc())
+            code = 1
+        finally:
+            sys.argv = saved_argv
+            for handler in list(root.handlers):
+                root.removeHandler(handler)
+            ParallelStreamWriter.instance = None
+    return {"exit": code & 0xFF if code < 0 else code, "stdout": out.getvalue(), "stderr": err.getvalue()}
+
+
+def main():
+    # The docker-compose command does not put the current folder on sys.path ("-c" does): as the command, so a module
+    # in the project folder never shadows one of Compose's.
+    if sys.path and sys.path[0] in ("", "."):
+        del sys.path[0]
+    try:
+        import compose.cli.main  # noqa: F401
+        import compose.parallel  # noqa: F401
+    except Exception:
+        not_ready()
+    serve_requests(run_command)
+
+
+main()
