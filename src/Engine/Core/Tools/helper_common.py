@@ -34,6 +34,35 @@ def not_ready():
     sys.exit(1)
 
 
+def run_captured(run, cleanup=None, report=None):
+    """One request run as its command would run: run(out, err) with stdout and stderr going to this request's own
+    output; the exit code from SystemExit (0 when it returns); an exception given to report(e, err), which writes it as
+    the command would and returns the exit code (None: its traceback and 1). cleanup runs afterwards, whatever happened."""
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            run(out, err)
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except Exception as e:
+            code = report(e, err) if report is not None else None
+            if code is None:
+                err.write(traceback.format_exc())
+                code = 1
+        finally:
+            if cleanup is not None:
+                cleanup()
+    return {"exit": code & 0xFF if code < 0 else code, "stdout": out.getvalue(), "stderr": err.getvalue()}
+
+
+def drop_current_folder_from_path():
+    # A command installed as a script does not put the current folder on sys.path ("-c" does): as the command, so a
+    # module in the project folder never shadows one of the tool's.
+    if sys.path and sys.path[0] in ("", "."):
+        del sys.path[0]
+
+
 def serve_requests(run_command, other=None):
     """Says it is ready, then answers each request: {"command": [...]} with run_command, any other with other (which
     returns None for a request it does not know), until the end of stdin."""

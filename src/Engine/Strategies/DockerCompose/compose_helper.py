@@ -17,35 +17,27 @@ def run_command(argv):
     from compose.cli import main as cli
     from compose.parallel import ParallelStreamWriter
 
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
     root = logging.getLogger()
-    saved_argv = sys.argv
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+
+    def run(out, err):
         sys.argv = ["docker-compose"] + argv
-        try:
-            # main() binds its log handler and its progress writer to the sys.stderr of the first call; each request
-            # gets its own (the handler is removed and the writer forgotten afterwards).
-            ParallelStreamWriter.instance = None
-            cli.main()
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        except Exception:
-            err.write(traceback.format_exc())
-            code = 1
-        finally:
-            sys.argv = saved_argv
-            for handler in list(root.handlers):
-                root.removeHandler(handler)
-            ParallelStreamWriter.instance = None
-    return {"exit": code & 0xFF if code < 0 else code, "stdout": out.getvalue(), "stderr": err.getvalue()}
+        # main() binds its log handler and its progress writer to the sys.stderr of the first call; each request gets
+        # its own (the handler is removed and the writer forgotten afterwards).
+        ParallelStreamWriter.instance = None
+        cli.main()
+
+    def cleanup():
+        sys.argv = saved_argv
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        ParallelStreamWriter.instance = None
+
+    saved_argv = sys.argv
+    return run_captured(run, cleanup)
 
 
 def main():
-    # The docker-compose command does not put the current folder on sys.path ("-c" does): as the command, so a module
-    # in the project folder never shadows one of Compose's.
-    if sys.path and sys.path[0] in ("", "."):
-        del sys.path[0]
+    drop_current_folder_from_path()
     try:
         import compose.cli.main  # noqa: F401
         import compose.parallel  # noqa: F401

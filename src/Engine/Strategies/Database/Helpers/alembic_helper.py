@@ -16,34 +16,23 @@ import gc
 def run_command(argv):
     from alembic.config import CommandLine, Config
 
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            # CommandLine.main, with the output going where this request's output is kept (Config's stdout
-            # default is bound when alembic is imported).
-            command_line = CommandLine(prog="alembic")
-            options = command_line.parser.parse_args(argv)
-            if not hasattr(options, "cmd"):
-                command_line.parser.error("too few arguments")
-            config = Config(file_=options.config, ini_section=options.name, cmd_opts=options, stdout=out)
-            command_line.run_cmd(config, options)
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        except Exception:
-            err.write(traceback.format_exc())
-            code = 1
-        finally:
-            # As when the alembic command exits: the engine env.py made, and any connection its pool holds, go now.
-            gc.collect()
-    return {"exit": code & 0xFF if code < 0 else code, "stdout": out.getvalue(), "stderr": err.getvalue()}
+    def run(out, err):
+        # CommandLine.main, with the output going where this request's output is kept (Config's stdout default is
+        # bound when alembic is imported).
+        command_line = CommandLine(prog="alembic")
+        options = command_line.parser.parse_args(argv)
+        if not hasattr(options, "cmd"):
+            command_line.parser.error("too few arguments")
+        config = Config(file_=options.config, ini_section=options.name, cmd_opts=options, stdout=out)
+        command_line.run_cmd(config, options)
+
+    # As when the alembic command exits: the engine env.py made, and any connection its pool holds, go now.
+    return run_captured(run, gc.collect)
 
 
 def main():
-    # The alembic command does not put the current folder on sys.path ("-c" does): as the command, so env.py sees the
-    # same modules (alembic.ini's prepend_sys_path still applies).
-    if sys.path and sys.path[0] in ("", "."):
-        del sys.path[0]
+    # As the alembic command, so env.py sees the same modules (alembic.ini's prepend_sys_path still applies).
+    drop_current_folder_from_path()
     try:
         import alembic.config  # noqa: F401
     except Exception:

@@ -22,24 +22,15 @@ def run_command(argv):
     from django.core.management.base import CommandError
     from django.db import connections
 
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            call_command(*argv, stdout=out, stderr=err, skip_checks=False)
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        except CommandError as e:
-            # As manage.py reports it (BaseCommand.run_from_argv).
-            err.write("%s: %s\n" % (e.__class__.__name__, e))
-            code = getattr(e, "returncode", 1) or 1
-        except Exception:
-            err.write(traceback.format_exc())
-            code = 1
-        finally:
-            # As when manage.py exits: no connection is held between requests.
-            connections.close_all()
-    return {"exit": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
+    def report(e, err):
+        if not isinstance(e, CommandError):
+            return None
+        # As manage.py reports it (BaseCommand.run_from_argv).
+        err.write("%s: %s\n" % (e.__class__.__name__, e))
+        return getattr(e, "returncode", 1) or 1
+
+    # As when manage.py exits: no connection is held between requests.
+    return run_captured(lambda out, err: call_command(*argv, stdout=out, stderr=err, skip_checks=False), connections.close_all, report)
 
 
 def database(alias):
