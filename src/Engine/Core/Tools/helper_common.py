@@ -2,6 +2,7 @@
 # the module and put before each helper's own text (they are started as "<python> -c <both>"); it never runs code it
 # is sent. Requests are one JSON object per line on stdin, answers one JSON object per line on the original stdout.
 import contextlib
+import importlib
 import io
 import json
 import os
@@ -56,11 +57,18 @@ def run_captured(run, cleanup=None, report=None):
     return {"exit": code & 0xFF if code < 0 else code, "stdout": out.getvalue(), "stderr": err.getvalue()}
 
 
-def drop_current_folder_from_path():
+def serve_tool(modules, run_command):
+    """Imports the tool's modules as its installed command would, then serves requests (not ready when it cannot)."""
     # A command installed as a script does not put the current folder on sys.path ("-c" does): as the command, so a
     # module in the project folder never shadows one of the tool's.
     if sys.path and sys.path[0] in ("", "."):
         del sys.path[0]
+    try:
+        for name in modules:
+            importlib.import_module(name)
+    except Exception:
+        not_ready()
+    serve_requests(run_command)
 
 
 def serve_requests(run_command, other=None):

@@ -36,14 +36,4 @@ def run_command(argv):
     return run_captured(run, cleanup)
 
 
-def main():
-    drop_current_folder_from_path()
-    try:
-        import compose.cli.main  # noqa: F401
-        import compose.parallel  # noqa: F401
-    except Exception:
-        not_ready()
-    serve_requests(run_command)
-
-
-main()
+serve_tool(["compose.cli.main", "compose.parallel"], run_command)

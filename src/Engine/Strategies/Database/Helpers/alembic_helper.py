@@ -30,14 +30,5 @@ def run_command(argv):
     return run_captured(run, gc.collect)
 
 
-def main():
-    # As the alembic command, so env.py sees the same modules (alembic.ini's prepend_sys_path still applies).
-    drop_current_folder_from_path()
-    try:
-        import alembic.config  # noqa: F401
-    except Exception:
-        not_ready()
-    serve_requests(run_command)
-
-
-main()
+# As the alembic command, so env.py sees the same modules (alembic.ini's prepend_sys_path still applies).
+serve_tool(["alembic.config"], run_command)
