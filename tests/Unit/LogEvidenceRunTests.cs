@@ -5,7 +5,7 @@ using Xunit;
 namespace DeploymentRollback.Tests.Unit;
 
 /// <summary>The in-memory strategy with logs: its checkpoint keeps a log, and reading its logs does what a test says.</summary>
-public sealed class LoggingMemorySession(MemorySystem system, RollbackRequest request, Func<TimeSpan, CancellationToken, Task<LogSample?>> read) : IRollbackSession, IReadsLogs
+public sealed class LoggingMemorySession(MemorySystem system, RollbackRequest request, Func<DateTimeOffset, CancellationToken, Task<LogSample?>> read) : IRollbackSession, IReadsLogs
 {
     private readonly MemorySession inner = new(system, request);
 
@@ -29,10 +29,10 @@ public sealed class LoggingMemorySession(MemorySystem system, RollbackRequest re
 
     public Task<bool> CaptureVerifiedSnapshotAsync(string folder) => inner.CaptureVerifiedSnapshotAsync(folder);
 
-    public Task<LogSample?> ReadRecentLogsAsync(TimeSpan window, CancellationToken cancellation)
+    public Task<LogSample?> ReadRecentLogsAsync(DateTimeOffset since, CancellationToken cancellation)
     {
         system.Calls.Add("read logs");
-        return read(window, cancellation);
+        return read(since, cancellation);
     }
 
     public ValueTask DisposeAsync() => inner.DisposeAsync();
@@ -40,7 +40,7 @@ public sealed class LoggingMemorySession(MemorySystem system, RollbackRequest re
 
 public class LogEvidenceRunTests
 {
-    private static EngineContext Context(MemorySystem system, StateRoot state, Func<TimeSpan, CancellationToken, Task<LogSample?>> read, RecordingObserver? observer = null) =>
+    private static EngineContext Context(MemorySystem system, StateRoot state, Func<DateTimeOffset, CancellationToken, Task<LogSample?>> read, RecordingObserver? observer = null) =>
         new(state, observer ?? new RecordingObserver(), CancellationToken.None)
         {
             HostStrategies = (request, _) => request.Deployment is MemoryTarget ? new LoggingMemorySession(system, request, read) : null,
@@ -61,17 +61,20 @@ public class LogEvidenceRunTests
         using var temp = new TempDirectory();
         var system = new MemorySystem();
         var state = StateRoot.Open(temp.Path);
-        var windows = new List<TimeSpan>();
+        var reads = new List<(DateTimeOffset Since, DateTimeOffset At)>();
+        var started = DateTimeOffset.UtcNow;
 
-        var result = await RollbackEngine.InvokeAsync(Request(), Context(system, state, (window, _) =>
+        var result = await RollbackEngine.InvokeAsync(Request(), Context(system, state, (since, _) =>
         {
-            windows.Add(window);
+            reads.Add((since, DateTimeOffset.UtcNow));
             return Task.FromResult<LogSample?>(new LogSample(new[] { "INFO up", "INFO ready", "INFO served /", "ERROR one slow query" }, new[] { "memory" }));
         }));
 
         Assert.Equal(RollbackOutcome.Succeeded, result!.Outcome);
         Assert.Equal(new[] { "checkpoint", "switch v1", "read logs", "keep" }, system.Calls);
-        Assert.InRange(Assert.Single(windows), TimeSpan.Zero, TimeSpan.FromSeconds(30));
+        // Asked for the lines since the change: after the invocation began, before the read.
+        var read = Assert.Single(reads);
+        Assert.InRange(read.Since, started, read.At);
         var compared = Compared(state)!;
         Assert.Equal(LogVerdict.NoSpike, compared.Verdict);
         Assert.Equal((2, 4, 1, 4), (compared.BeforeErrorLines, compared.BeforeLines, compared.AfterErrorLines, compared.AfterLines));

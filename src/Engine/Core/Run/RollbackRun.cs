@@ -377,7 +377,7 @@ internal sealed class RollbackRun
         }
 
         context.Observer.Progress(new ProgressUpdate(activity, "Reading logs", 100 * stepsDone / stepsTotal));
-        var comparison = await LogEvidence.CompareAsync(reader, checkpoint, DateTimeOffset.UtcNow - changedAt, context.Cancellation).ConfigureAwait(false);
+        var comparison = await LogEvidence.CompareAsync(reader, checkpoint, changedAt, context.Cancellation).ConfigureAwait(false);
         context.State.Journal.AddEvent(new JournalEvent(targetKey, result.AttemptId, DateTimeOffset.UtcNow, JournalEventKinds.LogsCompared, JsonSerializer.Serialize(comparison, Journal.JsonOptions)));
         var said = $"Error lines in the logs: {comparison.Describe()}.";
         if (comparison.Verdict == LogVerdict.Spike)

@@ -97,10 +97,11 @@ public sealed record LogSample(IReadOnlyList<string> Lines, IReadOnlyList<string
 public interface IReadsLogs
 {
     /// <summary>
-    /// The lines the target wrote in the last window, capped as <see cref="LogSample"/> says; null when the target has
-    /// nothing to read logs from (no container or pod). Throws when the logs cannot be read.
+    /// The lines the target wrote since a time (the first change), capped as <see cref="LogSample"/> says; null when
+    /// the target has nothing to read logs from (no container or pod). Throws when the logs cannot be read. A time, not
+    /// a window: finding the containers can take long enough that a window counted before would miss the first lines.
     /// </summary>
-    Task<LogSample?> ReadRecentLogsAsync(TimeSpan window, CancellationToken cancellation);
+    Task<LogSample?> ReadRecentLogsAsync(DateTimeOffset since, CancellationToken cancellation);
 }
 
 /// <summary>One target a selection found, with whether it is failing now (only failing ones are rolled back unless -All).</summary>

@@ -9,7 +9,7 @@ internal static class LogEvidence
 {
     internal static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(30);
 
-    public static async Task<LogComparison> CompareAsync(IReadsLogs reader, RollbackCheckpoint checkpoint, TimeSpan window, CancellationToken cancellation)
+    public static async Task<LogComparison> CompareAsync(IReadsLogs reader, RollbackCheckpoint checkpoint, DateTimeOffset changedAt, CancellationToken cancellation)
     {
         var before = CheckpointLines(checkpoint);
         LogSample? after;
@@ -18,16 +18,18 @@ internal static class LogEvidence
             timeout.CancelAfter(ReadTimeout);
             try
             {
-                after = await reader.ReadRecentLogsAsync(window, timeout.Token).ConfigureAwait(false);
+                after = await reader.ReadRecentLogsAsync(changedAt, timeout.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (!cancellation.IsCancellationRequested)
             {
                 var why = e is OperationCanceledException
                     ? $"reading the target's logs after the rollback took longer than {ReadTimeout.TotalSeconds:0} s"
                     : $"the target's logs could not be read after the rollback ({SecretRedactor.Redact(e.Message).Trim()})";
-                return LogComparison.NoEvidence(why, before, window, checkpoint.Name);
+                return LogComparison.NoEvidence(why, before, DateTimeOffset.UtcNow - changedAt, checkpoint.Name);
             }
         }
+
+        var window = DateTimeOffset.UtcNow - changedAt;
 
         return after is null
             ? LogComparison.NoEvidence("the target had no container or pod to read logs from after the rollback", before, window, checkpoint.Name)

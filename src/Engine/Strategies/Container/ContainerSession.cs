@@ -298,7 +298,7 @@ public sealed class ContainerSession : IRollbackSession, IReadsLogs
     public Task<bool> CaptureVerifiedSnapshotAsync(string folder) => Task.FromResult(false);
 
     /// <summary>The logs of the container that now has the target's name (after a rollback, the one it created).</summary>
-    public async Task<LogSample?> ReadRecentLogsAsync(TimeSpan window, CancellationToken cancellation)
+    public async Task<LogSample?> ReadRecentLogsAsync(DateTimeOffset since, CancellationToken cancellation)
     {
         using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, cancellation).ConfigureAwait(false);
         ContainerInspectResponse inspect;
@@ -311,7 +311,7 @@ public sealed class ContainerSession : IRollbackSession, IReadsLogs
             return null;
         }
 
-        var (lines, capped) = await DockerEngine.ReadRecentLinesAsync(client, inspect.ID, window, cancellation).ConfigureAwait(false);
+        var (lines, capped) = await DockerEngine.ReadRecentLinesAsync(client, inspect.ID, since, cancellation).ConfigureAwait(false);
         return new LogSample(lines, new[] { $"container {Target.Location} ({Short(inspect.ID)})" }) { Capped = capped };
     }
 

@@ -102,10 +102,10 @@ internal static class DockerEngine
         return stdout.Length == 0 || stdout.EndsWith('\n') ? stdout + stderr : stdout + "\n" + stderr;
     }
 
-    /// <summary>A container's logs of the last window as a sample's lines: its newest, at most LogSample.MaxLinesPerSource.</summary>
-    public static async Task<(IReadOnlyList<string> Lines, bool Capped)> ReadRecentLinesAsync(DockerClient client, string id, TimeSpan window, CancellationToken cancellation)
+    /// <summary>A container's logs since a time as a sample's lines: its newest, at most LogSample.MaxLinesPerSource.</summary>
+    public static async Task<(IReadOnlyList<string> Lines, bool Capped)> ReadRecentLinesAsync(DockerClient client, string id, DateTimeOffset since, CancellationToken cancellation)
     {
-        var text = await ReadLogsAsync(client, id, LogSample.MaxLinesPerSource, DateTimeOffset.UtcNow - window, cancellation).ConfigureAwait(false);
+        var text = await ReadLogsAsync(client, id, LogSample.MaxLinesPerSource, since, cancellation).ConfigureAwait(false);
         var lines = LogSample.Split(text);
         return (lines, lines.Count >= LogSample.MaxLinesPerSource);
     }

@@ -300,7 +300,7 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
     }
 
     /// <summary>The logs of the containers of the services the rollback changes (-Service, else every service), one source each.</summary>
-    public async Task<LogSample?> ReadRecentLogsAsync(TimeSpan window, CancellationToken cancellation)
+    public async Task<LogSample?> ReadRecentLogsAsync(DateTimeOffset since, CancellationToken cancellation)
     {
         var project = await OpenAsync(request, cancellation).ConfigureAwait(false);
         using var client = await DockerEngine.ConnectAsync(Of(request).DockerHost, cancellation).ConfigureAwait(false);
@@ -314,7 +314,7 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
         var capped = false;
         foreach (var (service, inspect) in running)
         {
-            var (read, full) = await DockerEngine.ReadRecentLinesAsync(client, inspect.ID, window, cancellation).ConfigureAwait(false);
+            var (read, full) = await DockerEngine.ReadRecentLinesAsync(client, inspect.ID, since, cancellation).ConfigureAwait(false);
             lines.AddRange(read);
             capped |= full;
         }

@@ -381,7 +381,7 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets, IRead
     /// asked for its lines of the last window (sinceSeconds) and at most LogSample.MaxLinesPerSource of them (tailLines). A
     /// container that cannot be read (not started yet) is left out; when none can be, the first refusal is thrown.
     /// </summary>
-    public async Task<LogSample?> ReadRecentLogsAsync(TimeSpan window, CancellationToken cancellation)
+    public async Task<LogSample?> ReadRecentLogsAsync(DateTimeOffset since, CancellationToken cancellation)
     {
         var kube = Connect(request);
         var workload = decision?.Workload ?? await ReadWorkloadAsync(kube, request, cancellation).ConfigureAwait(false);
@@ -401,7 +401,8 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets, IRead
             return null;
         }
 
-        var since = (int)Math.Clamp(Math.Ceiling(window.TotalSeconds), 1, int.MaxValue);
+        // Whole seconds back from now, counted after the pods are found (the API's sinceSeconds).
+        var sinceSeconds = (int)Math.Clamp(Math.Ceiling((DateTimeOffset.UtcNow - since).TotalSeconds), 1, int.MaxValue);
         var lines = new List<string>();
         var sources = new List<string>();
         var capped = false;
@@ -410,7 +411,7 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets, IRead
         {
             try
             {
-                using var stream = await kube.Client.CoreV1.ReadNamespacedPodLogAsync(pod, workload.Namespace, container: container, sinceSeconds: since, tailLines: LogSample.MaxLinesPerSource, cancellationToken: cancellation).ConfigureAwait(false);
+                using var stream = await kube.Client.CoreV1.ReadNamespacedPodLogAsync(pod, workload.Namespace, container: container, sinceSeconds: sinceSeconds, tailLines: LogSample.MaxLinesPerSource, cancellationToken: cancellation).ConfigureAwait(false);
                 using var reader = new StreamReader(stream);
                 var read = LogSample.Split(await reader.ReadToEndAsync(cancellation).ConfigureAwait(false));
                 lines.AddRange(read);
