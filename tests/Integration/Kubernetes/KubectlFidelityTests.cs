@@ -335,7 +335,9 @@ public sealed class KubectlFidelityDeploymentTests
     public async Task Paused_deployment_refuses_undo_and_does_not_roll_out_until_resumed()
     {
         await using var cluster = await FakeCluster.StartAsync();
-        await cluster.CreateDeploymentAsync();
+        // A deadline no busy machine reaches: this test is about pausing, and the default 2 s made the resumed
+        // rollout fail its deadline under load.
+        await cluster.CreateDeploymentAsync(progressDeadlineSeconds: 600);
         cluster.Ok("set", "image", "deployment/web", "app=registry.example/app:2.0");
         await cluster.Server.WaitForRolloutAsync("web");
         cluster.Ok("rollout", "pause", "deployment/web");
