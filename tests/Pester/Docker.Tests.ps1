@@ -114,8 +114,9 @@ Import-Module '$(Get-TestModulePath)'
         $run = Invoke-ChildPwsh -Script $script -Environment @{ PATH = "$bin$([IO.Path]::PathSeparator)$env:PATH" }
         $run.Output.Trim() | Should -Be 'Succeeded' -Because $run.Error
         Invoke-Docker inspect -f '{{.Config.Image}}' (Get-ServiceContainer web) | Should -Be 'drtest/app:2.3.0'
-        # The CLI's detection ('version'), then one helper for both configurations, 'up' and the verified-good record.
-        Get-Content $log | Should -Be @('compose version', 'helper')
+        # One helper for everything: the version (a Python script is Compose v1; the helper says which one), both
+        # configurations, 'up' and the verified-good record.
+        Get-Content $log | Should -Be @('helper')
 
         # Not a Python script (a wrapper, or Compose's standalone build): each command is its own process, as before:
         # the detection, the project's and the target's configurations (at once, in either order), 'up', and the
@@ -130,6 +131,29 @@ Import-Module '$(Get-TestModulePath)'
         $run.Output.Trim() | Should -Be 'Succeeded' -Because $run.Error
         Invoke-Docker inspect -f '{{.Config.Image}}' (Get-ServiceContainer web) | Should -Be 'drtest/app:2.3.0'
         @(Get-Content $log | Sort-Object) | Should -Be @('compose -f', 'compose -f', 'compose -f', 'compose -p', 'compose version')
+    }
+
+    It 'reports a Compose v1 that cannot run as ComposeNotInstalled, and changes nothing' {
+        # docker-compose's own script under an interpreter that cannot import Compose (no site packages): a broken install.
+        $bin = Join-Path $TestDrive "broken-$project"
+        New-Item -ItemType Directory $bin | Out-Null
+        $python = Join-Path $bin 'python3'
+        Set-Content $python "#!/bin/sh`nexec /usr/bin/python3 -S `"`$@`"`n"
+        $compose = Join-Path $bin 'docker-compose'
+        Set-Content $compose (@("#!$python") + @(Get-Content /usr/bin/docker-compose | Select-Object -Skip 1))
+        chmod +x $python $compose
+        $web = Get-ServiceContainer web
+        $script = @"
+Import-Module '$(Get-TestModulePath)'
+try { Invoke-Rollback -Strategy DockerCompose -Path '$folder' -ProjectName $project -PreviousFile docker-compose.previous.yml -Service web -StateDirectory '$state' -Confirm:`$false -ErrorAction Stop; 'no error' }
+catch { `$_.FullyQualifiedErrorId; `$_.Exception.Message }
+"@
+        $run = Invoke-ChildPwsh -Script $script -Environment @{ PATH = "$bin$([IO.Path]::PathSeparator)$env:PATH" }
+        $lines = @($run.Output -split "`n" | ForEach-Object Trim | Where-Object { $_ })
+        $lines[0] | Should -Be 'ComposeNotInstalled,DeploymentRollback.Commands.InvokeRollbackCommand' -Because $run.Error
+        $run.Output | Should -Match "'docker-compose' is installed but does not run \('docker-compose version' failed with exit code 1: [\w.]*Error: [^`n]*\)\. Repair it"
+        Get-ServiceContainer web | Should -Be $web
+        Invoke-Docker inspect -f '{{.Config.Image}}' $web | Should -Be 'drtest/app:2.3.1'
     }
 
     It 'names the known services when asked for one that does not exist' {

@@ -9,7 +9,10 @@ internal sealed partial class ComposeCli
     private static readonly SemaphoreSlim DetectLock = new(1, 1);
     private static ComposeCli? detected;
 
-    private ComposeCli(string fileName, IReadOnlyList<string> prefix, int majorVersion, string versionText = "")
+    // A v1 that is a Python script: its 'version', asked once per process (through the helper when it runs).
+    private static string? learnedVersionText;
+
+    private ComposeCli(string fileName, IReadOnlyList<string> prefix, int majorVersion, string? versionText = null)
     {
         FileName = fileName;
         Prefix = prefix;
@@ -21,8 +24,8 @@ internal sealed partial class ComposeCli
     public IReadOnlyList<string> Prefix { get; }
     public int MajorVersion { get; }
 
-    /// <summary>What its 'version' printed (the Compose version and, for v1, the docker-py and Python under it).</summary>
-    public string VersionText { get; }
+    // What its 'version' printed at detection; null for a v1 that is a Python script (see VersionTextAsync).
+    private string? VersionText { get; }
     public string DisplayName => string.Join(' ', new[] { FileName }.Concat(Prefix));
 
     public static async Task<ComposeCli> DetectAsync(CancellationToken cancellation)
@@ -37,6 +40,13 @@ internal sealed partial class ComposeCli
 
             foreach (var candidate in new[] { new ComposeCli("docker", new[] { "compose" }, 2), new ComposeCli("docker-compose", Array.Empty<string>(), 1) })
             {
+                if (candidate.MajorVersion == 1 && ToolHelper.PythonInterpreter(candidate.FileName) is not null)
+                {
+                    // Compose v2 is a Go binary, so a docker-compose that is a Python script is v1. Its 'version' alone is a
+                    // 0.6 s Python start; the session's helper, started anyway, answers it (VersionTextAsync).
+                    return detected = candidate;
+                }
+
                 try
                 {
                     var run = await ProcessRunner.RunAsync(new ProcessRequest(candidate.FileName, candidate.Prefix.Concat(new[] { "version" }).ToList()) { Timeout = TimeSpan.FromSeconds(20) }, cancellation).ConfigureAwait(false);
@@ -77,6 +87,41 @@ internal sealed partial class ComposeCli
     public string? DockerHost { get; init; }
 
     public ComposeCli WithDockerHost(string? host) => host is null ? this : new ComposeCli(FileName, Prefix, MajorVersion, VersionText) { DockerHost = host };
+
+    /// <summary>
+    /// What 'version' prints (the Compose version and, for v1, the docker-py and Python under it; part of the key of a
+    /// kept 'config' answer): from detection, else asked once per process of the helper, else of the CLI itself. A v1
+    /// that cannot say it (Compose not importable, its interpreter gone) is reported here, before anything changes.
+    /// </summary>
+    public async Task<string> VersionTextAsync(ToolHelper? helper, string workingDirectory, CancellationToken cancellation)
+    {
+        if ((VersionText ?? Volatile.Read(ref learnedVersionText)) is { } known)
+        {
+            return known;
+        }
+
+        ProcessRunResult run;
+        try
+        {
+            run = helper is { Alive: true }
+                ? await helper.RunAsync(new JsonObject { ["command"] = new JsonArray("version") }, TimeSpan.FromSeconds(20), cancellation).ConfigureAwait(false)
+                : await ProcessRunner.RunAsync(new ProcessRequest(FileName, Prefix.Append("version").ToList()) { WorkingDirectory = workingDirectory, Timeout = TimeSpan.FromSeconds(20), Environment = Environment() }, cancellation).ConfigureAwait(false);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            run = new ProcessRunResult(-1, "", e.Message, TimeSpan.Zero, false);
+        }
+
+        if (run.ExitCode != 0)
+        {
+            // The last line of a Python traceback is the error itself.
+            var error = run.StandardError.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).LastOrDefault();
+            throw new RollbackException(ErrorIds.ComposeNotInstalled, RollbackErrorKind.ObjectNotFound,
+                $"'{DisplayName}' is installed but does not run ('{DisplayName} version' {(run.TimedOut ? "did not answer in 20 s" : $"failed with exit code {run.ExitCode}")}{(error is null ? "" : ": " + error)}). Repair it (e.g. apt-get install --reinstall docker-compose) or install Compose v2.");
+        }
+
+        return Volatile.Read(ref learnedVersionText) ?? (learnedVersionText = run.StandardOutput);
+    }
 
     /// <summary>
     /// Compose v1's helper process (compose_helper.py) under the interpreter docker-compose runs under, started in the

@@ -333,7 +333,8 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
     {
         var full = files.Select(f => System.IO.Path.GetFullPath(f, project.Folder)).ToList();
         var entry = ComposeConfigCache.EntryPath(context.State.ToolCacheDirectory, project.Folder, project.Name, full);
-        var key = ComposeConfigCache.KeyOf(project.Cli.VersionText, project.Folder, project.Name, full);
+        var version = await project.Cli.VersionTextAsync(await HelperAsync(project, cancellation).ConfigureAwait(false), project.Folder, cancellation).ConfigureAwait(false);
+        var key = ComposeConfigCache.KeyOf(version, project.Folder, project.Name, full);
         if (key is not null && ComposeConfigCache.Load(entry, key) is { } kept)
         {
             return new ProcessRunResult(0, kept, "", TimeSpan.Zero, false);
@@ -341,7 +342,7 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
 
         var run = await ComposeAsync(project, files, new[] { "config" }, TimeSpan.FromMinutes(1), cancellation).ConfigureAwait(false);
         // Kept only when the files are still as they were keyed (not changed while Compose read them).
-        if (key is not null && run.ExitCode == 0 && key == ComposeConfigCache.KeyOf(project.Cli.VersionText, project.Folder, project.Name, full))
+        if (key is not null && run.ExitCode == 0 && key == ComposeConfigCache.KeyOf(version, project.Folder, project.Name, full))
         {
             ComposeConfigCache.Save(entry, key, run.StandardOutput);
         }
@@ -350,7 +351,11 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
     }
 
     /// <summary>A Compose command in the project folder, through Compose v1's helper process when it can start (see ComposeCli.StartHelperAsync).</summary>
-    private async Task<ProcessRunResult> ComposeAsync(Project project, IReadOnlyList<string> files, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellation)
+    private async Task<ProcessRunResult> ComposeAsync(Project project, IReadOnlyList<string> files, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellation) =>
+        await project.Cli.RunAsync(await HelperAsync(project, cancellation).ConfigureAwait(false), project.Folder, files, project.Name, arguments, timeout, cancellation).ConfigureAwait(false);
+
+    /// <summary>Compose v1's helper process, started by the first Compose command (or version question) of this invocation.</summary>
+    private Task<ToolHelper?> HelperAsync(Project project, CancellationToken cancellation)
     {
         Task<ToolHelper?> started;
         lock (helperLock)
@@ -359,7 +364,7 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
             started = helper ??= project.Cli.StartHelperAsync(project.Folder, context.Cancellation);
         }
 
-        return await project.Cli.RunAsync(await started.WaitAsync(cancellation).ConfigureAwait(false), project.Folder, files, project.Name, arguments, timeout, cancellation).ConfigureAwait(false);
+        return started.WaitAsync(cancellation);
     }
 
     /// <summary>The project's resolved configuration: the one the plan started when the files are unchanged since, else read now.</summary>
