@@ -111,6 +111,7 @@ public static class RollbackEngine
     public static async Task<RollbackResult?> InvokeAsync(RollbackRequest request, EngineContext context)
     {
         await using var session = StrategyRegistry.Open(request, context);
+        (session as IStartsToolEarly)?.StartTool();
         await using var targetLock = await context.State.Store.AcquireLockAsync(session.Target.Key, request.LockTimeout, context.Observer, context.Cancellation).ConfigureAwait(false);
         await InterruptedAttempts.RecoverAsync(session.Target.Key, request.WebhookUri, context).ConfigureAwait(false);
         return await new RollbackRun(request, context, session).RunAsync().ConfigureAwait(false);

@@ -128,3 +128,12 @@ public interface ISelectsTargets
 public interface ISwitchesAtOnce
 {
 }
+
+/// <summary>
+/// A session whose tool is slow to start (Compose v1's helper process): a rollback starts it right after the session
+/// opens, so that the start overlaps the module's own work (the lock, the journal) instead of following it.
+/// </summary>
+public interface IStartsToolEarly
+{
+    void StartTool();
+}

@@ -15,7 +15,7 @@ namespace DeploymentRollback.Engine.DockerCompose;
 /// docker-compose.previous.yml, or to the configuration (with image ids pinned) captured when the project was last
 /// verified good; only the named services with -Service. The real Compose CLI does the work; the engine API waits.
 /// </summary>
-public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
+public sealed class DockerComposeSession : IRollbackSession, IReadsLogs, IStartsToolEarly
 {
     private const string StepUp = "ComposeUp";
     private const string StepWait = "WaitHealthy";
@@ -354,17 +354,18 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs
     private async Task<ProcessRunResult> ComposeAsync(Project project, IReadOnlyList<string> files, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellation) =>
         await project.Cli.RunAsync(await HelperAsync(project, cancellation).ConfigureAwait(false), project.Folder, files, project.Name, arguments, timeout, cancellation).ConfigureAwait(false);
 
-    /// <summary>Compose v1's helper process, started by the first Compose command (or version question) of this invocation.</summary>
-    private Task<ToolHelper?> HelperAsync(Project project, CancellationToken cancellation)
+    /// <summary>Compose v1's helper process, started by a rollback as the session opens, else by the first Compose command.</summary>
+    private Task<ToolHelper?> HelperAsync(Project project, CancellationToken cancellation) => StartHelper(project).WaitAsync(cancellation);
+
+    public void StartTool() => StartHelper(OpenAsync(request, context).GetAwaiter().GetResult());
+
+    private Task<ToolHelper?> StartHelper(Project project)
     {
-        Task<ToolHelper?> started;
         lock (helperLock)
         {
-            // Started with the invocation's cancellation, not this command's: the plan's background 'config' shares it.
-            started = helper ??= project.Cli.StartHelperAsync(project.Folder, context.Cancellation);
+            // Started with the invocation's cancellation, not a command's: the plan's background 'config' shares it.
+            return helper ??= project.Cli.StartHelperAsync(project.Folder, context.Cancellation);
         }
-
-        return started.WaitAsync(cancellation);
     }
 
     /// <summary>The project's resolved configuration: the one the plan started when the files are unchanged since, else read now.</summary>
