@@ -173,6 +173,10 @@ public class MigrationTextTests
             "--assembly", "/my app/bin/App.dll", "--project-dir", "C:\\x y\\", "--root-namespace", "Say \"hi\"", "--prefix-output" }, direct.Arguments(new[] { "database", "update", "0" }));
         Assert.Equal("--verbose", direct.Arguments(new[] { "migrations", "list", "--verbose" })[^2]);
 
+        // The helper is started as ef.dll is, with ef.dll's path after it; its requests are ef.dll's own arguments.
+        Assert.Equal(new[] { "exec", "--depsfile", "/my app/bin/App.deps.json", "--runtimeconfig", "/a/App.runtimeconfig.json", "/m/Helper.dll", "/t/ef.dll" }, direct.HelperArguments("/m/Helper.dll"));
+        Assert.Equal(direct.Arguments(new[] { "database", "update", "0" }).Skip(direct.ExecArguments.Count), direct.ToolArguments(new[] { "database", "update", "0" }));
+
         // Another command's line, or no ef.dll line at all, teaches nothing.
         Assert.Null(EfCoreDirect.Parse(Log, new[] { "migrations", "script", "A", "B" }, "key"));
         Assert.Null(EfCoreDirect.Parse("verbose: Using project '/app/App.csproj'.\nverbose: dotnet build /app/App.csproj\n", new[] { "migrations", "list" }, "key"));

@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 using DeploymentRollback.Engine;
+using DeploymentRollback.Engine.Database;
+using Microsoft.Data.Sqlite;
 using Xunit;
 
 namespace DeploymentRollback.Tests.Integration.Database;
@@ -16,17 +18,20 @@ public class EfCoreDirectTests
     {
         var log = Path.Combine(folder, "calls.log");
         var path = Path.Combine(folder, "counted-dotnet");
-        File.WriteAllText(path, $"#!/bin/sh\necho \"$1 $2\" >> '{log}'\nexec dotnet \"$@\"\n");
+        File.WriteAllText(path, $"#!/bin/sh\ncase \"$*\" in *DeploymentRollback.EfCoreHelper.dll*) echo helper >> '{log}';; *) echo \"$1 $2\" >> '{log}';; esac\nexec dotnet \"$@\"\n");
         File.SetUnixFileMode(path, File.GetUnixFileMode(path) | UnixFileMode.UserExecute);
         return (path, log);
     }
 
-    /// <summary>The calls since the last look: how many went through dotnet ef, how many started ef.dll directly.</summary>
-    private static (int DotnetEf, int Direct) Calls(string log)
+    /// <summary>
+    /// The calls since the last look: how many went through dotnet ef, how many started ef.dll directly, and how many
+    /// started the module's helper that runs ef.dll's commands in one process.
+    /// </summary>
+    private static (int DotnetEf, int Direct, int Helper) Calls(string log)
     {
         var lines = File.Exists(log) ? File.ReadAllLines(log) : Array.Empty<string>();
         File.Delete(log);
-        return (lines.Count(l => l.StartsWith("ef ", StringComparison.Ordinal)), lines.Count(l => l.StartsWith("exec ", StringComparison.Ordinal)));
+        return (lines.Count(l => l.StartsWith("ef ", StringComparison.Ordinal)), lines.Count(l => l.StartsWith("exec ", StringComparison.Ordinal)), lines.Count(l => l == "helper"));
     }
 
     private static async Task RollBackAsync(EfCoreProject project, string dotnet)
@@ -43,15 +48,16 @@ public class EfCoreDirectTests
         using var project = new EfCoreProject(EfCoreProject.AddNote);
         var (dotnet, log) = Wrapper(project.Git.Temp.Path);
 
-        // First run: the list through dotnet ef; the plan's script and the downgrade through ef.dll (the list after it is
-        // read from the SQLite history table).
+        // First run: the list through dotnet ef; the plan's script and the downgrade in one helper process that runs
+        // ef.dll's commands (the list after it is read from the SQLite history table).
         await RollBackAsync(project, dotnet);
-        Assert.Equal((1, 2), Calls(log));
+        Assert.Equal((1, 0, 1), Calls(log));
         var kept = Assert.Single(Directory.GetFiles(Path.Combine(project.Git.StatePath, "cache"), "efcore-*.json"));
 
         // The next run (a new process would do the same: the invocation is read from the state folder).
+        // The list, the script and the downgrade, all in one helper.
         await RollBackAsync(project, dotnet);
-        Assert.Equal((0, 3), Calls(log));
+        Assert.Equal((0, 0, 1), Calls(log));
 
         // A damaged file is ignored and written again.
         File.WriteAllText(kept, "{ not json");
@@ -59,7 +65,8 @@ public class EfCoreDirectTests
         Assert.Equal(1, Calls(log).DotnetEf);
         Assert.NotNull(JsonNode.Parse(File.ReadAllText(kept)));
 
-        // ef.dll that does not start (here: the kept path names a file that is no assembly): dotnet ef again, then direct.
+        // ef.dll that does not start (here: the kept path names a file that is no assembly): the helper cannot load it
+        // and ef.dll started directly fails, so dotnet ef again, then a helper with the invocation it taught.
         var invocation = JsonNode.Parse(File.ReadAllText(kept))!;
         var exec = invocation["ExecArguments"]!.AsArray();
         var notAnAssembly = project.Git.Temp.Combine("ef.dll");
@@ -67,7 +74,7 @@ public class EfCoreDirectTests
         exec[exec.Count - 1] = notAnAssembly;
         File.WriteAllText(kept, invocation.ToJsonString());
         await RollBackAsync(project, dotnet);
-        Assert.Equal((1, 3), Calls(log));
+        Assert.Equal((1, 1, 2), Calls(log));
         Assert.DoesNotContain(notAnAssembly, File.ReadAllText(kept));
 
         // The project file changed (its build still current): its MSBuild evaluation may differ, so dotnet ef once more.
@@ -79,5 +86,42 @@ public class EfCoreDirectTests
         Assert.Equal(1, Calls(log).DotnetEf);
         await RollBackAsync(project, dotnet);
         Assert.Equal(0, Calls(log).DotnetEf);
+    }
+
+    [RequiresFact(Component.EfCore)]
+    public async Task The_helper_reads_the_database_file_as_it_is_at_each_command_not_a_pooled_connection_to_the_one_before()
+    {
+        using var project = new EfCoreProject(EfCoreProject.AddNote);
+        await RollBackAsync(project, "dotnet");
+        var csproj = Path.Combine(project.Folder, "EfCoreApp.csproj");
+        var kept = Assert.Single(Directory.GetFiles(Path.Combine(project.Git.StatePath, "cache"), "efcore-*.json"));
+        var known = Assert.IsType<EfCoreDirect>(EfCoreDirect.Load(kept, EfCoreDirect.KeyOf(csproj, "dotnet")));
+        var dll = Path.Combine(Path.GetDirectoryName(typeof(ToolHelper).Assembly.Location)!, "DeploymentRollback.EfCoreHelper.dll");
+        var (started, whyNot) = await ToolHelper.StartAsync("dotnet", known.HelperArguments(dll), null, project.Folder, null, CancellationToken.None);
+        await using var helper = Assert.IsType<ToolHelper>(started, exactMatch: false);
+        Assert.Null(whyNot);
+        var list = new JsonObject { ["command"] = new JsonArray(known.ToolArguments(new[] { "migrations", "list", "--json" }).Select(a => (JsonNode?)a).ToArray()) };
+        async Task<string[]> AppliedAsync()
+        {
+            var run = await helper.RunAsync((JsonObject)list.DeepClone(), TimeSpan.FromMinutes(2), CancellationToken.None);
+            Assert.True(run.ExitCode == 0, run.CombinedOutput);
+            return EfCoreText.MigrationsList(string.Join('\n', EfCoreText.Lines(run.StandardOutput, "data"))).Where(m => m.Applied == true).Select(m => m.Id).ToArray();
+        }
+
+        Assert.Equal(new[] { EfCoreProject.InitialCreate, EfCoreProject.AddNote }, await AppliedAsync());
+
+        // The file replaced by another (as a restore from a checkpoint replaces it): a copy without AddNote, renamed over it.
+        var copy = project.Git.Temp.Combine("restored.db");
+        File.Copy(project.Database, copy);
+        using (var connection = new SqliteConnection($"Data Source={copy};Pooling=False"))
+        {
+            connection.Open();
+            using var delete = connection.CreateCommand();
+            delete.CommandText = $"DELETE FROM \"__EFMigrationsHistory\" WHERE \"MigrationId\" = '{EfCoreProject.AddNote}'";
+            Assert.Equal(1, delete.ExecuteNonQuery());
+        }
+
+        File.Move(copy, project.Database, overwrite: true);
+        Assert.Equal(new[] { EfCoreProject.InitialCreate }, await AppliedAsync());
     }
 }

@@ -11,7 +11,7 @@ namespace DeploymentRollback.Engine;
 /// the whole rollback (a migration tool's list, plan, checkpoint, downgrade and after-state; Compose v1's configs and
 /// 'up') instead of one start per command. The script is a fixed file embedded in this assembly
 /// (Strategies/Database/Helpers/*, Strategies/DockerCompose/compose_helper.py), run as "&lt;python&gt; -c &lt;script&gt;" or
-/// "bin/rails runner &lt;script&gt;"; it is given data only (argument lists as JSON on stdin), never code. Null from StartAsync means the helper could not set
+/// "bin/rails runner &lt;script&gt;", or (EF Core) the module's own DeploymentRollback.EfCoreHelper.dll; it is given data only (argument lists as JSON on stdin), never code. Null from StartAsync means the helper could not set
 /// the project up: the tool then runs its commands one process each, as before, with the same messages.
 /// </summary>
 internal sealed class ToolHelper : IAsyncDisposable
@@ -32,7 +32,7 @@ internal sealed class ToolHelper : IAsyncDisposable
     public bool Alive => !process.HasExited;
 
     /// <summary>The helper started and set up, or null (with the reason in whyNot) when it cannot serve this project.</summary>
-    public static async Task<(ToolHelper? Helper, string? WhyNot)> StartAsync(string program, IEnumerable<string> leadingArguments, string script, string folder,
+    public static async Task<(ToolHelper? Helper, string? WhyNot)> StartAsync(string program, IEnumerable<string> leadingArguments, string? script, string folder,
         IReadOnlyDictionary<string, string>? environment, CancellationToken cancellation)
     {
         var info = new ProcessStartInfo(program)
@@ -51,7 +51,10 @@ internal sealed class ToolHelper : IAsyncDisposable
             info.ArgumentList.Add(argument);
         }
 
-        info.ArgumentList.Add(Script(script));
+        if (script is not null)
+        {
+            info.ArgumentList.Add(Script(script));
+        }
 
         if (environment is not null)
         {

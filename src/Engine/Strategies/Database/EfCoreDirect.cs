@@ -31,8 +31,17 @@ internal sealed record EfCoreDirect(string Key, IReadOnlyList<string> ExecArgume
     private static readonly string[] FileOptions = { "--depsfile", "--runtimeconfig", "--assembly", "--startup-assembly", "--design-assembly" };
 
     /// <summary>The arguments for 'dotnet' that run one command (its own tokens, then the project's) through ef.dll.</summary>
-    public IReadOnlyList<string> Arguments(IReadOnlyList<string> command) =>
-        ExecArguments.Concat(Core(command)).Concat(ProjectArguments).Concat(command.Where(OutputOptions.Contains).Where(c => c != "--prefix-output")).Append("--prefix-output").ToList();
+    public IReadOnlyList<string> Arguments(IReadOnlyList<string> command) => ExecArguments.Concat(ToolArguments(command)).ToList();
+
+    /// <summary>ef.dll's own arguments for one command: the command's tokens, then the project's, then the output options.</summary>
+    public IReadOnlyList<string> ToolArguments(IReadOnlyList<string> command) =>
+        Core(command).Concat(ProjectArguments).Concat(command.Where(OutputOptions.Contains).Where(c => c != "--prefix-output")).Append("--prefix-output").ToList();
+
+    /// <summary>
+    /// The arguments for 'dotnet' that start the module's EF Core helper the way ef.dll is started (the project's deps
+    /// file and runtime configuration), with ef.dll's path as its argument.
+    /// </summary>
+    public IReadOnlyList<string> HelperArguments(string helper) => ExecArguments.Take(ExecArguments.Count - 1).Append(helper).Append(ExecArguments[^1]).ToList();
 
     /// <summary>A command without the output options (dotnet ef takes those itself and passes them after the project's).</summary>
     private static IEnumerable<string> Core(IEnumerable<string> command) => command.Where(c => !OutputOptions.Contains(c));

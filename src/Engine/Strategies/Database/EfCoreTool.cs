@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
 
@@ -33,6 +34,10 @@ internal sealed partial class EfCoreTool : MigrationTool
     private readonly string directFile;
     private EfCoreDirect? direct;
     private bool directLoaded;
+
+    // The helper that runs ef.dll's commands in one process (DeploymentRollback.EfCoreHelper), once the invocation is known.
+    private readonly object helperLock = new();
+    private Task<ToolHelper?>? helper;
 
     public EfCoreTool(RollbackRequest request, string folder, string cacheFolder)
         : base(request, folder)
@@ -79,6 +84,29 @@ internal sealed partial class EfCoreTool : MigrationTool
             catch (Exception e) when (e is RollbackException or OperationCanceledException or IOException)
             {
             }
+        }
+
+        await StopHelperAsync().ConfigureAwait(false);
+    }
+
+    private async Task StopHelperAsync()
+    {
+        Task<ToolHelper?>? started;
+        lock (helperLock)
+        {
+            (started, helper) = (helper, null);
+        }
+
+        try
+        {
+            if (started is not null && await started.ConfigureAwait(false) is { } running)
+            {
+                await running.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopped while it started: nothing is left running.
         }
     }
 
@@ -297,7 +325,22 @@ internal sealed partial class EfCoreTool : MigrationTool
         var current = BuildIsCurrent();
         if (current && Direct() is { } known)
         {
-            var fast = await RunAsync(dotnet, known.Arguments(command), cancellation, timeout).ConfigureAwait(false);
+            ProcessRunResult fast;
+            if (await HelperAsync(known, cancellation).ConfigureAwait(false) is { Alive: true } running)
+            {
+                fast = await running.RunAsync(new JsonObject { ["command"] = new JsonArray(known.ToolArguments(command).Select(a => (JsonNode?)a).ToArray()) }, timeout ?? TimeSpan.FromMinutes(5), cancellation).ConfigureAwait(false);
+                if (!running.Alive)
+                {
+                    // The helper died or timed out on this command: that is the command's outcome, as a crashed or timed-out
+                    // ef.dll's was; the next command starts ef.dll itself.
+                    return fast;
+                }
+            }
+            else
+            {
+                fast = await RunAsync(dotnet, known.Arguments(command), cancellation, timeout).ConfigureAwait(false);
+            }
+
             if (fast.ExitCode == 0 || EfCoreText.Started(fast.StandardOutput))
             {
                 return fast;
@@ -306,6 +349,7 @@ internal sealed partial class EfCoreTool : MigrationTool
             // ef.dll did not start (a runtime, a path or the tool changed): forget the invocation and ask dotnet ef.
             EfCoreDirect.Forget(directFile);
             direct = null;
+            await StopHelperAsync().ConfigureAwait(false);
         }
 
         var arguments = new List<string> { "ef" };
@@ -355,6 +399,28 @@ internal sealed partial class EfCoreTool : MigrationTool
         }
 
         return run;
+    }
+
+    /// <summary>
+    /// The helper for the known invocation, started on first use: ef.dll loaded once in one process on the project's
+    /// runtime, its Main run per command (0.7 s for the first command here, 0.1 s for each after it, against 0.7-0.8 s
+    /// for every ef.dll process). Null when it cannot start (a project runtime older than the helper's .NET 8, ef.dll
+    /// not loadable that way) or has ended: the command then starts ef.dll itself, as before.
+    /// </summary>
+    private Task<ToolHelper?> HelperAsync(EfCoreDirect known, CancellationToken cancellation)
+    {
+        lock (helperLock)
+        {
+            return helper ??= StartHelperAsync(known, cancellation);
+        }
+    }
+
+    private async Task<ToolHelper?> StartHelperAsync(EfCoreDirect known, CancellationToken cancellation)
+    {
+        var dll = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(typeof(EfCoreTool).Assembly.Location)!, "DeploymentRollback.EfCoreHelper.dll");
+        return File.Exists(dll)
+            ? (await ToolHelper.StartAsync(dotnet, known.HelperArguments(dll), null, Folder, Request.DeploymentAs<DatabaseTarget>().ToolEnvironment, cancellation).ConfigureAwait(false)).Helper
+            : null;
     }
 
     /// <summary>The project's ef.dll invocation kept by an earlier run, read once per run (null when none is valid).</summary>
