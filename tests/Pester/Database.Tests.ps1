@@ -2,6 +2,8 @@ BeforeDiscovery {
     # Debian's Django, seen by /usr/bin/python3; without it these tests skip, except in CI, where they must fail.
     $djangoInstalled = (Test-Path /usr/bin/python3) -and $null -ne (& /usr/bin/python3 -c 'import django; print(1)' 2>$null)
     $skipDjango = -not $djangoInstalled -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
+    # The EF Core fixture needs dotnet (the SDK builds it, dotnet-ef comes from its tool manifest).
+    $skipEfCore = $null -eq (Get-Command dotnet -ErrorAction SilentlyContinue) -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
 }
 
 BeforeAll {
@@ -41,5 +43,50 @@ Describe 'Database migrations rolled back with the real Django' -Skip:$skipDjang
     It 'names the known migrations for an unknown one' {
         { Invoke-Rollback @target -Target '0002; rm -rf /' -Confirm:$false } |
             Should -Throw -ErrorId 'DatabaseMigrationUnknown,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage '*0001_initial*'
+    }
+}
+
+Describe 'EF Core rolled back through the built module, its commands in the module''s helper process' -Skip:$skipEfCore {
+    BeforeAll {
+        $project = Join-Path $TestDrive 'efcore-app'
+        Copy-Item (Join-Path $PSScriptRoot '../Fixtures/efcore-app') $project -Recurse
+        Push-Location $project
+        try {
+            $restore = dotnet tool restore 2>&1
+            if ($LASTEXITCODE) { throw "dotnet tool restore failed: $restore" }
+            $build = dotnet build --nologo -v q 2>&1
+            if ($LASTEXITCODE) { throw "dotnet build failed: $build" }
+        }
+        finally { Pop-Location }
+        $app = (Get-ChildItem (Join-Path $project 'bin/Debug') -Recurse -Filter EfCoreApp.dll | Select-Object -First 1).FullName
+        # The app's own migrate command sets the database's state without a dotnet ef start.
+        function Set-Migration([string] $migration) {
+            Push-Location $project
+            try { $out = dotnet $app migrate $migration 2>&1; if ($LASTEXITCODE) { throw "migrate $migration failed: $out" } } finally { Pop-Location }
+        }
+        function Get-History { @(& /usr/bin/python3 -c "import sqlite3,sys; print('\n'.join(r[0] for r in sqlite3.connect(sys.argv[1]).execute('SELECT MigrationId FROM __EFMigrationsHistory ORDER BY 1')))" (Join-Path $project 'app.db')) }
+        # A dotnet that logs what it is started for: 'ef' (dotnet ef), 'exec' (ef.dll itself) or 'helper' (the module's helper).
+        $log = Join-Path $TestDrive 'dotnet-calls.log'
+        $counted = Join-Path $TestDrive 'counted-dotnet'
+        Set-Content $counted "#!/bin/sh`ncase `"`$*`" in *DeploymentRollback.EfCoreHelper.dll*) echo helper >> '$log';; *) echo `"`$1`" >> '$log';; esac`nexec dotnet `"`$@`"`n"
+        chmod +x $counted
+        $state = Join-Path $project '.state'
+        $script = "Import-Module '$(Get-TestModulePath)'; (Invoke-Rollback -Strategy Database -Tool EfCore -Path '$project' -Target InitialCreate -ToolPath '$counted' -StateDirectory '$state' -Confirm:`$false).Outcome"
+    }
+
+    It 'learns ef.dll from one dotnet ef start, runs the rest in the helper the module ships, and only the helper the next time' {
+        Set-Migration 20240102000000_AddNote
+        $run = Invoke-ChildPwsh -Script $script
+        $run.Output.Trim() | Should -Be 'Succeeded' -Because $run.Error
+        Get-History | Should -Be @('20240101000000_InitialCreate')
+        Get-Content $log | Should -Be @('ef', 'helper')
+        Remove-Item $log
+
+        Set-Migration 20240102000000_AddNote
+        $run = Invoke-ChildPwsh -Script $script
+        $run.Output.Trim() | Should -Be 'Succeeded' -Because $run.Error
+        Get-History | Should -Be @('20240101000000_InitialCreate')
+        Get-Content $log | Should -Be @('helper')
+        Test-Path (Join-Path (Split-Path (Get-TestModulePath)) 'Dependencies/DeploymentRollback.EfCoreHelper.dll') | Should -BeTrue
     }
 }
