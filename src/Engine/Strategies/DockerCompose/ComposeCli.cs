@@ -9,23 +9,20 @@ internal sealed partial class ComposeCli
     private static readonly SemaphoreSlim DetectLock = new(1, 1);
     private static ComposeCli? detected;
 
-    // A v1 that is a Python script: its 'version', asked once per process (through the helper when it runs).
-    private static string? learnedVersionText;
+    // What the detected CLI's 'version' printed: at detection, or (a v1 that is a Python script) when first asked.
+    private static string? versionText;
 
-    private ComposeCli(string fileName, IReadOnlyList<string> prefix, int majorVersion, string? versionText = null)
+    private ComposeCli(string fileName, IReadOnlyList<string> prefix, int majorVersion)
     {
         FileName = fileName;
         Prefix = prefix;
         MajorVersion = majorVersion;
-        VersionText = versionText;
     }
 
     public string FileName { get; }
     public IReadOnlyList<string> Prefix { get; }
     public int MajorVersion { get; }
 
-    // What its 'version' printed at detection; null for a v1 that is a Python script (see VersionTextAsync).
-    private string? VersionText { get; }
     public string DisplayName => string.Join(' ', new[] { FileName }.Concat(Prefix));
 
     public static async Task<ComposeCli> DetectAsync(CancellationToken cancellation)
@@ -52,7 +49,8 @@ internal sealed partial class ComposeCli
                     var run = await ProcessRunner.RunAsync(new ProcessRequest(candidate.FileName, candidate.Prefix.Concat(new[] { "version" }).ToList()) { Timeout = TimeSpan.FromSeconds(20) }, cancellation).ConfigureAwait(false);
                     if (run.ExitCode == 0)
                     {
-                        return detected = new ComposeCli(candidate.FileName, candidate.Prefix, candidate.MajorVersion, run.StandardOutput);
+                        versionText = run.StandardOutput;
+                        return detected = candidate;
                     }
                 }
                 catch (System.ComponentModel.Win32Exception)
@@ -86,7 +84,7 @@ internal sealed partial class ComposeCli
     /// <summary>The engine address every Compose run uses (-DockerHost), so the CLI and the API talk to the same engine.</summary>
     public string? DockerHost { get; init; }
 
-    public ComposeCli WithDockerHost(string? host) => host is null ? this : new ComposeCli(FileName, Prefix, MajorVersion, VersionText) { DockerHost = host };
+    public ComposeCli WithDockerHost(string? host) => host is null ? this : new ComposeCli(FileName, Prefix, MajorVersion) { DockerHost = host };
 
     /// <summary>
     /// What 'version' prints (the Compose version and, for v1, the docker-py and Python under it; part of the key of a
@@ -95,7 +93,7 @@ internal sealed partial class ComposeCli
     /// </summary>
     public async Task<string> VersionTextAsync(ToolHelper? helper, string workingDirectory, CancellationToken cancellation)
     {
-        if ((VersionText ?? Volatile.Read(ref learnedVersionText)) is { } known)
+        if (Volatile.Read(ref versionText) is { } known)
         {
             return known;
         }
@@ -120,7 +118,7 @@ internal sealed partial class ComposeCli
                 $"'{DisplayName}' is installed but does not run ('{DisplayName} version' {(run.TimedOut ? "did not answer in 20 s" : $"failed with exit code {run.ExitCode}")}{(error is null ? "" : ": " + error)}). Repair it (e.g. apt-get install --reinstall docker-compose) or install Compose v2.");
         }
 
-        return Volatile.Read(ref learnedVersionText) ?? (learnedVersionText = run.StandardOutput);
+        return Volatile.Read(ref versionText) ?? (versionText = run.StandardOutput);
     }
 
     /// <summary>
