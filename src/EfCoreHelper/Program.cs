@@ -87,8 +87,8 @@ internal static class Program
     /// <summary>
     /// A process per command left no connection open; this one would keep the providers' pooled connections (SQLite's
     /// holds the database file open) between commands and after them, while the module copies or restores that file.
-    /// Every loaded ADO.NET provider's pools are cleared after each command (SqliteConnection, NpgsqlConnection and
-    /// SqlConnection each have a static ClearAllPools).
+    /// Every loaded ADO.NET provider's pools are cleared after each command (SqliteConnection, NpgsqlConnection,
+    /// SqlConnection and MySqlConnection each have a static ClearAllPools).
     /// </summary>
     private static void ClearConnectionPools()
     {
