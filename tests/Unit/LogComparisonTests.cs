@@ -75,7 +75,7 @@ public class LogComparisonTests
             ErrorLines.IsError(adversarial);
         }
 
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"took {watch.Elapsed}");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(8), $"took {watch.Elapsed}");
     }
 
     [Fact]

@@ -178,7 +178,9 @@ public sealed class StateStoreFaultTests
         var watch = Stopwatch.StartNew();
         holder.Dispose();
         await using var taken = await waiting;
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"hand-over took {watch.Elapsed}");
+        // Taken long before the 30 s wait would end: the server freed the lock when the session dropped. The bound is
+        // loose on purpose, as a loaded machine can take a second or more to notice the closed socket and poll again.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"hand-over took {watch.Elapsed}");
         NpgsqlConnection.ClearAllPools();
     }
 
