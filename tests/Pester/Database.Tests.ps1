@@ -40,6 +40,44 @@ Describe 'Database migrations rolled back with the real Django' -Skip:$skipDjang
         (Invoke-Manage showmigrations orders) -join ' ' | Should -Match '\[X\] 0003_backfill'
     }
 
+    It 'killed mid-migration, leaves a helper that finishes the command in hand and ends; the rerun takes over from the interrupted attempt' {
+        # A reverse step that takes 3 s and marks its start and its end in the project folder.
+        Set-Content (Join-Path $project 'orders/migrations/0003_backfill.py') @"
+import pathlib, time
+from django.db import migrations
+folder = pathlib.Path(__file__).resolve().parents[2]
+def forwards(apps, schema_editor):
+    pass
+def backwards(apps, schema_editor):
+    (folder / 'started').write_text('')
+    time.sleep(3)
+    (folder / 'finished').write_text('')
+class Migration(migrations.Migration):
+    dependencies = [('orders', '0002_add_note')]
+    operations = [migrations.RunPython(forwards, backwards)]
+"@
+        $null = Invoke-Manage migrate orders
+        $child = Start-ChildPwsh -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Database -Tool Django -Path '$project' -App orders -Target 0002 -StateDirectory '$state' -Confirm:`$false"
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while (-not (Test-Path (Join-Path $project 'started')) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+        Test-Path (Join-Path $project 'started') | Should -BeTrue
+        $helper = @(Get-Process -Name 'python3*' | Where-Object { $_.Parent.Id -eq $child.Process.Id })
+        $helper | Should -HaveCount 1
+
+        # kill -9 of the module's process alone: the helper reads its requests from a pipe that is now closed.
+        $child.Process.Kill()
+        $null = $child | Wait-ChildPwsh
+        $helper[0].WaitForExit(30000) | Should -BeTrue
+        Test-Path (Join-Path $project 'finished') | Should -BeTrue
+        (Invoke-Manage showmigrations orders) -join ' ' | Should -Match '\[ \] 0003_backfill'
+
+        $result = Invoke-Rollback @target -Target 0002 -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+        $result.Outcome | Should -Be 'Skipped'
+        "$warnings" | Should -Match 'was interrupted during Downgrade'
+        $history = Get-RollbackHistory -TargetKey $result.TargetKey -StateDirectory $state
+        ($history | Where-Object Outcome -EQ 'Interrupted').ToVersion | Should -Be '0002_add_note'
+    }
+
     It 'names the known migrations for an unknown one' {
         { Invoke-Rollback @target -Target '0002; rm -rf /' -Confirm:$false } |
             Should -Throw -ErrorId 'DatabaseMigrationUnknown,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage '*0001_initial*'
