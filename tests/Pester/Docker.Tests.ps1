@@ -102,7 +102,9 @@ Describe 'DockerCompose strategy against the real engine and Compose CLI' -Skip:
         New-Item -ItemType Directory $bin | Out-Null
         $log = Join-Path $bin 'starts.log'
         $python = Join-Path $bin 'python3'
-        Set-Content $python "#!/bin/sh`nif [ `"`$1`" = -c ]; then echo helper >> '$log'; else echo `"compose `$2`" >> '$log'; fi`nexec /usr/bin/python3 `"`$@`"`n"
+        # The helper's requests are kept too (tee), to count what it is asked.
+        $requests = Join-Path $bin 'requests.log'
+        Set-Content $python "#!/bin/sh`nif [ `"`$1`" = -c ]; then echo helper >> '$log'; tee -a '$requests' | /usr/bin/python3 `"`$@`"; exit `$?; fi`necho `"compose `$2`" >> '$log'`nexec /usr/bin/python3 `"`$@`"`n"
         $compose = Join-Path $bin 'docker-compose'
         Set-Content $compose (@("#!$python") + @(Get-Content /usr/bin/docker-compose | Select-Object -Skip 1))
         chmod +x $python $compose
@@ -117,6 +119,9 @@ Import-Module '$(Get-TestModulePath)'
         # One helper for everything: the version (a Python script is Compose v1; the helper says which one), both
         # configurations, 'up' and the verified-good record.
         Get-Content $log | Should -Be @('helper')
+        # The version is asked once, though the project's and the target's configurations are read at once.
+        @(Select-String -Path $requests -Pattern '"command":\["version"\]').Count | Should -Be 1
+        @(Select-String -Path $requests -Pattern '"config"').Count | Should -BeGreaterOrEqual 2
 
         # Not a Python script (a wrapper, or Compose's standalone build): each command is its own process, as before:
         # the detection, the project's and the target's configurations (at once, in either order), 'up', and the

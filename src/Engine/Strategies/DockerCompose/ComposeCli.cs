@@ -11,6 +11,8 @@ internal sealed partial class ComposeCli
 
     // What the detected CLI's 'version' printed: at detection, or (a v1 that is a Python script) when first asked.
     private static string? versionText;
+    // The two 'config's of a first rollback ask at once: the second waits for the first's answer instead of asking again.
+    private static readonly SemaphoreSlim VersionLock = new(1, 1);
 
     private ComposeCli(string fileName, IReadOnlyList<string> prefix, int majorVersion)
     {
@@ -98,6 +100,19 @@ internal sealed partial class ComposeCli
             return known;
         }
 
+        await VersionLock.WaitAsync(cancellation).ConfigureAwait(false);
+        try
+        {
+            return versionText ?? (versionText = await AskVersionAsync(helper, workingDirectory, cancellation).ConfigureAwait(false));
+        }
+        finally
+        {
+            VersionLock.Release();
+        }
+    }
+
+    private async Task<string> AskVersionAsync(ToolHelper? helper, string workingDirectory, CancellationToken cancellation)
+    {
         ProcessRunResult run;
         try
         {
@@ -118,7 +133,7 @@ internal sealed partial class ComposeCli
                 $"'{DisplayName}' is installed but does not run ('{DisplayName} version' {(run.TimedOut ? "did not answer in 20 s" : $"failed with exit code {run.ExitCode}")}{(error is null ? "" : ": " + error)}). Repair it (e.g. apt-get install --reinstall docker-compose) or install Compose v2.");
         }
 
-        return Volatile.Read(ref versionText) ?? (versionText = run.StandardOutput);
+        return run.StandardOutput;
     }
 
     /// <summary>
