@@ -23,7 +23,7 @@ internal sealed partial class AlembicTool : MigrationTool
     // The revision scripts do not change during one invocation (the applied state does: the base class keeps that list).
     private IReadOnlyList<AlembicRevision>? history;
 
-    private Task<ToolHelper?>? helper;
+    private readonly ToolHelperSlot helper = new();
 
     public AlembicTool(RollbackRequest request, string folder)
         : base(request, folder)
@@ -114,7 +114,7 @@ internal sealed partial class AlembicTool : MigrationTool
     /// <summary>An alembic command with its argument list: through the helper while it runs, else as its own process.</summary>
     private async Task<ProcessRunResult> AlembicAsync(string[] arguments, CancellationToken cancellation, TimeSpan? timeout = null)
     {
-        if (await (helper ??= StartHelperAsync(cancellation)).ConfigureAwait(false) is { Alive: true } running)
+        if (await helper.RunningAsync(() => StartHelperAsync(cancellation)).ConfigureAwait(false) is { } running)
         {
             return await running.RunAsync(new JsonObject { ["command"] = new JsonArray(arguments.Select(a => (JsonNode?)a).ToArray()) }, timeout ?? CommandTimeout, cancellation).ConfigureAwait(false);
         }
@@ -127,17 +127,9 @@ internal sealed partial class AlembicTool : MigrationTool
             ? (await ToolHelper.StartAsync(python, new[] { "-c" }, "alembic_helper.py", Folder, Request.DeploymentAs<DatabaseTarget>().ToolEnvironment, cancellation).ConfigureAwait(false)).Helper
             : null;
 
-    public override void Start(CancellationToken cancellation) => helper ??= StartHelperAsync(cancellation);
+    public override void Start(CancellationToken cancellation) => _ = helper.StartOnce(() => StartHelperAsync(cancellation));
 
-    public override async ValueTask DisposeAsync()
-    {
-        if (helper is not null && await helper.ConfigureAwait(false) is { } running)
-        {
-            await running.DisposeAsync().ConfigureAwait(false);
-        }
-
-        helper = null;
-    }
+    public override ValueTask DisposeAsync() => helper.StopAsync();
 
     /// <summary>The linear chain of revisions, oldest first, and the index of the applied head (-1: none applied).</summary>
     private async Task<(IReadOnlyList<AlembicRevision> Chain, int Current)> LoadAsync(CancellationToken cancellation)

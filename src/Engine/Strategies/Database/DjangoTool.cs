@@ -14,7 +14,7 @@ internal sealed class DjangoTool : MigrationTool
     private readonly string python;
     private readonly string app;
 
-    private Task<ToolHelper?>? helper;
+    private readonly ToolHelperSlot helper = new();
 
     public DjangoTool(RollbackRequest request, string folder)
         : base(request, folder)
@@ -111,17 +111,9 @@ internal sealed class DjangoTool : MigrationTool
         return engine.EndsWith("sqlite3", StringComparison.Ordinal) && name.Length > 0 ? System.IO.Path.GetFullPath(name, Folder) : null;
     }
 
-    public override void Start(CancellationToken cancellation) => helper ??= StartHelperAsync(cancellation);
+    public override void Start(CancellationToken cancellation) => _ = helper.StartOnce(() => StartHelperAsync(cancellation));
 
-    public override async ValueTask DisposeAsync()
-    {
-        if (helper is not null && await helper.ConfigureAwait(false) is { } running)
-        {
-            await running.DisposeAsync().ConfigureAwait(false);
-        }
-
-        helper = null;
-    }
+    public override ValueTask DisposeAsync() => helper.StopAsync();
 
     /// <summary>A manage.py command with its argument list: through the helper while it runs, else as its own process.</summary>
     private async Task<ProcessRunResult> ManageAsync(string[] arguments, CancellationToken cancellation, TimeSpan? timeout = null)
@@ -135,8 +127,7 @@ internal sealed class DjangoTool : MigrationTool
     }
 
     /// <summary>The helper, started on first use; null when it cannot serve this project or has ended (a crash mid-run).</summary>
-    private async Task<ToolHelper?> HelperAsync(CancellationToken cancellation) =>
-        await (helper ??= StartHelperAsync(cancellation)).ConfigureAwait(false) is { Alive: true } running ? running : null;
+    private Task<ToolHelper?> HelperAsync(CancellationToken cancellation) => helper.RunningAsync(() => StartHelperAsync(cancellation));
 
     private async Task<ToolHelper?> StartHelperAsync(CancellationToken cancellation) =>
         (await ToolHelper.StartAsync(python, new[] { "-c" }, "django_helper.py", Folder, Request.DeploymentAs<DatabaseTarget>().ToolEnvironment, cancellation).ConfigureAwait(false)).Helper;

@@ -36,8 +36,7 @@ internal sealed partial class EfCoreTool : MigrationTool
     private bool directLoaded;
 
     // The helper that runs ef.dll's commands in one process (DeploymentRollback.EfCoreHelper), once the invocation is known.
-    private readonly object helperLock = new();
-    private Task<ToolHelper?>? helper;
+    private readonly ToolHelperSlot helper = new();
 
     public EfCoreTool(RollbackRequest request, string folder, string cacheFolder)
         : base(request, folder)
@@ -86,28 +85,7 @@ internal sealed partial class EfCoreTool : MigrationTool
             }
         }
 
-        await StopHelperAsync().ConfigureAwait(false);
-    }
-
-    private async Task StopHelperAsync()
-    {
-        Task<ToolHelper?>? started;
-        lock (helperLock)
-        {
-            (started, helper) = (helper, null);
-        }
-
-        try
-        {
-            if (started is not null && await started.ConfigureAwait(false) is { } running)
-            {
-                await running.DisposeAsync().ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopped while it started: nothing is left running.
-        }
+        await helper.StopAsync().ConfigureAwait(false);
     }
 
     protected override async Task<IReadOnlyList<Migration>> ReadListAsync(CancellationToken cancellation)
@@ -326,7 +304,7 @@ internal sealed partial class EfCoreTool : MigrationTool
         if (current && Direct() is { } known)
         {
             ProcessRunResult fast;
-            if (await HelperAsync(known, cancellation).ConfigureAwait(false) is { Alive: true } running)
+            if (await helper.RunningAsync(() => StartHelperAsync(known, cancellation)).ConfigureAwait(false) is { } running)
             {
                 fast = await running.RunAsync(new JsonObject { ["command"] = new JsonArray(known.ToolArguments(command).Select(a => (JsonNode?)a).ToArray()) }, timeout ?? TimeSpan.FromMinutes(5), cancellation).ConfigureAwait(false);
                 if (!running.Alive)
@@ -349,7 +327,7 @@ internal sealed partial class EfCoreTool : MigrationTool
             // ef.dll did not start (a runtime, a path or the tool changed): forget the invocation and ask dotnet ef.
             EfCoreDirect.Forget(directFile);
             direct = null;
-            await StopHelperAsync().ConfigureAwait(false);
+            await helper.StopAsync().ConfigureAwait(false);
         }
 
         var arguments = new List<string> { "ef" };
@@ -402,19 +380,11 @@ internal sealed partial class EfCoreTool : MigrationTool
     }
 
     /// <summary>
-    /// The helper for the known invocation, started on first use: ef.dll loaded once in one process on the project's
+    /// The helper for the known invocation (started on first use): ef.dll loaded once in one process on the project's
     /// runtime, its Main run per command (0.7 s for the first command here, 0.1 s for each after it, against 0.7-0.8 s
     /// for every ef.dll process). Null when it cannot start (a project runtime older than the helper's .NET 8, ef.dll
-    /// not loadable that way) or has ended: the command then starts ef.dll itself, as before.
+    /// not loadable that way): the command then starts ef.dll itself, as before.
     /// </summary>
-    private Task<ToolHelper?> HelperAsync(EfCoreDirect known, CancellationToken cancellation)
-    {
-        lock (helperLock)
-        {
-            return helper ??= StartHelperAsync(known, cancellation);
-        }
-    }
-
     private async Task<ToolHelper?> StartHelperAsync(EfCoreDirect known, CancellationToken cancellation)
     {
         var dll = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(typeof(EfCoreTool).Assembly.Location)!, "DeploymentRollback.EfCoreHelper.dll");

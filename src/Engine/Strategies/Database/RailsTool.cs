@@ -22,7 +22,7 @@ internal sealed partial class RailsTool : MigrationTool
     private readonly string executable;
     private readonly IReadOnlyList<string> prefix;
 
-    private Task<ToolHelper?>? helper;
+    private readonly ToolHelperSlot helper = new();
 
     public RailsTool(RollbackRequest request, string folder)
         : base(request, folder)
@@ -138,17 +138,9 @@ internal sealed partial class RailsTool : MigrationTool
 
     private IEnumerable<string> Args(params string[] arguments) => prefix.Concat(arguments);
 
-    public override void Start(CancellationToken cancellation) => helper ??= StartHelperAsync(cancellation);
+    public override void Start(CancellationToken cancellation) => _ = helper.StartOnce(() => StartHelperAsync(cancellation));
 
-    public override async ValueTask DisposeAsync()
-    {
-        if (helper is not null && await helper.ConfigureAwait(false) is { } running)
-        {
-            await running.DisposeAsync().ConfigureAwait(false);
-        }
-
-        helper = null;
-    }
+    public override ValueTask DisposeAsync() => helper.StopAsync();
 
     /// <summary>A rails task with its argument list: through the helper while it runs, else as its own process.</summary>
     private async Task<ProcessRunResult> RailsAsync(string[] arguments, CancellationToken cancellation, TimeSpan? timeout = null)
@@ -162,8 +154,7 @@ internal sealed partial class RailsTool : MigrationTool
     }
 
     /// <summary>The helper, started on first use; null when the application cannot boot that way or it has ended (a crash mid-run).</summary>
-    private async Task<ToolHelper?> HelperAsync(CancellationToken cancellation) =>
-        await (helper ??= StartHelperAsync(cancellation)).ConfigureAwait(false) is { Alive: true } running ? running : null;
+    private Task<ToolHelper?> HelperAsync(CancellationToken cancellation) => helper.RunningAsync(() => StartHelperAsync(cancellation));
 
     private async Task<ToolHelper?> StartHelperAsync(CancellationToken cancellation) =>
         (await ToolHelper.StartAsync(executable, Args("runner"), "rails_helper.rb", Folder, Request.DeploymentAs<DatabaseTarget>().ToolEnvironment, cancellation).ConfigureAwait(false)).Helper;

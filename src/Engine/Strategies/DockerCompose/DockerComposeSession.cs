@@ -33,9 +33,8 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs, IStarts
     private Task<ProcessRunResult>? projectConfig;
     private string? projectConfigFiles;
 
-    // Compose v1's helper process, started by the first Compose command this invocation runs and used by the rest.
-    private readonly object helperLock = new();
-    private Task<ToolHelper?>? helper;
+    // Compose v1's helper process: started by a rollback as the session opens, else by the first Compose command; shared by the rest.
+    private readonly ToolHelperSlot helper = new();
 
     private readonly RollbackRequest request;
     private readonly EngineContext context;
@@ -69,20 +68,7 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs, IStarts
             }
         }
 
-        if (helper is not null)
-        {
-            try
-            {
-                if (await helper.ConfigureAwait(false) is { } running)
-                {
-                    await running.DisposeAsync().ConfigureAwait(false);
-                }
-            }
-            catch (Exception)
-            {
-                // It never started (stopped while Compose was imported): nothing is left running.
-            }
-        }
+        await helper.StopAsync().ConfigureAwait(false);
 
         background.Dispose();
     }
@@ -359,14 +345,8 @@ public sealed class DockerComposeSession : IRollbackSession, IReadsLogs, IStarts
 
     public void StartTool() => StartHelper(OpenAsync(request, context).GetAwaiter().GetResult());
 
-    private Task<ToolHelper?> StartHelper(Project project)
-    {
-        lock (helperLock)
-        {
-            // Started with the invocation's cancellation, not a command's: the plan's background 'config' shares it.
-            return helper ??= project.Cli.StartHelperAsync(project.Folder, context.Cancellation);
-        }
-    }
+    // Started with the invocation's cancellation, not a command's: the plan's background 'config' shares it.
+    private Task<ToolHelper?> StartHelper(Project project) => helper.StartOnce(() => project.Cli.StartHelperAsync(project.Folder, context.Cancellation));
 
     /// <summary>The project's resolved configuration: the one the plan started when the files are unchanged since, else read now.</summary>
     private async Task<ProcessRunResult> ProjectConfigAsync(Project project)
