@@ -127,4 +127,32 @@ Describe 'EF Core rolled back through the built module, its commands in the modu
         Get-Content $log | Should -Be @('helper')
         Test-Path (Join-Path (Split-Path (Get-TestModulePath)) 'Dependencies/DeploymentRollback.EfCoreHelper.dll') | Should -BeTrue
     }
+
+    It 'killed while the helper runs the reverse migration, leaves a helper that finishes it and ends; the rerun takes over from the interrupted attempt' {
+        Set-Migration 20240102000000_AddNote
+        # The fixture's AddNote.Down, with EFCOREAPP_SLOW_DOWN set (SQLite), writes and drops some seconds' worth of
+        # rows and leaves a file each time EF asks it for its operations: once for the plan's script, once for the update.
+        $marks = Join-Path $TestDrive 'down-marks'
+        $null = New-Item -ItemType Directory $marks -Force
+        $child = Start-ChildPwsh -Script $script -Environment @{ EFCOREAPP_SLOW_DOWN = $marks }
+        $deadline = [DateTime]::UtcNow.AddSeconds(90)
+        while (@(Get-ChildItem $marks).Count -lt 2 -and -not $child.Process.HasExited -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+        if ($child.Process.HasExited) { throw "The rollback ended before its update was seen: $($child.Output.Result) $($child.Error.Result)" }
+        @(Get-ChildItem $marks) | Should -HaveCount 2 -Because 'the update asks for the reverse step after the plan did'
+        $helper = @(Get-Process -Name 'dotnet*' | Where-Object { $_.Parent.Id -eq $child.Process.Id -and $_.CommandLine -match 'EfCoreHelper' })
+        $helper | Should -HaveCount 1
+        Get-History | Should -Contain '20240102000000_AddNote' -Because 'the update is still running'
+
+        # kill -9 of the module's process alone: the helper reads its requests from a pipe that is now closed.
+        $child.Process.Kill()
+        $null = $child | Wait-ChildPwsh
+        $helper[0].WaitForExit(30000) | Should -BeTrue
+        Get-History | Should -Be @('20240101000000_InitialCreate')
+
+        $rerun = Invoke-Rollback -Strategy Database -Tool EfCore -Path $project -Target InitialCreate -ToolPath $counted -StateDirectory $state -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+        $rerun.Outcome | Should -Be 'Skipped'
+        "$warnings" | Should -Match 'was interrupted during Downgrade'
+        $history = Get-RollbackHistory -TargetKey $rerun.TargetKey -StateDirectory $state
+        ($history | Where-Object Outcome -EQ 'Interrupted').ToVersion | Should -Be '20240101000000_InitialCreate'
+    }
 }
