@@ -198,6 +198,28 @@ try {
     try { $untiered = Invoke-SelectorChild 'many-t' } finally { Remove-Item Env:DOTNET_TieredCompilation }
     $selfUntiered = [double]$untiered.cpu
 
+    # What that setting costs every other start: a small command in a fresh pwsh (import, read an empty journal), wall
+    # time with tiered compilation on and off, alternating.
+    $pwsh = Get-PwshCommand
+    $small = "Import-Module '$($modulePath -replace "'", "''")'; `$null = Get-RollbackHistory -StateDirectory '$((Join-Path $work 'empty-state') -replace "'", "''")'"
+    $startOn = [Collections.Generic.List[double]]::new()
+    $startOff = [Collections.Generic.List[double]]::new()
+    for ($i = 0; $i -lt 10; $i++) {
+        foreach ($off in $false, $true) {
+            if ($off) { $env:DOTNET_TieredCompilation = '0' }
+            try {
+                $watch.Restart()
+                & $pwsh.Exe @($pwsh.Arguments) -NoProfile -NonInteractive -Command $small
+                $elapsed = $watch.Elapsed.TotalMilliseconds
+            }
+            finally { if ($off) { Remove-Item Env:DOTNET_TieredCompilation } }
+            if ($LASTEXITCODE) { throw "The small command failed in a fresh pwsh (exit code $LASTEXITCODE)." }
+            if ($off) { $startOff.Add($elapsed) } else { $startOn.Add($elapsed) }
+        }
+    }
+    $startOnMs = Get-Median $startOn
+    $startOffMs = Get-Median $startOff
+
     $o = Get-Median $oursMs; $u = Get-Median $undoMs; $s = Get-Median $statusMs
     @(
         ''
@@ -239,6 +261,7 @@ try {
         "| Peak working set (``Import-Module`` and the $Many-Deployment rollback) | $(F $peakMb '0') MB | <= $peakGoalMb MB | $(if ($peakMb -le $peakGoalMb) { 'yes' } else { '**no**' }) |"
         "| CPU time per Deployment rolled back, checkpointed and journaled ($(F $selfOurs '0.00') s / $Many) | $(F (1000 * $selfOurs / $Many) '0.0') ms | <= $cpuGoalMs ms | $(if (1000 * $selfOurs / $Many -le $cpuGoalMs) { 'yes' } else { '**no**' }) |"
         "| The same with the runtime's tiered compilation off in that process (``DOTNET_TieredCompilation=0``; $(F $selfUntiered '0.00') s / $Many, in $(F ([double]$untiered.ms / 1000) '0.00') s) | $(F (1000 * $selfUntiered / $Many) '0.0') ms | - | - |"
+        "| What the setting costs a small command: a fresh ``pwsh`` with ``Import-Module`` and one ``Get-RollbackHistory``, wall time, medians of 10 alternating (tiered compilation on / off) | $(F $startOnMs '0') / $(F $startOffMs '0') ms ($(F (100 * ($startOffMs / $startOnMs - 1)) '+0;-0') %) | - | - |"
         ''
         "The same process's CPU per Deployment split into the runtime compiling code (the runtime's own count and time of methods compiled, on every thread, during the call) and the rest (the module, its libraries, the framework and the runtime's other work), for its first ``Invoke-Rollback -Selector`` (the row above) and for two more in the same process, each after kubectl set the same $Many Deployments to the bad release again (not timed):"
         ''
@@ -253,7 +276,7 @@ try {
         ''
         "CPU: the fake API server shares the machine's $([Environment]::ProcessorCount) cores with both sides. With the $(2 * $Many + 2) Deployments of this run it simulates their controllers and kubelet at $(F $serverIdle '0.00') s of CPU per second while idle. During our process's three calls (and the bad release set again between them) it used $(F $serverOurs) s of CPU (our process $(F ([double]$child.cpu + [double]$second.cpu + [double]$warm.cpu)) s, its first call's JIT compilation included); during kubectl's $(2 * $Many) sequential processes it used $(F $serverKubectl) s. A real API server does not simulate pods: on a real cluster the server's share would differ."
         ''
-        "Where our CPU goes: in a process that lives about ten seconds, most of it is the .NET runtime compiling code, not the module running it. Sampled with ``perf`` on this machine in the same setting (December 2026, outside this run), the runtime's background tiered-compilation thread took 38-48 % of the process's CPU samples and the JIT library 30-36 %; the module's, the framework's and the client library's compiled code together about 12 %. That was on the dotnet tool PowerShell, which is IL only; on the ReadyToRun copy this bench now runs (see Start-up), one such run compiled 5,828 methods instead of 15,596, and the tiered-compilation thread still took about 28 % of the samples, the runtime's own native code about 15 %, the kernel about 15 % and compiled .NET code about 11 %. The second row is the same rollback of another $Many Deployments in a fresh process with that recompilation off (the runtime then compiles each method once, fully optimised, and uses the ReadyToRun code as it is). The setting belongs to the process that runs the runbook (an environment variable read when pwsh starts), not to the module; see docs/DESIGN-NOTES.md, ``CPU of a large selection``."
+        "Where our CPU goes: in a process that lives about ten seconds, most of it is the .NET runtime compiling code, not the module running it. Sampled with ``perf`` on this machine in the same setting (December 2026, outside this run), the runtime's background tiered-compilation thread took 38-48 % of the process's CPU samples and the JIT library 30-36 %; the module's, the framework's and the client library's compiled code together about 12 %. That was on the dotnet tool PowerShell, which is IL only; on the ReadyToRun copy this bench now runs (see Start-up), one such run compiled 5,828 methods instead of 15,596, and the tiered-compilation thread still took about 28 % of the samples, the runtime's own native code about 15 %, the kernel about 15 % and compiled .NET code about 11 %. The third row is the same rollback of another $Many Deployments in a fresh process with that recompilation off (the runtime then compiles each method once, fully optimised, and uses the ReadyToRun code as it is), and the fourth what the setting costs each start of a small command on this PowerShell, which carries ReadyToRun code as PowerShell's release packages do (on the IL-only dotnet tool PowerShell the same command took 1.75 s instead of 1.08 s, medians of 6, measured by hand in December 2026: there nearly everything is compiled at start, and fully optimised with the setting). The setting belongs to the process that runs the runbook (an environment variable read when pwsh starts), not to the module; see docs/DESIGN-NOTES.md, ``CPU of a large selection``."
     )
 }
 finally {
