@@ -13,6 +13,8 @@
       off, copy the previous config back, git checkout v2.3.0, restart, check health, write a Markdown report.
     - by hand, confirmed: the same script with a second health check 2 s after the first, as the module confirms a
       failure before it changes anything (its default retry interval).
+    - ours and the confirmed script again with a 0.2 s interval (the plan's HealthCheckRetryIntervalSec, the script's
+      sleep), so that the wait does not hide the work.
     Rounds alternate; medians. Goal: ours / by hand <= 1.3.
 #>
 param([ValidateRange(1, 20)] [int] $Runs = 5)
@@ -130,6 +132,9 @@ if ((Invoke-WebRequest '$health' -SkipHttpErrorCheck).StatusCode -ne 200) { thro
     # interval (the default 2 s) after the first.
     $confirmFile = Join-Path $work 'byhand-confirmed.ps1'
     Set-Content $confirmFile $byHand.Replace('# CONFIRM', "Start-Sleep -Seconds 2`nif ((Invoke-WebRequest '$health' -SkipHttpErrorCheck).StatusCode -eq 200) { throw 'healthy again' }")
+    # And with the second check 0.2 s after the first, as the plan with the short interval confirms.
+    $confirmFastFile = Join-Path $work 'byhand-confirmed-fast.ps1'
+    Set-Content $confirmFastFile $byHand.Replace('# CONFIRM', "Start-Sleep -Milliseconds 200`nif ((Invoke-WebRequest '$health' -SkipHttpErrorCheck).StatusCode -eq 200) { throw 'healthy again' }")
     function Invoke-Timed([string] $file) {
         $clock = [Diagnostics.Stopwatch]::StartNew()
         $output = & $pwsh @pwshArgs -NoProfile -NonInteractive -File $file 2>&1
@@ -142,6 +147,7 @@ if ((Invoke-WebRequest '$health' -SkipHttpErrorCheck).StatusCode -ne 200) { thro
     $handMs = [Collections.Generic.List[double]]::new()
     $fastMs = [Collections.Generic.List[double]]::new()
     $confirmedMs = [Collections.Generic.List[double]]::new()
+    $confirmedFastMs = [Collections.Generic.List[double]]::new()
     foreach ($round in 0..$Runs) {
         Deploy-Bad
         $a = Invoke-Timed $oursFile
@@ -151,8 +157,10 @@ if ((Invoke-WebRequest '$health' -SkipHttpErrorCheck).StatusCode -ne 200) { thro
         $c = Invoke-Timed $fastFile
         Deploy-Bad
         $d = Invoke-Timed $confirmFile
+        Deploy-Bad
+        $e = Invoke-Timed $confirmFastFile
         # The first round warms the disk cache and the machine's JIT caches for both; it is not counted.
-        if ($round -gt 0) { $oursMs.Add($a); $handMs.Add($b); $fastMs.Add($c); $confirmedMs.Add($d) }
+        if ($round -gt 0) { $oursMs.Add($a); $handMs.Add($b); $fastMs.Add($c); $confirmedMs.Add($d); $confirmedFastMs.Add($e) }
     }
     $fastMedian = Get-Median $fastMs
     $fastRatio = $fastMedian / (Get-Median $handMs)
@@ -162,6 +170,8 @@ if ((Invoke-WebRequest '$health' -SkipHttpErrorCheck).StatusCode -ne 200) { thro
     $ratio = $oursMedian / $handMedian
     $confirmedMedian = Get-Median $confirmedMs
     $confirmedRatio = $oursMedian / $confirmedMedian
+    $confirmedFastMedian = Get-Median $confirmedFastMs
+    $confirmedFastRatio = $fastMedian / $confirmedFastMedian
     Write-Host ("Demo incident in a fresh process: ours {0:0} ms, by hand {1:0} ms, ratio {2:0.00} (goal <= 1.3)" -f $oursMedian, $handMedian, $ratio)
     @(
         '## The demo incident end to end'
@@ -173,8 +183,9 @@ if ((Invoke-WebRequest '$health' -SkipHttpErrorCheck).StatusCode -ne 200) { thro
         "| Assess, checkpoint, roll back, restart, verify, report, in a fresh process | $($oursMedian.ToString('0', $invariant)) ms | $($handMedian.ToString('0', $invariant)) ms | **$($ratio.ToString('0.00', $invariant))** | <= 1.3 | $(if ($ratio -le 1.3) { 'yes' } else { '**no**' }) |"
         "| The same, against the script confirming the failure as ours does (a second check 2 s after the first) | $($oursMedian.ToString('0', $invariant)) ms | $($confirmedMedian.ToString('0', $invariant)) ms | $($confirmedRatio.ToString('0.00', $invariant)) | <= 1.3 | $(if ($confirmedRatio -le 1.3) { 'yes' } else { 'no' }) |"
         "| The same with the plan's ``HealthCheckRetryIntervalSec = 0.2`` (default 2 s) | $($fastMedian.ToString('0', $invariant)) ms | $($handMedian.ToString('0', $invariant)) ms | $($fastRatio.ToString('0.00', $invariant)) | <= 1.3 | $(if ($fastRatio -le 1.3) { 'yes' } else { 'no' }) |"
+        "| The same at 0.2 s, against the script confirming the failure 0.2 s after the first check | $($fastMedian.ToString('0', $invariant)) ms | $($confirmedFastMedian.ToString('0', $invariant)) ms | $($confirmedFastRatio.ToString('0.00', $invariant)) | <= 1.3 | $(if ($confirmedFastRatio -le 1.3) { 'yes' } else { 'no' }) |"
         ''
-        "Most of the difference is waiting, not work: before anything changes, the failing health check is confirmed by a retry one retry interval (2 s by default) later, where the hand-written script believes a single failed request. The assessment waits for that retry; the rollback's preflight that follows takes the assessment's failure, seen more than one interval before with no pass since, as its confirmation and does not wait again. The second row compares with a script that waits and checks again as well, the same commands in the same order. The third row shows the same incident with a 0.2 s interval, the wait nearly gone: $(if ($fastRatio -le 1.3) { "the module's own work is then within the goal" } else { "the module's own work, $(($fastMedian - $handMedian).ToString('0', $invariant)) ms more than the script's, is then still over the goal" })."
+        "Most of the difference is waiting, not work: before anything changes, the failing health check is confirmed by a retry one retry interval (2 s by default) later, where the hand-written script believes a single failed request. The assessment waits for that retry; the rollback's preflight that follows takes the assessment's failure, seen more than one interval before with no pass since, as its confirmation and does not wait again. The second row compares with a script that waits and checks again as well, the same commands in the same order. The third row shows the same incident with a 0.2 s interval, the wait nearly gone: $(($fastMedian - $handMedian).ToString('0', $invariant)) ms more than the script that does not confirm, of which the 0.2 s wait and its second request are part; the fourth compares it with the script confirming after 0.2 s as well, which leaves the module's own work: $(($fastMedian - $confirmedFastMedian).ToString('0', $invariant)) ms more than the script's, for the checkpoints, the journal, the signals, the verification and the report."
         ''
         'Reproduce: `dotnet pwsh build.ps1 Bench -Only Demo` (this section only).'
     )
