@@ -138,6 +138,59 @@ Import-Module '$(Get-TestModulePath)'
         @(Get-Content $log | Sort-Object) | Should -Be @('compose -f', 'compose -f', 'compose -f', 'compose -p', 'compose version')
     }
 
+    It 'killed while its helper runs up, leaves a helper that finishes it and ends; the rerun takes over from the interrupted attempt' {
+        # The failed web ignores its stop signal and the previous file gives it 3 s to stop, so 'up', which stops it
+        # before it starts the good one, takes that long.
+        $current = Join-Path $folder 'docker-compose.yml'
+        $previous = Join-Path $folder 'docker-compose.previous.yml'
+        $webLine = "      APP_PORT: `"$webPort`""
+        Set-Content $current (Get-Content -Raw $current).Replace($webLine, "$webLine`n    stop_signal: SIGWINCH")
+        Set-Content $previous (Get-Content -Raw $previous).Replace($webLine, "$webLine`n    stop_grace_period: 3s")
+        Push-Location $folder
+        try { docker-compose -p $project up -d 2>&1 | Out-Null } finally { Pop-Location }
+        $failed = Get-ServiceContainer web
+        Invoke-Docker inspect -f '{{.Config.StopSignal}}' $failed | Should -Be 'SIGWINCH'
+
+        # Compose's own script under an interpreter that keeps the helper's requests (tee), to see 'up' arrive.
+        $bin = Join-Path $TestDrive "kill-$project"
+        New-Item -ItemType Directory $bin | Out-Null
+        $requests = Join-Path $bin 'requests.log'
+        $python = Join-Path $bin 'python3'
+        Set-Content $python "#!/bin/sh`nif [ `"`$1`" = -c ]; then tee -a '$requests' | /usr/bin/python3 `"`$@`"; exit `$?; fi`nexec /usr/bin/python3 `"`$@`"`n"
+        $compose = Join-Path $bin 'docker-compose'
+        Set-Content $compose (@("#!$python") + @(Get-Content /usr/bin/docker-compose | Select-Object -Skip 1))
+        chmod +x $python $compose
+        $child = Start-ChildPwsh -Environment @{ PATH = "$bin$([IO.Path]::PathSeparator)$env:PATH" } -Script @"
+Import-Module '$(Get-TestModulePath)'
+Invoke-Rollback -Strategy DockerCompose -Path '$folder' -ProjectName $project -PreviousFile docker-compose.previous.yml -Service web -HealthCheckUri 'http://127.0.0.1:$webPort/health' -StateDirectory '$state' -Confirm:`$false
+"@
+        $deadline = [DateTime]::UtcNow.AddSeconds(90)
+        while (-not ((Test-Path $requests) -and (Select-String -Path $requests -Pattern '"up","-d"' -SimpleMatch -Quiet)) -and -not $child.Process.HasExited -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+        if ($child.Process.HasExited) { throw "The rollback ended before its 'up' was seen: $($child.Output.Result) $($child.Error.Result)" }
+        # The helper and the processes between it and the module: every descendant of the module's process.
+        $tree = @(ps -e -o pid=,ppid= | ForEach-Object { $pid_, $parent = -split $_; [pscustomobject]@{ Id = [int]$pid_; Parent = [int]$parent } })
+        $descendants = [Collections.Generic.List[int]]::new()
+        $descendants.Add($child.Process.Id)
+        for ($i = 0; $i -lt $descendants.Count; $i++) { $tree | Where-Object Parent -EQ $descendants[$i] | ForEach-Object { $descendants.Add($_.Id) } }
+        $helpers = @($descendants | Select-Object -Skip 1 | ForEach-Object { Get-Process -Id $_ -ErrorAction SilentlyContinue })
+        @($helpers | Where-Object ProcessName -Like 'python3*') | Should -Not -BeNullOrEmpty
+
+        # kill -9 of the module's process alone, while the failed web is still being stopped.
+        $child.Process.Kill()
+        $null = $child | Wait-ChildPwsh
+        Get-ServiceContainer web | Should -Be $failed -Because "'up' is still stopping the failed container"
+        foreach ($helper in $helpers) { $helper.WaitForExit(60000) | Should -BeTrue -Because "$($helper.ProcessName) $($helper.Id) should end once 'up' is done" }
+        $web = Get-ServiceContainer web
+        $web | Should -Not -Be $failed
+        Invoke-Docker inspect -f '{{.Config.Image}} {{.State.Running}}' $web | Should -Be 'drtest/app:2.3.0 true'
+
+        $rerun = Invoke-Rollback -Strategy DockerCompose -Path $folder -ProjectName $project -PreviousFile docker-compose.previous.yml -Service web `
+            -HealthCheckUri "http://127.0.0.1:$webPort/health" -StateDirectory $state -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+        $rerun.Outcome | Should -Be 'Skipped'
+        "$warnings" | Should -Match 'was interrupted during ComposeUp'
+        (Get-RollbackHistory -TargetKey $rerun.TargetKey -StateDirectory $state | Where-Object Outcome -EQ 'Interrupted') | Should -HaveCount 1
+    }
+
     It 'reports a Compose v1 that cannot run as ComposeNotInstalled, and changes nothing' {
         # docker-compose's own script under an interpreter that cannot import Compose (no site packages): a broken install.
         $bin = Join-Path $TestDrive "broken-$project"
