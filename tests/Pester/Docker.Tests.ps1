@@ -168,7 +168,7 @@ Invoke-Rollback -Strategy DockerCompose -Path '$folder' -ProjectName $project -P
         while (-not ((Test-Path $requests) -and (Select-String -Path $requests -Pattern '"up","-d"' -SimpleMatch -Quiet)) -and -not $child.Process.HasExited -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
         if ($child.Process.HasExited) { throw "The rollback ended before its 'up' was seen: $($child.Output.Result) $($child.Error.Result)" }
         # The helper and the processes between it and the module: every descendant of the module's process.
-        $tree = @(ps -e -o pid=,ppid= | ForEach-Object { $pid_, $parent = -split $_; [pscustomobject]@{ Id = [int]$pid_; Parent = [int]$parent } })
+        $tree = @(Get-Process | ForEach-Object { [pscustomobject]@{ Id = $_.Id; Parent = $_.Parent.Id } })
         $descendants = [Collections.Generic.List[int]]::new()
         $descendants.Add($child.Process.Id)
         for ($i = 0; $i -lt $descendants.Count; $i++) { $tree | Where-Object Parent -EQ $descendants[$i] | ForEach-Object { $descendants.Add($_.Id) } }
