@@ -4,6 +4,9 @@ BeforeDiscovery {
     $skipDjango = -not $djangoInstalled -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
     # The EF Core fixture needs dotnet (the SDK builds it, dotnet-ef comes from its tool manifest).
     $skipEfCore = $null -eq (Get-Command dotnet -ErrorAction SilentlyContinue) -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
+    # Debian's Rails, under /usr/bin/ruby.
+    $railsInstalled = (Test-Path /usr/bin/ruby) -and '1' -eq (& /usr/bin/ruby -e 'require "rails"; print 1' 2>$null)
+    $skipRails = -not $railsInstalled -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
 }
 
 BeforeAll {
@@ -154,5 +157,59 @@ Describe 'EF Core rolled back through the built module, its commands in the modu
         "$warnings" | Should -Match 'was interrupted during Downgrade'
         $history = Get-RollbackHistory -TargetKey $rerun.TargetKey -StateDirectory $state
         ($history | Where-Object Outcome -EQ 'Interrupted').ToVersion | Should -Be '20240101000000_InitialCreate'
+    }
+}
+
+Describe 'Rails rolled back through the built module, its commands in the module''s helper' -Skip:$skipRails {
+    BeforeEach {
+        $project = Join-Path $TestDrive ([Guid]::NewGuid().ToString('N').Substring(0, 8))
+        Copy-Item (Join-Path $PSScriptRoot '../Fixtures/rails-app') $project -Recurse
+        # The repository ignores bin/, so a clone may lack the fixture's bin/rails: it is the standard one.
+        $binRails = Join-Path $project 'bin/rails'
+        if (-not (Test-Path $binRails)) {
+            $null = New-Item -ItemType Directory (Split-Path $binRails) -Force
+            Set-Content $binRails "#!/usr/bin/env ruby`nAPP_PATH = File.expand_path('../config/application', __dir__)`nrequire_relative `"../config/boot`"`nrequire `"rails/commands`"`n"
+        }
+        $state = Join-Path $project '.state'
+        function Invoke-Rails { Push-Location $project; try { $out = & /usr/bin/ruby bin/rails @args 2>&1; if ($LASTEXITCODE) { throw "rails $args failed: $out" }; $out } finally { Pop-Location } }
+    }
+
+    It 'killed mid-migration, leaves a helper that finishes the command in hand and ends; the rerun takes over from the interrupted attempt' {
+        # A reverse step that takes 3 s and marks its start and its end in the project folder.
+        Set-Content (Join-Path $project 'db/migrate/20240103000000_backfill_notes.rb') @'
+class BackfillNotes < ActiveRecord::Migration[6.1]
+  def up
+  end
+
+  def down
+    folder = File.expand_path('../..', __dir__)
+    File.write(File.join(folder, 'started'), '')
+    sleep 3
+    File.write(File.join(folder, 'finished'), '')
+  end
+end
+'@
+        $null = Invoke-Rails db:migrate
+        $child = Start-ChildPwsh -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Database -Tool Rails -Path '$project' -Target 20240102000000 -StateDirectory '$state' -Confirm:`$false"
+        $deadline = [DateTime]::UtcNow.AddSeconds(90)
+        while (-not (Test-Path (Join-Path $project 'started')) -and -not $child.Process.HasExited -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
+        if ($child.Process.HasExited) { throw "The rollback ended before its downgrade was seen: $($child.Output.Result) $($child.Error.Result)" }
+        Test-Path (Join-Path $project 'started') | Should -BeTrue
+        $helper = @(Get-Process -Name 'ruby*' | Where-Object { $_.Parent.Id -eq $child.Process.Id })
+        $helper | Should -HaveCount 1
+
+        # kill -9 of the module's process alone: the helper reads its requests from a pipe that is now closed.
+        $child.Process.Kill()
+        $null = $child | Wait-ChildPwsh
+        Test-Path (Join-Path $project 'finished') | Should -BeFalse -Because 'the reverse step was still running when the module was killed'
+        $helper[0].WaitForExit(30000) | Should -BeTrue
+        Test-Path (Join-Path $project 'finished') | Should -BeTrue
+        (Invoke-Rails db:migrate:status) -join "`n" | Should -Match '(?m)^\s*down\s+20240103000000'
+
+        $result = Invoke-Rollback -Strategy Database -Tool Rails -Path $project -Target 20240102000000 -StateDirectory $state -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+        $result.Outcome | Should -Be 'Skipped'
+        "$warnings" | Should -Match 'was interrupted during Downgrade'
+        $history = Get-RollbackHistory -TargetKey $result.TargetKey -StateDirectory $state
+        ($history | Where-Object Outcome -EQ 'Interrupted').ToVersion | Should -Be '20240102000000'
     }
 }
