@@ -60,16 +60,12 @@ class Migration(migrations.Migration):
     operations = [migrations.RunPython(forwards, backwards)]
 "@
         $null = Invoke-Manage migrate orders
-        $child = Start-ChildPwsh -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Database -Tool Django -Path '$project' -App orders -Target 0002 -StateDirectory '$state' -Confirm:`$false"
-        $deadline = [DateTime]::UtcNow.AddSeconds(60)
-        while (-not (Test-Path (Join-Path $project 'started')) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
-        Test-Path (Join-Path $project 'started') | Should -BeTrue
-        $helper = @(Get-Process -Name 'python3*' | Where-Object { $_.Parent.Id -eq $child.Process.Id })
+        # kill -9 of the module's process alone once the reverse step runs: the helper reads its requests from a pipe
+        # that is now closed.
+        $helper = @(Stop-ChildPwshWhen -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Database -Tool Django -Path '$project' -App orders -Target 0002 -StateDirectory '$state' -Confirm:`$false" `
+            -Until { Test-Path (Join-Path $project 'started') })
         $helper | Should -HaveCount 1
-
-        # kill -9 of the module's process alone: the helper reads its requests from a pipe that is now closed.
-        $child.Process.Kill()
-        $null = $child | Wait-ChildPwsh
+        $helper[0].ProcessName | Should -BeLike 'python3*'
         $helper[0].WaitForExit(30000) | Should -BeTrue
         Test-Path (Join-Path $project 'finished') | Should -BeTrue
         (Invoke-Manage showmigrations orders) -join ' ' | Should -Match '\[ \] 0003_backfill'
@@ -137,19 +133,12 @@ Describe 'EF Core rolled back through the built module, its commands in the modu
         # rows and leaves a file each time EF asks it for its operations: once for the plan's script, once for the update.
         $marks = Join-Path $TestDrive 'down-marks'
         $null = New-Item -ItemType Directory $marks -Force
-        $child = Start-ChildPwsh -Script $script -Environment @{ EFCOREAPP_SLOW_DOWN = $marks }
-        $deadline = [DateTime]::UtcNow.AddSeconds(90)
-        while (@(Get-ChildItem $marks).Count -lt 2 -and -not $child.Process.HasExited -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
-        if ($child.Process.HasExited) { throw "The rollback ended before its update was seen: $($child.Output.Result) $($child.Error.Result)" }
-        @(Get-ChildItem $marks) | Should -HaveCount 2 -Because 'the update asks for the reverse step after the plan did'
-        $helper = @(Get-Process -Name 'dotnet*' | Where-Object { $_.Parent.Id -eq $child.Process.Id -and $_.CommandLine -match 'EfCoreHelper' })
-        $helper | Should -HaveCount 1
+        # kill -9 of the module's process alone once the update runs: the helper reads its requests from a pipe that is
+        # now closed.
+        $helper = @(Stop-ChildPwshWhen -Script $script -Environment @{ EFCOREAPP_SLOW_DOWN = $marks } -Until { @(Get-ChildItem $marks).Count -ge 2 })
+        @($helper | Where-Object CommandLine -Match 'EfCoreHelper') | Should -HaveCount 1
         Get-History | Should -Contain '20240102000000_AddNote' -Because 'the update is still running'
-
-        # kill -9 of the module's process alone: the helper reads its requests from a pipe that is now closed.
-        $child.Process.Kill()
-        $null = $child | Wait-ChildPwsh
-        $helper[0].WaitForExit(30000) | Should -BeTrue
+        foreach ($process in $helper) { $process.WaitForExit(30000) | Should -BeTrue }
         Get-History | Should -Be @('20240101000000_InitialCreate')
 
         $rerun = Invoke-Rollback -Strategy Database -Tool EfCore -Path $project -Target InitialCreate -ToolPath $counted -StateDirectory $state -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
@@ -190,17 +179,12 @@ class BackfillNotes < ActiveRecord::Migration[6.1]
 end
 '@
         $null = Invoke-Rails db:migrate
-        $child = Start-ChildPwsh -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Database -Tool Rails -Path '$project' -Target 20240102000000 -StateDirectory '$state' -Confirm:`$false"
-        $deadline = [DateTime]::UtcNow.AddSeconds(90)
-        while (-not (Test-Path (Join-Path $project 'started')) -and -not $child.Process.HasExited -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 100 }
-        if ($child.Process.HasExited) { throw "The rollback ended before its downgrade was seen: $($child.Output.Result) $($child.Error.Result)" }
-        Test-Path (Join-Path $project 'started') | Should -BeTrue
-        $helper = @(Get-Process -Name 'ruby*' | Where-Object { $_.Parent.Id -eq $child.Process.Id })
+        # kill -9 of the module's process alone once the reverse step runs: the helper reads its requests from a pipe
+        # that is now closed.
+        $helper = @(Stop-ChildPwshWhen -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Database -Tool Rails -Path '$project' -Target 20240102000000 -StateDirectory '$state' -Confirm:`$false" `
+            -Until { Test-Path (Join-Path $project 'started') })
         $helper | Should -HaveCount 1
-
-        # kill -9 of the module's process alone: the helper reads its requests from a pipe that is now closed.
-        $child.Process.Kill()
-        $null = $child | Wait-ChildPwsh
+        $helper[0].ProcessName | Should -BeLike 'ruby*'
         Test-Path (Join-Path $project 'finished') | Should -BeFalse -Because 'the reverse step was still running when the module was killed'
         $helper[0].WaitForExit(30000) | Should -BeTrue
         Test-Path (Join-Path $project 'finished') | Should -BeTrue

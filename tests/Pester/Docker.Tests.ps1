@@ -160,24 +160,14 @@ Import-Module '$(Get-TestModulePath)'
         $compose = Join-Path $bin 'docker-compose'
         Set-Content $compose (@("#!$python") + @(Get-Content /usr/bin/docker-compose | Select-Object -Skip 1))
         chmod +x $python $compose
-        $child = Start-ChildPwsh -Environment @{ PATH = "$bin$([IO.Path]::PathSeparator)$env:PATH" } -Script @"
+        # kill -9 of the module's process alone once the helper has 'up' in hand, while the failed web is still being stopped.
+        $script = @"
 Import-Module '$(Get-TestModulePath)'
 Invoke-Rollback -Strategy DockerCompose -Path '$folder' -ProjectName $project -PreviousFile docker-compose.previous.yml -Service web -HealthCheckUri 'http://127.0.0.1:$webPort/health' -StateDirectory '$state' -Confirm:`$false
 "@
-        $deadline = [DateTime]::UtcNow.AddSeconds(90)
-        while (-not ((Test-Path $requests) -and (Select-String -Path $requests -Pattern '"up","-d"' -SimpleMatch -Quiet)) -and -not $child.Process.HasExited -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
-        if ($child.Process.HasExited) { throw "The rollback ended before its 'up' was seen: $($child.Output.Result) $($child.Error.Result)" }
-        # The helper and the processes between it and the module: every descendant of the module's process.
-        $tree = @(Get-Process | ForEach-Object { [pscustomobject]@{ Id = $_.Id; Parent = $_.Parent.Id } })
-        $descendants = [Collections.Generic.List[int]]::new()
-        $descendants.Add($child.Process.Id)
-        for ($i = 0; $i -lt $descendants.Count; $i++) { $tree | Where-Object Parent -EQ $descendants[$i] | ForEach-Object { $descendants.Add($_.Id) } }
-        $helpers = @($descendants | Select-Object -Skip 1 | ForEach-Object { Get-Process -Id $_ -ErrorAction SilentlyContinue })
+        $helpers = @(Stop-ChildPwshWhen -Script $script -Environment @{ PATH = "$bin$([IO.Path]::PathSeparator)$env:PATH" } `
+            -Until { (Test-Path $requests) -and (Select-String -Path $requests -Pattern '"up","-d"' -SimpleMatch -Quiet) })
         @($helpers | Where-Object ProcessName -Like 'python3*') | Should -Not -BeNullOrEmpty
-
-        # kill -9 of the module's process alone, while the failed web is still being stopped.
-        $child.Process.Kill()
-        $null = $child | Wait-ChildPwsh
         Get-ServiceContainer web | Should -Be $failed -Because "'up' is still stopping the failed container"
         foreach ($helper in $helpers) { $helper.WaitForExit(60000) | Should -BeTrue -Because "$($helper.ProcessName) $($helper.Id) should end once 'up' is done" }
         $web = Get-ServiceContainer web

@@ -164,6 +164,26 @@ function Wait-ChildPwsh {
     }
 }
 
+# A worker that dies mid-step: runs a script in a fresh pwsh, waits until -Until (a script block) is true, then kills
+# that pwsh alone (kill -9; its children go on). Returns the processes it had started, and theirs, as they were then.
+function Stop-ChildPwshWhen {
+    param([Parameter(Mandatory)] [string] $Script, [Parameter(Mandatory)] [scriptblock] $Until, [hashtable] $Environment = @{}, [int] $TimeoutSec = 90)
+    $child = Start-ChildPwsh -Script $Script -Environment $Environment
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSec)
+    while (-not (& $Until) -and -not $child.Process.HasExited -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+    # Not .Output.Result here while it runs: that waits for the process to end.
+    if ($child.Process.HasExited) { throw "The script ended before the moment to kill it came: $($child.Output.Result) $($child.Error.Result)" }
+    if (-not (& $Until)) { $child.Process.Kill(); $null = $child | Wait-ChildPwsh; throw "The moment to kill the script did not come within $TimeoutSec s." }
+    $tree = @(Get-Process | ForEach-Object { [pscustomobject]@{ Id = $_.Id; Parent = $_.Parent.Id } })
+    $ids = [Collections.Generic.List[int]]::new()
+    $ids.Add($child.Process.Id)
+    for ($i = 0; $i -lt $ids.Count; $i++) { $tree | Where-Object Parent -EQ $ids[$i] | ForEach-Object { $ids.Add($_.Id) } }
+    $descendants = @($ids | Select-Object -Skip 1 | ForEach-Object { Get-Process -Id $_ -ErrorAction SilentlyContinue })
+    $child.Process.Kill()
+    $null = $child | Wait-ChildPwsh
+    $descendants
+}
+
 # A job as Azure Automation runs several in one sandbox process: a runspace of this process with the module imported.
 function New-TestJob {
     param([Parameter(Mandatory)] [string] $ModulePath)
