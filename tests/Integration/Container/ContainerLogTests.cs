@@ -53,6 +53,9 @@ public class ContainerLogTests
         LogImages.Ensure();
         using var git = new GitFixture();
         using var container = TestContainer.Prefixed("logs-", LogImages.Failing);
+        // Its start-up lines are all printed by then: the checkpoint's "before" is the whole log, not what a just
+        // started container has printed so far (on a loaded machine the checkpoint once read fewer of its 10 lines).
+        container.WaitForHealth("unhealthy");
         var observer = new RecordingObserver();
 
         var result = await RollbackEngine.InvokeAsync(Request(container, LogImages.Noisy), git.Context(observer));
@@ -75,6 +78,7 @@ public class ContainerLogTests
         LogImages.Ensure();
         using var git = new GitFixture();
         using var container = TestContainer.Prefixed("logs-", LogImages.Failing);
+        container.WaitForHealth("unhealthy");
         var request = Request(container, LogImages.Quiet);
         var checkpoint = await RollbackEngine.CreateCheckpointAsync(request, git.Context());
 
