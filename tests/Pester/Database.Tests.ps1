@@ -4,6 +4,8 @@ BeforeDiscovery {
     $skipDjango = -not $djangoInstalled -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
     # The EF Core fixture needs dotnet (the SDK builds it, dotnet-ef comes from its tool manifest).
     $skipEfCore = $null -eq (Get-Command dotnet -ErrorAction SilentlyContinue) -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
+    # Alembic from PATH, as the module finds it.
+    $skipAlembic = $null -eq (Get-Command alembic -ErrorAction SilentlyContinue) -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
     # Debian's Rails, under /usr/bin/ruby.
     $railsInstalled = (Test-Path /usr/bin/ruby) -and '1' -eq (& /usr/bin/ruby -e 'require "rails"; print 1' 2>$null)
     $skipRails = -not $railsInstalled -and $env:DEPLOYMENT_ROLLBACK_REQUIRE_INTEGRATION -ne '1'
@@ -146,6 +148,59 @@ Describe 'EF Core rolled back through the built module, its commands in the modu
         "$warnings" | Should -Match 'was interrupted during Downgrade'
         $history = Get-RollbackHistory -TargetKey $rerun.TargetKey -StateDirectory $state
         ($history | Where-Object Outcome -EQ 'Interrupted').ToVersion | Should -Be '20240101000000_InitialCreate'
+    }
+}
+
+Describe 'Alembic rolled back through the built module, its commands in the module''s helper' -Skip:$skipAlembic {
+    BeforeEach {
+        $project = Join-Path $TestDrive ([Guid]::NewGuid().ToString('N').Substring(0, 8))
+        Copy-Item (Join-Path $PSScriptRoot '../Fixtures/alembic-app') $project -Recurse
+        $state = Join-Path $project '.state'
+        function Invoke-Alembic { Push-Location $project; try { $out = & alembic @args 2>&1; if ($LASTEXITCODE) { throw "alembic $args failed: $out" }; $out } finally { Pop-Location } }
+    }
+
+    It 'killed mid-migration, leaves a helper that finishes the command in hand and ends; the rerun takes over from the interrupted attempt' {
+        # A reverse step that takes 3 s when it runs against the database (not while the plan renders its SQL) and marks
+        # its start and its end in the project folder.
+        Set-Content (Join-Path $project 'migrations/versions/0003_backfill_notes.py') @'
+import pathlib, time
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("UPDATE orders SET note = 'legacy order' WHERE note IS NULL")
+
+
+def downgrade() -> None:
+    op.execute("UPDATE orders SET note = NULL WHERE note = 'legacy order'")
+    if not op.get_context().as_sql:
+        folder = pathlib.Path(__file__).resolve().parents[2]
+        (folder / 'started').write_text('')
+        time.sleep(3)
+        (folder / 'finished').write_text('')
+'@
+        $null = Invoke-Alembic upgrade head
+        # kill -9 of the module's process alone once the reverse step runs: the helper reads its requests from a pipe
+        # that is now closed.
+        $helper = @(Stop-ChildPwshWhen -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Database -Tool Alembic -Path '$project' -Target 0002 -StateDirectory '$state' -Confirm:`$false" `
+            -Until { Test-Path (Join-Path $project 'started') })
+        $helper | Should -HaveCount 1
+        $helper[0].ProcessName | Should -BeLike 'python3*'
+        Test-Path (Join-Path $project 'finished') | Should -BeFalse -Because 'the reverse step was still running when the module was killed'
+        $helper[0].WaitForExit(30000) | Should -BeTrue
+        Test-Path (Join-Path $project 'finished') | Should -BeTrue
+        (Invoke-Alembic current) -join "`n" | Should -Match '(?m)^0002\b'
+
+        $result = Invoke-Rollback -Strategy Database -Tool Alembic -Path $project -Target 0002 -StateDirectory $state -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+        $result.Outcome | Should -Be 'Skipped'
+        "$warnings" | Should -Match 'was interrupted during Downgrade'
+        $history = Get-RollbackHistory -TargetKey $result.TargetKey -StateDirectory $state
+        ($history | Where-Object Outcome -EQ 'Interrupted').ToVersion | Should -Be '0002'
     }
 }
 
