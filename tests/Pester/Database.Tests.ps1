@@ -14,6 +14,26 @@ BeforeDiscovery {
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Get-TestModulePath) -Force
+
+    # A rollback killed (kill -9 of the module's process alone) once its reverse step has written 'started' in the
+    # project folder; the step then sleeps 3 s and writes 'finished'. Its one helper, whose requests came through a
+    # pipe that is now closed, finishes the step and ends; a rerun with -Rerun is Skipped and records the killed
+    # attempt Interrupted. The tool's own view of the migration is the caller's to check.
+    function Assert-KilledMidMigration {
+        param([string] $Script, [string] $Project, [string] $HelperName, [hashtable] $Rerun, [string] $ToVersion)
+        $helper = @(Stop-ChildPwshWhen -Script $Script -Until { Test-Path (Join-Path $Project 'started') })
+        $helper | Should -HaveCount 1
+        $helper[0].ProcessName | Should -BeLike $HelperName
+        Test-Path (Join-Path $Project 'finished') | Should -BeFalse -Because 'the reverse step was still running when the module was killed'
+        $helper[0].WaitForExit(30000) | Should -BeTrue
+        Test-Path (Join-Path $Project 'finished') | Should -BeTrue
+
+        $result = Invoke-Rollback @Rerun -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+        $result.Outcome | Should -Be 'Skipped'
+        "$warnings" | Should -Match 'was interrupted during Downgrade'
+        $history = Get-RollbackHistory -TargetKey $result.TargetKey -StateDirectory $Rerun.StateDirectory
+        ($history | Where-Object Outcome -EQ 'Interrupted').ToVersion | Should -Be $ToVersion
+    }
 }
 
 Describe 'Database migrations rolled back with the real Django' -Skip:$skipDjango {
@@ -62,21 +82,9 @@ class Migration(migrations.Migration):
     operations = [migrations.RunPython(forwards, backwards)]
 "@
         $null = Invoke-Manage migrate orders
-        # kill -9 of the module's process alone once the reverse step runs: the helper reads its requests from a pipe
-        # that is now closed.
-        $helper = @(Stop-ChildPwshWhen -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Database -Tool Django -Path '$project' -App orders -Target 0002 -StateDirectory '$state' -Confirm:`$false" `
-            -Until { Test-Path (Join-Path $project 'started') })
-        $helper | Should -HaveCount 1
-        $helper[0].ProcessName | Should -BeLike 'python3*'
-        $helper[0].WaitForExit(30000) | Should -BeTrue
-        Test-Path (Join-Path $project 'finished') | Should -BeTrue
+        Assert-KilledMidMigration -Project $project -HelperName 'python3*' -Rerun ($target + @{ Target = '0002' }) -ToVersion '0002_add_note' `
+            -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Database -Tool Django -Path '$project' -App orders -Target 0002 -StateDirectory '$state' -Confirm:`$false"
         (Invoke-Manage showmigrations orders) -join ' ' | Should -Match '\[ \] 0003_backfill'
-
-        $result = Invoke-Rollback @target -Target 0002 -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
-        $result.Outcome | Should -Be 'Skipped'
-        "$warnings" | Should -Match 'was interrupted during Downgrade'
-        $history = Get-RollbackHistory -TargetKey $result.TargetKey -StateDirectory $state
-        ($history | Where-Object Outcome -EQ 'Interrupted').ToVersion | Should -Be '0002_add_note'
     }
 
     It 'names the known migrations for an unknown one' {
@@ -160,47 +168,24 @@ Describe 'Alembic rolled back through the built module, its commands in the modu
     }
 
     It 'killed mid-migration, leaves a helper that finishes the command in hand and ends; the rerun takes over from the interrupted attempt' {
-        # A reverse step that takes 3 s when it runs against the database (not while the plan renders its SQL) and marks
-        # its start and its end in the project folder.
-        Set-Content (Join-Path $project 'migrations/versions/0003_backfill_notes.py') @'
-import pathlib, time
-from alembic import op
-
-revision = "0003"
-down_revision = "0002"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.execute("UPDATE orders SET note = 'legacy order' WHERE note IS NULL")
-
-
+        # The fixture's 0003 with a reverse step that takes 3 s when it runs against the database (not while the plan
+        # renders its SQL) and marks its start and its end in the project folder.
+        $file = Join-Path $project 'migrations/versions/0003_backfill_notes.py'
+        Set-Content $file ((Get-Content -Raw $file) -replace '(?s)def downgrade\(\) -> None:.*$', @'
 def downgrade() -> None:
     op.execute("UPDATE orders SET note = NULL WHERE note = 'legacy order'")
     if not op.get_context().as_sql:
+        import pathlib, time
         folder = pathlib.Path(__file__).resolve().parents[2]
         (folder / 'started').write_text('')
         time.sleep(3)
         (folder / 'finished').write_text('')
-'@
+'@)
         $null = Invoke-Alembic upgrade head
-        # kill -9 of the module's process alone once the reverse step runs: the helper reads its requests from a pipe
-        # that is now closed.
-        $helper = @(Stop-ChildPwshWhen -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Database -Tool Alembic -Path '$project' -Target 0002 -StateDirectory '$state' -Confirm:`$false" `
-            -Until { Test-Path (Join-Path $project 'started') })
-        $helper | Should -HaveCount 1
-        $helper[0].ProcessName | Should -BeLike 'python3*'
-        Test-Path (Join-Path $project 'finished') | Should -BeFalse -Because 'the reverse step was still running when the module was killed'
-        $helper[0].WaitForExit(30000) | Should -BeTrue
-        Test-Path (Join-Path $project 'finished') | Should -BeTrue
+        Assert-KilledMidMigration -Project $project -HelperName 'python3*' -ToVersion '0002' `
+            -Rerun @{ Strategy = 'Database'; Tool = 'Alembic'; Path = $project; Target = '0002'; StateDirectory = $state } `
+            -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Database -Tool Alembic -Path '$project' -Target 0002 -StateDirectory '$state' -Confirm:`$false"
         (Invoke-Alembic current) -join "`n" | Should -Match '(?m)^0002\b'
-
-        $result = Invoke-Rollback -Strategy Database -Tool Alembic -Path $project -Target 0002 -StateDirectory $state -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
-        $result.Outcome | Should -Be 'Skipped'
-        "$warnings" | Should -Match 'was interrupted during Downgrade'
-        $history = Get-RollbackHistory -TargetKey $result.TargetKey -StateDirectory $state
-        ($history | Where-Object Outcome -EQ 'Interrupted').ToVersion | Should -Be '0002'
     }
 }
 
@@ -234,21 +219,9 @@ class BackfillNotes < ActiveRecord::Migration[6.1]
 end
 '@
         $null = Invoke-Rails db:migrate
-        # kill -9 of the module's process alone once the reverse step runs: the helper reads its requests from a pipe
-        # that is now closed.
-        $helper = @(Stop-ChildPwshWhen -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Database -Tool Rails -Path '$project' -Target 20240102000000 -StateDirectory '$state' -Confirm:`$false" `
-            -Until { Test-Path (Join-Path $project 'started') })
-        $helper | Should -HaveCount 1
-        $helper[0].ProcessName | Should -BeLike 'ruby*'
-        Test-Path (Join-Path $project 'finished') | Should -BeFalse -Because 'the reverse step was still running when the module was killed'
-        $helper[0].WaitForExit(30000) | Should -BeTrue
-        Test-Path (Join-Path $project 'finished') | Should -BeTrue
+        Assert-KilledMidMigration -Project $project -HelperName 'ruby*' -ToVersion '20240102000000' `
+            -Rerun @{ Strategy = 'Database'; Tool = 'Rails'; Path = $project; Target = '20240102000000'; StateDirectory = $state } `
+            -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Database -Tool Rails -Path '$project' -Target 20240102000000 -StateDirectory '$state' -Confirm:`$false"
         (Invoke-Rails db:migrate:status) -join "`n" | Should -Match '(?m)^\s*down\s+20240103000000'
-
-        $result = Invoke-Rollback -Strategy Database -Tool Rails -Path $project -Target 20240102000000 -StateDirectory $state -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
-        $result.Outcome | Should -Be 'Skipped'
-        "$warnings" | Should -Match 'was interrupted during Downgrade'
-        $history = Get-RollbackHistory -TargetKey $result.TargetKey -StateDirectory $state
-        ($history | Where-Object Outcome -EQ 'Interrupted').ToVersion | Should -Be '20240102000000'
     }
 }
