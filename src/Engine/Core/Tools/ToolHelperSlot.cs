@@ -37,16 +37,20 @@ internal sealed class ToolHelperSlot
             return;
         }
 
+        ToolHelper? running;
         try
         {
-            if (await stopping.ConfigureAwait(false) is { } running)
-            {
-                await running.DisposeAsync().ConfigureAwait(false);
-            }
+            running = await stopping.ConfigureAwait(false);
         }
         catch (Exception)
         {
             // It never started (stopped while it started, or its start failed): nothing is left running.
+            return;
+        }
+
+        if (running is not null)
+        {
+            await running.DisposeAsync().ConfigureAwait(false);
         }
     }
 }
