@@ -79,6 +79,18 @@ Describe 'DockerCompose strategy against the real engine and Compose CLI' -Skip:
         Push-Location $folder
         try { docker-compose -p $project up -d 2>&1 | Out-Null } finally { Pop-Location }
         function Get-ServiceContainer([string] $service) { Invoke-Docker ps -aq --no-trunc --filter "label=com.docker.compose.project=$project" --filter "label=com.docker.compose.service=$service" }
+        # docker-compose's own script in a folder of its own (returned, to put first on PATH), run by a python3 there
+        # that is the shell script given.
+        function New-ComposeUnder([string] $name, [string] $interpreter) {
+            $bin = Join-Path $TestDrive "$name-$project"
+            $null = New-Item -ItemType Directory $bin
+            $python = Join-Path $bin 'python3'
+            Set-Content $python $interpreter
+            $compose = Join-Path $bin 'docker-compose'
+            Set-Content $compose (@("#!$python") + @(Get-Content /usr/bin/docker-compose | Select-Object -Skip 1))
+            chmod +x $python $compose
+            $bin
+        }
     }
 
     AfterEach {
@@ -98,16 +110,11 @@ Describe 'DockerCompose strategy against the real engine and Compose CLI' -Skip:
     It 'starts Python once for every Compose v1 command of a rollback, and once per command when docker-compose is not a Python script' {
         # A counted interpreter: docker-compose's own script under a python3 that logs each start. The rollback runs in a
         # fresh pwsh, so its Compose CLI is detected through this PATH.
-        $bin = Join-Path $TestDrive "bin-$project"
-        New-Item -ItemType Directory $bin | Out-Null
-        $log = Join-Path $bin 'starts.log'
-        $python = Join-Path $bin 'python3'
         # The helper's requests are kept too (tee), to count what it is asked.
-        $requests = Join-Path $bin 'requests.log'
-        Set-Content $python "#!/bin/sh`nif [ `"`$1`" = -c ]; then echo helper >> '$log'; tee -a '$requests' | /usr/bin/python3 `"`$@`"; exit `$?; fi`necho `"compose `$2`" >> '$log'`nexec /usr/bin/python3 `"`$@`"`n"
+        $log = Join-Path $TestDrive "starts-$project.log"
+        $requests = Join-Path $TestDrive "requests-$project.log"
+        $bin = New-ComposeUnder 'bin' "#!/bin/sh`nif [ `"`$1`" = -c ]; then echo helper >> '$log'; tee -a '$requests' | /usr/bin/python3 `"`$@`"; exit `$?; fi`necho `"compose `$2`" >> '$log'`nexec /usr/bin/python3 `"`$@`"`n"
         $compose = Join-Path $bin 'docker-compose'
-        Set-Content $compose (@("#!$python") + @(Get-Content /usr/bin/docker-compose | Select-Object -Skip 1))
-        chmod +x $python $compose
         $script = @"
 Import-Module '$(Get-TestModulePath)'
 `$result = Invoke-Rollback -Strategy DockerCompose -Path '$folder' -ProjectName $project -PreviousFile docker-compose.previous.yml -Service web -HealthCheckUri 'http://127.0.0.1:$webPort/health' -StateDirectory '$state' -Confirm:`$false
@@ -152,14 +159,8 @@ Import-Module '$(Get-TestModulePath)'
         Invoke-Docker inspect -f '{{.Config.StopSignal}}' $failed | Should -Be 'SIGWINCH'
 
         # Compose's own script under an interpreter that keeps the helper's requests (tee), to see 'up' arrive.
-        $bin = Join-Path $TestDrive "kill-$project"
-        New-Item -ItemType Directory $bin | Out-Null
-        $requests = Join-Path $bin 'requests.log'
-        $python = Join-Path $bin 'python3'
-        Set-Content $python "#!/bin/sh`nif [ `"`$1`" = -c ]; then tee -a '$requests' | /usr/bin/python3 `"`$@`"; exit `$?; fi`nexec /usr/bin/python3 `"`$@`"`n"
-        $compose = Join-Path $bin 'docker-compose'
-        Set-Content $compose (@("#!$python") + @(Get-Content /usr/bin/docker-compose | Select-Object -Skip 1))
-        chmod +x $python $compose
+        $requests = Join-Path $TestDrive "requests-$project.log"
+        $bin = New-ComposeUnder 'kill' "#!/bin/sh`nif [ `"`$1`" = -c ]; then tee -a '$requests' | /usr/bin/python3 `"`$@`"; exit `$?; fi`nexec /usr/bin/python3 `"`$@`"`n"
         # kill -9 of the module's process alone once the helper has 'up' in hand, while the failed web is still being stopped.
         $script = @"
 Import-Module '$(Get-TestModulePath)'
@@ -183,13 +184,7 @@ Invoke-Rollback -Strategy DockerCompose -Path '$folder' -ProjectName $project -P
 
     It 'reports a Compose v1 that cannot run as ComposeNotInstalled, and changes nothing' {
         # docker-compose's own script under an interpreter that cannot import Compose (no site packages): a broken install.
-        $bin = Join-Path $TestDrive "broken-$project"
-        New-Item -ItemType Directory $bin | Out-Null
-        $python = Join-Path $bin 'python3'
-        Set-Content $python "#!/bin/sh`nexec /usr/bin/python3 -S `"`$@`"`n"
-        $compose = Join-Path $bin 'docker-compose'
-        Set-Content $compose (@("#!$python") + @(Get-Content /usr/bin/docker-compose | Select-Object -Skip 1))
-        chmod +x $python $compose
+        $bin = New-ComposeUnder 'broken' "#!/bin/sh`nexec /usr/bin/python3 -S `"`$@`"`n"
         $web = Get-ServiceContainer web
         $script = @"
 Import-Module '$(Get-TestModulePath)'
