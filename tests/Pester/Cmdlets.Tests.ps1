@@ -185,6 +185,21 @@ Describe 'DeploymentRollback cmdlets' {
             (Invoke-TestGit $repo rev-parse --abbrev-ref HEAD) | Should -Be 'main'
         }
 
+        It 'keeps a secret in a commit subject out of the changes, the ShouldProcess text, the journal and the result' {
+            Set-Content (Join-Path $repo 'app.txt') 'worse'
+            Invoke-TestGit $repo commit --quiet -am 'Hotfix token: s3cr3t-in-subject' | Out-Null
+            $assessment = Get-RollbackAssessment -Strategy Git -Path $repo
+            # With -Verbose, each step's ShouldProcess text (what -WhatIf shows) is written to the verbose stream.
+            $result = Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Mode Revert -Confirm:$false -Verbose 4>&1 | Out-String
+
+            $assessment.Changes -join "`n" | Should -Match 'Hotfix token: \*\*\*REDACTED'
+            $result | Should -Match 'reverts [0-9a-f]+ "Hotfix token: \*\*\*REDACTED'
+            foreach ($text in @(($assessment | ConvertTo-Json -Depth 5), $result, (Get-RollbackHistory | ConvertTo-Json -Depth 6))) {
+                $text | Should -Not -Match 's3cr3t-in-subject'
+            }
+            Get-Content (Join-Path $repo 'app.txt') | Should -Be 'good'
+        }
+
         It 'restarts, health-checks and smoke-tests, and records the target verified-good' {
             $script:restarted = $false
             $result = Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Confirm:$false -RestartScript { $script:restarted = $true } -HealthCheckUri $healthy.Uri -SmokeTest { (Get-Content (Join-Path $repo 'app.txt')) -eq 'good' }

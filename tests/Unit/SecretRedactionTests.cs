@@ -32,6 +32,10 @@ public class SecretRedactionTests
         { "certificate_secret: >\n  folded secret line one\n  folded line two\nnext: 1", "folded secret line one" },
         { "-----BEGIN PRIVATE KEY-----\nMIIbarePemBody\n", "MIIbarePemBody" },
         { "--password=cli-password-1 --user x", "cli-password-1" },
+        { "app --db-password cli-separate-2 --user x", "cli-separate-2" },
+        { "container app: args [\"--token=a\",\"--db-password\",\"pod-arg-secret-3\"] -> [\"--db-password\",\"x\"]", "pod-arg-secret-3" },
+        { "container app: env DATABASE_URL postgres://app:pod-env-url-4@db/shop -> postgres://app:y@db/shop", "pod-env-url-4" },
+        { "b0371b1 Release v2 token: commit-subject-5", "commit-subject-5" },
     };
 
     [Theory]
@@ -50,6 +54,8 @@ public class SecretRedactionTests
     [InlineData("primary_key: id")]
     [InlineData("compass: north")]
     [InlineData("https://example.com/path?page=2")]
+    [InlineData("app --password-file /run/secrets/db --user x")]
+    [InlineData("app --token --verbose")]
     public void Ordinary_text_is_kept(string text) => Assert.Equal(text, SecretRedactor.Redact(text));
 
     [Fact]
@@ -84,6 +90,8 @@ public class SecretRedactionTests
     [InlineData("app.ini", "[database]\npassword = db-pass-1\n[redis]\npassword = redis-pass-2\n", "database.password,redis.password")]
     [InlineData(".env", "DB_PASSWORD=db-pass-1\nexport REDIS_PASSWORD=\"redis-pass-2\"\n", "DB_PASSWORD,REDIS_PASSWORD")]
     [InlineData("list.yaml", "servers:\n  - name: a\n    token: db-pass-1\n  - name: b\n    token: 'redis-pass-2'\n", "servers[0].token,servers[1].token")]
+    [InlineData("anchor.yml", "base: &dbpw db-pass-1\nservice:\n  password: *dbpw\n  other: *dbpw\ncache:\n  - --auth-token\n  - redis-pass-2\n", "base,service.password,cache[1]")]
+    [InlineData("pod.json", "{\"args\": [\"--verbose\", \"--db-password\", \"db-pass-1\", \"--port\", \"80\"], \"command\": [\"--api-token\", {\"x\": 1}, \"after-an-object\", \"--api-token\", \"redis-pass-2\"]}", "args[2],command[4]")]
     public void Documents_are_masked_by_key_path_and_refilled_path_by_path(string name, string text, string paths)
     {
         var found = DocumentSecrets.Find(text, DocumentSecrets.Detect(name, text));
@@ -95,6 +103,14 @@ public class SecretRedactionTests
         Assert.DoesNotContain("redis-pass-2", redacted);
         Assert.Equal(text, refilled);
         Assert.Empty(unrestorable);
+    }
+
+    [Fact]
+    public void An_anchor_a_secret_key_refers_to_keeps_its_name_so_the_aliases_still_resolve()
+    {
+        var redacted = DocumentSecrets.Redact("base: &dbpw anchored-secret\nservice:\n  password: *dbpw\n", "app.yml");
+
+        Assert.Equal("base: &dbpw \"" + SecretRedactor.Mask + "\"\nservice:\n  password: *dbpw\n", redacted);
     }
 
     [Fact]

@@ -75,7 +75,7 @@ public static class RollbackEngine
             Errors = errors.Select(SecretRedactor.Redact).Distinct().ToList(),
             LogExcerpts = logs.Select(SecretRedactor.Redact).ToList(),
             AffectedComponents = found.AffectedComponents,
-            Changes = found.Changes,
+            Changes = found.Changes.Select(SecretRedactor.Redact).ToList(),
             RecommendedStrategy = transient ? Retry.QuickRetry.StrategyName : found.LastGoodVersion is null ? "Manual" : request.Strategy,
             Rationale = transient
                 ? "The failure looks transient (a dependency's refused or timed-out connection, or a health check that passed only on a retry) and the deployment itself completed: retry it with Invoke-DeploymentRetry before rolling back. If it fails again: " + rationale

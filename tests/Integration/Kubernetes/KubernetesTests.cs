@@ -526,7 +526,9 @@ public class KubernetesTests
 
         async Task<RollbackException> Fails(RollbackRequest request) => await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(request, kube.Context()));
 
-        Assert.Equal(ErrorIds.KubernetesWorkloadNotFound, (await Fails(kube.Request("nope"))).ErrorId);
+        var notFound = await Fails(kube.Request("nope"));
+        Assert.Equal(ErrorIds.KubernetesWorkloadNotFound, notFound.ErrorId);
+        Assert.DoesNotContain(InnerExceptions(notFound), e => e is k8s.Autorest.HttpOperationException);
         Assert.Equal(ErrorIds.KubernetesNamespaceNotFound, (await Fails(kube.Request("web", @namespace: "nowhere"))).ErrorId);
         var context = await Fails(kube.Request("web").WithTarget<KubernetesTarget>(t => t with { Context = "prod" }));
         Assert.Equal(ErrorIds.KubernetesContextNotFound, context.ErrorId);
@@ -584,6 +586,18 @@ public class KubernetesTests
         File.WriteAllText(wrong, File.ReadAllText(reader).Replace("reader-token-s3cr3t", "not-a-token"));
         var unauthorized = await Assert.ThrowsAsync<RollbackException>(() => RollbackEngine.InvokeAsync(kube.Request("web").WithTarget<KubernetesTarget>(t => t with { KubeConfig = wrong }), kube.Context()));
         Assert.Equal(ErrorIds.KubernetesUnauthorized, unauthorized.ErrorId);
+        // The client's exception holds the request, whose Authorization header is the kubeconfig's token: anything that
+        // serialises the error record ($Error | ConvertTo-Json) would write it out.
+        Assert.DoesNotContain(InnerExceptions(unauthorized), e => e is k8s.Autorest.HttpOperationException);
+        Assert.Contains("401", unauthorized.InnerException!.Message);
+    }
+
+    private static IEnumerable<Exception> InnerExceptions(Exception error)
+    {
+        for (var inner = error.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            yield return inner;
+        }
     }
 
     private static string Normalise(V1PodTemplateSpec template, string name)

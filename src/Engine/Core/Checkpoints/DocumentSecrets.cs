@@ -15,8 +15,12 @@ public enum DocumentKind
     DotEnv,
 }
 
-/// <summary>One value of a document that must not be written: its key path (database.password, servers[1].token) and where its source text is.</summary>
-public sealed record SecretValue(string Path, int Start, int Length);
+/// <summary>
+/// One value of a document: its key path (database.password, servers[1].token) and where its source text is. Forced: a
+/// secret by its place rather than its key (the argument after --db-password in a list, an anchor a secret key refers to).
+/// Alias: a YAML alias (*name) under a secret key, kept as it is (the value it names is masked at its anchor).
+/// </summary>
+public sealed record SecretValue(string Path, int Start, int Length, bool Forced = false, bool Alias = false);
 
 /// <summary>
 /// Redaction by structure: every scalar of a YAML, JSON, INI or .env document whose key path names a secret (or whose value
@@ -68,7 +72,14 @@ public static class DocumentSecrets
         {
             // Between the values: structure and comments, which may still hold a secret (a commented-out password).
             output.Append(SecretRedactor.Redact(text[position..secret.Start]));
-            output.Append(MaskValue(text.Substring(secret.Start, secret.Length), kind, SecretRedactor.IsSecretKey(LastKey(secret.Path))));
+            if (secret.Alias)
+            {
+                output.Append(text, secret.Start, secret.Length);
+                position = secret.Start + secret.Length;
+                continue;
+            }
+
+            output.Append(MaskValue(text.Substring(secret.Start, secret.Length), kind, IsSecretByName(secret)));
             position = secret.Start + secret.Length;
         }
 
@@ -116,7 +127,7 @@ public static class DocumentSecrets
                 continue;
             }
 
-            var secretKey = SecretRedactor.IsSecretKey(LastKey(value.Path));
+            var secretKey = IsSecretByName(value);
             if (livePaths.TryGetValue(value.Path, out var liveValue) && live.Substring(liveValue.Start, liveValue.Length) is var liveSource
                 && MaskValue(liveSource, kind, secretKey) == source)
             {
@@ -151,7 +162,7 @@ public static class DocumentSecrets
                 DocumentKind.DotEnv => ScanLines(text, sections: false),
                 _ => null,
             };
-            return all?.Where(v => IsSecret(v, text)).OrderBy(v => v.Start).ToList();
+            return all?.Where(v => v.Alias || IsSecret(v, text)).OrderBy(v => v.Start).ToList();
         }
         catch (Exception e) when (e is YamlException or JsonException or InvalidOperationException)
         {
@@ -162,8 +173,22 @@ public static class DocumentSecrets
     private static bool IsSecret(SecretValue value, string text)
     {
         var source = text.Substring(value.Start, value.Length);
-        return source.Length > 0 && (SecretRedactor.IsSecretKey(LastKey(value.Path)) || SecretRedactor.LooksLikeSecretValue(source) || SecretRedactor.Redact(source) != source);
+        return source.Length > 0 && (IsSecretByName(value) || SecretRedactor.LooksLikeSecretValue(source) || SecretRedactor.Redact(source) != source);
     }
+
+    private static void ForgetPrevious(List<YamlContainer> stack)
+    {
+        if (stack.Count > 0)
+        {
+            stack[^1].Previous = null;
+        }
+    }
+
+    private static bool IsSecretByName(SecretValue value) => value.Forced || SecretRedactor.IsSecretKey(LastKey(value.Path));
+
+    /// <summary>A value in a list right after an option named like a secret (["--db-password", "value"]).</summary>
+    private static bool FollowsSecretOption(List<YamlContainer> stack) =>
+        stack.Count > 0 && !stack[^1].IsMapping && stack[^1].Previous is { } previous && SecretRedactor.IsSecretOption(previous);
 
     private static string MaskValue(string source, DocumentKind kind, bool secretKey)
     {
@@ -205,17 +230,24 @@ public static class DocumentSecrets
                     pendingKey = reader.GetString();
                     break;
                 case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                    ForgetPrevious(stack);
                     stack.Add(new YamlContainer(JsonSegment(stack, ref pendingKey), isMapping: reader.TokenType == JsonTokenType.StartObject));
                     break;
                 case JsonTokenType.EndObject or JsonTokenType.EndArray:
                     stack.RemoveAt(stack.Count - 1);
                     break;
                 default:
+                    var forced = FollowsSecretOption(stack);
                     var segment = JsonSegment(stack, ref pendingKey);
                     var start = (int)reader.TokenStartIndex;
                     var length = reader.ValueSpan.Length + (reader.TokenType == JsonTokenType.String ? 2 : 0);
                     var from = charIndex.At(start);
-                    values.Add(new SecretValue(PathOf(stack, segment), from, charIndex.At(start + length) - from));
+                    values.Add(new SecretValue(PathOf(stack, segment), from, charIndex.At(start + length) - from, forced));
+                    if (stack.Count > 0 && !stack[^1].IsMapping)
+                    {
+                        stack[^1].Previous = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    }
+
                     break;
             }
         }
@@ -246,6 +278,7 @@ public static class DocumentSecrets
         var containers = 0;
         // Each open container: a mapping (expecting a key, or holding the key of the value to come) or a sequence (its index).
         var stack = new List<YamlContainer>();
+        var anchors = new Dictionary<string, int>(StringComparer.Ordinal);
         var document = -1;
         while (parser.MoveNext())
         {
@@ -255,10 +288,12 @@ public static class DocumentSecrets
                     document++;
                     break;
                 case MappingStart:
+                    ForgetPrevious(stack);
                     containers++;
                     stack.Add(new YamlContainer(ValueSegment(stack), isMapping: true));
                     break;
                 case SequenceStart:
+                    ForgetPrevious(stack);
                     containers++;
                     stack.Add(new YamlContainer(ValueSegment(stack), isMapping: false));
                     break;
@@ -274,6 +309,7 @@ public static class DocumentSecrets
                     stack[^1].Key = scalar.Value;
                     break;
                 case Scalar scalar:
+                    var forced = FollowsSecretOption(stack);
                     var segment = ValueSegment(stack);
                     var start = (int)scalar.Start.Index;
                     var end = (int)scalar.End.Index;
@@ -282,21 +318,61 @@ public static class DocumentSecrets
                         end--;
                     }
 
-                    var prefix = document > 0 ? $"[{document}]." : "";
-                    values.Add(new SecretValue(prefix + PathOf(stack, segment), start, end - start));
-                    if (stack.Count > 0 && stack[^1].IsMapping)
+                    // The anchor (&name) is not part of the value: masking it would leave its aliases dangling.
+                    if (!scalar.Anchor.IsEmpty && string.CompareOrdinal(text, start, "&" + scalar.Anchor.Value, 0, scalar.Anchor.Value.Length + 1) == 0)
                     {
-                        stack[^1].Key = null;
+                        start += scalar.Anchor.Value.Length + 1;
+                        while (start < end && text[start] is ' ' or '\t' or '\r' or '\n')
+                        {
+                            start++;
+                        }
+                    }
+
+                    var prefix = document > 0 ? $"[{document}]." : "";
+                    if (!scalar.Anchor.IsEmpty)
+                    {
+                        anchors[scalar.Anchor.Value] = values.Count;
+                    }
+
+                    values.Add(new SecretValue(prefix + PathOf(stack, segment), start, end - start, forced));
+                    if (stack.Count > 0)
+                    {
+                        if (stack[^1].IsMapping)
+                        {
+                            stack[^1].Key = null;
+                        }
+                        else
+                        {
+                            stack[^1].Previous = scalar.Value;
+                        }
                     }
 
                     break;
-                case AnchorAlias when stack.Count > 0 && stack[^1].IsMapping:
-                    if (stack[^1].Key is null)
+                case AnchorAlias alias when stack.Count > 0:
+                    if (stack[^1].IsMapping && stack[^1].Key is null)
                     {
                         throw new InvalidOperationException("An alias as a mapping key is not followed.");
                     }
 
-                    stack[^1].Key = null;
+                    // password: *shared, or --token then *shared in a list: the anchored value is the secret.
+                    var secretPlace = FollowsSecretOption(stack);
+                    var aliasPath = PathOf(stack, ValueSegment(stack));
+                    if ((secretPlace || SecretRedactor.IsSecretKey(LastKey(aliasPath))) && anchors.TryGetValue(alias.Value.Value, out var anchored))
+                    {
+                        values[anchored] = values[anchored] with { Forced = true };
+                        // Kept as it is: the free-text pass over the structure would take *name for a password.
+                        values.Add(new SecretValue((document > 0 ? $"[{document}]." : "") + aliasPath, (int)alias.Start.Index, alias.Value.Value.Length + 1, Alias: true));
+                    }
+
+                    if (stack[^1].IsMapping)
+                    {
+                        stack[^1].Key = null;
+                    }
+                    else
+                    {
+                        stack[^1].Previous = null;
+                    }
+
                     break;
             }
         }
@@ -379,6 +455,9 @@ public static class DocumentSecrets
         public bool IsMapping { get; } = isMapping;
         public string? Key { get; set; }
         public int Index { get; set; } = -1;
+
+        /// <summary>In a list: the scalar before the value to come (an option such as --db-password), else null.</summary>
+        public string? Previous { get; set; }
     }
 
     /// <summary>Maps UTF-8 byte offsets (the JSON reader's) to string offsets, moving forward only.</summary>

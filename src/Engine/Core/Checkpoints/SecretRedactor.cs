@@ -39,6 +39,16 @@ public static partial class SecretRedactor
     [GeneratedRegex(@"(?<![A-Za-z0-9])(?<scheme>Bearer|Basic)[ \t]+(?>[A-Za-z0-9\-._~+/]{8,})=*", RegexOptions.IgnoreCase)]
     private static partial Regex AuthorizationValue();
 
+    // An option named like a secret whose value is the next argument: --db-password hunter2 on a command line,
+    // "--db-password","hunter2" in a JSON list (a pod's args).
+    [GeneratedRegex(@"(?<![A-Za-z0-9_\-])(?<flag>--[A-Za-z][A-Za-z0-9_.\-]*)(?<gap>""[ \t]*,[ \t]*""|[ \t]+)(?<value>(?>[^\s""',;\]\)}]+))")]
+    private static partial Regex OptionAndNextValue();
+
+    /// <summary>Whether a command-line argument is an option named like a secret that takes its value from the next argument (--db-password).</summary>
+    public static bool IsSecretOption(string argument) =>
+        argument.StartsWith('-') && !argument.Contains('=') && argument.TrimStart('-') is { Length: > 0 } name && IsSecretKey(name)
+        && SplitName(name)[^1] is not ("file" or "path" or "dir" or "env" or "name" or "length");
+
     // PEM private keys, also when the END line is missing.
     [GeneratedRegex(@"-----BEGIN (?<kind>[A-Z0-9 ]{0,40})PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----|\z)")]
     private static partial Regex PemPrivateKey();
@@ -71,6 +81,9 @@ public static partial class SecretRedactor
         var result = PemPrivateKey().Replace(text, m => $"-----BEGIN {m.Groups["kind"].Value}PRIVATE KEY-----{Mask}");
         result = RedactAssignments(result);
         result = UrlUserInfo().Replace(result, m => m.Groups["scheme"].Value + Mask + "@");
+        result = OptionAndNextValue().Replace(result, m => IsSecretOption(m.Groups["flag"].Value) && !m.Groups["value"].Value.StartsWith('-') && m.Groups["value"].Value != Mask
+            ? m.Groups["flag"].Value + m.Groups["gap"].Value + Mask
+            : m.Value);
         return AuthorizationValue().Replace(result, m => m.Groups["scheme"].Value + " " + Mask);
     }
 

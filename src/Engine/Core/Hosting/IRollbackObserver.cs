@@ -175,11 +175,14 @@ public sealed class CallbackObserver : IRollbackObserver
         this.shouldProcessAll = shouldProcessAll;
     }
 
+    // What reaches the host passes the redactor once more: a step or message may quote a commit subject, a pod's
+    // environment or a command line that holds a secret.
     public void Progress(ProgressUpdate update) => progress(update);
-    public void Verbose(string message) => verbose(message);
-    public void Warning(string message) => warning(message);
-    public Task<bool> ShouldProcessAsync(string target, string action) => shouldProcess(target, action);
+    public void Verbose(string message) => verbose(SecretRedactor.Redact(message));
+    public void Warning(string message) => warning(SecretRedactor.Redact(message));
+    public Task<bool> ShouldProcessAsync(string target, string action) => shouldProcess(SecretRedactor.Redact(target), SecretRedactor.Redact(action));
 
     public Task<bool> ShouldProcessAllAsync(string target, IReadOnlyList<string> actions) =>
-        shouldProcessAll?.Invoke(target, actions) ?? IRollbackObserver.AskEachAsync(action => shouldProcess(target, action), actions);
+        shouldProcessAll?.Invoke(SecretRedactor.Redact(target), actions.Select(SecretRedactor.Redact).ToList())
+        ?? IRollbackObserver.AskEachAsync(action => ShouldProcessAsync(target, action), actions);
 }

@@ -141,7 +141,7 @@ internal sealed class RollbackRun
             Initiator = request.Initiator,
             AttemptNumber = earlierFailures.Count + 1,
             StartedAt = DateTimeOffset.UtcNow,
-            Changes = plan.Changes.ToList(),
+            Changes = plan.Changes.Select(SecretRedactor.Redact).ToList(),
             Deployment = request.Deployment.WithoutSecrets(SecretRedactor.Redact),
         };
         if (!SwitchAtOnce)

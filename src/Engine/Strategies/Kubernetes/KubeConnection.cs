@@ -22,12 +22,13 @@ internal sealed class KubeConnection : IDisposable
         Client = client;
         ContextName = contextName;
         Namespace = @namespace;
-        Server = server;
+        Server = Uri.TryCreate(server, UriKind.Absolute, out var address) ? UrlCredentials.Describe(address) : SecretRedactor.Redact(server);
     }
 
     public k8s.Kubernetes Client { get; }
     public string ContextName { get; }
     public string Namespace { get; }
+    /// <summary>The API server's address as it may be shown: a user:password@ in the kubeconfig's server is masked.</summary>
     public string Server { get; }
 
     /// <summary>Reads the configuration without contacting the server: every kubeconfig problem is reported before anything else.</summary>
@@ -105,23 +106,38 @@ internal sealed class KubeConnection : IDisposable
         }
     }
 
-    /// <summary>Turns client errors into errors an admin can act on; 404 and 409 are handled by the callers that expect them.</summary>
+    /// <summary>
+    /// Turns client errors into errors an admin can act on; 404 and 409 are handled by the callers that expect them. The
+    /// client's exception is never kept as the inner exception: it holds the request, whose headers carry the kubeconfig's
+    /// credential and whose body a pod template (see <see cref="WithoutRequest"/>).
+    /// </summary>
     public RollbackException Explain(Exception error, string what)
     {
         return error switch
         {
             RollbackException known => known,
             HttpOperationException { Response.StatusCode: HttpStatusCode.Forbidden } e => new RollbackException(ErrorIds.KubernetesForbidden, RollbackErrorKind.PermissionDenied,
-                $"The cluster refused to let context '{ContextName}' {what} (403 Forbidden: {StatusMessage(e)}). Ask for the RBAC rights (get/list/watch/patch on the workload and its ReplicaSets or ControllerRevisions) or use another -Context.", e),
+                $"The cluster refused to let context '{ContextName}' {what} (403 Forbidden: {StatusMessage(e)}). Ask for the RBAC rights (get/list/watch/patch on the workload and its ReplicaSets or ControllerRevisions) or use another -Context.", WithoutRequest(e)),
             HttpOperationException { Response.StatusCode: HttpStatusCode.Unauthorized } e => new RollbackException(ErrorIds.KubernetesUnauthorized, RollbackErrorKind.PermissionDenied,
-                $"The cluster at {Server} did not accept the credentials of context '{ContextName}' (401). Refresh them (e.g. log in again) and retry.", e),
+                $"The cluster at {Server} did not accept the credentials of context '{ContextName}' (401). Refresh them (e.g. log in again) and retry.", WithoutRequest(e)),
             HttpOperationException e => new RollbackException(ErrorIds.KubernetesApiError, RollbackErrorKind.InvalidOperation,
-                $"The Kubernetes API answered {(int)e.Response.StatusCode} while trying to {what}: {StatusMessage(e)}", e),
+                $"The Kubernetes API answered {(int)e.Response.StatusCode} while trying to {what}: {StatusMessage(e)}", WithoutRequest(e)),
             HttpRequestException or SocketException or TaskCanceledException { InnerException: TimeoutException } => new RollbackException(ErrorIds.KubernetesUnreachable, RollbackErrorKind.ConnectionError,
-                $"The Kubernetes API server at {Server} (context '{ContextName}') cannot be reached: {error.Message} Check the network and the kubeconfig's server address.", error),
-            _ => new RollbackException(ErrorIds.KubernetesApiError, RollbackErrorKind.InvalidOperation, $"Could not {what}: {error.Message}", error),
+                $"The Kubernetes API server at {Server} (context '{ContextName}') cannot be reached: {SecretRedactor.Redact(error.Message)} Check the network and the kubeconfig's server address.", error),
+            _ => new RollbackException(ErrorIds.KubernetesApiError, RollbackErrorKind.InvalidOperation, $"Could not {what}: {SecretRedactor.Redact(error.Message)}", WithoutRequest(error)),
         };
     }
+
+    /// <summary>
+    /// What may be kept of a client error as an inner exception: the answer's status and message, not the request (its
+    /// Authorization header and body would reach anything that serialises the error record: $Error | ConvertTo-Json).
+    /// </summary>
+    public static Exception? WithoutRequest(Exception error) => error switch
+    {
+        HttpOperationException e => new HttpRequestException($"{(int)e.Response.StatusCode} {e.Response.ReasonPhrase}: {SecretRedactor.Redact(StatusMessage(e))}", null, e.Response.StatusCode),
+        _ when error.InnerException is HttpOperationException => null,
+        _ => error,
+    };
 
     public static bool IsStatus(Exception error, HttpStatusCode code) => error is HttpOperationException e && e.Response.StatusCode == code;
 

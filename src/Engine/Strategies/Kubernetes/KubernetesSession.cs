@@ -836,10 +836,10 @@ public sealed class KubernetesSession : IRollbackSession, ISelectsTargets, IRead
 
             throw namespaceExists
                 ? new RollbackException(ErrorIds.KubernetesWorkloadNotFound, RollbackErrorKind.ObjectNotFound,
-                    $"There is no {kind} '{Of(request).Name}' in namespace '{kube.Namespace}' (context '{kube.ContextName}'). Check the name, -Kind and -Namespace ('kubectl get {kind.ToString().ToLowerInvariant()}s -n {kube.Namespace}').", e)
+                    $"There is no {kind} '{Of(request).Name}' in namespace '{kube.Namespace}' (context '{kube.ContextName}'). Check the name, -Kind and -Namespace ('kubectl get {kind.ToString().ToLowerInvariant()}s -n {kube.Namespace}').", KubeConnection.WithoutRequest(e))
                 { TargetName = Of(request).Name }
                 : new RollbackException(ErrorIds.KubernetesNamespaceNotFound, RollbackErrorKind.ObjectNotFound,
-                    $"The namespace '{kube.Namespace}' does not exist in context '{kube.ContextName}'. Pass -Namespace with an existing one ('kubectl get namespaces').", e)
+                    $"The namespace '{kube.Namespace}' does not exist in context '{kube.ContextName}'. Pass -Namespace with an existing one ('kubectl get namespaces').", KubeConnection.WithoutRequest(e))
                 { TargetName = kube.Namespace };
         }
         catch (Exception e) when (e is not OperationCanceledException and not RollbackException)
