@@ -100,6 +100,9 @@ Describe 'Notifications of a rollback to Teams, Slack, a JSON webhook and email'
 
         { Invoke-Rollback -Strategy Config -Path $config -PreviousPath app.previous.yml -NotifyUri 'smtp://mail.example.com' -StateDirectory $state -Confirm:$false } |
             Should -Throw -ErrorId 'NotifyUriInvalid,DeploymentRollback.Commands.InvokeRollbackCommand'
+        # A refused address is shown by its kind and host: its path may be the webhook's secret.
+        { Invoke-Rollback -Strategy Config -Path $config -PreviousPath app.previous.yml -NotifyUri 'ftp://hooks.example.com/hook/path-secret-611' -StateDirectory $state -Confirm:$false } |
+            Should -Throw -ExpectedMessage "'ftp://hooks.example.com/...' cannot be notified*"
         Get-Content $config | Should -Be 'release: 1'
     }
 }

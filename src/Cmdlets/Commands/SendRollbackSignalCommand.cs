@@ -61,7 +61,7 @@ public sealed class SendRollbackSignalCommand : RollbackCmdletBase
             data["reason"] = Reason;
         }
 
-        if (!ShouldProcess(TargetKey ?? "signals", $"Emit signal {Name}{(WebhookUri is null ? "" : " and POST it to " + UrlCredentials.Describe(WebhookUri))}"))
+        if (!ShouldProcess(TargetKey ?? "signals", $"Emit signal {Name}{(WebhookUri is null ? "" : " and POST it to " + UrlCredentials.DescribeHost(WebhookUri))}"))
         {
             return;
         }

@@ -149,10 +149,14 @@ public class SignalStoreTests
         var store = new SignalStore(StateRoot.Open(temp.Path));
         var observer = new RecordingObserver();
 
-        var error = await Assert.ThrowsAsync<RollbackException>(() => store.EmitAsync("ROLLBACK_FAILED", new Dictionary<string, object?>(), null, new Uri(server.Url()), observer, default, webhookFailureIsError: true));
-        await store.EmitAsync("ROLLBACK_FAILED", new Dictionary<string, object?>(), null, new Uri(server.Url()), observer, default);
+        // A Slack-style hook: the secret is a path segment, which no name announces.
+        var hook = new Uri(new Uri(server.Url()), "services/T000/B000/path-secret-603?token=query-secret");
+        var error = await Assert.ThrowsAsync<RollbackException>(() => store.EmitAsync("ROLLBACK_FAILED", new Dictionary<string, object?>(), null, hook, observer, default, webhookFailureIsError: true));
+        await store.EmitAsync("ROLLBACK_FAILED", new Dictionary<string, object?>(), null, hook, observer, default);
 
         Assert.Equal(ErrorIds.SignalWebhookFailed, error.ErrorId);
+        Assert.Contains($"{hook.Scheme}://{hook.Authority}/...", error.Message);
+        Assert.DoesNotContain(observer.Messages.Append(error.Message), m => m.Contains("path-secret-603") || m.Contains("query-secret"));
         Assert.Equal(2, store.Read().Count);
         Assert.Contains(observer.Messages, m => m.StartsWith("WARNING:") && m.Contains("500"));
     }

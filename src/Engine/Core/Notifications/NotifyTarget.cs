@@ -83,5 +83,5 @@ public sealed record NotifyTarget(NotifyKind Kind, Uri Uri)
 
     private static RollbackException Invalid(string text, string why) =>
         new(ErrorIds.NotifyUriInvalid, RollbackErrorKind.InvalidArgument,
-            $"'{SecretRedactor.Redact(text)}' cannot be notified: {why}. Give a Teams workflow or Slack incoming webhook URL, any JSON webhook URL, or smtp://host:587/?to=oncall@example.com.");
+            $"'{(Uri.TryCreate(text.Trim(), UriKind.Absolute, out var uri) ? UrlCredentials.DescribeHost(uri) : "(an address that is not a URL)")}' cannot be notified: {why}. Give a Teams workflow or Slack incoming webhook URL, any JSON webhook URL, or smtp://host:587/?to=oncall@example.com.");
 }

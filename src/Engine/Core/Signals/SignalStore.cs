@@ -271,7 +271,7 @@ public sealed partial class SignalStore
 
     private static async Task<int?> PostAsync(CloudEvent cloudEvent, Uri webhook, IRollbackObserver observer, CancellationToken cancellation, bool failureIsError)
     {
-        var shown = UrlCredentials.Describe(webhook);
+        var shown = UrlCredentials.DescribeHost(webhook);
         var (address, authorization) = UrlCredentials.Split(webhook);
         try
         {

@@ -21,6 +21,14 @@ public static class UrlCredentials
     public static Uri WithoutUserInfo(Uri uri) =>
         !uri.IsAbsoluteUri || uri.UserInfo.Length == 0 ? uri : new UriBuilder(uri) { UserName = "", Password = "" }.Uri;
 
+    /// <summary>
+    /// A webhook's address as it may be shown: its kind and host alone. A webhook's path is often its secret (Slack's
+    /// /services/T.../B.../token, a Teams workflow's signature), which no name in it announces.
+    /// </summary>
+    public static string DescribeHost(Uri uri) =>
+        !uri.IsAbsoluteUri || uri.Authority.Length == 0 ? "(an address that is not a URL)"
+        : uri.PathAndQuery is "/" or "" ? $"{uri.Scheme}://{uri.Authority}" : $"{uri.Scheme}://{uri.Authority}/...";
+
     /// <summary>An address as it may be shown or logged: user info and secret-looking query values masked.</summary>
     public static string Describe(Uri uri)
     {

@@ -55,7 +55,9 @@ public sealed class ContainerSession : IRollbackSession, IReadsLogs
         }
 
         var name = Of(request).Name.TrimStart('/');
-        return new TargetIdentity(Of(request).DockerHost is null ? $"container:{name}" : $"container:{name}@{Of(request).DockerHost}", name);
+        // The key is journaled and shown: an engine address's user:password@ stays out of it (one engine, one key).
+        return new TargetIdentity(Of(request).DockerHost is not { } host ? $"container:{name}"
+            : $"container:{name}@{(Uri.TryCreate(host, UriKind.Absolute, out var address) ? UrlCredentials.WithoutUserInfo(address).OriginalString : host)}", name);
     }
 
     public async Task<StrategyAssessment> AssessAsync()

@@ -22,7 +22,7 @@ internal static class DockerEngine
         return Uri.TryCreate(text, UriKind.Absolute, out var uri)
             ? uri
             : throw new RollbackException(ErrorIds.DockerEngineUnreachable, RollbackErrorKind.InvalidArgument,
-                $"'{text}' is not a Docker engine address. Use unix:///var/run/docker.sock, npipe://./pipe/docker_engine or tcp://host:2375.");
+                $"'{SecretRedactor.Redact(text)}' is not a Docker engine address. Use unix:///var/run/docker.sock, npipe://./pipe/docker_engine or tcp://host:2375.");
     }
 
     public static async Task<DockerClient> ConnectAsync(string? host, CancellationToken cancellation)
@@ -40,8 +40,8 @@ internal static class DockerEngine
         {
             client.Dispose();
             throw new RollbackException(ErrorIds.DockerEngineUnreachable, RollbackErrorKind.ConnectionError,
-                $"The Docker engine at {endpoint} does not answer ({(e is OperationCanceledException ? "no answer within 10 s" : e.Message)}). Start it (dockerd, Docker Desktop) or pass -DockerHost with its address.", e)
-            { TargetName = endpoint.ToString() };
+                $"The Docker engine at {UrlCredentials.Describe(endpoint)} does not answer ({(e is OperationCanceledException ? "no answer within 10 s" : SecretRedactor.Redact(e.Message))}). Start it (dockerd, Docker Desktop) or pass -DockerHost with its address.", e)
+            { TargetName = UrlCredentials.Describe(endpoint) };
         }
     }
 
