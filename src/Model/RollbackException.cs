@@ -164,6 +164,7 @@ public static class ErrorIds
 
     // Files written as they were
     public const string FileNotRegular = "FileNotRegular";
+    public const string FileUnreadable = "FileUnreadable";
     public const string FeatureFlagRestoreUnreadable = "FeatureFlagRestoreUnreadable";
     public const string FeatureFlagUriInvalid = "FeatureFlagUriInvalid";
 

@@ -58,6 +58,61 @@ Describe 'Feature flag kill switch, configuration rollback and quick retry' {
         Get-Content $config | Select-Object -First 1 | Should -Be 'timeout: 30'
     }
 
+    It 'refuses a previous copy or flag file that is not a readable regular file by id, before reading or changing anything' -Skip:$IsWindows {
+        $config = Join-Path $work 'app.yml'
+        Set-Content $config 'timeout: 1'
+        $settings = Join-Path $work 'appsettings.json'
+        Set-Content $settings '{ "FeatureManagement": { "NewCheckout": true, "NewCheckout": false } }'
+        & mkfifo (Join-Path $work 'fifo.yml')
+        New-Item -ItemType SymbolicLink -Path (Join-Path $work 'dangling.yml') -Target (Join-Path $work 'gone.yml') | Out-Null
+        New-Item -ItemType SymbolicLink -Path (Join-Path $work 'loop-a.yml') -Target (Join-Path $work 'loop-b.yml') | Out-Null
+        New-Item -ItemType SymbolicLink -Path (Join-Path $work 'loop-b.yml') -Target (Join-Path $work 'loop-a.yml') | Out-Null
+        $id = ',DeploymentRollback.Commands.InvokeRollbackCommand'
+
+        # /dev/null would have emptied the live file; a FIFO would have hung holding the target's lock.
+        foreach ($previous in @('/dev/null', (Join-Path $work 'fifo.yml'), $work)) {
+            { Invoke-Rollback -Strategy Config -Path $config -PreviousPath $previous -StateDirectory $state -Confirm:$false } | Should -Throw -ErrorId "FileNotRegular$id"
+        }
+        { Invoke-Rollback -Strategy Config -Path $config -PreviousPath dangling.yml -StateDirectory $state -Confirm:$false } |
+            Should -Throw -ErrorId "ConfigPreviousMissing$id" -ExpectedMessage "*is a link to*gone.yml*which does not exist*"
+        { Invoke-Rollback -Strategy Config -Path $config -PreviousPath loop-a.yml -StateDirectory $state -Confirm:$false } | Should -Throw -ErrorId "ConfigPreviousMissing$id"
+        { Invoke-Rollback -Strategy Config -Path (Join-Path $work 'dangling.yml') -PreviousPath $config -StateDirectory $state -Confirm:$false } | Should -Throw -ErrorId "ConfigFileNotFound$id"
+        { Invoke-Rollback -Strategy Config -Path $work -PreviousPath $config -StateDirectory $state -Confirm:$false } | Should -Throw -ErrorId "FileNotRegular$id"
+        { Invoke-Rollback -Strategy FeatureFlag -Provider FeatureManagement -Flag NewCheckout -Path (Join-Path $work 'dangling.yml') -StateDirectory $state -Confirm:$false } |
+            Should -Throw -ErrorId "FlagFileInvalid$id"
+        { Invoke-Rollback -Strategy FeatureFlag -Provider FeatureManagement -Flag NewCheckout -Path $settings -StateDirectory $state -Confirm:$false } |
+            Should -Throw -ErrorId "FlagFileInvalid$id" -ExpectedMessage '*not valid JSON*'
+
+        Get-Content $config | Should -Be 'timeout: 1'
+        Get-RollbackHistory -StateDirectory $state | Should -BeNullOrEmpty
+    }
+
+    It 'reads a file its user may not read as FileUnreadable, not as a .NET exception' -Skip:($IsWindows -or (id -u) -ne '0') {
+        # Root reads every file; the child keeps root's identity without the capability to ignore file permissions,
+        # as an on-call account without the right to the file would run.
+        $config = Join-Path $work 'app.yml'
+        Set-Content $config 'timeout: 1'
+        Set-Content (Join-Path $work 'secret.previous.yml') 'timeout: 30'
+        & chmod 000 (Join-Path $work 'secret.previous.yml')
+        $pwsh = [Environment]::ProcessPath
+        $arguments = @(if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
+        $script = "Import-Module '$(Get-TestModulePath)'; try { Invoke-Rollback -Strategy Config -Path '$config' -PreviousPath secret.previous.yml -StateDirectory '$state' -Confirm:`$false -ErrorAction Stop } catch { `$_.FullyQualifiedErrorId }"
+        $output = & setpriv --inh-caps=-dac_override,-dac_read_search --bounding-set=-dac_override,-dac_read_search $pwsh @arguments -NoProfile -NonInteractive -Command $script 2>&1
+        ($output -join "`n") | Should -Match 'FileUnreadable,DeploymentRollback.Commands.InvokeRollbackCommand'
+        Get-Content $config | Should -Be 'timeout: 1'
+    }
+
+    It 'turns a flag off in a Latin-1 or UTF-16 flag file without changing any other byte' {
+        foreach ($encoding in @([Text.Encoding]::Latin1, [Text.UnicodeEncoding]::new($false, $true))) {
+            $settings = Join-Path $work "appsettings-$($encoding.WebName).json"
+            $text = '{ "Greeting": "caf' + [char]0xE9 + '", "FeatureManagement": { "NewCheckout": true } }'
+            [IO.File]::WriteAllBytes($settings, [byte[]]($encoding.GetPreamble() + $encoding.GetBytes($text)))
+            (Invoke-Rollback -Strategy FeatureFlag -Provider FeatureManagement -Flag NewCheckout -Path $settings -StateDirectory $state -Confirm:$false).Outcome | Should -Be 'Succeeded'
+            $expected = [byte[]]($encoding.GetPreamble() + $encoding.GetBytes($text.Replace('"NewCheckout": true', '"NewCheckout": false')))
+            [Convert]::ToHexString([IO.File]::ReadAllBytes($settings)) | Should -Be ([Convert]::ToHexString($expected))
+        }
+    }
+
     It 'reports a missing previous copy by id' {
         $config = Join-Path $work 'app.yml'
         Set-Content $config 'timeout: 1'

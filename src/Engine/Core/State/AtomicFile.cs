@@ -21,7 +21,15 @@ public static class AtomicFile
         var temp = System.IO.Path.Combine(directory, $".{System.IO.Path.GetFileName(real)}.{Guid.NewGuid():N}.tmp");
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+            if (!OperatingSystem.IsWindows() && File.Exists(real))
+            {
+                // Created with the file's own mode: a config holding secrets is never readable by more users than the file
+                // allows, not even while it is written or when a killed process leaves the temp file behind.
+                options.UnixCreateMode = File.GetUnixFileMode(real);
+            }
+
+            using (var stream = new FileStream(temp, options))
             {
                 stream.Write(content);
                 stream.Flush(flushToDisk: true);

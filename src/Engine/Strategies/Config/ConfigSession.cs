@@ -38,22 +38,20 @@ public sealed class ConfigSession : IRollbackSession
     private static TargetIdentity ResolveTarget(RollbackRequest request)
     {
         var path = Of(request).Path is { } given ? System.IO.Path.GetFullPath(given) : null;
-        if (path is null || !File.Exists(path))
+        if (path is null)
         {
-            throw new RollbackException(ErrorIds.ConfigFileNotFound, RollbackErrorKind.ObjectNotFound,
-                path is null ? "The Config strategy needs -Path with the configuration file." : $"The configuration file '{path}' does not exist. Pass -Path with the live file.")
-            { TargetName = path };
+            throw new RollbackException(ErrorIds.ConfigFileNotFound, RollbackErrorKind.ObjectNotFound, "The Config strategy needs -Path with the configuration file.");
         }
 
         // A link (current/app.yml) is the target as the admin names it; what is written is the file it points at.
-        AtomicFile.ResolveRegularFile(path);
+        NamedFile.Resolve(path, ErrorIds.ConfigFileNotFound, "The configuration file");
         return new TargetIdentity("config:" + path, path);
     }
 
     public Task<StrategyAssessment> AssessAsync()
     {
         var target = Target;
-        var current = File.ReadAllBytes(target.Location);
+        var current = ReadLive(target);
         var (source, content) = FindTarget(request, context, target, current, required: false);
         var diff = content is null ? new List<string>() : RedactedDiff(current, content, target.Location);
         return Task.FromResult(new StrategyAssessment
@@ -72,7 +70,7 @@ public sealed class ConfigSession : IRollbackSession
     public Task<VersionIdentity> CaptureCheckpointAsync(CheckpointWriter writer)
     {
         var target = Target;
-        var current = File.ReadAllBytes(target.Location);
+        var current = ReadLive(target);
         writer.AddText(System.IO.Path.GetFileName(target.Location), ConfigText.Decode(current).Text);
         writer.Details["file"] = target.Location;
         writer.Details["sha256"] = Version(current);
@@ -82,7 +80,7 @@ public sealed class ConfigSession : IRollbackSession
     public Task<RollbackPlan> PlanAsync()
     {
         var target = Target;
-        var current = File.ReadAllBytes(target.Location);
+        var current = ReadLive(target);
         var (source, content) = FindTarget(request, context, target, current, required: true);
         targetContent = content!;
         var diff = RedactedDiff(current, targetContent, target.Location);
@@ -123,7 +121,7 @@ public sealed class ConfigSession : IRollbackSession
     public Task<StepResult?> CompleteAsync(RollbackPlan plan, bool verified) => Task.FromResult<StepResult?>(null);
 
     public Task<VersionIdentity> GetCurrentVersionAsync() =>
-        Task.FromResult<VersionIdentity>((Version(File.ReadAllBytes(Target.Location)), null));
+        Task.FromResult<VersionIdentity>((Version(ReadLive(Target)), null));
 
     /// <summary>
     /// The verified copy, with secret values masked (they are filled back from the live file at restore time, by key
@@ -132,7 +130,7 @@ public sealed class ConfigSession : IRollbackSession
     public Task<bool> CaptureVerifiedSnapshotAsync(string folder)
     {
         var target = Target;
-        var bytes = File.ReadAllBytes(target.Location);
+        var bytes = ReadLive(target);
         var (text, encoding) = ConfigText.Decode(bytes);
         AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotFile), DocumentSecrets.Redact(text, target.Location));
         AtomicFile.WriteAllText(System.IO.Path.Combine(folder, SnapshotEncodingFile), encoding);
@@ -144,6 +142,8 @@ public sealed class ConfigSession : IRollbackSession
     private static List<string> RedactedDiff(byte[] current, byte[] target, string path) =>
         LineDiff.Compute(DocumentSecrets.Redact(ConfigText.Decode(current).Text, path), DocumentSecrets.Redact(ConfigText.Decode(target).Text, path), 40);
 
+    private static byte[] ReadLive(TargetIdentity target) => NamedFile.ReadAllBytes(target.Location, ErrorIds.ConfigFileNotFound, "The configuration file");
+
     public static string Version(byte[] content) => "sha256:" + Convert.ToHexString(SHA256.HashData(content))[..12].ToLowerInvariant();
 
     private static (string? Source, byte[]? Content) FindTarget(RollbackRequest request, EngineContext context, TargetIdentity target, byte[] current, bool required)
@@ -151,10 +151,7 @@ public sealed class ConfigSession : IRollbackSession
         if (Of(request).PreviousPath is { } previous)
         {
             var path = System.IO.Path.GetFullPath(previous, System.IO.Path.GetDirectoryName(target.Location)!);
-            return File.Exists(path)
-                ? (path, File.ReadAllBytes(path))
-                : throw new RollbackException(ErrorIds.ConfigPreviousMissing, RollbackErrorKind.ObjectNotFound,
-                    $"The previous copy '{path}' does not exist.") { TargetName = path };
+            return (path, NamedFile.ReadAllBytes(path, ErrorIds.ConfigPreviousMissing, "The previous copy"));
         }
 
         // A release snapshot of a plan names the copy it recorded (request.Target, its hash); otherwise the newest.

@@ -9,36 +9,57 @@ namespace DeploymentRollback.Engine.FeatureFlag;
 /// </summary>
 internal abstract class FileFlagProvider : FlagProvider
 {
-    private static readonly byte[] Utf8Bom = { 0xEF, 0xBB, 0xBF };
-
     protected FileFlagProvider(RollbackRequest request)
         : base(request)
     {
-        FilePath = request.DeploymentAs<FeatureFlagTarget>().Path is { Length: > 0 } path && File.Exists(path)
+        FilePath = request.DeploymentAs<FeatureFlagTarget>().Path is { Length: > 0 } path
             ? System.IO.Path.GetFullPath(path)
-            : throw new RollbackException(ErrorIds.FlagFileInvalid, RollbackErrorKind.ObjectNotFound,
-                request.DeploymentAs<FeatureFlagTarget>().Path is null ? "The FeatureFlag strategy needs -Path with the flag file for this provider." : $"The flag file '{request.DeploymentAs<FeatureFlagTarget>().Path}' does not exist.")
-            { TargetName = request.DeploymentAs<FeatureFlagTarget>().Path };
-        AtomicFile.ResolveRegularFile(FilePath);
+            : throw new RollbackException(ErrorIds.FlagFileInvalid, RollbackErrorKind.ObjectNotFound, "The FeatureFlag strategy needs -Path with the flag file for this provider.");
+        NamedFile.Resolve(FilePath, ErrorIds.FlagFileInvalid, "The flag file");
     }
 
     protected string FilePath { get; }
     public override string Location => FilePath;
 
-    protected string ReadText() => File.ReadAllText(FilePath);
+    /// <summary>The file's text, decoded as <see cref="Config.ConfigText"/> does (its BOM, else UTF-8, else Latin-1), so that a save changes no other byte.</summary>
+    protected string ReadText() => Config.ConfigText.Decode(NamedFile.ReadAllBytes(FilePath, ErrorIds.FlagFileInvalid, "The flag file")).Text;
 
     protected JsonObject Parse(string text)
     {
         try
         {
-            return JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject
+            var document = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject
                 ?? throw new JsonException("the top level is not an object");
+            // An object's properties are read on first use; a key given twice is found there.
+            ThrowOnDuplicateKeys(document);
+            return document;
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or ArgumentException)
         {
             throw new RollbackException(ErrorIds.FlagFileInvalid, RollbackErrorKind.InvalidArgument,
                 $"'{FilePath}' is not valid JSON ({e.Message}). Fix the file first; it was not changed.", e)
             { TargetName = FilePath };
+        }
+    }
+
+    private static void ThrowOnDuplicateKeys(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var property in o)
+                {
+                    ThrowOnDuplicateKeys(property.Value);
+                }
+
+                break;
+            case JsonArray a:
+                foreach (var item in a)
+                {
+                    ThrowOnDuplicateKeys(item);
+                }
+
+                break;
         }
     }
 
@@ -50,9 +71,8 @@ internal abstract class FileFlagProvider : FlagProvider
             text = JsonValueSpan.Replace(text, span, value);
         }
 
-        var hadBom = File.ReadAllBytes(FilePath).AsSpan().StartsWith(Utf8Bom);
-        var body = System.Text.Encoding.UTF8.GetBytes(text);
-        AtomicFile.WriteAllBytes(FilePath, hadBom ? [.. Utf8Bom, .. body] : body);
+        var encoding = Config.ConfigText.Decode(NamedFile.ReadAllBytes(FilePath, ErrorIds.FlagFileInvalid, "The flag file")).Encoding;
+        AtomicFile.WriteAllBytes(FilePath, Config.ConfigText.Encode(text, encoding));
     }
 
     /// <summary>The source text of the value at a path (what a checkpoint keeps and -Restore puts back).</summary>
