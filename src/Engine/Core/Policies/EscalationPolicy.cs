@@ -34,7 +34,7 @@ public static class EscalationPolicy
     /// </summary>
     public static string? Decide(RollbackResult attempt, int earlierFailures, EscalationOptions options, string? countedMessage = null)
     {
-        if (attempt.Outcome != RollbackOutcome.Failed)
+        if (attempt.Outcome != RollbackOutcome.Failed || StoppedOnStateFolder(attempt))
         {
             return null;
         }
@@ -65,6 +65,19 @@ public static class EscalationPolicy
 
     public static bool CountsAsFailure(RollbackOutcome outcome) => outcome is RollbackOutcome.Failed or RollbackOutcome.Escalated or RollbackOutcome.Interrupted;
 
+    /// <summary>The engine's first step, which keeps the failed state before anything changes.</summary>
+    public const string CheckpointStep = "Checkpoint";
+
+    /// <summary>
+    /// A failed attempt that stopped because the state folder could not keep its checkpoint (read-only, full, damaged):
+    /// the target was never touched, and trying again once the folder is mended is not a repeat of a failed rollback,
+    /// so it neither counts toward escalation nor escalates.
+    /// </summary>
+    public static bool StoppedOnStateFolder(RollbackResult attempt) =>
+        attempt.Outcome == RollbackOutcome.Failed
+        && attempt.Steps.FirstOrDefault(s => s.Status == StepStatus.Failed) is { Name: CheckpointStep } failed
+        && StateFaults.IsStateFaultId(failed.ErrorId);
+
     /// <summary>
     /// The failures that count, newest first. Only a success ends the count: a Skipped attempt changed nothing, so it
     /// neither counts nor resets it.
@@ -73,7 +86,7 @@ public static class EscalationPolicy
         journal.GetAttempts(targetKey, since: now - window)
             .Where(a => a.AttemptId != exceptAttemptId)
             .TakeWhile(a => a.Outcome != RollbackOutcome.Succeeded)
-            .Where(a => CountsAsFailure(a.Outcome))
+            .Where(a => CountsAsFailure(a.Outcome) && !StoppedOnStateFolder(a))
             .ToList();
 
     /// <summary>Whether this failure, after the earlier ones, reaches the threshold.</summary>

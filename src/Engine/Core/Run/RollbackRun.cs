@@ -10,7 +10,7 @@ namespace DeploymentRollback.Engine;
 /// </summary>
 internal sealed class RollbackRun
 {
-    private const string CheckpointStepAction = "Checkpoint";
+    private const string CheckpointStepAction = EscalationPolicy.CheckpointStep;
 
     private readonly RollbackRequest request;
     private readonly EngineContext context;
@@ -22,6 +22,8 @@ internal sealed class RollbackRun
     private RollbackResult result = new();
     private RollbackCheckpoint? reusedCheckpoint;
     private RollbackCheckpoint? checkpoint;
+    // The state folder's own error, when a step stopped on it (a read-only or full folder while checkpointing).
+    private RollbackException? stateFault;
     private DateTimeOffset changedAt;
     private string? checkpointName;
     private string activity = "";
@@ -112,6 +114,12 @@ internal sealed class RollbackRun
         }
 
         await FinishAsync(context.Cancellation).ConfigureAwait(false);
+        if (stateFault is not null && EscalationPolicy.StoppedOnStateFolder(result))
+        {
+            // Recorded as Failed (not counted toward escalation), and reported as what it is: the state folder's fault.
+            throw stateFault;
+        }
+
         return result;
     }
 
@@ -505,6 +513,11 @@ internal sealed class RollbackRun
             step.Status = StepStatus.Failed;
             step.Message = SecretRedactor.Redact(e.Message);
             step.ErrorId = (e as RollbackException)?.ErrorId;
+            if (e is RollbackException known && StateFaults.IsStateFaultId(known.ErrorId))
+            {
+                stateFault ??= known;
+            }
+
             return default;
         }
         finally

@@ -19,6 +19,10 @@ public static class StateFaults
     private const int LinuxWouldBlock = 11;
     private const int BsdWouldBlock = 35;
 
+    /// <summary>The error ids of a state folder that cannot be used (read-only, full, damaged, its name lock held): faults of this machine, not of the target.</summary>
+    public static bool IsStateFaultId(string? errorId) => errorId is ErrorIds.StateReadOnly or ErrorIds.StateDiskFull or ErrorIds.StateFileUnusable
+        or ErrorIds.JournalCorrupt or ErrorIds.StateDirectoryUnusable or ErrorIds.CheckpointReservationTimeout;
+
     /// <summary>Whether an exception is one of the faults this class explains (to catch only those).</summary>
     public static bool IsFileFault(Exception e) => e is IOException or UnauthorizedAccessException;
 
