@@ -159,6 +159,26 @@ Describe 'State folder under faults' {
         }
     }
 
+    It 'refuses an emptied journal and another program''s database by id, and leaves both as they are' {
+        # An escalated target whose journal is truncated, or replaced by a foreign database, must not be rolled back as
+        # if it had no history.
+        $repo = New-TestRepository (Join-Path $work 'repo')
+        $null = New-Item -ItemType Directory -Force $state
+        $journal = Join-Path $state 'journal.db'
+        $null = New-Item -ItemType File $journal
+        { Invoke-Rollback -Strategy Git -Path $repo -StateDirectory $state -Confirm:$false } |
+            Should -Throw -ErrorId 'JournalCorrupt,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage '*empty*'
+        (Get-Item $journal).Length | Should -Be 0
+
+        Remove-Item $journal
+        & python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('CREATE TABLE inventory(sku TEXT)'); c.commit()" $journal
+        { Get-RollbackHistory -StateDirectory $state } |
+            Should -Throw -ErrorId 'JournalCorrupt,DeploymentRollback.Commands.GetRollbackHistoryCommand' -ExpectedMessage '*another program*'
+        & python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT group_concat(name) FROM sqlite_master').fetchone()[0])" $journal |
+            Should -Be 'inventory'
+        Get-TestHead $repo | Should -Be (Get-TestTagCommit $repo v2.3.1)
+    }
+
     Context 'Checkpoint names' {
         It 'default names reserved by several processes at once never share a folder' {
             $starts = foreach ($i in 1..4) {

@@ -63,6 +63,13 @@ public sealed class SqliteJournal : SqlJournal
                     $"The journal '{Path}' is not a regular file, so it cannot be used. Move it aside (a new journal is created) or pass another -StateDirectory.", e)
                 { TargetName = Path };
             }
+
+            // SQLite takes an empty file for a new database: a truncated journal would silently lose the history, and with it
+            // an escalation that should stop the next rollback.
+            if (File.Exists(Path) && new FileInfo(Path).Length == 0)
+            {
+                throw Corrupt(new InvalidDataException("the file is empty: truncated, or its creation was interrupted"));
+            }
         }
     }
 
@@ -129,6 +136,12 @@ public sealed class SqliteJournal : SqlJournal
         SqliteConnection.ClearPool(new SqliteConnection(lockRowConnectionString));
     }
 
+    private static long CountTables(DbConnection connection)
+    {
+        using var command = Prepare(connection, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", []);
+        return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     protected override bool HasTable(DbConnection connection, string table)
     {
         using var command = Prepare(connection, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = @name", [("@name", table)]);
@@ -137,6 +150,12 @@ public sealed class SqliteJournal : SqlJournal
 
     protected override void CreateOrUpgrade(DbConnection connection, int foundVersion)
     {
+        if (foundVersion == 0 && CountTables(connection) > 0)
+        {
+            // Another program's database under our name: adding our tables to it would hide that the history is gone.
+            throw Corrupt(new InvalidDataException("it holds tables of another program and none of the journal's"));
+        }
+
         Run(connection, "PRAGMA journal_mode = WAL;" + Tables("INTEGER PRIMARY KEY AUTOINCREMENT"));
         // Journals made by an earlier version lack later columns; they are added in place, nothing is lost.
         AddColumnIfMissing(connection, "verified", "snapshot", "TEXT");
