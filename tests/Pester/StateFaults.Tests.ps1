@@ -265,6 +265,31 @@ foreach (`$n in 1..25) { (New-RollbackCheckpoint -Strategy Config -Path '$config
             Get-TestHead $repo | Should -Be (Get-TestTagCommit $repo v2.3.0)
         }
 
+        It 'a read-only snapshots or reports folder is StateReadOnly naming it, and nothing is recorded verified-good without its snapshot' {
+            $config = Join-Path $work 'app.yml'
+            Set-Content $config 'release: 1'
+            $null = Get-RollbackHistory -StateDirectory $state
+            $snapshots = Join-Path $state 'snapshots'
+            $reports = Join-Path $state 'reports'
+            New-Item -ItemType Directory -Force $snapshots, $reports | Out-Null
+            $caught = Use-ReadOnlyFolder $snapshots {
+                try { Test-RollbackHealth -Strategy Config -Path $config -SmokeTest { $true } -RecordVerified -StateDirectory $state } catch { $_ }
+            }
+            $caught.FullyQualifiedErrorId | Should -Be 'StateReadOnly,DeploymentRollback.Commands.TestRollbackHealthCommand'
+            $caught.Exception.Message | Should -Match ([regex]::Escape($snapshots))
+            Get-RollbackHistory -Verified -StateDirectory $state | Should -BeNullOrEmpty
+
+            $null = Test-RollbackHealth -Strategy Config -Path $config -SmokeTest { $true } -RecordVerified -StateDirectory $state
+            Set-Content $config 'release: 2'
+            $result = Invoke-Rollback -Strategy Config -Path $config -StateDirectory $state -Confirm:$false
+            $result.Outcome | Should -Be 'Succeeded'
+            $caught = Use-ReadOnlyFolder $reports {
+                try { New-RollbackIncidentReport -AttemptId $result.AttemptId -StateDirectory $state } catch { $_ }
+            }
+            $caught.FullyQualifiedErrorId | Should -Be 'StateReadOnly,DeploymentRollback.Commands.NewRollbackIncidentReportCommand'
+            $caught.Exception.Message | Should -Match ([regex]::Escape($reports))
+        }
+
         It 'a rollback that could not write its signals keeps its real outcome and warns' {
             $repo = New-TestRepository (Join-Path $work 'repo')
             $null = Get-RollbackHistory -StateDirectory $state

@@ -289,11 +289,26 @@ public static class RollbackEngine
         if (recordVerified && report.Version is not null)
         {
             var snapshot = System.IO.Path.Combine(state.SnapshotsDirectory, Guid.NewGuid().ToString("N")[..12]);
-            Directory.CreateDirectory(snapshot);
+            try
+            {
+                Directory.CreateDirectory(snapshot);
+            }
+            catch (Exception e) when (StateFaults.IsFileFault(e))
+            {
+                throw StateFaults.ForFile(snapshot, "create the verified-good snapshot folder", e);
+            }
+
             bool captured;
             try
             {
                 captured = await session.CaptureVerifiedSnapshotAsync(snapshot).ConfigureAwait(false);
+            }
+            catch (Exception e) when (StateFaults.IsDiskFull(e) || (e is RollbackException known && StateFaults.IsStateFaultId(known.ErrorId)))
+            {
+                // The state folder, not the version, is at fault: recording the version without the state to restore it
+                // would make the next rollback quietly pass it by for an older one.
+                TryDelete(snapshot);
+                throw e as RollbackException ?? StateFaults.ForFile(snapshot, "write the verified-good snapshot in", e);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -319,6 +334,18 @@ public static class RollbackEngine
                 RecordedAt = DateTimeOffset.UtcNow, Evidence = evidence, Snapshot = snapshot,
             });
             report.RecordedVerifiedVersion = report.Version;
+        }
+    }
+
+    private static void TryDelete(string folder)
+    {
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        catch (Exception e) when (StateFaults.IsFileFault(e))
+        {
+            // Left for the next clean-up; it is recorded nowhere, so nothing reads it.
         }
     }
 

@@ -73,6 +73,19 @@ public static class IncidentReportWriter
         return report;
     }
 
+    /// <summary>A report file written whole; a read-only or full folder is reported by id, naming the file.</summary>
+    private static void WriteFile(string path, string text)
+    {
+        try
+        {
+            AtomicFile.WriteAllText(path, text);
+        }
+        catch (Exception e) when (StateFaults.IsFileFault(e))
+        {
+            throw StateFaults.ForFile(path, "write the incident report", e);
+        }
+    }
+
     /// <summary>
     /// Writes reports/incident-&lt;attempt&gt;.md and .json; with extraPath, the Markdown goes there too (a folder
     /// gets incident-&lt;attempt&gt;.md) with the JSON beside it, and the returned paths are those.
@@ -105,8 +118,8 @@ public static class IncidentReportWriter
         var paths = new[] { markdownPath, extraMarkdown }.OfType<string>().ToList();
         foreach (var path in paths)
         {
-            AtomicFile.WriteAllText(path, markdown);
-            AtomicFile.WriteAllText(System.IO.Path.ChangeExtension(path, ".json"), json);
+            WriteFile(path, markdown);
+            WriteFile(System.IO.Path.ChangeExtension(path, ".json"), json);
             Keep(state, path, ".md", ".json");
         }
 
@@ -117,7 +130,7 @@ public static class IncidentReportWriter
             report.HtmlPath = System.IO.Path.ChangeExtension(report.MarkdownPath, ".html");
             foreach (var path in paths)
             {
-                AtomicFile.WriteAllText(System.IO.Path.ChangeExtension(path, ".html"), page);
+                WriteFile(System.IO.Path.ChangeExtension(path, ".html"), page);
                 Keep(state, path, ".html");
             }
         }

@@ -67,7 +67,7 @@ public static class StateFaults
         }
     }
 
-    private static bool IsDiskFull(Exception e) => e is IOException && (OperatingSystem.IsWindows()
+    public static bool IsDiskFull(Exception e) => e is IOException && (OperatingSystem.IsWindows()
         ? (e.HResult & 0xFFFF) is WindowsDiskFull or WindowsHandleDiskFull
         : e.HResult == NoSpace);
 
