@@ -160,6 +160,7 @@ public static class ErrorIds
 
     // Reruns, interrupted attempts and escalation
     public const string GitBranchBehind = "GitBranchBehind";
+    public const string GitIndexLocked = "GitIndexLocked";
     public const string GitFetchFailed = "GitFetchFailed";
 
     // Files written as they were

@@ -156,6 +156,21 @@ Describe 'DeploymentRollback cmdlets' {
             Get-Content (Join-Path $repo 'app.txt') | Should -Be 'unsaved work'
         }
 
+        It 'refuses a repository whose index is locked with GitIndexLocked, under -WhatIf too, and changes nothing' {
+            # A checkout under a leftover index.lock changed the files but not the index; the rerun then took that half
+            # rollback for the user's uncommitted work.
+            $lock = Join-Path $repo '.git/index.lock'
+            Set-Content $lock ''
+            { Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -WhatIf } | Should -Throw -ErrorId 'GitIndexLocked,DeploymentRollback.Commands.InvokeRollbackCommand'
+            { Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Confirm:$false } |
+                Should -Throw -ErrorId 'GitIndexLocked,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage '*index.lock*delete the file*'
+            Get-Content (Join-Path $repo 'app.txt') | Should -Be 'bad'
+            Get-TestHead $repo | Should -Be (Get-TestTagCommit $repo v2.3.1)
+            Remove-Item $lock
+            (Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Confirm:$false).Outcome | Should -Be 'Succeeded'
+            Get-Content (Join-Path $repo 'app.txt') | Should -Be 'good'
+        }
+
         It 'stashes uncommitted work into the checkpoint with -Force' {
             Set-Content (Join-Path $repo 'app.txt') 'unsaved work'
             $result = Invoke-Rollback -Strategy Git -Path $repo -Target v2.3.0 -Force -Confirm:$false

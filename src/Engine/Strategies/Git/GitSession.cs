@@ -135,6 +135,7 @@ public sealed class GitSession : IRollbackSession
 
         var steps = new List<PlanStep>();
         string? skip = null;
+        RefuseIfIndexLocked(repo, location, targetKey);
         var dirty = IsDirty(repo);
         if (Of(request).Mode == GitRollbackMode.Checkout)
         {
@@ -445,6 +446,21 @@ public sealed class GitSession : IRollbackSession
         }
 
         return tracking.AheadBy ?? 0;
+    }
+
+    /// <summary>
+    /// git's index.lock: another git command is running here, or one died and left it. A checkout would then update the
+    /// files but not the index (half a rollback, which the rerun takes for the user's changes), so nothing starts.
+    /// </summary>
+    private static void RefuseIfIndexLocked(Repository repo, string location, string targetKey)
+    {
+        var lockFile = System.IO.Path.Combine(repo.Info.Path, "index.lock");
+        if (File.Exists(lockFile))
+        {
+            throw new RollbackException(ErrorIds.GitIndexLocked, RollbackErrorKind.ResourceBusy,
+                $"The repository at {location} is locked by '{lockFile}': another git command is running there, or one was stopped and left the file. Nothing was changed. Wait for it to finish; if no git process runs, delete the file and run again.")
+            { TargetName = targetKey };
+        }
     }
 
     private static void RefuseIfDirty(bool dirty, RollbackRequest request, string location)
