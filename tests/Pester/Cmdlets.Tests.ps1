@@ -156,6 +156,24 @@ Describe 'DeploymentRollback cmdlets' {
             Get-Content (Join-Path $repo 'app.txt') | Should -Be 'unsaved work'
         }
 
+        It 'warns when the newest verified-good commit is gone and names the version it takes instead' {
+            Invoke-TestGit $repo checkout --quiet -b hotfix v2.3.0 | Out-Null
+            Set-Content (Join-Path $repo 'app.txt') 'good + hotfix'
+            Invoke-TestGit $repo commit --quiet -am 'Hotfix' | Out-Null
+            $null = Test-RollbackHealth -Strategy Git -Path $repo -SmokeTest { $true } -RecordVerified
+            $hotfix = (Get-RollbackHistory -Verified).Version
+            Invoke-TestGit $repo checkout --quiet main | Out-Null
+            # The hotfix branch is deleted and collected: the verified-good commit no longer exists.
+            Invoke-TestGit $repo branch -D hotfix | Out-Null
+            Invoke-TestGit $repo reflog expire --expire=now --all | Out-Null
+            Invoke-TestGit $repo gc --prune=now --quiet | Out-Null
+
+            $result = Invoke-Rollback -Strategy Git -Path $repo -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+            $result.Outcome | Should -Be 'Succeeded'
+            $result.ToVersion | Should -Be 'v2.3.0'
+            ($warnings -join "`n") | Should -Match "$([regex]::Escape($hotfix)).*can no longer be found.*v2\.3\.0"
+        }
+
         It 'refuses a repository whose index is locked with GitIndexLocked, under -WhatIf too, and changes nothing' {
             # A checkout under a leftover index.lock changed the files but not the index; the rerun then took that half
             # rollback for the user's uncommitted work.

@@ -1,7 +1,13 @@
 namespace DeploymentRollback.Engine;
 
-/// <summary>A version to go back to, what pins it, and why it was chosen.</summary>
-public sealed record LastGood(string Version, string? Identity, string Source);
+/// <summary>
+/// A version to go back to, what pins it, and why it was chosen. PassedOver: newer verified-good versions that could not
+/// be found any more (a garbage-collected commit, a deleted release folder), for a warning.
+/// </summary>
+public sealed record LastGood(string Version, string? Identity, string Source)
+{
+    public IReadOnlyList<string> PassedOver { get; init; } = Array.Empty<string>();
+}
 
 /// <summary>What the last-good rule asks of a strategy about its target's versions.</summary>
 public interface ILastGoodHooks
@@ -46,17 +52,23 @@ public static class LastGoodRule
         }
 
         var newestVerified = true;
+        var passedOver = new List<string>();
         foreach (var verified in journal.GetVerified(targetKey, limit: 50))
         {
-            if (!rolledBackFrom.Contains(verified.Version) && hooks.Locate(verified.Version, verified.Commit) is { } identity
-                && (!hooks.IsCurrent(identity) || (newestVerified && hooks.StaysOnNewestVerified)))
+            var identity = rolledBackFrom.Contains(verified.Version) ? null : hooks.Locate(verified.Version, verified.Commit);
+            if (identity is not null && (!hooks.IsCurrent(identity) || (newestVerified && hooks.StaysOnNewestVerified)))
             {
-                return new LastGood(verified.Version, identity, $"verified-good at {verified.RecordedAt:u}");
+                return new LastGood(verified.Version, identity, $"verified-good at {verified.RecordedAt:u}") { PassedOver = passedOver };
+            }
+
+            if (identity is null && !rolledBackFrom.Contains(verified.Version) && !passedOver.Contains(verified.Version))
+            {
+                passedOver.Add(verified.Version);
             }
 
             newestVerified = false;
         }
 
-        return hooks.Fallback(rolledBackFrom);
+        return hooks.Fallback(rolledBackFrom) is { } fallback ? fallback with { PassedOver = passedOver } : null;
     }
 }

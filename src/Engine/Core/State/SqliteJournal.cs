@@ -66,7 +66,15 @@ public sealed class SqliteJournal : SqlJournal
 
             // SQLite takes an empty file for a new database: a truncated journal would silently lose the history, and with it
             // an escalation that should stop the next rollback.
-            if (File.Exists(Path) && new FileInfo(Path).Length == 0)
+            // Another process that creates the journal at this moment leaves it empty for a few milliseconds: only a file
+            // that stays empty is one.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(2);
+            while (IsEmptyFile() && DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(50);
+            }
+
+            if (IsEmptyFile())
             {
                 throw Corrupt(new InvalidDataException("the file is empty: truncated, or its creation was interrupted"));
             }
@@ -136,9 +144,17 @@ public sealed class SqliteJournal : SqlJournal
         SqliteConnection.ClearPool(new SqliteConnection(lockRowConnectionString));
     }
 
-    private static long CountTables(DbConnection connection)
+    private bool IsEmptyFile()
     {
-        using var command = Prepare(connection, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", []);
+        var file = new FileInfo(Path);
+        return file.Exists && file.Length == 0;
+    }
+
+    /// <summary>Tables that are not the journal's (another process creating the journal has made some of ours already).</summary>
+    private static long CountForeignTables(DbConnection connection)
+    {
+        using var command = Prepare(connection,
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('meta', 'attempts', 'events', 'verified', 'locks')", []);
         return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
@@ -150,7 +166,7 @@ public sealed class SqliteJournal : SqlJournal
 
     protected override void CreateOrUpgrade(DbConnection connection, int foundVersion)
     {
-        if (foundVersion == 0 && CountTables(connection) > 0)
+        if (foundVersion == 0 && CountForeignTables(connection) > 0 && !HasTable(connection, "events") && !HasTable(connection, "verified") && !HasTable(connection, "locks"))
         {
             // Another program's database under our name: adding our tables to it would hide that the history is gone.
             throw Corrupt(new InvalidDataException("it holds tables of another program and none of the journal's"));

@@ -477,6 +477,11 @@ public sealed class GitSession : IRollbackSession
     private (string? Version, Commit? Commit, string? Source) FindLastGood(Repository repo, TagIndex tags, Commit head, string current, StateRoot state)
     {
         var found = LastGoodRule.Find(state.Journal, TargetKeyFor(WorkingDirectory(repo)), request.Strategy, new Versions(repo, tags, head, current));
+        if (found is { PassedOver.Count: > 0 })
+        {
+            context.Observer.Warning($"The newer verified-good version(s) {string.Join(", ", found.PassedOver)} of {WorkingDirectory(repo)} can no longer be found (a deleted branch or tag, a garbage-collected commit); {found.Version} ({found.Source}) is taken instead. Pass -Target to choose another.");
+        }
+
         return found is null ? (null, null, null) : (found.Version, repo.Lookup<Commit>(found.Identity!), found.Source);
     }
 
