@@ -354,6 +354,37 @@ Describe 'Release plans: order, failures, -WhatIf, concurrency and bad plan file
         ($warnings -join ' ') | Should -Match 'interrupted'
     }
 
+    It 'after a kill -9 during the service''s restart script, the rerun restarts and verifies the service it had left on the failed release' {
+        $running = Join-Path $root 'running'
+        $marker = Join-Path $root 'restarting'
+        $slow = Join-Path $root 'slow'
+        New-LocalService $root "@{ Service = 'svc-$id'; Components = @( @{ Name = 'code'; Strategy = 'Git'; Path = './app' }; @{ Name = 'config'; Strategy = 'Config'; Path = './app.yml' } ); SmokeTest = './smoke.sh'; RestartScript = './restart.sh' }"
+        # The service runs what its last restart loaded, so the smoke test passes only once it is restarted on v2.3.0.
+        Set-Content (Join-Path $root 'smoke.sh') "#!/bin/sh`ngrep -q v2.3.0 '$running'"
+        Set-Content (Join-Path $root 'restart.sh') "#!/bin/sh`nif [ -f '$slow' ]; then touch '$marker'; sleep 60; fi`ncp '$root/app/VERSION' '$running'"
+        & chmod +x (Join-Path $root 'restart.sh')
+        Copy-Item (Join-Path $root 'app/VERSION') $running
+        $null = Test-RollbackHealth -Plan $plan -RecordVerified -StateDirectory $state -Confirm:$false
+        Set-LocalServiceRelease $root 'v2.4.0' 'new'
+        Copy-Item (Join-Path $root 'app/VERSION') $running
+
+        Set-Content $slow ''
+        $left = Stop-ChildPwshWhen -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Plan '$plan' -StateDirectory '$state' -Confirm:`$false" -Until { Test-Path $marker }
+        $left | Stop-Process -Force -ErrorAction SilentlyContinue
+        Remove-Item $slow
+        Get-Content (Join-Path $root 'app/VERSION') | Should -Be 'v2.3.0' -Because 'the components went back before the restart'
+        Get-Content $running | Should -Be 'v2.4.0' -Because 'the killed restart never loaded them'
+
+        # Before, the rerun found every component back, did not restart, and failed ("roll forward"), then escalated.
+        $rerun = Invoke-Rollback -Plan $plan -StateDirectory $state -Confirm:$false -WarningAction SilentlyContinue
+        $rerun.Outcome | Should -Be 'Succeeded'
+        $rerun.Verification | Should -Be 'Passed'
+        $rerun.Message | Should -Match 'Finished attempt .* interrupted \(Restart\)'
+        Get-Content $running | Should -Be 'v2.3.0'
+        (Get-RollbackHistory -TargetKey "plan:svc-$id" -StateDirectory $state).Outcome | Should -Be @('Succeeded', 'Interrupted')
+        (Invoke-Rollback -Plan $plan -StateDirectory $state -Confirm:$false).Outcome | Should -Be 'Skipped'
+    }
+
     It 'lists every step in order under -WhatIf and changes nothing' {
         New-LocalService $root (Get-LocalPlan $id)
         $null = Test-RollbackHealth -Plan $plan -RecordVerified -StateDirectory $state -Confirm:$false

@@ -139,9 +139,16 @@ public static class PlanEngine
             opened.Locks.Add(await context.State.Store.AcquireLockAsync(key, options.LockTimeout, context.Observer, context.Cancellation).ConfigureAwait(false));
         }
 
+        // A plan attempt that died after its first wave started may have put every component back without restarting or
+        // verifying the service: this run finishes that, even when no component is left to roll back.
+        RollbackResult? interruptedPlan = null;
         foreach (var key in keys)
         {
-            await InterruptedAttempts.RecoverAsync(key, options.WebhookUri, context).ConfigureAwait(false);
+            var recovered = await InterruptedAttempts.RecoverAsync(key, options.WebhookUri, context).ConfigureAwait(false);
+            if (key == plan.TargetKey)
+            {
+                interruptedPlan = recovered.FirstOrDefault(a => a.Steps.Count > 0);
+            }
         }
 
         var assessment = await AssessOpenedAsync(plan, snapshot, options, opened, deep: false, context).ConfigureAwait(false);
@@ -151,12 +158,12 @@ public static class PlanEngine
             await RefuseAsync(plan, assessment, options, context).ConfigureAwait(false);
         }
 
-        if (!await AskConsentAsync(plan, selected, context).ConfigureAwait(false))
+        if (!await AskConsentAsync(plan, selected, interruptedPlan, context).ConfigureAwait(false))
         {
             return null;
         }
 
-        return await new PlanRun(plan, options, context, snapshot, assessment, opened.States, selected, earlier).RunAsync().ConfigureAwait(false);
+        return await new PlanRun(plan, options, context, snapshot, assessment, opened.States, selected, earlier, interruptedPlan).RunAsync().ConfigureAwait(false);
     }
 
     /// <summary>The components that are where the plan's run left them, read now.</summary>
@@ -427,7 +434,7 @@ public static class PlanEngine
     }
 
     /// <summary>Every step of every selected component, in the order they would run, is put to the host before anything changes.</summary>
-    private static async Task<bool> AskConsentAsync(ServicePlan plan, IReadOnlyList<ComponentState> selected, EngineContext context)
+    private static async Task<bool> AskConsentAsync(ServicePlan plan, IReadOnlyList<ComponentState> selected, RollbackResult? interruptedPlan, EngineContext context)
     {
         var consented = true;
         foreach (var state in selected)
@@ -452,12 +459,13 @@ public static class PlanEngine
             }
         }
 
-        if (plan.RestartScript is { } serviceRestart && selected.Count > 0)
+        if (plan.RestartScript is { } serviceRestart && (selected.Count > 0 || interruptedPlan is not null))
         {
-            consented &= await context.Observer.ShouldProcessAsync(plan.TargetKey, $"Run the service's restart script {serviceRestart.Name}").ConfigureAwait(false);
+            consented &= await context.Observer.ShouldProcessAsync(plan.TargetKey, $"Run the service's restart script {serviceRestart.Name}" +
+                (selected.Count == 0 ? $" (attempt {interruptedPlan!.AttemptId} was interrupted before the service was restarted and verified)" : "")).ConfigureAwait(false);
         }
 
-        if (selected.Count == 0)
+        if (selected.Count == 0 && interruptedPlan is null)
         {
             consented &= await context.Observer.ShouldProcessAsync(plan.TargetKey, "Nothing to roll back; record a Skipped attempt of the plan").ConfigureAwait(false);
         }

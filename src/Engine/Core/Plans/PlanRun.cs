@@ -19,10 +19,17 @@ internal sealed class PlanRun
     private readonly IReadOnlyList<RollbackResult> earlierFailures;
     private readonly Dictionary<string, ComponentOutcome> outcomes = new(StringComparer.OrdinalIgnoreCase);
     private RollbackResult result = new();
+    // The plan's earlier attempt that died after it began to change components (recorded Interrupted by this run).
+    private readonly RollbackResult? interrupted;
+
+    /// <summary>Nothing is left to roll back, but an interrupted attempt may have left the service not restarted or verified.</summary>
+    private bool FinishesInterrupted => selected.Count == 0 && interrupted is not null;
 
     public PlanRun(ServicePlan plan, PlanRunOptions options, EngineContext context, ReleaseSnapshot? snapshot, PlanAssessment assessment,
-        IReadOnlyList<PlanEngine.ComponentState> states, IReadOnlyList<PlanEngine.ComponentState> selected, IReadOnlyList<RollbackResult> earlierFailures)
+        IReadOnlyList<PlanEngine.ComponentState> states, IReadOnlyList<PlanEngine.ComponentState> selected, IReadOnlyList<RollbackResult> earlierFailures,
+        RollbackResult? interrupted = null)
     {
+        this.interrupted = interrupted;
         this.plan = plan;
         this.options = options;
         this.context = context;
@@ -40,7 +47,7 @@ internal sealed class PlanRun
         Start();
         try
         {
-            if (selected.Count > 0)
+            if (selected.Count > 0 || FinishesInterrupted)
             {
                 await RollbackEngine.EmitAsync(SignalNames.RollbackStarted, result, options.WebhookUri, context, Data()).ConfigureAwait(false);
                 await RunWavesAsync().ConfigureAwait(false);
@@ -248,12 +255,16 @@ internal sealed class PlanRun
         var failed = result.Components.Where(c => c.Action == "Failed").ToList();
         var unhealthy = result.Verification == VerificationOutcome.Failed || result.Steps.Any(s => s.Status == StepStatus.Failed);
         result.Outcome = failed.Count > 0 || unhealthy ? RollbackOutcome.Failed
+            : FinishesInterrupted ? RollbackOutcome.Succeeded
             : selected.Count == 0 && assessment.Health is { Healthy: false } ? RollbackOutcome.Failed
             : selected.Count == 0 || selected.All(s => outcomes[s.Component.Name].Outcome == RollbackOutcome.Skipped) ? RollbackOutcome.Skipped
             : RollbackOutcome.Succeeded;
         var where = string.Join("; ", result.Components.Select(c => $"{c.Name} at {c.VersionNow ?? "unknown"}"));
         result.Message = result.Outcome switch
         {
+            RollbackOutcome.Succeeded when FinishesInterrupted => $"Finished attempt {interrupted!.AttemptId}, which was interrupted ({interrupted.Steps[^1].Name}): every component was already back" +
+                (plan.RestartScript is null ? "" : ", the service was restarted") +
+                (result.Verification == VerificationOutcome.Passed ? " and is verified healthy." : "; the service is not verified (the plan has no service checks).") + $" Now: {where}.",
             RollbackOutcome.Succeeded => $"Rolled back {string.Join(", ", selected.Select(s => s.Component.Name))} of {plan.Service} to {result.ToVersion}" +
                 (result.Verification == VerificationOutcome.Passed ? "; the service is verified healthy." : "; the service is not verified (the plan has no service checks).") + $" Now: {where}.",
             RollbackOutcome.Skipped when selected.Count == 0 => $"Nothing to roll back: no component of {plan.Service} both differs from the release snapshot and fails its checks. Now: {where}.",

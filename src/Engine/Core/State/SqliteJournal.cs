@@ -68,7 +68,7 @@ public sealed class SqliteJournal : SqlJournal
             // an escalation that should stop the next rollback.
             // Another process that creates the journal at this moment leaves it empty for a few milliseconds: only a file
             // that stays empty is one.
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(2);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
             while (IsEmptyFile() && DateTime.UtcNow < deadline)
             {
                 Thread.Sleep(50);
