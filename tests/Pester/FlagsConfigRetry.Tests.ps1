@@ -102,6 +102,25 @@ Describe 'Feature flag kill switch, configuration rollback and quick retry' {
         Get-Content $config | Should -Be 'timeout: 1'
     }
 
+    It 'keeps the owner, group and mode of a config or flag file it rewrites' -Skip:($IsWindows -or $IsMacOS -or (id -u) -ne '0') {
+        # Run as root, the rewritten file used to become root's, and the app's own user could no longer read it.
+        $config = Join-Path $work 'app.yml'
+        Set-Content $config 'timeout: 1'
+        Set-Content (Join-Path $work 'app.previous.yml') 'timeout: 30'
+        $settings = Join-Path $work 'appsettings.json'
+        Set-Content $settings '{ "FeatureManagement": { "NewCheckout": true } }'
+        foreach ($file in $config, $settings) {
+            & chown nobody:nogroup $file
+            & chmod 640 $file
+        }
+        (Invoke-Rollback -Strategy Config -Path $config -PreviousPath app.previous.yml -StateDirectory $state -Confirm:$false).Outcome | Should -Be 'Succeeded'
+        (Invoke-Rollback -Strategy FeatureFlag -Provider FeatureManagement -Flag NewCheckout -Path $settings -StateDirectory $state -Confirm:$false).Outcome | Should -Be 'Succeeded'
+        Get-Content $config | Should -Be 'timeout: 30'
+        foreach ($file in $config, $settings) {
+            & stat -c '%U:%G %a' $file | Should -Be 'nobody:nogroup 640'
+        }
+    }
+
     It 'turns a flag off in a Latin-1 or UTF-16 flag file without changing any other byte' {
         foreach ($encoding in @([Text.Encoding]::Latin1, [Text.UnicodeEncoding]::new($false, $true))) {
             $settings = Join-Path $work "appsettings-$($encoding.WebName).json"

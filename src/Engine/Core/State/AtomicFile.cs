@@ -37,8 +37,10 @@ public static class AtomicFile
 
             if (!OperatingSystem.IsWindows() && File.Exists(real))
             {
-                // The rename replaces the file, so its permissions would be the temp file's.
+                // The rename replaces the file, so its permissions and owner would be the temp file's: a config of the
+                // app's user rewritten by root would no longer be readable by the app.
                 File.SetUnixFileMode(temp, File.GetUnixFileMode(real));
+                UnixOwner.CopyTo(real, temp);
             }
 
             File.Move(temp, real, overwrite: true);
@@ -118,4 +120,49 @@ public static class AtomicFile
         {
             TargetName = path,
         };
+}
+
+/// <summary>
+/// A file's owner and group, kept when the file is replaced. .NET has no API for them; on Linux, statx(2) (its layout is
+/// the same on every architecture) reads them and chown(2) sets them. Only a privileged process can give a file away, so
+/// a rollback run as another user leaves the file its own, as any editor would; elsewhere (macOS) nothing is done.
+/// </summary>
+internal static class UnixOwner
+{
+    private const int CurrentDirectory = -100; // AT_FDCWD
+    private const uint WantUidAndGid = 0x8 | 0x10; // STATX_UID | STATX_GID
+    private const int UidOffset = 20;
+    private const int GidOffset = 24;
+
+    public static void CopyTo(string from, string to)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        try
+        {
+            var buffer = new byte[256];
+            if (Statx(CurrentDirectory, from, 0, WantUidAndGid, buffer) != 0)
+            {
+                return;
+            }
+
+            var uid = BitConverter.ToUInt32(buffer, UidOffset);
+            var gid = BitConverter.ToUInt32(buffer, GidOffset);
+            // EPERM for an unprivileged process giving the file to someone else: the file stays the writer's, as documented.
+            _ = Chown(to, uid, gid);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            // A C library without statx (glibc before 2.28, some musl builds): the owner is not kept.
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "statx", SetLastError = true)]
+    private static extern int Statx(int directory, string path, int flags, uint mask, byte[] buffer);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "chown", SetLastError = true)]
+    private static extern int Chown(string path, uint owner, uint group);
 }
