@@ -132,6 +132,22 @@ Describe 'Feature flag kill switch, configuration rollback and quick retry' {
         }
     }
 
+    It 'names a damaged or missing verified copy in the state folder instead of blaming a secret or saying none was recorded' {
+        $config = Join-Path $work 'app.yml'
+        Set-Content $config 'timeout: 30'
+        $null = Test-RollbackHealth -Strategy Config -Path $config -SmokeTest { $true } -RecordVerified -StateDirectory $state
+        Set-Content $config 'timeout: 1'
+        $copy = Get-ChildItem (Join-Path $state 'snapshots') -Recurse -Filter config.redacted | Select-Object -First 1
+        Set-Content $copy.FullName 'garbage'
+        { Invoke-Rollback -Strategy Config -Path $config -StateDirectory $state -Confirm:$false } |
+            Should -Throw -ErrorId 'StateFileUnusable,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage "*$($copy.FullName)*no longer matches*"
+        Remove-Item $copy.FullName
+        { Invoke-Rollback -Strategy Config -Path $config -StateDirectory $state -Confirm:$false } |
+            Should -Throw -ErrorId 'StateFileUnusable,DeploymentRollback.Commands.InvokeRollbackCommand' -ExpectedMessage "*$($copy.FullName)*missing*"
+        Get-Content $config | Should -Be 'timeout: 1'
+        Get-RollbackHistory -StateDirectory $state | Should -BeNullOrEmpty
+    }
+
     It 'reports a missing previous copy by id' {
         $config = Join-Path $work 'app.yml'
         Set-Content $config 'timeout: 1'

@@ -163,6 +163,14 @@ public sealed class ConfigSession : IRollbackSession
                 $"No copy of {target.Location} verified good as {request.Target} is kept any more. Roll back to a newer release, or pass -PreviousPath.") { TargetName = target.Key };
         }
 
+        if (verified is null && context.State.Journal.GetVerified(target.Key, limit: 1).FirstOrDefault() is { } newest && context.State.SnapshotFolder(newest) is { } lost)
+        {
+            // Recorded, but its copy is gone from the state folder: say which file, not that nothing was ever recorded.
+            throw new RollbackException(ErrorIds.StateFileUnusable, RollbackErrorKind.ObjectNotFound,
+                $"The copy of {target.Location} verified good at {newest.RecordedAt:u} should be '{System.IO.Path.Combine(lost, SnapshotFile)}', which is missing. Nothing was changed. Restore the state folder from a backup, or pass -PreviousPath.")
+            { TargetName = target.Key };
+        }
+
         if (verified is null)
         {
             return required
@@ -189,9 +197,17 @@ public sealed class ConfigSession : IRollbackSession
         var bytes = ConfigText.Encode(text, encoding);
         var hashFile = System.IO.Path.Combine(folder, SnapshotHashFile);
         var expected = File.Exists(hashFile) ? File.ReadAllText(hashFile).Trim() : null;
+        if (unrestorable.Count == 0 && expected is not null && Version(bytes) != expected && !recorded.Contains(SecretRedactor.Mask, StringComparison.Ordinal))
+        {
+            // No secret was masked in it, so no secret can explain the difference: the copy itself was changed.
+            throw new RollbackException(ErrorIds.StateFileUnusable, RollbackErrorKind.InvalidOperation,
+                $"The copy of {file} verified good at {verified.RecordedAt:u} ('{System.IO.Path.Combine(folder, SnapshotFile)}') no longer matches the hash recorded with it: it was changed or damaged. Nothing was changed. Restore the state folder from a backup, or pass -PreviousPath.")
+            { TargetName = file };
+        }
+
         if (unrestorable.Count > 0 || (expected is not null && Version(bytes) != expected))
         {
-            var which = unrestorable.Count > 0 ? $"the secret(s) at {string.Join(", ", unrestorable)}" : "a secret that has changed in the live file since";
+            var which = unrestorable.Count > 0 ? $"the secret(s) at {string.Join(", ", unrestorable)}" : $"a secret that has changed in the live file since (or the copy '{System.IO.Path.Combine(folder, SnapshotFile)}' was damaged)";
             throw new RollbackException(ErrorIds.ConfigSecretUnavailable, RollbackErrorKind.InvalidOperation,
                 $"The copy of {file} verified good at {verified.RecordedAt:u} cannot be restored exactly: {which} is never stored, and the live file does not hold the value it had then. Nothing was changed. Pass -PreviousPath with a full previous copy.")
             { TargetName = file };
