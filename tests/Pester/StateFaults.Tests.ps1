@@ -149,6 +149,23 @@ Describe 'State folder under faults' {
             "$warnings" | Should -Match ([regex]::Escape($bad.FullName))
         }
 
+        It 'Get-RollbackCheckpoint names a checkpoint cut short by a killed process, but not one being written now' {
+            $repo = New-TestRepository (Join-Path $work 'repo')
+            $null = New-RollbackCheckpoint -Strategy Git -Path $repo -StateDirectory $state -CheckpointName good
+            $killed = New-Item -ItemType Directory (Join-Path $state 'checkpoints/pre-rollback-killed')
+            Set-Content (Join-Path $killed 'app.yml') 'half'
+            $killed.LastWriteTimeUtc = [DateTime]::UtcNow.AddHours(-1)
+            $writing = New-Item -ItemType Directory (Join-Path $state 'checkpoints/pre-rollback-writing')
+            $folderManifest = New-Item -ItemType Directory (Join-Path $state 'checkpoints/odd/manifest.json')
+
+            $listed = Get-RollbackCheckpoint -StateDirectory $state -WarningVariable warnings -WarningAction SilentlyContinue
+            @($listed).Name | Should -Be @('good')
+            $warnings | Should -HaveCount 2
+            "$warnings" | Should -Match "$([regex]::Escape($killed.FullName))'.*killed while writing it.*delete the folder"
+            "$warnings" | Should -Match "odd'.*is a folder"
+            "$warnings" | Should -Not -Match ([regex]::Escape($writing.FullName))
+        }
+
         It 'Get-RollbackHistory reports a corrupt journal by id, naming the file' {
             $null = New-Item -ItemType Directory -Force $state
             Set-Content (Join-Path $state 'journal.db') ('not a database ' * 300)

@@ -361,6 +361,7 @@ public sealed partial class CheckpointStore
             var manifest = System.IO.Path.Combine(folder, ManifestFile);
             if (!File.Exists(manifest))
             {
+                WarnIfAbandoned(folder, manifest, observer);
                 continue;
             }
 
@@ -384,6 +385,33 @@ public sealed partial class CheckpointStore
         }
 
         return checkpoints.OrderByDescending(c => c.CreatedAt).ToList();
+    }
+
+    /// <summary>How long a folder without its manifest may be a checkpoint still being written by another rollback.</summary>
+    private static readonly TimeSpan BeingWritten = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// A checkpoint folder without a manifest: one being written now, or one whose process was killed while writing it
+    /// (it was never used). Only the second is said, with the folder to delete; .store-manifests and other dot folders are ours.
+    /// </summary>
+    private void WarnIfAbandoned(string folder, string manifest, IRollbackObserver? observer)
+    {
+        if (observer is null || System.IO.Path.GetFileName(folder).StartsWith('.'))
+        {
+            return;
+        }
+
+        if (Directory.Exists(manifest))
+        {
+            observer.Warning($"Skipped the checkpoint '{state.Describe(folder)}': its {ManifestFile} is a folder. Restore the file, or move the folder out of {state.Describe(state.CheckpointsDirectory)}.");
+            return;
+        }
+
+        var changed = new DirectoryInfo(folder).LastWriteTimeUtc;
+        if (DateTime.UtcNow - changed > BeingWritten)
+        {
+            observer.Warning($"Skipped '{state.Describe(folder)}': it has no {ManifestFile} and has not changed since {changed:u}, so it is a checkpoint whose process was killed while writing it. No rollback used it; delete the folder.");
+        }
     }
 
     private static RollbackCheckpoint? TryReadManifest(string manifest, out string? problem)
