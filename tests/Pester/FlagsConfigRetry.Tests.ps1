@@ -148,6 +148,19 @@ Describe 'Feature flag kill switch, configuration rollback and quick retry' {
         Get-RollbackHistory -StateDirectory $state | Should -BeNullOrEmpty
     }
 
+    It 'keeps the failed config in its checkpoint byte for byte, in its own encoding' {
+        foreach ($encoding in @([Text.UnicodeEncoding]::new($false, $true), [Text.Encoding]::Latin1, [Text.UTF8Encoding]::new($true))) {
+            $config = Join-Path $work "app-$($encoding.WebName).yml"
+            $failed = [byte[]]($encoding.GetPreamble() + $encoding.GetBytes("greeting: caf$([char]0xE9)`r`nmode: new`r`n"))
+            [IO.File]::WriteAllBytes($config, $failed)
+            Set-Content (Join-Path $work 'app.previous.yml') 'mode: old'
+            $result = Invoke-Rollback -Strategy Config -Path $config -PreviousPath app.previous.yml -StateDirectory $state -Confirm:$false
+            $result.Outcome | Should -Be 'Succeeded'
+            $copy = Join-Path (Get-RollbackCheckpoint -Name $result.CheckpointName -StateDirectory $state).Folder (Split-Path $config -Leaf)
+            [Convert]::ToHexString([IO.File]::ReadAllBytes($copy)) | Should -Be ([Convert]::ToHexString($failed)) -Because $encoding.WebName
+        }
+    }
+
     It 'reports a missing previous copy by id' {
         $config = Join-Path $work 'app.yml'
         Set-Content $config 'timeout: 1'

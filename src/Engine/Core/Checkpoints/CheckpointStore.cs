@@ -34,10 +34,24 @@ public sealed class CheckpointWriter
     /// <summary>Lists a file a tool wrote into the folder itself (e.g. a pg_dump).</summary>
     public void AddExisting(string relativePath) => artefacts.Add(relativePath.Replace('\\', '/'));
 
-    public void AddText(string relativePath, string content)
+    public void AddText(string relativePath, string content) => AddText(relativePath, content, null);
+
+    /// <summary>A text artefact, redacted, then written in the given encoding (a config file's own: UTF-16, Latin-1), else UTF-8.</summary>
+    public void AddText(string relativePath, string content, Func<string, byte[]>? encode)
     {
         var destination = System.IO.Path.Combine(Folder, relativePath);
-        Write(destination, () => AtomicFile.WriteAllText(destination, DocumentSecrets.Redact(content, relativePath)));
+        var redacted = DocumentSecrets.Redact(content, relativePath);
+        Write(destination, () =>
+        {
+            if (encode is null)
+            {
+                AtomicFile.WriteAllText(destination, redacted);
+            }
+            else
+            {
+                AtomicFile.WriteAllBytes(destination, encode(redacted));
+            }
+        });
         artefacts.Add(relativePath.Replace('\\', '/'));
     }
 

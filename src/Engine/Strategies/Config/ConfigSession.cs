@@ -71,8 +71,11 @@ public sealed class ConfigSession : IRollbackSession
     {
         var target = Target;
         var current = ReadLive(target);
-        writer.AddText(System.IO.Path.GetFileName(target.Location), ConfigText.Decode(current).Text);
+        // In the file's own encoding, so that the copy is the failed file byte for byte wherever no secret was masked.
+        var (text, encoding) = ConfigText.Decode(current);
+        writer.AddText(System.IO.Path.GetFileName(target.Location), text, redacted => ConfigText.Encode(redacted, encoding));
         writer.Details["file"] = target.Location;
+        writer.Details["encoding"] = encoding;
         writer.Details["sha256"] = Version(current);
         return Task.FromResult<VersionIdentity>((Version(current), null));
     }
