@@ -36,6 +36,8 @@ public class SecretRedactionTests
         { "container app: args [\"--token=a\",\"--db-password\",\"pod-arg-secret-3\"] -> [\"--db-password\",\"x\"]", "pod-arg-secret-3" },
         { "container app: env DATABASE_URL postgres://app:pod-env-url-4@db/shop -> postgres://app:y@db/shop", "pod-env-url-4" },
         { "b0371b1 Release v2 token: commit-subject-5", "commit-subject-5" },
+        { "{\"last-applied\": \"{\\u0022args\\u0022:[\\u0022--db-password\\u0022,\\u0022escaped-arg-6\\u0022]}\"}", "escaped-arg-6" },
+        { "[\\\"--db-password\\\", \\\"backslash-quoted-7\\\"]", "backslash-quoted-7" },
     };
 
     [Theory]

@@ -40,8 +40,9 @@ public static partial class SecretRedactor
     private static partial Regex AuthorizationValue();
 
     // An option named like a secret whose value is the next argument: --db-password hunter2 on a command line,
-    // "--db-password","hunter2" in a JSON list (a pod's args).
-    [GeneratedRegex(@"(?<![A-Za-z0-9_\-])(?<flag>--[A-Za-z][A-Za-z0-9_.\-]*)(?<gap>""[ \t]*,[ \t]*""|[ \t]+)(?<value>(?>[^\s""',;\]\)}]+))")]
+    // "--db-password","hunter2" in a JSON list (a pod's args), also as JSON inside a JSON string (\u0022 or \" for the
+    // quotes, as in kubectl's last-applied-configuration annotation).
+    [GeneratedRegex(@"(?<!(?<!\\u002)[A-Za-z0-9_\-])(?<flag>--[A-Za-z][A-Za-z0-9_.\-]*)(?<gap>(?:""|\\u0022|\\"")[ \t]*,[ \t]*(?:""|\\u0022|\\"")|[ \t]+)(?<value>(?>[^\s""'\\,;\]\)}]+))")]
     private static partial Regex OptionAndNextValue();
 
     /// <summary>Whether a command-line argument is an option named like a secret that takes its value from the next argument (--db-password).</summary>
