@@ -161,6 +161,15 @@ Describe 'Feature flag kill switch, configuration rollback and quick retry' {
         }
     }
 
+    It 'says under -WhatIf what differs when no line does (line endings, encoding, the final newline)' {
+        $config = Join-Path $work 'app.yml'
+        [IO.File]::WriteAllText($config, "timeout: 30`r`nretries: 0`r`n")
+        [IO.File]::WriteAllText((Join-Path $work 'app.previous.yml'), "timeout: 30`nretries: 0`n")
+        $child = Invoke-ChildPwsh -Script "Import-Module '$(Get-TestModulePath)'; Invoke-Rollback -Strategy Config -Path '$config' -PreviousPath app.previous.yml -StateDirectory '$state' -WhatIf"
+        $child.Output | Should -Match '~ the line endings \(CRLF -> LF\)'
+        [IO.File]::ReadAllText($config) | Should -Be "timeout: 30`r`nretries: 0`r`n"
+    }
+
     It 'reports a missing previous copy by id' {
         $config = Join-Path $work 'app.yml'
         Set-Content $config 'timeout: 1'

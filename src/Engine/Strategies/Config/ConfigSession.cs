@@ -142,8 +142,25 @@ public sealed class ConfigSession : IRollbackSession
     }
 
     // The diff of the redacted documents: a line-by-line redaction cannot know that a line is inside a secret's YAML block.
-    private static List<string> RedactedDiff(byte[] current, byte[] target, string path) =>
-        LineDiff.Compute(DocumentSecrets.Redact(ConfigText.Decode(current).Text, path), DocumentSecrets.Redact(ConfigText.Decode(target).Text, path), 40);
+    private static List<string> RedactedDiff(byte[] current, byte[] target, string path)
+    {
+        var (currentText, currentEncoding) = ConfigText.Decode(current);
+        var (targetText, targetEncoding) = ConfigText.Decode(target);
+        var diff = LineDiff.Compute(DocumentSecrets.Redact(currentText, path), DocumentSecrets.Redact(targetText, path), 40);
+        if (!current.AsSpan().SequenceEqual(target) && diff.All(line => line.Trim() is "-" or "+" or ""))
+        {
+            // The line diff compares text: say what differs when no line does, so a preview never shows an empty change.
+            diff = new List<string>
+            {
+                currentEncoding != targetEncoding ? $"~ the encoding: {currentEncoding} -> {targetEncoding}"
+                : currentText.Replace("\r\n", "\n") == targetText.Replace("\r\n", "\n") ? $"~ the line endings ({(currentText.Contains("\r\n") ? "CRLF" : "LF")} -> {(targetText.Contains("\r\n") ? "CRLF" : "LF")})"
+                : currentText.TrimEnd('\r', '\n') == targetText.TrimEnd('\r', '\n') ? "~ the newline at the end of the file"
+                : "~ whitespace or bytes that no line shows",
+            };
+        }
+
+        return diff;
+    }
 
     private static byte[] ReadLive(TargetIdentity target) => NamedFile.ReadAllBytes(target.Location, ErrorIds.ConfigFileNotFound, "The configuration file");
 
