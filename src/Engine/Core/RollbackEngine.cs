@@ -307,7 +307,7 @@ public static class RollbackEngine
             {
                 // The state folder, not the version, is at fault: recording the version without the state to restore it
                 // would make the next rollback quietly pass it by for an older one.
-                TryDelete(snapshot);
+                CheckpointStore.DeleteQuietly(snapshot);
                 throw e as RollbackException ?? StateFaults.ForFile(snapshot, "write the verified-good snapshot in", e);
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -334,18 +334,6 @@ public static class RollbackEngine
                 RecordedAt = DateTimeOffset.UtcNow, Evidence = evidence, Snapshot = snapshot,
             });
             report.RecordedVerifiedVersion = report.Version;
-        }
-    }
-
-    private static void TryDelete(string folder)
-    {
-        try
-        {
-            Directory.Delete(folder, recursive: true);
-        }
-        catch (Exception e) when (StateFaults.IsFileFault(e))
-        {
-            // Left for the next clean-up; it is recorded nowhere, so nothing reads it.
         }
     }
 

@@ -34,10 +34,8 @@ public sealed class CheckpointWriter
     /// <summary>Lists a file a tool wrote into the folder itself (e.g. a pg_dump).</summary>
     public void AddExisting(string relativePath) => artefacts.Add(relativePath.Replace('\\', '/'));
 
-    public void AddText(string relativePath, string content) => AddText(relativePath, content, null);
-
     /// <summary>A text artefact, redacted, then written in the given encoding (a config file's own: UTF-16, Latin-1), else UTF-8.</summary>
-    public void AddText(string relativePath, string content, Func<string, byte[]>? encode)
+    public void AddText(string relativePath, string content, Func<string, byte[]>? encode = null)
     {
         var destination = System.IO.Path.Combine(Folder, relativePath);
         var redacted = DocumentSecrets.Redact(content, relativePath);
@@ -241,7 +239,8 @@ public sealed partial class CheckpointStore
         }
     }
 
-    private static void DeleteQuietly(string folder)
+    /// <summary>Removes a folder that nothing records (a checkpoint or snapshot cut short); one left behind is harmless.</summary>
+    internal static void DeleteQuietly(string folder)
     {
         try
         {

@@ -328,13 +328,12 @@ public static class DocumentSecrets
                         }
                     }
 
-                    var prefix = document > 0 ? $"[{document}]." : "";
                     if (!scalar.Anchor.IsEmpty)
                     {
                         anchors[scalar.Anchor.Value] = values.Count;
                     }
 
-                    values.Add(new SecretValue(prefix + PathOf(stack, segment), start, end - start, forced));
+                    values.Add(new SecretValue(InDocument(PathOf(stack, segment)), start, end - start, forced));
                     if (stack.Count > 0)
                     {
                         if (stack[^1].IsMapping)
@@ -361,7 +360,7 @@ public static class DocumentSecrets
                     {
                         values[anchored] = values[anchored] with { Forced = true };
                         // Kept as it is: the free-text pass over the structure would take *name for a password.
-                        values.Add(new SecretValue((document > 0 ? $"[{document}]." : "") + aliasPath, (int)alias.Start.Index, alias.Value.Value.Length + 1, Alias: true));
+                        values.Add(new SecretValue(InDocument(aliasPath), (int)alias.Start.Index, alias.Value.Value.Length + 1, Alias: true));
                     }
 
                     if (stack[^1].IsMapping)
@@ -379,6 +378,9 @@ public static class DocumentSecrets
 
         // A lone scalar (a log line, prose) is text, not a document with keys.
         return containers > 0 ? values : throw new InvalidOperationException("Not a YAML mapping or sequence.");
+
+        // Paths in the second and later documents of a stream start with the document's index.
+        string InDocument(string path) => document > 0 ? $"[{document}].{path}" : path;
     }
 
     /// <summary>The path segment of the value about to start in the innermost container (and advances a sequence's index).</summary>

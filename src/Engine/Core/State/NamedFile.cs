@@ -8,9 +8,13 @@ namespace DeploymentRollback.Engine;
 public static class NamedFile
 {
     /// <summary>The bytes of the regular file a path names (links followed); <paramref name="what"/> names it in messages ("The previous copy").</summary>
-    public static byte[] ReadAllBytes(string path, string missingErrorId, string what)
+    public static byte[] ReadAllBytes(string path, string missingErrorId, string what) => Read(path, Resolve(path, missingErrorId, what), missingErrorId, what);
+
+    /// <summary>Reads a file <see cref="Resolve"/> already accepted (a session's own target, read again at each phase).</summary>
+    public static byte[] Read(string path, string missingErrorId, string what) => Read(path, path, missingErrorId, what);
+
+    private static byte[] Read(string path, string real, string missingErrorId, string what)
     {
-        var real = Resolve(path, missingErrorId, what);
         try
         {
             return File.ReadAllBytes(real);

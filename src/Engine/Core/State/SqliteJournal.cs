@@ -150,12 +150,15 @@ public sealed class SqliteJournal : SqlJournal
         return file.Exists && file.Length == 0;
     }
 
-    /// <summary>Tables that are not the journal's (another process creating the journal has made some of ours already).</summary>
-    private static long CountForeignTables(DbConnection connection)
+    /// <summary>
+    /// Whether the file holds tables and none of the journal's: another program's database. One that holds some of ours
+    /// is a journal another process is creating right now.
+    /// </summary>
+    private static bool IsForeignDatabase(DbConnection connection)
     {
         using var command = Prepare(connection,
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('meta', 'attempts', 'events', 'verified', 'locks')", []);
-        return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+            "SELECT COUNT(*) > 0 AND COUNT(*) = SUM(name NOT IN ('meta', 'attempts', 'events', 'verified', 'locks')) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", []);
+        return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 1;
     }
 
     protected override bool HasTable(DbConnection connection, string table)
@@ -166,7 +169,7 @@ public sealed class SqliteJournal : SqlJournal
 
     protected override void CreateOrUpgrade(DbConnection connection, int foundVersion)
     {
-        if (foundVersion == 0 && CountForeignTables(connection) > 0 && !HasTable(connection, "events") && !HasTable(connection, "verified") && !HasTable(connection, "locks"))
+        if (foundVersion == 0 && IsForeignDatabase(connection))
         {
             // Another program's database under our name: adding our tables to it would hide that the history is gone.
             throw Corrupt(new InvalidDataException("it holds tables of another program and none of the journal's"));

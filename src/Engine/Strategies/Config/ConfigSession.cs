@@ -162,7 +162,7 @@ public sealed class ConfigSession : IRollbackSession
         return diff;
     }
 
-    private static byte[] ReadLive(TargetIdentity target) => NamedFile.ReadAllBytes(target.Location, ErrorIds.ConfigFileNotFound, "The configuration file");
+    private static byte[] ReadLive(TargetIdentity target) => NamedFile.Read(target.Location, ErrorIds.ConfigFileNotFound, "The configuration file");
 
     public static string Version(byte[] content) => "sha256:" + Convert.ToHexString(SHA256.HashData(content))[..12].ToLowerInvariant();
 

@@ -22,7 +22,7 @@ internal abstract class FileFlagProvider : FlagProvider
     public override string Location => FilePath;
 
     /// <summary>The file's text, decoded as <see cref="Config.ConfigText"/> does (its BOM, else UTF-8, else Latin-1), so that a save changes no other byte.</summary>
-    protected string ReadText() => Config.ConfigText.Decode(NamedFile.ReadAllBytes(FilePath, ErrorIds.FlagFileInvalid, "The flag file")).Text;
+    protected string ReadText() => Config.ConfigText.Decode(NamedFile.Read(FilePath, ErrorIds.FlagFileInvalid, "The flag file")).Text;
 
     protected JsonObject Parse(string text)
     {
@@ -71,7 +71,7 @@ internal abstract class FileFlagProvider : FlagProvider
             text = JsonValueSpan.Replace(text, span, value);
         }
 
-        var encoding = Config.ConfigText.Decode(NamedFile.ReadAllBytes(FilePath, ErrorIds.FlagFileInvalid, "The flag file")).Encoding;
+        var encoding = Config.ConfigText.Decode(NamedFile.Read(FilePath, ErrorIds.FlagFileInvalid, "The flag file")).Encoding;
         AtomicFile.WriteAllBytes(FilePath, Config.ConfigText.Encode(text, encoding));
     }
 
